@@ -1,0 +1,80 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// NodesStream is the name of the stream that stores node.>.
+const NodesStream = "NODES"
+
+// StreamConfig bounds the NODES stream.
+type StreamConfig struct {
+	// History is how many values are kept per subject (1 = last value only).
+	History int64
+	// MaxAge drops values older than this; a node silent for longer is
+	// forgotten. 0 keeps values forever.
+	MaxAge time.Duration
+	// MaxBytes bounds the whole stream; the oldest values go first.
+	MaxBytes int64
+	// Replicas for a clustered hub; 1 on a single server.
+	Replicas int
+}
+
+// DefaultStreamConfig keeps 500 values per subject (40 min of 5 s sensors)
+// for 7 days, in at most 1 GiB.
+func DefaultStreamConfig() StreamConfig {
+	return StreamConfig{History: 500, MaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 30, Replicas: 1}
+}
+
+func (c StreamConfig) validate() error {
+	if c.History < 1 {
+		return fmt.Errorf("stream history %d: must be at least 1", c.History)
+	}
+	if c.MaxAge < 0 {
+		return fmt.Errorf("stream max age %s: must not be negative", c.MaxAge)
+	}
+	return nil
+}
+
+// NodesStreamConfig is the JetStream configuration of the NODES stream.
+func NodesStreamConfig(c StreamConfig) jetstream.StreamConfig {
+	replicas := c.Replicas
+	if replicas < 1 {
+		replicas = 1
+	}
+	maxBytes := c.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	return jetstream.StreamConfig{
+		Name:              NodesStream,
+		Description:       "goaiot node events: last value and bounded history per subject",
+		Subjects:          []string{SubjectAllNodes},
+		Storage:           jetstream.FileStorage,
+		Retention:         jetstream.LimitsPolicy,
+		Discard:           jetstream.DiscardOld,
+		MaxMsgsPerSubject: c.History,
+		MaxAge:            c.MaxAge,
+		MaxBytes:          maxBytes,
+		Replicas:          replicas,
+		AllowDirect:       true,
+		Duplicates:        2 * time.Minute,
+	}
+}
+
+// EnsureNodesStream creates the NODES stream or updates it to cfg. It is
+// idempotent: calling it at every start is safe and keeps stored data.
+func EnsureNodesStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s, err := js.CreateOrUpdateStream(ctx, NodesStreamConfig(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", NodesStream, err)
+	}
+	return s, nil
+}

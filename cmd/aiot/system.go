@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/goaiot/goaiot/bus"
+)
+
+// options are the flags every command shares.
+type options struct {
+	data         string
+	http         string
+	natsListen   string
+	mqttListen   string
+	coapListen   string
+	mqttsnListen string
+	monitor      string
+	natsURL      string
+	site         string
+	gateway      string
+	logLevel     string
+	logFormat    string
+	nodeTimeout  time.Duration
+	stream       bus.StreamConfig
+	demo         bool
+}
+
+func (o *options) register(fs *flag.FlagSet, embedded bool) {
+	host, _ := os.Hostname()
+	fs.StringVar(&o.data, "data", "aiot-data", "data directory (JetStream store)")
+	fs.StringVar(&o.http, "http", ":8080", "HTTP listen address: dashboard, /ws, /node, /metrics")
+	fs.StringVar(&o.natsListen, "nats-listen", "127.0.0.1:4222", "embedded NATS client listen address (empty: in-process only)")
+	fs.StringVar(&o.mqttListen, "mqtt-listen", ":1883", "embedded NATS MQTT listener for MQTT nodes (empty: off)")
+	fs.StringVar(&o.coapListen, "coap-listen", ":5683", "CoAP gateway UDP listen address")
+	fs.StringVar(&o.mqttsnListen, "mqttsn-listen", ":1885", "MQTT-SN gateway UDP listen address")
+	fs.StringVar(&o.monitor, "monitor-listen", "", "nats-server HTTP monitoring listen address (empty: off)")
+	if embedded {
+		fs.StringVar(&o.natsURL, "nats", "", "use this external NATS URL instead of the embedded server")
+	} else {
+		fs.StringVar(&o.natsURL, "nats", "nats://127.0.0.1:4222", "NATS URL to connect to")
+	}
+	fs.StringVar(&o.site, "site", "local", "site name carried in every $state")
+	fs.StringVar(&o.gateway, "gateway-name", host, "this process's name in $state and `nats micro ls`")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.DurationVar(&o.nodeTimeout, "node-timeout", 120*time.Second, "a node silent for longer goes offline")
+	o.stream = bus.DefaultStreamConfig()
+	fs.Int64Var(&o.stream.History, "history", o.stream.History, "values kept per subject in the NODES stream")
+	fs.DurationVar(&o.stream.MaxAge, "history-age", o.stream.MaxAge, "values older than this leave the NODES stream (0: never)")
+	if embedded {
+		fs.BoolVar(&o.demo, "demo", false, "also start simulated nodes of every protocol")
+	}
+}
+
+func (o *options) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	ho := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, ho)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+}
+
+// runner is a built component.
+type runner interface {
+	Run(ctx context.Context) error
+}
+
+// part is one component aiot can run: a gateway or a service. register adds
+// the part's own flags and returns its builder, called once flags are parsed.
+type part struct {
+	name     string
+	summary  string
+	register func(fs *flag.FlagSet) func(sys *system) (runner, error)
+}
+
+// system is what parts are built from.
+type system struct {
+	opts   *options
+	log    *slog.Logger
+	server *bus.Server // nil against an external NATS
+	mux    *http.ServeMux
+
+	mu     sync.Mutex
+	conns  []*nats.Conn
+	served bool // a part registered an HTTP handler
+}
+
+// connect opens a bus connection named after the part.
+func (s *system) connect(name string) (*nats.Conn, error) {
+	cfg := bus.ConnectConfig{Name: "aiot-" + name, Server: s.server, URL: s.opts.natsURL, Logger: s.log}
+	if s.server != nil {
+		cfg.URL = ""
+	}
+	nc, err := bus.Connect(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.conns = append(s.conns, nc)
+	s.mu.Unlock()
+	return nc, nil
+}
+
+// handle registers an HTTP handler on the shared listener.
+func (s *system) handle(pattern string, h http.Handler) {
+	s.mu.Lock()
+	s.served = true
+	s.mu.Unlock()
+	s.mux.Handle(pattern, h)
+}
+
+// gatewayName is the name of one part in this process, e.g. "coap@host".
+func (s *system) gatewayName(part string) string { return part + "@" + s.opts.gateway }
+
+func runAll(ctx context.Context, args []string, _, stderr io.Writer) error {
+	return start(ctx, args, stderr, "aiot run [flags]", parts(), true)
+}
+
+func roleCommand(name string) func(context.Context, []string, io.Writer, io.Writer) error {
+	return func(ctx context.Context, args []string, _, stderr io.Writer) error {
+		for _, p := range parts() {
+			if p.name == name {
+				return start(ctx, args, stderr, "aiot "+name+" [flags]", []part{p}, false)
+			}
+		}
+		return fmt.Errorf("no part %q", name)
+	}
+}
+
+// start parses flags, brings up the bus (embedded or external), builds the
+// parts and runs them until ctx ends or one fails.
+func start(ctx context.Context, args []string, stderr io.Writer, line string, ps []part, embedded bool) error {
+	fs := flag.NewFlagSet(line, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = usage(fs, line)
+	var opts options
+	opts.register(fs, embedded)
+	builders := make([]func(*system) (runner, error), len(ps))
+	for i, p := range ps {
+		builders[i] = p.register(fs)
+	}
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		if strings.HasPrefix(err.Error(), "AIOT_") || strings.HasPrefix(err.Error(), "unexpected") {
+			return err
+		}
+		return errUsage
+	}
+	log, err := opts.logger(stderr)
+	if err != nil {
+		return err
+	}
+	sys := &system{opts: &opts, log: log, mux: http.NewServeMux()}
+	began := time.Now()
+	if err := sys.startBus(ctx, embedded); err != nil {
+		return err
+	}
+	defer sys.stopBus()
+	runners := make([]runner, 0, len(ps))
+	for i, b := range builders {
+		r, err := b(sys)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ps[i].name, err)
+		}
+		runners = append(runners, r)
+	}
+	return sys.run(ctx, runners, began)
+}
+
+// startBus starts the embedded server (or checks the external URL) and makes
+// sure the NODES stream exists.
+func (s *system) startBus(ctx context.Context, embedded bool) error {
+	if embedded && s.opts.natsURL == "" {
+		srv, err := bus.NewServer(bus.ServerConfig{
+			Name:          "aiot-" + s.opts.site,
+			DataDir:       s.opts.data,
+			Listen:        s.opts.natsListen,
+			MQTTListen:    s.opts.mqttListen,
+			MonitorListen: s.opts.monitor,
+			Logger:        s.log.With("component", "nats-server"),
+		})
+		if err != nil {
+			return err
+		}
+		if err := srv.Start(); err != nil {
+			return err
+		}
+		s.server = srv
+		s.logListeners()
+	} else if err := bus.CheckURL(s.opts.natsURL); err != nil {
+		return fmt.Errorf("--nats: %w", err)
+	}
+	nc, err := s.connect("core")
+	if err != nil {
+		return err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := bus.EnsureNodesStream(sctx, js, s.opts.stream); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *system) logListeners() {
+	if u := s.server.ClientURL(); u != "" {
+		s.log.Info("listening", "what", "nats", "url", u)
+	}
+	if a := s.server.MQTTAddr(); a != "" {
+		s.log.Info("listening", "what", "mqtt", "addr", a)
+	}
+	if a := s.server.LeafAddr(); a != "" {
+		s.log.Info("listening", "what", "leafnodes", "addr", a)
+	}
+	if a := s.server.MonitorAddr(); a != "" {
+		s.log.Info("listening", "what", "nats-monitor", "url", "http://"+a)
+	}
+}
+
+// run serves HTTP if a part asked for it, and runs the parts until ctx ends
+// or one fails; then it gives them a few seconds to stop.
+func (s *system) run(ctx context.Context, runners []runner, began time.Time) error {
+	g, gctx := errgroup.WithContext(ctx)
+	if s.served {
+		ln, err := net.Listen("tcp", s.opts.http)
+		if err != nil {
+			return fmt.Errorf("--http: %w", err)
+		}
+		s.log.Info("listening", "what", "http", "url", "http://"+ln.Addr().String())
+		hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+		g.Go(func() error { return serveHTTP(gctx, hs, ln) })
+	}
+	for _, r := range runners {
+		g.Go(func() error { return r.Run(gctx) })
+	}
+	g.Go(func() error { <-gctx.Done(); return nil }) // run until stopped, even with no parts
+	s.log.Info("ready", "took", time.Since(began).Round(time.Millisecond))
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-gctx.Done():
+	}
+	s.log.Info("stopping")
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		return errors.New("parts did not stop within 5 s")
+	}
+}
+
+func serveHTTP(ctx context.Context, hs *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	return nil
+}
+
+// stopBus drains every connection, then stops the embedded server.
+func (s *system) stopBus() {
+	s.mu.Lock()
+	conns := s.conns
+	s.mu.Unlock()
+	for _, nc := range conns {
+		_ = nc.FlushTimeout(time.Second)
+		nc.Close()
+	}
+	if s.server != nil {
+		s.server.Shutdown()
+	}
+	s.log.Info("stopped")
+}

@@ -1,0 +1,374 @@
+// Package presence is the node bookkeeping every gateway shares: which nodes
+// it owns, their $state (online, reset, offline after a silence), their
+// values on the bus, and the commands sent to them.
+//
+// A gateway calls [Tracker.Seen] whenever a node shows a sign of life,
+// [Tracker.Reset] when it reboots and [Tracker.Forget] when it leaves; the
+// tracker publishes node.<id>.$state, times nodes out, and serves
+// gateway.<id>.*.set for every node it owns, in a queue group so that
+// replicas of one gateway answer each command once. The command itself is
+// carried out by the gateway's [CommandFunc]; the tracker replies
+// {"ok":true} or {"ok":false,"error":…}, bounded by a timeout.
+package presence
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/goaiot/goaiot/bus"
+)
+
+// CommandFunc carries out one command on a node the gateway owns. It returns
+// nil once the node accepted it, or an error that is shown to the sender
+// (e.g. "4.00 Bad Request"). ctx carries the command timeout.
+type CommandFunc func(ctx context.Context, node, resource string, payload []byte) error
+
+// ErrCommandTimeout is the error reported when a node does not answer a
+// command in time.
+var ErrCommandTimeout = errors.New("timeout: the node did not answer")
+
+// Config configures a Tracker.
+type Config struct {
+	Conn     *nats.Conn
+	Logger   *slog.Logger
+	Protocol string // bus.ProtocolCoAP, …
+	Gateway  string // this gateway instance's name
+	Site     string
+	// Timeout: a node silent for longer goes offline. Default 120 s.
+	Timeout time.Duration
+	// Commands carries out commands; nil means the gateway takes none.
+	Commands CommandFunc
+	// CommandTimeout bounds one command. Default 5 s.
+	CommandTimeout time.Duration
+	// OnExpire is called (outside the tracker's lock) after a node timed out.
+	OnExpire func(id string)
+	// MaxNodes caps the nodes owned; beyond it Seen refuses new nodes. 0 = 100 000.
+	MaxNodes int
+	// Now is the clock; tests may replace it. Default time.Now.
+	Now func() time.Time
+}
+
+// Node is what the tracker knows of one node.
+type Node struct {
+	ID       string    `json:"id"`
+	Address  string    `json:"address"`
+	LastSeen time.Time `json:"last_seen"`
+	Since    time.Time `json:"since"`
+}
+
+type entry struct {
+	Node
+	sub *nats.Subscription
+}
+
+// Stats counts what a tracker did.
+type Stats struct {
+	Online, Added, Expired, Refused   int64
+	Commands, CommandsOK, CommandsErr int64
+}
+
+// Tracker owns the presence of one gateway's nodes.
+type Tracker struct {
+	cfg   Config
+	log   *slog.Logger
+	queue string
+
+	mu    sync.Mutex
+	nodes map[string]*entry
+
+	added, expired, refused       atomic.Int64
+	commands, commandsOK, cmdErrs atomic.Int64
+}
+
+// ErrTooManyNodes is returned by Seen when MaxNodes is reached.
+var ErrTooManyNodes = errors.New("node limit reached")
+
+// New validates cfg.
+func New(cfg Config) (*Tracker, error) {
+	switch {
+	case cfg.Conn == nil:
+		return nil, errors.New("presence: no nats connection")
+	case cfg.Logger == nil:
+		return nil, errors.New("presence: no logger")
+	case cfg.Protocol == "":
+		return nil, errors.New("presence: no protocol")
+	case cfg.Gateway == "":
+		return nil, errors.New("presence: no gateway name")
+	case cfg.Timeout < 0 || cfg.CommandTimeout < 0:
+		return nil, errors.New("presence: negative timeout")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 120 * time.Second
+	}
+	if cfg.CommandTimeout == 0 {
+		cfg.CommandTimeout = 5 * time.Second
+	}
+	if cfg.MaxNodes == 0 {
+		cfg.MaxNodes = 100_000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Tracker{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		queue: "aiot-" + strings.ToLower(cfg.Protocol),
+		nodes: make(map[string]*entry),
+	}, nil
+}
+
+// Run times nodes out until ctx ends, then marks every owned node offline.
+func (t *Tracker) Run(ctx context.Context) error {
+	tick := time.NewTicker(sweepEvery(t.cfg.Timeout))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			t.forgetAll()
+			return nil
+		case <-tick.C:
+			t.sweep()
+		}
+	}
+}
+
+func sweepEvery(timeout time.Duration) time.Duration {
+	return min(max(timeout/10, 10*time.Millisecond), time.Second)
+}
+
+// Seen records a sign of life from node id at address. A new node is
+// published online and its commands are served; a known node is refreshed
+// (and republished online if its address changed). It returns whether the
+// node was new.
+func (t *Tracker) Seen(id, address string) (bool, error) {
+	if err := bus.ValidateNodeID(id); err != nil {
+		return false, err
+	}
+	now := t.cfg.Now()
+	t.mu.Lock()
+	e, ok := t.nodes[id]
+	if ok {
+		e.LastSeen = now
+		moved := e.Address != address
+		e.Address = address
+		t.mu.Unlock()
+		if moved {
+			t.log.Info("node moved", "node", id, "address", address)
+			t.publishState(id, bus.StateOnline, address)
+		}
+		return false, nil
+	}
+	if len(t.nodes) >= t.cfg.MaxNodes {
+		t.mu.Unlock()
+		t.refused.Add(1)
+		return false, fmt.Errorf("node %s: %w (%d)", id, ErrTooManyNodes, t.cfg.MaxNodes)
+	}
+	e = &entry{Node: Node{ID: id, Address: address, LastSeen: now, Since: now}}
+	t.nodes[id] = e
+	t.mu.Unlock()
+
+	sub, err := t.cfg.Conn.QueueSubscribe(bus.GatewaySetAll(id), t.queue, t.handleCommand)
+	if err != nil {
+		t.log.Error("subscribe commands", "node", id, "err", err)
+	}
+	t.mu.Lock()
+	if cur, ok := t.nodes[id]; ok && cur == e {
+		e.sub = sub
+	} else if sub != nil {
+		_ = sub.Unsubscribe() // forgotten meanwhile
+	}
+	t.mu.Unlock()
+	t.added.Add(1)
+	t.log.Info("node online", "node", id, "address", address)
+	t.publishState(id, bus.StateOnline, address)
+	return true, nil
+}
+
+// Reset publishes that node id rebooted; the gateway then rediscovers it.
+func (t *Tracker) Reset(id string) {
+	t.mu.Lock()
+	e, ok := t.nodes[id]
+	var addr string
+	if ok {
+		e.LastSeen = t.cfg.Now()
+		addr = e.Address
+	}
+	t.mu.Unlock()
+	if !ok {
+		return
+	}
+	t.log.Info("node reset", "node", id)
+	t.publishState(id, bus.StateReset, addr)
+}
+
+// Forget publishes node id offline and stops serving its commands.
+func (t *Tracker) Forget(id string) {
+	t.mu.Lock()
+	e, ok := t.nodes[id]
+	delete(t.nodes, id)
+	t.mu.Unlock()
+	if ok {
+		t.drop(e, "left")
+	}
+}
+
+func (t *Tracker) drop(e *entry, why string) {
+	if e.sub != nil {
+		_ = e.sub.Unsubscribe()
+	}
+	t.log.Info("node offline", "node", e.ID, "why", why)
+	t.publishState(e.ID, bus.StateOffline, e.Address)
+}
+
+func (t *Tracker) sweep() {
+	cutoff := t.cfg.Now().Add(-t.cfg.Timeout)
+	var gone []*entry
+	t.mu.Lock()
+	for id, e := range t.nodes {
+		if e.LastSeen.Before(cutoff) {
+			gone = append(gone, e)
+			delete(t.nodes, id)
+		}
+	}
+	t.mu.Unlock()
+	for _, e := range gone {
+		t.expired.Add(1)
+		t.drop(e, "silent for "+t.cfg.Timeout.String())
+		if t.cfg.OnExpire != nil {
+			t.cfg.OnExpire(e.ID)
+		}
+	}
+}
+
+func (t *Tracker) forgetAll() {
+	t.mu.Lock()
+	all := t.nodes
+	t.nodes = make(map[string]*entry)
+	t.mu.Unlock()
+	for _, e := range all {
+		t.drop(e, "gateway stopping")
+	}
+	_ = t.cfg.Conn.Flush()
+}
+
+// Lookup returns what is known of node id.
+func (t *Tracker) Lookup(id string) (Node, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.nodes[id]; ok {
+		return e.Node, true
+	}
+	return Node{}, false
+}
+
+// Nodes lists the owned nodes, sorted by id.
+func (t *Tracker) Nodes() []Node {
+	t.mu.Lock()
+	out := make([]Node, 0, len(t.nodes))
+	for _, e := range t.nodes {
+		out = append(out, e.Node)
+	}
+	t.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Stats returns the counters.
+func (t *Tracker) Stats() Stats {
+	t.mu.Lock()
+	online := int64(len(t.nodes))
+	t.mu.Unlock()
+	return Stats{
+		Online: online, Added: t.added.Load(), Expired: t.expired.Load(), Refused: t.refused.Load(),
+		Commands: t.commands.Load(), CommandsOK: t.commandsOK.Load(), CommandsErr: t.cmdErrs.Load(),
+	}
+}
+
+func (t *Tracker) publishState(id, state, address string) {
+	s := bus.State{State: state, Protocol: t.cfg.Protocol, Gateway: t.cfg.Gateway,
+		Site: t.cfg.Site, Address: address, Time: t.cfg.Now().UTC()}
+	t.publishJSON(bus.NodeState(id), s)
+}
+
+// PublishValue publishes a string value of a node's resource.
+func (t *Tracker) PublishValue(id, res, value string) error {
+	if err := bus.ValidateResource(res); err != nil {
+		return err
+	}
+	return t.publishJSON(bus.NodeValue(id, res), bus.StringValue(value, t.cfg.Now().UTC()))
+}
+
+// PublishResources publishes a node's resource names.
+func (t *Tracker) PublishResources(id string, names []string) error {
+	return t.publishJSON(bus.NodeResources(id), names)
+}
+
+// PublishCheck publishes node.check for node id, for protocols whose nodes
+// do not publish it themselves.
+func (t *Tracker) PublishCheck(id string) error {
+	return t.publishJSON(bus.SubjectNodeCheck, bus.Check{ID: id})
+}
+
+func (t *Tracker) publishJSON(subject string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", subject, err)
+	}
+	if err := t.cfg.Conn.Publish(subject, b); err != nil {
+		t.log.Error("publish", "subject", subject, "err", err)
+		return fmt.Errorf("publish %s: %w", subject, err)
+	}
+	return nil
+}
+
+func (t *Tracker) handleCommand(m *nats.Msg) {
+	s, err := bus.ParseSubject(m.Subject)
+	if err != nil || s.Kind != bus.KindGatewaySet {
+		t.reply(m, "", "", fmt.Errorf("bad command subject: %w", err))
+		return
+	}
+	t.commands.Add(1)
+	if _, ok := t.Lookup(s.Node); !ok || t.cfg.Commands == nil {
+		t.reply(m, s.Node, s.Resource, fmt.Errorf("node %s: not served by gateway %s", s.Node, t.cfg.Gateway))
+		return
+	}
+	payload := append([]byte(nil), m.Data...)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), t.cfg.CommandTimeout)
+		defer cancel()
+		err := t.cfg.Commands(ctx, s.Node, s.Resource, payload)
+		if err != nil && errors.Is(err, context.DeadlineExceeded) {
+			err = ErrCommandTimeout
+		}
+		t.reply(m, s.Node, s.Resource, err)
+	}()
+}
+
+func (t *Tracker) reply(m *nats.Msg, node, res string, err error) {
+	r := bus.Reply{OK: err == nil}
+	if err != nil {
+		r.Error = err.Error()
+		t.cmdErrs.Add(1)
+		t.log.Warn("command failed", "node", node, "resource", res, "err", err)
+	} else {
+		t.commandsOK.Add(1)
+		t.log.Debug("command done", "node", node, "resource", res)
+	}
+	b, _ := json.Marshal(r) // a Reply always marshals
+	if m.Reply == "" {
+		return
+	}
+	if err := m.Respond(b); err != nil {
+		t.log.Error("command reply", "node", node, "err", err)
+	}
+}

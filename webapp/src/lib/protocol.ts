@@ -1,0 +1,88 @@
+// Messages of the browser protocol at /ws, as described in
+// services/dashboard/doc.go (Pyaiot-compatible, plus goaiot extensions).
+
+export type NodeState = 'online' | 'offline' | 'reset'
+
+export interface NewMsg {
+  type: 'new'
+  uid: string
+  site?: string
+  gateway?: string
+  protocol?: string
+  address?: string
+  state?: NodeState
+  ts?: number
+}
+
+export interface UpdateMsg {
+  type: 'update'
+  uid: string
+  endpoint: string
+  data: string
+  ts?: number
+}
+
+export interface OutMsg { type: 'out'; uid: string; ts?: number }
+export interface ResetMsg { type: 'reset'; uid: string; ts?: number }
+export interface SyncedMsg { type: 'synced'; nodes?: number }
+
+export interface HistoryPoint { ts: number; data: string }
+export interface HistoryMsg {
+  type: 'history'
+  uid: string
+  endpoint: string
+  points: HistoryPoint[]
+}
+
+export interface ResultMsg {
+  type: 'result'
+  id?: string
+  uid?: string
+  endpoint?: string
+  ok: boolean
+  error?: string
+}
+
+export interface SiteMsg { type: 'site'; site: string; link: 'up' | 'down'; ts?: number }
+
+export interface HelloMsg {
+  type: 'hello'
+  server?: string
+  version?: string
+  role?: 'viewer' | 'operator'
+}
+
+export type ServerMsg =
+  | NewMsg | UpdateMsg | OutMsg | ResetMsg | SyncedMsg
+  | HistoryMsg | ResultMsg | SiteMsg | HelloMsg
+
+// Browser to server.
+export interface SubscribeFrame { type: 'new'; data: 'client' }
+export interface CommandFrame {
+  type: 'update'
+  data: { uid: string; endpoint: string; payload: string }
+  id?: string
+}
+export interface HistoryFrame {
+  type: 'history'
+  data: { uid: string; endpoint: string; limit: number }
+}
+export type ClientFrame = SubscribeFrame | CommandFrame | HistoryFrame
+
+/**
+ * decode parses one text frame. It returns null for anything that is not a
+ * JSON object with a string "type"; unknown types are passed through so the
+ * store can ignore them (newer servers may add types).
+ */
+export function decode(text: string): ServerMsg | null {
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch {
+    return null
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return null
+  const t = (v as { type?: unknown }).type
+  if (typeof t !== 'string') return null
+  return v as ServerMsg
+}

@@ -1,0 +1,591 @@
+// The message store: the page's whole state, built only from server
+// messages. It is plain TypeScript, outside Vue's reactivity: a node with a
+// fast sensor changes many times a second, and making each value reactive
+// would cost far more than the page needs. Instead the store collects what
+// changed and reports it once per animation frame (see subscribe); the Vue
+// side bumps one counter per changed node card and hands new samples to the
+// charts directly.
+
+import type {
+  ClientFrame, HistoryMsg, NewMsg, NodeState, ResultMsg, ServerMsg, UpdateMsg,
+} from './protocol'
+import { decode } from './protocol'
+import { Series } from './series'
+import type { Imu, Position } from './values'
+import { norm3, parseImu, parseNumeric, parsePosition } from './values'
+import type { WidgetKind } from './widgets'
+import { isPlotted, widgetFor } from './widgets'
+
+export interface ResourceRec {
+  readonly uid: string
+  readonly name: string
+  readonly kind: WidgetKind
+  readonly label: string
+  readonly order: number
+  /** The value exactly as the node sent it. */
+  value: string
+  /** When the value was produced (ms since epoch). */
+  ts: number
+  /** For numeric values: the number and its unit ("21.5°C" → 21.5, "°C"). */
+  num: number | null
+  unit: string
+  position: Position | null
+  imu: Imu | null
+  /** chart: the values; imu: the acceleration norm. */
+  series: Series | null
+  /** imu: gyro x, y, z. */
+  series2: Series | null
+}
+
+export interface NodeRec {
+  readonly uid: string
+  site: string
+  gateway: string
+  protocol: string
+  address: string
+  state: NodeState
+  /** Last time anything was heard of the node (ms since epoch). */
+  lastSeen: number
+  resources: Map<string, ResourceRec>
+  /** Bumped whenever anything of the node changed. */
+  version: number
+}
+
+export type CommandStatus = 'pending' | 'ok' | 'error'
+
+export interface CommandRec {
+  readonly id: string
+  readonly uid: string
+  readonly endpoint: string
+  readonly payload: string
+  readonly sentAt: number
+  status: CommandStatus
+  error?: string
+  doneAt?: number
+}
+
+export interface SiteRec {
+  link: 'up' | 'down'
+  ts: number
+}
+
+export interface ServerInfo {
+  server: string
+  version: string
+  role: 'viewer' | 'operator' | ''
+}
+
+/** What changed since the last report. */
+export interface Changes {
+  /** uids of nodes whose card must be drawn again. */
+  nodes: Set<string>
+  /** Series keys (seriesKey(uid, endpoint)) that got new samples. */
+  series: Set<string>
+  /** Nodes appeared or went, or something the grouping, filters or counts use changed. */
+  structure: boolean
+  /** Commands changed state. */
+  commands: boolean
+  /** Sync state, server info or site links changed. */
+  meta: boolean
+}
+
+export interface StoreOptions {
+  /** Sends a frame to the server; returns false when not connected. */
+  send?: (frame: ClientFrame) => boolean | void
+  /** Runs the report; defaults to requestAnimationFrame. */
+  schedule?: (cb: () => void) => void
+  now?: () => number
+  /** Points kept per chart. */
+  cap?: number
+  /** Points kept per imu chart (imu values come fast). */
+  imuCap?: number
+  /** History requests sent per report, so 1 000 nodes do not flood the socket. */
+  historyPerFlush?: number
+  /** A command with no result after this long is reported as timed out. */
+  commandTimeoutMs?: number
+}
+
+export function seriesKey(uid: string, endpoint: string): string {
+  return uid + '\u0000' + endpoint
+}
+
+const defaultSchedule = (cb: () => void): void => {
+  if (typeof requestAnimationFrame === 'function') requestAnimationFrame(() => cb())
+  else setTimeout(cb, 16)
+}
+
+export class Store {
+  readonly nodes = new Map<string, NodeRec>()
+  readonly commands: CommandRec[] = []
+  readonly sites = new Map<string, SiteRec>()
+  server: ServerInfo = { server: '', version: '', role: '' }
+  /** True once the snapshot of the current connection has arrived. */
+  synced = false
+
+  readonly cap: number
+  readonly imuCap: number
+  private readonly sendFrame: (frame: ClientFrame) => boolean | void
+  private readonly schedule: (cb: () => void) => void
+  private readonly now: () => number
+  private readonly historyPerFlush: number
+  private readonly commandTimeoutMs: number
+
+  private listeners = new Set<(c: Changes) => void>()
+  private seriesListeners = new Map<string, Set<() => void>>()
+  private pending: Changes = emptyChanges()
+  private scheduled = false
+  private nextCommand = 1
+
+  private historyAsked = new Set<string>()
+  private historyQueue: string[] = []
+
+  // During a resync: the nodes and resources the new snapshot has sent.
+  private resyncing = false
+  private seenNodes = new Set<string>()
+  private seenResources = new Set<string>()
+
+  constructor(opts: StoreOptions = {}) {
+    this.sendFrame = opts.send ?? (() => false)
+    this.schedule = opts.schedule ?? defaultSchedule
+    this.now = opts.now ?? Date.now
+    this.cap = opts.cap ?? 240
+    this.imuCap = opts.imuCap ?? 150
+    this.historyPerFlush = opts.historyPerFlush ?? 32
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? 20000
+  }
+
+  // ---- subscriptions ------------------------------------------------------
+
+  /** subscribe gets a report of what changed, at most once per frame. */
+  subscribe(fn: (c: Changes) => void): () => void {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
+  }
+
+  /** onSeries calls fn after new samples for one chart resource arrived. */
+  onSeries(uid: string, endpoint: string, fn: () => void): () => void {
+    const key = seriesKey(uid, endpoint)
+    let set = this.seriesListeners.get(key)
+    if (!set) this.seriesListeners.set(key, (set = new Set()))
+    set.add(fn)
+    return () => {
+      set!.delete(fn)
+      if (set!.size === 0) this.seriesListeners.delete(key)
+    }
+  }
+
+  /** flush reports the pending changes now (tests call it; the page waits for a frame). */
+  flush(): void {
+    this.scheduled = false
+    this.sendHistoryRequests()
+    const c = this.pending
+    this.pending = emptyChanges()
+    if (c.nodes.size || c.series.size || c.structure || c.commands || c.meta) {
+      for (const fn of this.listeners) fn(c)
+      for (const key of c.series) {
+        const set = this.seriesListeners.get(key)
+        if (set) for (const fn of set) fn()
+      }
+    }
+    if (this.historyQueue.length) this.wake()
+  }
+
+  private wake(): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    this.schedule(() => this.flush())
+  }
+
+  private touch(n: NodeRec, structure = false): void {
+    n.version++
+    this.pending.nodes.add(n.uid)
+    if (structure) this.pending.structure = true
+    this.wake()
+  }
+
+  // ---- connection life ----------------------------------------------------
+
+  /**
+   * beginResync is called when a connection opens, just before the page
+   * sends {"type":"new","data":"client"}. The snapshot that follows
+   * rebuilds the state: on "synced", nodes and values it did not mention
+   * are dropped, and chart history is asked again to fill the gap.
+   */
+  beginResync(): void {
+    this.resyncing = true
+    this.synced = false
+    this.seenNodes.clear()
+    this.seenResources.clear()
+    this.historyAsked.clear()
+    this.historyQueue.length = 0
+    this.pending.meta = true
+    this.wake()
+  }
+
+  /** connectionLost fails the commands still waiting for a result. */
+  connectionLost(): void {
+    this.synced = false
+    for (const c of this.commands) {
+      if (c.status === 'pending') this.finish(c, false, 'connection lost')
+    }
+    this.pending.meta = true
+    this.wake()
+  }
+
+  // ---- incoming -----------------------------------------------------------
+
+  /** applyText decodes and applies one text frame; false if it was not a message. */
+  applyText(text: string): boolean {
+    const m = decode(text)
+    if (!m) return false
+    this.apply(m)
+    return true
+  }
+
+  apply(m: ServerMsg): void {
+    switch (m.type) {
+      case 'new':
+        if (typeof m.uid === 'string' && m.uid) this.onNew(m)
+        break
+      case 'update':
+        if (typeof m.uid === 'string' && m.uid && typeof m.endpoint === 'string') this.onUpdate(m)
+        break
+      case 'out': {
+        const n = this.nodes.get(m.uid)
+        if (!n) break
+        if (this.resyncing) this.seenNodes.add(n.uid)
+        n.state = 'offline'
+        n.lastSeen = Math.max(n.lastSeen, m.ts ?? this.now())
+        this.touch(n, true)
+        break
+      }
+      case 'reset': {
+        const n = this.nodes.get(m.uid)
+        if (!n) break
+        for (const name of n.resources.keys()) {
+          this.historyAsked.delete(seriesKey(n.uid, name))
+          this.pending.series.add(seriesKey(n.uid, name))
+        }
+        n.resources.clear()
+        n.state = 'reset'
+        n.lastSeen = Math.max(n.lastSeen, m.ts ?? this.now())
+        this.touch(n, true)
+        break
+      }
+      case 'synced':
+        this.onSynced()
+        break
+      case 'history':
+        this.onHistory(m)
+        break
+      case 'result':
+        this.onResult(m)
+        break
+      case 'site':
+        if (typeof m.site === 'string') {
+          this.sites.set(m.site, { link: m.link === 'down' ? 'down' : 'up', ts: m.ts ?? this.now() })
+          this.pending.meta = true
+          this.pending.structure = true
+          this.wake()
+        }
+        break
+      case 'hello':
+        this.server = {
+          server: m.server ?? '',
+          version: m.version ?? '',
+          role: m.role === 'viewer' || m.role === 'operator' ? m.role : '',
+        }
+        this.pending.meta = true
+        this.wake()
+        break
+      default:
+        // Unknown types come from newer servers; they are ignored.
+        break
+    }
+  }
+
+  private onNew(m: NewMsg): void {
+    let n = this.nodes.get(m.uid)
+    const ts = m.ts ?? this.now()
+    if (this.resyncing) this.seenNodes.add(m.uid)
+    if (!n) {
+      n = {
+        uid: m.uid,
+        site: m.site ?? '',
+        gateway: m.gateway ?? '',
+        protocol: m.protocol ?? '',
+        address: m.address ?? '',
+        state: m.state ?? 'online',
+        lastSeen: ts,
+        resources: new Map(),
+        version: 0,
+      }
+      this.nodes.set(m.uid, n)
+      this.touch(n, true)
+      return
+    }
+    if (m.site !== undefined) n.site = m.site
+    if (m.gateway !== undefined) n.gateway = m.gateway
+    if (m.protocol !== undefined) n.protocol = m.protocol
+    if (m.address !== undefined) n.address = m.address
+    n.state = m.state ?? 'online'
+    n.lastSeen = Math.max(n.lastSeen, ts)
+    this.touch(n, true)
+  }
+
+  private onUpdate(m: UpdateMsg): void {
+    let n = this.nodes.get(m.uid)
+    if (!n) {
+      // The protocol sends "new" first; a value for an unknown node still
+      // shows up rather than being lost.
+      this.onNew({ type: 'new', uid: m.uid, ts: m.ts })
+      n = this.nodes.get(m.uid)!
+    }
+    const name = m.endpoint.replace(/^\/+/, '')
+    if (!name) return
+    const value = typeof m.data === 'string' ? m.data : JSON.stringify(m.data ?? '')
+    const ts = m.ts ?? this.now()
+    let structure = false
+    if (this.resyncing) {
+      this.seenNodes.add(n.uid)
+      this.seenResources.add(seriesKey(n.uid, name))
+    }
+    let r = n.resources.get(name)
+    if (!r) {
+      const spec = widgetFor(name)
+      r = {
+        uid: n.uid,
+        name,
+        kind: spec.kind,
+        label: spec.label,
+        order: spec.order,
+        value,
+        ts,
+        num: null,
+        unit: '',
+        position: null,
+        imu: null,
+        series: spec.kind === 'chart' ? new Series(1, this.cap) : spec.kind === 'imu' ? new Series(1, this.imuCap) : null,
+        series2: spec.kind === 'imu' ? new Series(3, this.imuCap) : null,
+      }
+      n.resources.set(name, r)
+      structure = true
+    }
+    // Names, boards and the like feed search and sorting.
+    if (r.kind === 'info' && r.value !== value) structure = true
+    r.value = value
+    r.ts = ts
+    this.parseInto(r, value, ts)
+    if (n.state !== 'online') {
+      n.state = 'online'
+      structure = true
+    }
+    n.lastSeen = Math.max(n.lastSeen, ts)
+    this.settleCommands(n.uid, name, value)
+    if (r.series) {
+      this.pending.series.add(seriesKey(n.uid, name))
+      this.askHistory(n.uid, name)
+    }
+    this.touch(n, structure)
+  }
+
+  private parseInto(r: ResourceRec, value: string, ts: number): void {
+    switch (r.kind) {
+      case 'chart': {
+        const p = parseNumeric(value)
+        r.num = p ? p.num : null
+        if (p && p.unit) r.unit = p.unit
+        if (p) r.series!.push(ts, [p.num])
+        break
+      }
+      case 'imu': {
+        const imu = parseImu(value)
+        r.imu = imu
+        if (imu?.acc) r.series!.push(ts, [norm3(imu.acc)])
+        if (imu?.gyro) r.series2!.push(ts, imu.gyro)
+        break
+      }
+      case 'position':
+        r.position = parsePosition(value)
+        break
+      case 'progress': {
+        const p = parseNumeric(value)
+        r.num = p ? p.num : null
+        r.unit = p?.unit ?? ''
+        break
+      }
+      default:
+        break
+    }
+  }
+
+  private onSynced(): void {
+    if (this.resyncing) {
+      for (const [uid, n] of this.nodes) {
+        if (!this.seenNodes.has(uid)) {
+          this.nodes.delete(uid)
+          this.pending.nodes.add(uid)
+          continue
+        }
+        let dropped = false
+        for (const name of [...n.resources.keys()]) {
+          if (!this.seenResources.has(seriesKey(uid, name))) {
+            n.resources.delete(name)
+            dropped = true
+          }
+        }
+        if (dropped) this.touch(n, true)
+      }
+      this.resyncing = false
+      this.seenNodes.clear()
+      this.seenResources.clear()
+    }
+    this.synced = true
+    this.pending.structure = true
+    this.pending.meta = true
+    this.wake()
+  }
+
+  private askHistory(uid: string, name: string): void {
+    const key = seriesKey(uid, name)
+    if (this.historyAsked.has(key)) return
+    this.historyAsked.add(key)
+    this.historyQueue.push(key)
+    this.wake()
+  }
+
+  /** prioritizeHistory moves a chart that came into view to the front of the queue. */
+  prioritizeHistory(uid: string, endpoint: string): void {
+    const key = seriesKey(uid, endpoint)
+    const i = this.historyQueue.indexOf(key)
+    if (i > 0) {
+      this.historyQueue.splice(i, 1)
+      this.historyQueue.unshift(key)
+    }
+  }
+
+  private sendHistoryRequests(): void {
+    const n = Math.min(this.historyPerFlush, this.historyQueue.length)
+    if (n === 0) return
+    for (const key of this.historyQueue.splice(0, n)) {
+      const [uid, endpoint] = key.split('\u0000')
+      const r = this.nodes.get(uid)?.resources.get(endpoint)
+      if (!r) continue
+      const limit = r.kind === 'imu' ? this.imuCap : this.cap
+      this.sendFrame({ type: 'history', data: { uid, endpoint, limit } })
+    }
+  }
+
+  private onHistory(m: HistoryMsg): void {
+    const n = this.nodes.get(m.uid)
+    const r = n?.resources.get(typeof m.endpoint === 'string' ? m.endpoint.replace(/^\/+/, '') : '')
+    if (!n || !r || !r.series || !Array.isArray(m.points)) return
+    if (r.kind === 'chart') {
+      const samples: Array<{ tsMs: number; values: number[] }> = []
+      for (const p of m.points) {
+        const v = parseNumeric(p?.data)
+        if (v && typeof p.ts === 'number') {
+          samples.push({ tsMs: p.ts, values: [v.num] })
+          if (!r.unit && v.unit) r.unit = v.unit
+        }
+      }
+      r.series.merge(samples)
+    } else if (r.kind === 'imu') {
+      const acc: Array<{ tsMs: number; values: number[] }> = []
+      const gyro: Array<{ tsMs: number; values: number[] }> = []
+      for (const p of m.points) {
+        if (typeof p?.ts !== 'number' || typeof p.data !== 'string') continue
+        const v = parseImu(p.data)
+        if (v?.acc) acc.push({ tsMs: p.ts, values: [norm3(v.acc)] })
+        if (v?.gyro) gyro.push({ tsMs: p.ts, values: v.gyro })
+      }
+      r.series.merge(acc)
+      r.series2?.merge(gyro)
+    }
+    this.pending.series.add(seriesKey(n.uid, r.name))
+    this.touch(n)
+  }
+
+  // ---- commands -----------------------------------------------------------
+
+  /**
+   * command sends {"type":"update","data":{uid,endpoint,payload},"id"} and
+   * tracks its outcome: the "result" message, or else a value update equal
+   * to the payload (servers without results), or a timeout.
+   */
+  command(uid: string, endpoint: string, payload: string): CommandRec {
+    const c: CommandRec = {
+      id: `c${this.nextCommand++}`,
+      uid,
+      endpoint,
+      payload,
+      sentAt: this.now(),
+      status: 'pending',
+    }
+    this.commands.push(c)
+    if (this.commands.length > 50) this.commands.splice(0, this.commands.length - 50)
+    const sent = this.sendFrame({ type: 'update', data: { uid, endpoint, payload }, id: c.id })
+    if (sent === false) this.finish(c, false, 'not connected')
+    this.pending.commands = true
+    const n = this.nodes.get(uid)
+    if (n) this.touch(n)
+    else this.wake()
+    return c
+  }
+
+  /** pendingCommand is the newest unfinished command for a resource. */
+  pendingCommand(uid: string, endpoint: string): CommandRec | undefined {
+    for (let i = this.commands.length - 1; i >= 0; i--) {
+      const c = this.commands[i]
+      if (c.uid === uid && c.endpoint === endpoint) return c.status === 'pending' ? c : undefined
+    }
+    return undefined
+  }
+
+  /** lastCommand is the newest command for a resource, finished or not. */
+  lastCommand(uid: string, endpoint: string): CommandRec | undefined {
+    for (let i = this.commands.length - 1; i >= 0; i--) {
+      const c = this.commands[i]
+      if (c.uid === uid && c.endpoint === endpoint) return c
+    }
+    return undefined
+  }
+
+  private onResult(m: ResultMsg): void {
+    const c = this.commands.find((x) => x.id === m.id)
+    if (!c || c.status !== 'pending') return
+    this.finish(c, m.ok === true, m.ok ? undefined : m.error || 'refused')
+  }
+
+  private settleCommands(uid: string, endpoint: string, value: string): void {
+    for (const c of this.commands) {
+      if (c.status === 'pending' && c.uid === uid && c.endpoint === endpoint && c.payload.trim() === value.trim()) {
+        this.finish(c, true)
+      }
+    }
+  }
+
+  private finish(c: CommandRec, ok: boolean, error?: string): void {
+    c.status = ok ? 'ok' : 'error'
+    c.error = ok ? undefined : error
+    c.doneAt = this.now()
+    this.pending.commands = true
+    const n = this.nodes.get(c.uid)
+    if (n) this.touch(n)
+    else this.wake()
+  }
+
+  /** tick times out commands that never got an answer; the page calls it every second. */
+  tick(): void {
+    const now = this.now()
+    for (const c of this.commands) {
+      if (c.status === 'pending' && now - c.sentAt > this.commandTimeoutMs) {
+        this.finish(c, false, 'timeout')
+      }
+    }
+  }
+}
+
+function emptyChanges(): Changes {
+  return { nodes: new Set(), series: new Set(), structure: false, commands: false, meta: false }
+}
