@@ -124,3 +124,15 @@ func ParseReply(data []byte) (Reply, error) {
 	}
 	return r, nil
 }
+
+// Headers goaiot sets on messages it relays.
+const (
+	// HeaderOwner marks a node.check published by the gateway that owns the
+	// node itself (CoAP, websocket): MQTT node logic leaves such nodes alone.
+	HeaderOwner = "Aiot-Owner"
+	// HeaderTransport names the transport that carried a node's message onto
+	// the bus when it is not plain MQTT (e.g. "MQTT-SN").
+	HeaderTransport = "Aiot-Transport"
+	// HeaderAddress is the network address of the node that sent a message.
+	HeaderAddress = "Aiot-Address"
+)

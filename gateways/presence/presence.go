@@ -314,9 +314,18 @@ func (t *Tracker) PublishResources(id string, names []string) error {
 }
 
 // PublishCheck publishes node.check for node id, for protocols whose nodes
-// do not publish it themselves.
+// do not publish it themselves. It carries bus.HeaderOwner so that MQTT node
+// logic does not claim the node.
 func (t *Tracker) PublishCheck(id string) error {
-	return t.publishJSON(bus.SubjectNodeCheck, bus.Check{ID: id})
+	b, err := json.Marshal(bus.Check{ID: id})
+	if err != nil {
+		return fmt.Errorf("publish check: %w", err)
+	}
+	m := &nats.Msg{Subject: bus.SubjectNodeCheck, Data: b, Header: nats.Header{bus.HeaderOwner: []string{t.cfg.Gateway}}}
+	if err := t.cfg.Conn.PublishMsg(m); err != nil {
+		return fmt.Errorf("publish check: %w", err)
+	}
+	return nil
 }
 
 func (t *Tracker) publishJSON(subject string, v any) error {
