@@ -1,0 +1,349 @@
+import { beforeEach, describe, expect, it } from 'vitest'
+import type { ClientFrame, ServerMsg } from '../src/lib/protocol'
+import { Store, seriesKey, type Changes } from '../src/lib/store'
+
+function harness(opts: { connected?: boolean; cap?: number; historyPerFlush?: number } = {}) {
+  const sent: ClientFrame[] = []
+  const frames: Array<() => void> = []
+  const reports: Changes[] = []
+  let clock = 1_700_000_000_000
+  const store = new Store({
+    send: (f) => {
+      if (opts.connected === false) return false
+      sent.push(f)
+      return true
+    },
+    schedule: (cb) => frames.push(cb),
+    now: () => clock,
+    cap: opts.cap ?? 240,
+    historyPerFlush: opts.historyPerFlush,
+  })
+  store.subscribe((c) => reports.push(c))
+  const feed = (...msgs: ServerMsg[]) => msgs.forEach((m) => store.apply(m))
+  const frame = () => {
+    const cbs = frames.splice(0)
+    cbs.forEach((cb) => cb())
+  }
+  return {
+    store, sent, reports, feed, frame, frames,
+    advance: (ms: number) => { clock += ms },
+    get clock() { return clock },
+  }
+}
+
+const T = 1_700_000_000_000
+
+function newNode(uid: string, extra: Partial<Extract<ServerMsg, { type: 'new' }>> = {}): ServerMsg {
+  return { type: 'new', uid, site: 'lab', gateway: 'coap-1', protocol: 'coap', address: 'fd00::1', state: 'online', ts: T, ...extra }
+}
+function upd(uid: string, endpoint: string, data: string, ts = T): ServerMsg {
+  return { type: 'update', uid, endpoint, data, ts }
+}
+
+describe('Store: node life', () => {
+  let h: ReturnType<typeof harness>
+  beforeEach(() => { h = harness() })
+
+  it('applies new with its extension fields', () => {
+    h.feed(newNode('n1'))
+    const n = h.store.nodes.get('n1')!
+    expect(n).toMatchObject({ uid: 'n1', site: 'lab', gateway: 'coap-1', protocol: 'coap', address: 'fd00::1', state: 'online', lastSeen: T })
+    expect(n.resources.size).toBe(0)
+  })
+
+  it('accepts Pyaiot-style new without extensions', () => {
+    h.feed({ type: 'new', uid: 'p1' } as ServerMsg)
+    expect(h.store.nodes.get('p1')).toMatchObject({ site: '', gateway: '', state: 'online', lastSeen: h.clock })
+  })
+
+  it('applies update: raw value, parsed number and unit, widget kind', () => {
+    h.feed(newNode('n1'), upd('n1', 'temperature', '21.5°C', T + 1000))
+    const r = h.store.nodes.get('n1')!.resources.get('temperature')!
+    expect(r).toMatchObject({ value: '21.5°C', num: 21.5, unit: '°C', kind: 'chart', ts: T + 1000 })
+    expect(r.series!.data()).toEqual([[(T + 1000) / 1000], [21.5]])
+    expect(h.store.nodes.get('n1')!.lastSeen).toBe(T + 1000)
+  })
+
+  it('strips a leading slash of the endpoint', () => {
+    h.feed(newNode('n1'), upd('n1', '/led', '1'))
+    expect(h.store.nodes.get('n1')!.resources.has('led')).toBe(true)
+  })
+
+  it('keeps the unit when a later value has none and parses position and imu', () => {
+    h.feed(newNode('n1'), upd('n1', 'pressure', '1013.25hPa'), upd('n1', 'pressure', '1013', T + 5))
+    const n = h.store.nodes.get('n1')!
+    expect(n.resources.get('pressure')).toMatchObject({ num: 1013, unit: 'hPa' })
+    h.feed(upd('n1', 'position', '{"lat":48.71,"lng":2.20}'))
+    expect(n.resources.get('position')!.position).toEqual({ lat: 48.71, lng: 2.2 })
+    h.feed(upd('n1', 'imu', '[{"type":"acc","values":[3,4,0]},{"type":"gyro","values":[1,2,3]}]'))
+    const imu = n.resources.get('imu')!
+    expect(imu.series!.last()).toBe(5)
+    expect(imu.series2!.data()).toEqual([[T / 1000], [1], [2], [3]])
+  })
+
+  it('keeps a non-numeric chart value as text without plotting it', () => {
+    h.feed(newNode('n1'), upd('n1', 'temperature', 'sensor error'))
+    const r = h.store.nodes.get('n1')!.resources.get('temperature')!
+    expect(r.num).toBeNull()
+    expect(r.value).toBe('sensor error')
+    expect(r.series!.length).toBe(0)
+  })
+
+  it('applies out: the node stays, greyed out, with its values', () => {
+    h.feed(newNode('n1'), upd('n1', 'temperature', '21.5°C'), { type: 'out', uid: 'n1', ts: T + 9000 })
+    const n = h.store.nodes.get('n1')!
+    expect(n.state).toBe('offline')
+    expect(n.lastSeen).toBe(T + 9000)
+    expect(n.resources.get('temperature')!.value).toBe('21.5°C')
+  })
+
+  it('brings an offline node back online on a new value', () => {
+    h.feed(newNode('n1'), { type: 'out', uid: 'n1' }, upd('n1', 'temperature', '22°C', T + 20))
+    expect(h.store.nodes.get('n1')!.state).toBe('online')
+  })
+
+  it('applies reset: values forgotten, state reset, then rediscovered', () => {
+    h.feed(newNode('n1'), upd('n1', 'temperature', '21.5°C'), upd('n1', 'led', '1'))
+    h.feed({ type: 'reset', uid: 'n1', ts: T + 50 })
+    const n = h.store.nodes.get('n1')!
+    expect(n.state).toBe('reset')
+    expect(n.resources.size).toBe(0)
+    h.feed(upd('n1', 'led', '0', T + 60))
+    expect(n.state).toBe('online')
+    expect(n.resources.get('led')!.value).toBe('0')
+  })
+
+  it('ignores out and reset for unknown nodes and unknown message types', () => {
+    h.feed({ type: 'out', uid: 'x' }, { type: 'reset', uid: 'y' }, { type: 'future-thing' } as unknown as ServerMsg)
+    expect(h.store.nodes.size).toBe(0)
+  })
+
+  it('creates a node for an update that came without new', () => {
+    h.feed(upd('lost', 'temperature', '1°C'))
+    expect(h.store.nodes.get('lost')!.resources.size).toBe(1)
+  })
+
+  it('decodes text frames and rejects junk', () => {
+    expect(h.store.applyText('{"type":"new","uid":"t1"}')).toBe(true)
+    expect(h.store.applyText('not json')).toBe(false)
+    expect(h.store.applyText('[1,2]')).toBe(false)
+    expect(h.store.applyText('{"uid":"x"}')).toBe(false)
+    expect(h.store.nodes.has('t1')).toBe(true)
+  })
+
+  it('records hello and site links', () => {
+    h.feed({ type: 'hello', server: 'goaiot', version: '0.1', role: 'viewer' }, { type: 'site', site: 'north', link: 'down', ts: T })
+    expect(h.store.server).toEqual({ server: 'goaiot', version: '0.1', role: 'viewer' })
+    expect(h.store.sites.get('north')).toEqual({ link: 'down', ts: T })
+  })
+})
+
+describe('Store: batching per frame', () => {
+  it('reports many messages once, with the nodes and series that changed', () => {
+    const h = harness()
+    h.feed(newNode('a'), newNode('b'))
+    for (let i = 0; i < 100; i++) h.feed(upd('a', 'temperature', `${20 + i / 10}°C`, T + i))
+    expect(h.frames.length).toBe(1)
+    expect(h.reports.length).toBe(0)
+    h.frame()
+    expect(h.reports.length).toBe(1)
+    const c = h.reports[0]
+    expect([...c.nodes].sort()).toEqual(['a', 'b'])
+    expect([...c.series]).toEqual([seriesKey('a', 'temperature')])
+    expect(c.structure).toBe(true)
+  })
+
+  it('reports value-only changes without a structure change', () => {
+    const h = harness()
+    h.feed(newNode('a'), upd('a', 'temperature', '1°C'))
+    h.frame()
+    h.feed(upd('a', 'temperature', '2°C', T + 1))
+    h.frame()
+    const c = h.reports.at(-1)!
+    expect(c.structure).toBe(false)
+    expect([...c.nodes]).toEqual(['a'])
+  })
+
+  it('calls series listeners after a frame', () => {
+    const h = harness()
+    let calls = 0
+    h.store.onSeries('a', 'temperature', () => calls++)
+    h.feed(newNode('a'), upd('a', 'temperature', '1°C'), upd('a', 'temperature', '2°C', T + 1))
+    expect(calls).toBe(0)
+    h.frame()
+    expect(calls).toBe(1)
+  })
+
+  it('caps points per chart', () => {
+    const h = harness({ cap: 100 })
+    h.feed(newNode('a'))
+    for (let i = 0; i < 1000; i++) h.feed(upd('a', 'temperature', `${i}°C`, T + i * 1000))
+    const s = h.store.nodes.get('a')!.resources.get('temperature')!.series!
+    expect(s.length).toBeLessThan(125)
+    expect(s.length).toBeGreaterThanOrEqual(100)
+    expect(s.last()).toBe(999)
+  })
+})
+
+describe('Store: history', () => {
+  it('asks history once per chart resource when its first value arrives', () => {
+    const h = harness()
+    h.feed(newNode('a'), upd('a', 'temperature', '21°C'), upd('a', 'temperature', '22°C', T + 1), upd('a', 'led', '1'), upd('a', 'imu', '[]'))
+    h.frame()
+    expect(h.sent).toEqual([
+      { type: 'history', data: { uid: 'a', endpoint: 'temperature', limit: 240 } },
+      { type: 'history', data: { uid: 'a', endpoint: 'imu', limit: 150 } },
+    ])
+  })
+
+  it('merges the stored points before the live ones, without duplicates', () => {
+    const h = harness()
+    h.feed(newNode('a'), upd('a', 'temperature', '22°C', T + 3000))
+    h.feed({
+      type: 'history', uid: 'a', endpoint: 'temperature',
+      points: [{ ts: T, data: '20°C' }, { ts: T + 1000, data: '20.5°C' }, { ts: T + 2000, data: 'junk' }, { ts: T + 3000, data: '22°C' }],
+    })
+    const s = h.store.nodes.get('a')!.resources.get('temperature')!.series!
+    expect(s.data()).toEqual([[T / 1000, T / 1000 + 1, T / 1000 + 3], [20, 20.5, 22]])
+    h.frame()
+    expect(h.reports.at(-1)!.series.has(seriesKey('a', 'temperature'))).toBe(true)
+  })
+
+  it('fills imu charts from history', () => {
+    const h = harness()
+    h.feed(newNode('a'), upd('a', 'imu', '[{"type":"acc","values":[0,0,1]}]', T + 10))
+    h.feed({ type: 'history', uid: 'a', endpoint: 'imu', points: [{ ts: T, data: '[{"type":"acc","values":[0,3,4]},{"type":"gyro","values":[1,1,1]}]' }] })
+    const r = h.store.nodes.get('a')!.resources.get('imu')!
+    expect(r.series!.data()).toEqual([[T / 1000, (T + 10) / 1000], [5, 1]])
+    expect(r.series2!.length).toBe(1)
+  })
+
+  it('ignores history for unknown resources', () => {
+    const h = harness()
+    h.feed({ type: 'history', uid: 'zz', endpoint: 'temperature', points: [{ ts: T, data: '1' }] })
+    expect(h.store.nodes.size).toBe(0)
+  })
+
+  it('spreads history requests of many nodes over frames', () => {
+    const h = harness({ historyPerFlush: 10 })
+    for (let i = 0; i < 25; i++) h.feed(newNode(`n${i}`), upd(`n${i}`, 'temperature', '1°C'))
+    h.frame()
+    expect(h.sent.length).toBe(10)
+    h.frame()
+    h.frame()
+    expect(h.sent.length).toBe(25)
+    expect(h.frames.length).toBe(0)
+  })
+
+  it('asks history again after a reset', () => {
+    const h = harness()
+    h.feed(newNode('a'), upd('a', 'temperature', '1°C'))
+    h.frame()
+    h.feed({ type: 'reset', uid: 'a' }, upd('a', 'temperature', '1°C'))
+    h.frame()
+    expect(h.sent.filter((f) => f.type === 'history').length).toBe(2)
+  })
+})
+
+describe('Store: resync', () => {
+  it('rebuilds the state from the new snapshot', () => {
+    const h = harness()
+    h.store.beginResync()
+    h.feed(newNode('keep'), upd('keep', 'temperature', '20°C'), upd('keep', 'text', 'old'), newNode('gone'), { type: 'synced', nodes: 2 })
+    expect(h.store.synced).toBe(true)
+    h.frame()
+    h.sent.length = 0
+
+    // Connection lost, then back: the snapshot no longer has "gone", nor
+    // "keep"'s text; "keep" is now offline.
+    h.store.connectionLost()
+    expect(h.store.synced).toBe(false)
+    h.store.beginResync()
+    h.feed(newNode('keep', { state: 'offline' }), upd('keep', 'temperature', '21°C', T + 5000), { type: 'out', uid: 'keep' })
+    expect(h.store.nodes.has('gone')).toBe(true) // not before synced
+    h.feed({ type: 'synced', nodes: 1 })
+    expect([...h.store.nodes.keys()]).toEqual(['keep'])
+    const keep = h.store.nodes.get('keep')!
+    expect(keep.state).toBe('offline')
+    expect([...keep.resources.keys()]).toEqual(['temperature'])
+    // Live points were kept and history is asked again to fill the gap.
+    expect(keep.resources.get('temperature')!.series!.length).toBe(2)
+    h.frame()
+    expect(h.sent).toContainEqual({ type: 'history', data: { uid: 'keep', endpoint: 'temperature', limit: 240 } })
+    expect(h.reports.at(-1)!.nodes.has('gone')).toBe(true)
+  })
+
+  it('a synced without a resync only marks the end of the snapshot', () => {
+    const h = harness()
+    h.feed(newNode('a'), { type: 'synced' })
+    expect(h.store.synced).toBe(true)
+    expect(h.store.nodes.has('a')).toBe(true)
+  })
+})
+
+describe('Store: commands', () => {
+  it('sends the command with an id and applies an ok result', () => {
+    const h = harness()
+    h.feed(newNode('a'), upd('a', 'led', '0'))
+    const c = h.store.command('a', 'led', '1')
+    expect(h.sent.at(-1)).toEqual({ type: 'update', data: { uid: 'a', endpoint: 'led', payload: '1' }, id: c.id })
+    expect(h.store.pendingCommand('a', 'led')).toBe(c)
+    h.feed({ type: 'result', id: c.id, uid: 'a', endpoint: 'led', ok: true })
+    expect(c.status).toBe('ok')
+    expect(h.store.pendingCommand('a', 'led')).toBeUndefined()
+    h.frame()
+    expect(h.reports.at(-1)!.commands).toBe(true)
+  })
+
+  it('shows the node refusing with its error', () => {
+    const h = harness()
+    h.feed(newNode('a'))
+    const c = h.store.command('a', 'led', '5')
+    h.feed({ type: 'result', id: c.id, ok: false, error: '4.00 Bad Request' })
+    expect(c).toMatchObject({ status: 'error', error: '4.00 Bad Request' })
+    expect(h.store.lastCommand('a', 'led')).toBe(c)
+  })
+
+  it('reports a server timeout', () => {
+    const h = harness()
+    h.feed(newNode('a'))
+    const c = h.store.command('a', 'led', '1')
+    h.feed({ type: 'result', id: c.id, uid: 'a', endpoint: 'led', ok: false, error: 'timeout' })
+    expect(c).toMatchObject({ status: 'error', error: 'timeout' })
+  })
+
+  it('settles on the echoed value when the server sends no result (Pyaiot)', () => {
+    const h = harness()
+    h.feed(newNode('a'), upd('a', 'led', '0'))
+    const c = h.store.command('a', 'led', '1')
+    h.feed(upd('a', 'led', '1', T + 10))
+    expect(c.status).toBe('ok')
+    // A late result for a settled command changes nothing.
+    h.feed({ type: 'result', id: c.id, ok: false, error: 'timeout' })
+    expect(c.status).toBe('ok')
+  })
+
+  it('times out on the client when nothing answers', () => {
+    const h = harness()
+    h.feed(newNode('a'))
+    const c = h.store.command('a', 'led', '1')
+    h.advance(5000)
+    h.store.tick()
+    expect(c.status).toBe('pending')
+    h.advance(30000)
+    h.store.tick()
+    expect(c).toMatchObject({ status: 'error', error: 'timeout' })
+  })
+
+  it('fails at once when not connected, and pending ones when the connection drops', () => {
+    const off = harness({ connected: false })
+    off.feed(newNode('a'))
+    expect(off.store.command('a', 'led', '1')).toMatchObject({ status: 'error', error: 'not connected' })
+
+    const h = harness()
+    h.feed(newNode('a'))
+    const c = h.store.command('a', 'led', '1')
+    h.store.connectionLost()
+    expect(c).toMatchObject({ status: 'error', error: 'connection lost' })
+  })
+})
