@@ -1,0 +1,201 @@
+package presence_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/bus/bustest"
+	"github.com/goaiot/goaiot/gateways/presence"
+)
+
+// start runs a tracker on a real embedded server until the test ends.
+func start(t *testing.T, cfg presence.Config) (*presence.Tracker, *nats.Conn) {
+	t.Helper()
+	srv := bustest.StartServer(t)
+	cfg.Conn = bustest.Connect(t, srv)
+	cfg.Logger = bustest.Logger(t)
+	cfg.Protocol = bus.ProtocolCoAP
+	cfg.Gateway = "coap@test"
+	cfg.Site = "lab"
+	tr, err := presence.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return tr, bustest.Connect(t, srv)
+}
+
+func state(t *testing.T, m *nats.Msg) bus.State {
+	t.Helper()
+	s, err := bus.ParseState(m.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestLifecycle(t *testing.T) {
+	var expired sync.Map
+	tr, nc := start(t, presence.Config{Timeout: 300 * time.Millisecond, OnExpire: func(id string) { expired.Store(id, true) }})
+	states := bustest.Subscribe(t, nc, "node.*.$state")
+
+	isNew, err := tr.Seen("n1", "[::1]:5683")
+	if err != nil || !isNew {
+		t.Fatalf("first Seen = %v, %v", isNew, err)
+	}
+	s := state(t, bustest.Next(t, states, bus.NodeState("n1"), 2*time.Second))
+	want := bus.State{State: bus.StateOnline, Protocol: bus.ProtocolCoAP, Gateway: "coap@test", Site: "lab", Address: "[::1]:5683"}
+	s.Time = time.Time{}
+	if s != want {
+		t.Fatalf("state = %+v, want %+v", s, want)
+	}
+	if isNew, _ := tr.Seen("n1", "[::1]:5683"); isNew {
+		t.Fatal("second Seen reported new")
+	}
+	tr.Reset("n1")
+	if s := state(t, bustest.Next(t, states, bus.NodeState("n1"), 2*time.Second)); s.State != bus.StateReset {
+		t.Fatalf("after reset: %s", s.State)
+	}
+	if _, err := tr.Seen("n1", "[::2]:5683"); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(t, bustest.Next(t, states, bus.NodeState("n1"), 2*time.Second)); s.State != bus.StateOnline || s.Address != "[::2]:5683" {
+		t.Fatalf("after move: %+v", s)
+	}
+	// Silence: offline within the timeout plus a sweep.
+	if s := state(t, bustest.Next(t, states, bus.NodeState("n1"), 3*time.Second)); s.State != bus.StateOffline {
+		t.Fatalf("after silence: %s", s.State)
+	}
+	if _, ok := expired.Load("n1"); !ok {
+		t.Fatal("OnExpire not called")
+	}
+	if _, ok := tr.Lookup("n1"); ok {
+		t.Fatal("expired node still known")
+	}
+	st := tr.Stats()
+	if st.Added != 1 || st.Expired != 1 || st.Online != 0 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestSeenRejects(t *testing.T) {
+	tr, _ := start(t, presence.Config{MaxNodes: 1})
+	if _, err := tr.Seen("a.b", ""); !errors.Is(err, bus.ErrUnsafeToken) {
+		t.Fatalf("unsafe id: %v", err)
+	}
+	if _, err := tr.Seen("n1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Seen("n2", ""); !errors.Is(err, presence.ErrTooManyNodes) {
+		t.Fatalf("over the limit: %v", err)
+	}
+}
+
+func TestCommands(t *testing.T) {
+	led := make(chan string, 1)
+	commands := func(ctx context.Context, node, res string, payload []byte) error {
+		switch string(payload) {
+		case "0", "1":
+			led <- node + "/" + res + "=" + string(payload)
+			return nil
+		case "slow":
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return errors.New("4.00 Bad Request")
+	}
+	tr, nc := start(t, presence.Config{Commands: commands, CommandTimeout: 200 * time.Millisecond})
+	if _, err := tr.Seen("n1", ""); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, subject, payload string
+		want                   bus.Reply
+	}{
+		{"ok", "gateway.n1.led.set", "1", bus.Reply{OK: true}},
+		{"refused", "gateway.n1.led.set", "5", bus.Reply{Error: "4.00 Bad Request"}},
+		{"timeout", "gateway.n1.led.set", "slow", bus.Reply{Error: presence.ErrCommandTimeout.Error()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := nc.Request(tt.subject, []byte(tt.payload), 3*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := bus.ParseReply(m.Data)
+			if err != nil || r != tt.want {
+				t.Fatalf("reply = %+v (%v), want %+v", r, err, tt.want)
+			}
+		})
+	}
+	if got := <-led; got != "n1/led=1" {
+		t.Fatalf("command carried out as %q", got)
+	}
+	t.Run("unknown node has no responders", func(t *testing.T) {
+		if _, err := nc.Request("gateway.n9.led.set", []byte("1"), time.Second); !errors.Is(err, nats.ErrNoResponders) {
+			t.Fatalf("err = %v, want no responders", err)
+		}
+	})
+	t.Run("forgotten node has no responders", func(t *testing.T) {
+		tr.Forget("n1")
+		if _, err := nc.Request("gateway.n1.led.set", []byte("1"), time.Second); !errors.Is(err, nats.ErrNoResponders) {
+			t.Fatalf("err = %v, want no responders", err)
+		}
+	})
+}
+
+func TestStopMarksOffline(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	states := bustest.Subscribe(t, nc, "node.*.$state")
+	tr, err := presence.New(presence.Config{Conn: bustest.Connect(t, srv), Logger: bustest.Logger(t), Protocol: "CoAP", Gateway: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	if _, err := tr.Seen("n1", ""); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Next(t, states, bus.NodeState("n1"), 2*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := state(t, bustest.Next(t, states, bus.NodeState("n1"), 2*time.Second)); s.State != bus.StateOffline {
+		t.Fatalf("on stop: %s", s.State)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	log := bustest.Logger(t)
+	tests := []struct {
+		name string
+		cfg  presence.Config
+	}{
+		{"no conn", presence.Config{Logger: log, Protocol: "p", Gateway: "g"}},
+		{"no logger", presence.Config{Conn: nc, Protocol: "p", Gateway: "g"}},
+		{"no protocol", presence.Config{Conn: nc, Logger: log, Gateway: "g"}},
+		{"no gateway", presence.Config{Conn: nc, Logger: log, Protocol: "p"}},
+		{"negative timeout", presence.Config{Conn: nc, Logger: log, Protocol: "p", Gateway: "g", Timeout: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := presence.New(tt.cfg); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
