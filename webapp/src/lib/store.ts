@@ -14,7 +14,7 @@ import { Series } from './series'
 import type { Imu, Position } from './values'
 import { norm3, parseImu, parseNumeric, parsePosition } from './values'
 import type { WidgetKind } from './widgets'
-import { isPlotted, widgetFor } from './widgets'
+import { widgetFor } from './widgets'
 
 export interface ResourceRec {
   readonly uid: string
@@ -371,8 +371,8 @@ export class Store {
       n.resources.set(name, r)
       structure = true
     }
-    // Names, boards and the like feed search and sorting.
-    if (r.kind === 'info' && r.value !== value) structure = true
+    // Names, boards and the like feed search and sorting; positions the map.
+    if ((r.kind === 'info' || r.kind === 'position') && r.value !== value) structure = true
     r.value = value
     r.ts = ts
     this.parseInto(r, value, ts)
