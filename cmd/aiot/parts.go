@@ -3,5 +3,7 @@ package main
 // parts lists every gateway and service, in start order. Adding a protocol
 // is one line here plus its file beside this one.
 func parts() []part {
-	return []part{}
+	return []part{
+		wsPart(),
+	}
 }

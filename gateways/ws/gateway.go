@@ -1,0 +1,326 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+
+	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/gateways/presence"
+)
+
+// ServiceName is the NATS micro service the gateway registers.
+const ServiceName = "aiot-ws"
+
+// Config configures a Gateway. Zero durations and limits take the defaults
+// given beside each field.
+type Config struct {
+	Conn    *nats.Conn
+	Logger  *slog.Logger
+	Gateway string // this gateway's name in $state
+	Site    string
+	// NodeTimeout: a node that sends nothing and answers no ping for longer
+	// goes offline. Default 120 s.
+	NodeTimeout time.Duration
+	// PingInterval between pings to each node. Default NodeTimeout/3, at most 30 s.
+	PingInterval time.Duration
+	// CommandTimeout bounds a command's wait for the node's update. Default 5 s.
+	CommandTimeout time.Duration
+	// MaxFrameBytes is the largest frame accepted. Default 64 KiB.
+	MaxFrameBytes int64
+	// FrameRate is the sustained frames per second allowed per node, with
+	// bursts of FrameBurst. Defaults 50/s and 200.
+	FrameRate  float64
+	FrameBurst int
+	// MaxResources caps the resources of one node. Default 256.
+	MaxResources int
+	// MaxNodes caps the nodes connected at once. Default presence's (100 000).
+	MaxNodes int
+	// SendQueue is the number of frames queued to one node. Default 64.
+	SendQueue int
+}
+
+func (c *Config) setDefaults() error {
+	switch {
+	case c.Conn == nil:
+		return errors.New("ws: no nats connection")
+	case c.Logger == nil:
+		return errors.New("ws: no logger")
+	case c.Gateway == "":
+		return errors.New("ws: no gateway name")
+	case c.NodeTimeout < 0 || c.PingInterval < 0 || c.CommandTimeout < 0:
+		return errors.New("ws: negative duration")
+	case c.MaxFrameBytes < 0 || c.FrameRate < 0 || c.FrameBurst < 0 || c.MaxResources < 0 || c.MaxNodes < 0 || c.SendQueue < 0:
+		return errors.New("ws: negative limit")
+	}
+	c.NodeTimeout = orDefault(c.NodeTimeout, 120*time.Second)
+	c.PingInterval = orDefault(c.PingInterval, min(c.NodeTimeout/3, 30*time.Second))
+	if c.PingInterval >= c.NodeTimeout {
+		return fmt.Errorf("ws: ping interval %s must be shorter than the node timeout %s", c.PingInterval, c.NodeTimeout)
+	}
+	c.CommandTimeout = orDefault(c.CommandTimeout, 5*time.Second)
+	c.MaxFrameBytes = orDefault(c.MaxFrameBytes, 64<<10)
+	c.FrameRate = orDefault(c.FrameRate, 50)
+	c.FrameBurst = orDefault(c.FrameBurst, 200)
+	c.MaxResources = orDefault(c.MaxResources, 256)
+	c.SendQueue = orDefault(c.SendQueue, 64)
+	return nil
+}
+
+// orDefault returns v, or def when v is zero.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Stats counts what the gateway did.
+type Stats struct {
+	presence.Stats
+	Connections, Frames, Values, Skipped, BadFrames int64
+}
+
+// Gateway serves websocket nodes. It is an http.Handler for /node.
+type Gateway struct {
+	cfg      Config
+	log      *slog.Logger
+	tracker  *presence.Tracker
+	upgrader websocket.Upgrader
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	closed   bool
+	wg       sync.WaitGroup
+
+	conns, frames, values, skipped, bad atomic.Int64
+}
+
+// New validates cfg.
+func New(cfg Config) (*Gateway, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, sessions: make(map[string]*session)}
+	tr, err := presence.New(presence.Config{
+		Conn: cfg.Conn, Logger: cfg.Logger, Protocol: bus.ProtocolWebSocket,
+		Gateway: cfg.Gateway, Site: cfg.Site, Timeout: cfg.NodeTimeout,
+		Commands: g.command, CommandTimeout: cfg.CommandTimeout,
+		OnExpire: g.expired, MaxNodes: cfg.MaxNodes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ws: %w", err)
+	}
+	g.tracker = tr
+	g.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
+		// Any origin: nodes are not browsers (see the package doc).
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return g, nil
+}
+
+// Run serves the bus side (commands, gateway.check, discover requests) until
+// ctx ends; then it closes every node's socket with 1001 and publishes the
+// nodes offline.
+func (g *Gateway) Run(ctx context.Context) error {
+	svc, err := g.tracker.AddService(ServiceName)
+	if err != nil {
+		return fmt.Errorf("ws: %w", err)
+	}
+	defer func() { _ = svc.Stop() }()
+	var subs []*nats.Subscription
+	defer func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	}()
+	for subject, h := range map[string]nats.MsgHandler{
+		bus.SubjectGatewayCheck:  g.onGatewayCheck,
+		bus.GatewayDiscover("*"): g.onDiscover,
+	} {
+		sub, err := g.cfg.Conn.Subscribe(subject, h)
+		if err != nil {
+			return fmt.Errorf("ws: subscribe %s: %w", subject, err)
+		}
+		subs = append(subs, sub)
+	}
+	// The tracker outlives ctx a little: sessions closing below still Forget
+	// their nodes through it.
+	tctx, stopTracker := context.WithCancel(context.WithoutCancel(ctx))
+	trackerDone := make(chan error, 1)
+	go func() { trackerDone <- g.tracker.Run(tctx) }()
+	g.log.Info("ws gateway running", "gateway", g.cfg.Gateway, "node_timeout", g.cfg.NodeTimeout)
+
+	<-ctx.Done()
+	g.closeAll()
+	stopTracker()
+	return <-trackerDone
+}
+
+// Stats returns the counters.
+func (g *Gateway) Stats() Stats {
+	return Stats{Stats: g.tracker.Stats(), Connections: g.conns.Load(), Frames: g.frames.Load(),
+		Values: g.values.Load(), Skipped: g.skipped.Load(), BadFrames: g.bad.Load()}
+}
+
+// Nodes lists the connected nodes.
+func (g *Gateway) Nodes() []presence.Node { return g.tracker.Nodes() }
+
+// ServeHTTP upgrades a node's connection and serves it until it closes.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.stopped() {
+		http.Error(w, "gateway stopping", http.StatusServiceUnavailable)
+		return
+	}
+	id := r.URL.Query().Get("id")
+	if id == "" {
+		id = uuid.NewString()
+	} else if err := bus.ValidateNodeID(id); err != nil {
+		http.Error(w, "bad ?id=: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	c, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		g.log.Debug("websocket upgrade", "remote", r.RemoteAddr, "err", err) // Upgrade answered already
+		return
+	}
+	s := newSession(g, c, id, r.RemoteAddr)
+	if !g.attach(s) {
+		s.closeWith(websocket.CloseGoingAway, "gateway stopping")
+		return
+	}
+	defer g.wg.Done()
+	s.serve()
+}
+
+func (g *Gateway) stopped() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closed
+}
+
+// attach registers s, replacing an older session of the same node.
+func (g *Gateway) attach(s *session) bool {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return false
+	}
+	old := g.sessions[s.id]
+	g.sessions[s.id] = s
+	g.wg.Add(1)
+	g.mu.Unlock()
+	g.conns.Add(1)
+	if old != nil {
+		g.log.Info("node reconnected, closing its older connection", "node", s.id, "old", old.addr, "new", s.addr)
+		old.closeWith(websocket.ClosePolicyViolation, "replaced by a newer connection with the same id")
+	}
+	return true
+}
+
+// detach unregisters s and reports whether it still owned its node.
+func (g *Gateway) detach(s *session) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sessions[s.id] != s {
+		return false
+	}
+	delete(g.sessions, s.id)
+	return true
+}
+
+func (g *Gateway) session(id string) *session {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.sessions[id]
+}
+
+func (g *Gateway) all() []*session {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]*session, 0, len(g.sessions))
+	for _, s := range g.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (g *Gateway) closeAll() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	for _, s := range g.all() {
+		s.closeWith(websocket.CloseGoingAway, "gateway stopping")
+	}
+	g.wg.Wait()
+}
+
+// expired closes the socket of a node the tracker timed out.
+func (g *Gateway) expired(id string) {
+	if s := g.session(id); s != nil {
+		s.closeWith(websocket.CloseGoingAway, "node timeout")
+	}
+}
+
+func (g *Gateway) onGatewayCheck(*nats.Msg) {
+	for _, s := range g.all() {
+		_ = g.tracker.PublishCheck(s.id)
+	}
+}
+
+func (g *Gateway) onDiscover(m *nats.Msg) {
+	sub, err := bus.ParseSubject(m.Subject)
+	if err != nil {
+		return
+	}
+	s := g.session(sub.Node)
+	if s == nil {
+		return // another gateway's node
+	}
+	if string(m.Data) == bus.DiscoverResources {
+		s.publishResources()
+		return
+	}
+	s.discover()
+}
+
+// command carries out gateway.<node>.<res>.set: it sends the command and
+// waits for the node's update of res.
+func (g *Gateway) command(ctx context.Context, node, res string, payload []byte) error {
+	s := g.session(node)
+	if s == nil {
+		return fmt.Errorf("node %s: not connected", node)
+	}
+	return s.command(ctx, res, string(payload))
+}
+
+// commandFrame is a command sent to a node.
+type commandFrame struct {
+	Endpoint string `json:"endpoint"`
+	Payload  string `json:"payload"`
+}
+
+// discoverFrame asks a node for all its values.
+var discoverFrame = mustJSON(map[string]string{"request": "discover"})
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -1,0 +1,381 @@
+package ws
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/gateways/presence"
+)
+
+// writeWait bounds one write to a node.
+const writeWait = 10 * time.Second
+
+// session is one node's connection.
+type session struct {
+	g       *Gateway
+	c       *websocket.Conn
+	id      string
+	addr    string
+	log     *slog.Logger
+	limiter *rate.Limiter
+	out     chan []byte
+
+	done      chan struct{}
+	closeOnce sync.Once
+
+	mu        sync.Mutex
+	resources map[string]bool
+	rejected  map[string]bool
+	waiters   map[string][]chan struct{}
+}
+
+func newSession(g *Gateway, c *websocket.Conn, id, addr string) *session {
+	return &session{
+		g: g, c: c, id: id, addr: addr,
+		log:       g.log.With("node", id, "remote", addr),
+		limiter:   rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst),
+		out:       make(chan []byte, g.cfg.SendQueue),
+		done:      make(chan struct{}),
+		resources: make(map[string]bool),
+		rejected:  make(map[string]bool),
+		waiters:   make(map[string][]chan struct{}),
+	}
+}
+
+// serve runs the session until the socket closes, then takes the node offline.
+func (s *session) serve() {
+	defer s.finish()
+	if _, err := s.g.tracker.Seen(s.id, s.addr); err != nil {
+		s.log.Warn("node refused", "err", err)
+		code := websocket.CloseInternalServerErr
+		if errors.Is(err, presence.ErrTooManyNodes) {
+			code = websocket.CloseTryAgainLater
+		}
+		s.closeWith(code, err.Error())
+		return
+	}
+	_ = s.g.tracker.PublishCheck(s.id)
+	go s.writeLoop()
+	s.discover()
+	s.log.Debug("node connected", "why", s.readLoop())
+}
+
+func (s *session) finish() {
+	s.closeWith(websocket.CloseNormalClosure, "")
+	if s.g.detach(s) {
+		s.g.tracker.Forget(s.id)
+	}
+}
+
+// closeWith sends a close frame with code and reason (once) and closes the socket.
+func (s *session) closeWith(code int, reason string) {
+	s.closeOnce.Do(func() {
+		if code != websocket.CloseNormalClosure && code != websocket.CloseGoingAway {
+			s.log.Info("closing node connection", "code", code, "reason", reason)
+		}
+		msg := websocket.FormatCloseMessage(code, truncate(reason, 123))
+		_ = s.c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		close(s.done)
+		_ = s.c.Close()
+	})
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// alive records a sign of life, unless a newer connection took the node over.
+func (s *session) alive() {
+	_ = s.c.SetReadDeadline(time.Now().Add(s.g.cfg.NodeTimeout))
+	if s.g.session(s.id) == s {
+		_, _ = s.g.tracker.Seen(s.id, s.addr)
+	}
+}
+
+// readLoop reads frames until the socket fails or a bad frame closes it,
+// and returns why it stopped.
+func (s *session) readLoop() string {
+	s.c.SetReadLimit(s.g.cfg.MaxFrameBytes)
+	_ = s.c.SetReadDeadline(time.Now().Add(s.g.cfg.NodeTimeout))
+	s.c.SetPongHandler(func(string) error { s.alive(); return nil })
+	s.c.SetPingHandler(func(data string) error {
+		s.alive()
+		err := s.c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
+	for {
+		kind, data, err := s.c.ReadMessage()
+		if err != nil {
+			return s.readFailure(err)
+		}
+		s.g.frames.Add(1)
+		if !s.limiter.Allow() {
+			s.closeWith(websocket.ClosePolicyViolation, fmt.Sprintf("more than %g frames/s", s.g.cfg.FrameRate))
+			return "rate limit"
+		}
+		s.alive()
+		code, reason := websocket.CloseUnsupportedData, "binary frames are not accepted: send JSON text"
+		if kind == websocket.TextMessage {
+			code, reason = s.handle(data)
+		}
+		if code != 0 {
+			s.g.bad.Add(1)
+			s.closeWith(code, reason)
+			return "bad frame: " + reason
+		}
+	}
+}
+
+func (s *session) readFailure(err error) string {
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		s.log.Info("node closed its connection", "code", ce.Code, "reason", ce.Text)
+		return "closed by node"
+	case errors.Is(err, websocket.ErrReadLimit):
+		s.log.Info("node sent a frame too large", "max_bytes", s.g.cfg.MaxFrameBytes)
+		s.g.bad.Add(1)
+		s.closeWith(websocket.CloseMessageTooBig, "frame too large")
+		return "frame too large"
+	case errors.As(err, &ne) && ne.Timeout():
+		s.log.Info("node silent, closing", "timeout", s.g.cfg.NodeTimeout)
+		s.closeWith(websocket.CloseGoingAway, "node timeout")
+		return "silent"
+	}
+	return err.Error()
+}
+
+// frame is a message from a node.
+type frame struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// handle processes one text frame; a non-zero code closes the socket.
+func (s *session) handle(data []byte) (int, string) {
+	var f frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return websocket.CloseUnsupportedData, "not a JSON object with a type: " + err.Error()
+	}
+	switch f.Type {
+	case "update":
+		return s.update(f.Data)
+	case "new", "out":
+		return 0, "" // Pyaiot's test client announces itself with new; nothing to do
+	case "reset":
+		s.reset()
+		return 0, ""
+	case "":
+		return websocket.CloseUnsupportedData, "message without type"
+	}
+	return websocket.CloseUnsupportedData, fmt.Sprintf("unknown message type %q", truncate(f.Type, 40))
+}
+
+// update publishes each resource: value pair of an update.
+func (s *session) update(raw json.RawMessage) (int, string) {
+	var pairs map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &pairs); err != nil || pairs == nil {
+		return websocket.CloseUnsupportedData, `update data must be an object {"resource":"value",…}`
+	}
+	names := make([]string, 0, len(pairs))
+	for name := range pairs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	accepted, added := s.accept(names)
+	if added {
+		s.publishResources()
+	}
+	for _, name := range accepted {
+		if err := s.g.tracker.PublishValue(s.id, name, valueText(pairs[name])); err != nil {
+			s.log.Warn("publish value", "resource", name, "err", err)
+			continue
+		}
+		s.g.values.Add(1)
+	}
+	s.answered(accepted)
+	return 0, ""
+}
+
+// accept returns the names that are valid resources (recording new ones)
+// and whether any was new.
+func (s *session) accept(names []string) (ok []string, added bool) {
+	ok = names[:0]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range names {
+		if s.resources[name] {
+			ok = append(ok, name)
+			continue
+		}
+		err := bus.ValidateResource(name)
+		if err == nil && len(s.resources) >= s.g.cfg.MaxResources {
+			err = fmt.Errorf("resource %q: more than %d resources", name, s.g.cfg.MaxResources)
+		}
+		if err != nil {
+			s.g.skipped.Add(1)
+			if !s.rejected[name] && len(s.rejected) < 64 {
+				s.rejected[name] = true
+				s.log.Warn("value skipped", "err", err)
+			}
+			continue
+		}
+		s.resources[name] = true
+		ok = append(ok, name)
+		added = true
+	}
+	return ok, added
+}
+
+// valueText is a value as published: a JSON string as the string, anything
+// else as its compact JSON text.
+func valueText(raw json.RawMessage) string {
+	if len(raw) > 0 && raw[0] == '"' {
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			return str
+		}
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
+func (s *session) publishResources() {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.resources))
+	for n := range s.resources {
+		names = append(names, n)
+	}
+	s.mu.Unlock()
+	slices.Sort(names)
+	if err := s.g.tracker.PublishResources(s.id, names); err != nil {
+		s.log.Warn("publish resources", "err", err)
+	}
+}
+
+func (s *session) reset() {
+	s.mu.Lock()
+	clear(s.resources)
+	s.mu.Unlock()
+	s.g.tracker.Reset(s.id)
+	s.discover()
+}
+
+// discover asks the node for all its values.
+func (s *session) discover() {
+	if !s.send(discoverFrame) {
+		s.log.Debug("discover request dropped: send queue full")
+	}
+}
+
+// send queues b for the node without blocking.
+func (s *session) send(b []byte) bool {
+	select {
+	case <-s.done:
+		return false
+	case s.out <- b:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *session) writeLoop() {
+	ping := time.NewTicker(s.g.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		var err error
+		select {
+		case <-s.done:
+			return
+		case b := <-s.out:
+			_ = s.c.SetWriteDeadline(time.Now().Add(writeWait))
+			err = s.c.WriteMessage(websocket.TextMessage, b)
+		case <-ping.C:
+			err = s.c.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
+		}
+		if err != nil {
+			s.log.Debug("write to node", "err", err)
+			_ = s.c.Close() // the read loop ends and takes the node offline
+			return
+		}
+	}
+}
+
+// command sends a command and waits for the node's update of res.
+func (s *session) command(ctx context.Context, res, payload string) error {
+	w := make(chan struct{})
+	s.mu.Lock()
+	s.waiters[res] = append(s.waiters[res], w)
+	s.mu.Unlock()
+	defer s.dropWaiter(res, w)
+	b, err := json.Marshal(commandFrame{Endpoint: res, Payload: payload})
+	if err != nil {
+		return fmt.Errorf("command: %w", err)
+	}
+	if !s.send(b) {
+		return errors.New("node send queue full or closed")
+	}
+	select {
+	case <-w:
+		return nil
+	case <-s.done:
+		return errors.New("node disconnected")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// answered wakes the commands waiting for an update of any of names.
+func (s *session) answered(names []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.waiters) == 0 {
+		return
+	}
+	for _, n := range names {
+		for _, w := range s.waiters[n] {
+			close(w)
+		}
+		delete(s.waiters, n)
+	}
+}
+
+func (s *session) dropWaiter(res string, w chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ws := s.waiters[res]
+	if i := slices.Index(ws, w); i >= 0 {
+		s.waiters[res] = slices.Delete(ws, i, i+1)
+	}
+	if len(s.waiters[res]) == 0 {
+		delete(s.waiters, res)
+	}
+}
