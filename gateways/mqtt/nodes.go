@@ -1,0 +1,336 @@
+package mqtt
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/gateways/mqtt/bridge"
+	"github.com/goaiot/goaiot/gateways/presence"
+)
+
+// Timing guards of the node logic.
+const (
+	// reaskEvery: a node that has not sent its resource list is asked again
+	// at its next node.check, at most this often.
+	reaskEvery = 5 * time.Second
+	// valuesEvery: a resource list asks for values at most this often, so
+	// that a node flooding its list does not make the gateway flood it back.
+	valuesEvery = time.Second
+	// confirmGrace: a value equal to the command's payload that arrived this
+	// long before the command reached the gateway still confirms it (the
+	// node may answer the request, which reaches it directly, before the
+	// gateway's command handler runs).
+	confirmGrace = 500 * time.Millisecond
+	// Per-node subscription limits: a flooding node overflows only its own.
+	nodePendingMsgs  = 10_000
+	nodePendingBytes = 8 << 20
+)
+
+// transport is how a node's messages reach the bus.
+type transport int
+
+const (
+	viaListener transport = iota // nats-server's MQTT listener (or any plain publisher)
+	viaBridge                    // this gateway's bridge to an external broker
+	viaMQTTSN                    // the MQTT-SN gateway
+)
+
+func (t transport) String() string {
+	return [...]string{"mqtt-listener", "mqtt-bridge", "mqtt-sn"}[t]
+}
+
+// node is what the node logic keeps of one node. Fields are guarded by
+// Gateway.mu.
+type node struct {
+	id        string
+	via       transport
+	address   string
+	tracker   *presence.Tracker
+	sub       *nats.Subscription
+	resources []string
+	askedRes  time.Time
+	askedVals time.Time
+	recent    map[string]recentValue
+	waiters   map[string][]*waiter
+}
+
+type recentValue struct {
+	text string
+	at   time.Time
+}
+
+// waiter is a command waiting for its node to republish the resource.
+type waiter struct {
+	done chan struct{}
+}
+
+// handleCheck takes node.check: a new node is claimed, published online and
+// asked for its resources; a known one is refreshed.
+func (g *Gateway) handleCheck(m *nats.Msg) {
+	if m.Header.Get(bus.HeaderOwner) != "" {
+		g.ownedElsewhere.Add(1)
+		return
+	}
+	g.checks.Add(1)
+	c, err := bus.ParseCheck(m.Data)
+	if err != nil {
+		g.drops.Drop("bad check", "err", err)
+		return
+	}
+	via, addr, ok := g.classify(m)
+	if !ok {
+		return
+	}
+	g.seen(c.ID, via, addr)
+}
+
+// classify tells from the headers which transport carried m.
+func (g *Gateway) classify(m *nats.Msg) (transport, string, bool) {
+	if name := m.Header.Get(bridge.HeaderBridge); name != "" {
+		if g.cfg.Bridge == nil || name != g.cfg.Bridge.Name() {
+			g.log.Debug("node.check of another bridge: left to it", "bridge", name)
+			return 0, "", false
+		}
+		return viaBridge, m.Header.Get(bus.HeaderAddress), true
+	}
+	switch t := m.Header.Get(bus.HeaderTransport); t {
+	case "":
+		return viaListener, m.Header.Get(bus.HeaderAddress), true
+	case bus.ProtocolMQTTSN:
+		return viaMQTTSN, m.Header.Get(bus.HeaderAddress), true
+	default:
+		g.drops.Drop("unknown transport", "transport", t)
+		return 0, "", false
+	}
+}
+
+func (g *Gateway) trackerOf(via transport) *presence.Tracker {
+	if via == viaMQTTSN {
+		return g.sn
+	}
+	return g.mqtt
+}
+
+// seen records a node.check of id that came via via from addr.
+func (g *Gateway) seen(id string, via transport, addr string) {
+	g.mu.Lock()
+	n := g.nodes[id]
+	if n != nil && n.via != via {
+		g.log.Info("node changed transport", "node", id, "from", n.via, "to", via)
+		g.removeLocked(n)
+		n.tracker.Forget(id)
+		n = nil
+	}
+	if n == nil {
+		g.claimLocked(id, via, addr)
+		g.mu.Unlock()
+		return
+	}
+	isNew, err := n.tracker.Seen(id, addr)
+	if err != nil {
+		g.mu.Unlock()
+		g.drops.Drop("node refused", "node", id, "err", err)
+		return
+	}
+	now := time.Now()
+	ask := isNew || (n.resources == nil && now.Sub(n.askedRes) >= reaskEvery)
+	if ask {
+		n.askedRes = now
+	}
+	g.mu.Unlock()
+	if ask {
+		g.discover(id, bus.DiscoverResources)
+	}
+}
+
+// claimLocked makes id a node of this gateway and asks for its resources.
+func (g *Gateway) claimLocked(id string, via transport, addr string) {
+	t := g.trackerOf(via)
+	if _, err := t.Seen(id, addr); err != nil {
+		g.drops.Drop("node refused", "node", id, "err", err)
+		return
+	}
+	n := &node{id: id, via: via, address: addr, tracker: t, askedRes: time.Now(),
+		recent: make(map[string]recentValue), waiters: make(map[string][]*waiter)}
+	sub, err := g.cfg.Conn.Subscribe(bus.NodeAll(id), g.handleNodeMsg)
+	if err != nil {
+		g.log.Error("subscribe node", "node", id, "err", err)
+		t.Forget(id)
+		return
+	}
+	_ = sub.SetPendingLimits(nodePendingMsgs, nodePendingBytes)
+	n.sub = sub
+	g.nodes[id] = n
+	g.log.Info("node claimed", "node", id, "via", via, "address", addr)
+	g.discover(id, bus.DiscoverResources)
+}
+
+func (g *Gateway) discover(id, what string) {
+	if err := g.cfg.Conn.Publish(bus.GatewayDiscover(id), []byte(what)); err != nil {
+		g.log.Error("publish discover", "node", id, "err", err)
+	}
+}
+
+// handleNodeMsg takes node.<id>.> of an owned node: its resource list and
+// its values, each a sign of life.
+func (g *Gateway) handleNodeMsg(m *nats.Msg) {
+	if m.Header.Get(bus.HeaderOwner) != "" {
+		return
+	}
+	s, err := bus.ParseSubject(m.Subject)
+	if err != nil {
+		g.drops.Drop("not a node subject", "subject", m.Subject, "err", err)
+		return
+	}
+	switch s.Kind {
+	case bus.KindNodeResources:
+		names, err := bus.ParseResources(m.Data)
+		if err != nil {
+			g.drops.Drop("bad resources", "node", s.Node, "err", err)
+			return
+		}
+		g.onResources(s.Node, names)
+	case bus.KindNodeValue:
+		v, err := bus.ParseValue(m.Data)
+		if err != nil {
+			g.drops.Drop("bad value", "node", s.Node, "resource", s.Resource, "err", err)
+			return
+		}
+		g.values.Add(1)
+		g.onValue(s.Node, s.Resource, v.Text())
+	}
+}
+
+func (g *Gateway) onResources(id string, names []string) {
+	now := time.Now()
+	g.mu.Lock()
+	n := g.nodes[id]
+	if n == nil {
+		g.mu.Unlock()
+		return
+	}
+	n.resources = names
+	ask := now.Sub(n.askedVals) >= valuesEvery
+	if ask {
+		n.askedVals = now
+	}
+	g.refreshLocked(n)
+	g.mu.Unlock()
+	if ask {
+		g.discover(id, bus.DiscoverValues)
+	} else {
+		g.drops.Drop("resources too often", "node", id)
+	}
+}
+
+func (g *Gateway) onValue(id, res, text string) {
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := g.nodes[id]
+	if n == nil {
+		return
+	}
+	n.recent[res] = recentValue{text: text, at: now}
+	for _, w := range n.waiters[res] {
+		close(w.done)
+	}
+	delete(n.waiters, res)
+	g.refreshLocked(n)
+}
+
+// refreshLocked keeps a node that sends values alive between its checks.
+func (g *Gateway) refreshLocked(n *node) {
+	if _, err := n.tracker.Seen(n.id, n.address); err != nil {
+		g.drops.Drop("node refused", "node", n.id, "err", err)
+	}
+}
+
+// expired forgets a node its tracker t timed out (unless it came back).
+func (g *Gateway) expired(t *presence.Tracker, id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := g.nodes[id]
+	if n == nil || n.tracker != t {
+		return
+	}
+	if _, back := t.Lookup(id); back {
+		return
+	}
+	g.removeLocked(n)
+}
+
+// removeLocked drops n from the gateway (not from its tracker).
+func (g *Gateway) removeLocked(n *node) {
+	if n.sub != nil {
+		_ = n.sub.Unsubscribe()
+	}
+	delete(g.nodes, n.id)
+}
+
+func (g *Gateway) unsubscribeAll() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, n := range g.nodes {
+		g.removeLocked(n)
+	}
+}
+
+// command carries out gateway.<id>.<res>.set for an owned node and returns
+// once the node republished the resource. Only bridged nodes get the
+// command from the gateway (through the bridge, QoS 1): the request itself
+// already reaches listener and MQTT-SN nodes that subscribed to it, so
+// sending it again would deliver it twice. See doc.go.
+func (g *Gateway) command(ctx context.Context, id, res string, payload []byte) error {
+	start := time.Now()
+	g.mu.Lock()
+	n := g.nodes[id]
+	if n == nil {
+		g.mu.Unlock()
+		return fmt.Errorf("node %s: not served by gateway %s", id, g.cfg.Gateway)
+	}
+	via := n.via
+	if r, ok := n.recent[res]; ok && via != viaBridge && start.Sub(r.at) <= confirmGrace && r.text == string(payload) {
+		g.mu.Unlock()
+		return nil
+	}
+	w := &waiter{done: make(chan struct{})}
+	n.waiters[res] = append(n.waiters[res], w)
+	g.mu.Unlock()
+	defer g.dropWaiter(id, res, w)
+
+	if via == viaBridge {
+		if err := g.cfg.Bridge.Command(ctx, id, res, payload); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *Gateway) dropWaiter(id, res string, w *waiter) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := g.nodes[id]
+	if n == nil {
+		return
+	}
+	ws := n.waiters[res]
+	for i, x := range ws {
+		if x == w {
+			n.waiters[res] = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(n.waiters[res]) == 0 {
+		delete(n.waiters, res)
+	}
+}
