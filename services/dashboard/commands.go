@@ -1,0 +1,170 @@
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/goaiot/goaiot/bus"
+)
+
+// command carries out a browser's command as a NATS request on
+// gateway.<uid>.<endpoint>.set and returns the "result" for that browser.
+func (d *Dashboard) command(c *client, req request) *frame {
+	outcome, err := d.sendCommand(req)
+	d.m.results.WithLabelValues(outcome).Inc()
+	res := resultMsg{Type: typeResult, ID: req.id, UID: req.uid, Endpoint: req.endpoint, OK: err == nil}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	c.log.Info("command", "node", req.uid, "resource", req.endpoint, "payload", string(req.payload),
+		"outcome", outcome, "err", err)
+	return mustFrame(res, "", false)
+}
+
+func (d *Dashboard) sendCommand(req request) (outcome string, err error) {
+	if d.cfg.ReadOnly {
+		return outcomeInvalid, errors.New("read-only dashboard: commands are refused")
+	}
+	if err := checkTarget(req); err != nil {
+		return outcomeInvalid, err
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CommandTimeout)
+	defer cancel()
+	m, err := d.nc.RequestWithContext(ctx, bus.GatewaySet(req.uid, req.endpoint), req.payload)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return outcomeNoResponders, fmt.Errorf("no gateway serves node %s", req.uid)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return outcomeTimeout, fmt.Errorf("timeout: no answer within %s", d.cfg.CommandTimeout)
+	case err != nil:
+		return outcomeError, fmt.Errorf("nats: %w", err)
+	}
+	reply, err := bus.ParseReply(m.Data)
+	switch {
+	case err != nil:
+		return outcomeError, fmt.Errorf("bad answer from the gateway: %w", err)
+	case reply.OK:
+		return outcomeOK, nil
+	case reply.Error == "":
+		return outcomeRefused, errors.New("refused")
+	case strings.HasPrefix(reply.Error, "timeout"):
+		return outcomeTimeout, errors.New(reply.Error)
+	}
+	return outcomeRefused, errors.New(reply.Error)
+}
+
+func checkTarget(req request) error {
+	if err := bus.ValidateNodeID(req.uid); err != nil {
+		return err
+	}
+	return bus.ValidateResource(req.endpoint)
+}
+
+// busy is the answer to a request over the browser's in-flight limit.
+func (d *Dashboard) busy(req request) *frame {
+	const msg = "busy: too many requests in flight"
+	if req.kind == typeHistory {
+		return mustFrame(historyMsg{Type: typeHistory, ID: req.id, UID: req.uid, Endpoint: req.endpoint, Points: []point{}, Error: msg}, "", false)
+	}
+	d.m.results.WithLabelValues(outcomeInvalid).Inc()
+	return mustFrame(resultMsg{Type: typeResult, ID: req.id, UID: req.uid, Endpoint: req.endpoint, Error: msg}, "", false)
+}
+
+// history answers a browser's history request from the stream: the last
+// req.limit values of node.<uid>.<endpoint>, oldest first.
+func (d *Dashboard) history(c *client, req request) *frame {
+	msg := historyMsg{Type: typeHistory, ID: req.id, UID: req.uid, Endpoint: req.endpoint, Points: []point{}}
+	err := checkTarget(req)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CommandTimeout)
+		msg.Points, err = d.readHistory(ctx, bus.NodeValue(req.uid, req.endpoint), req.limit)
+		cancel()
+	}
+	if err != nil {
+		msg.Error = err.Error()
+		c.log.Warn("history", "node", req.uid, "resource", req.endpoint, "err", err)
+	}
+	d.m.histories.Inc()
+	return mustFrame(msg, "", false)
+}
+
+// readHistory reads every stored message of subject and keeps the last
+// limit values. The stream keeps a bounded number per subject, so this
+// reads at most that many.
+func (d *Dashboard) readHistory(ctx context.Context, subject string, limit int) ([]point, error) {
+	js, err := jetstream.New(d.nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	stream, err := js.Stream(ctx, d.cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", d.cfg.Stream, err)
+	}
+	last, err := stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return []point{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", d.cfg.Stream, err)
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: consumer: %w", d.cfg.Stream, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", d.cfg.Stream, err)
+	}
+	defer it.Stop()
+	ring := newPointRing(limit)
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", d.cfg.Stream, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", d.cfg.Stream, err)
+		}
+		if v, err := bus.ParseValue(msg.Data()); err == nil {
+			ts := meta.Timestamp
+			if !v.Time.IsZero() {
+				ts = v.Time
+			}
+			ring.add(point{TS: millis(ts), Data: v.Text()})
+		}
+		if meta.Sequence.Stream >= last.Sequence || meta.NumPending == 0 {
+			return ring.points(), nil
+		}
+	}
+}
+
+// pointRing keeps the last n points added.
+type pointRing struct {
+	buf  []point
+	next int
+	full bool
+}
+
+func newPointRing(n int) *pointRing { return &pointRing{buf: make([]point, n)} }
+
+func (r *pointRing) add(p point) {
+	r.buf[r.next] = p
+	r.next++
+	if r.next == len(r.buf) {
+		r.next, r.full = 0, true
+	}
+}
+
+// points returns the kept points, oldest first.
+func (r *pointRing) points() []point {
+	if !r.full {
+		return append([]point{}, r.buf[:r.next]...)
+	}
+	return append(append([]point{}, r.buf[r.next:]...), r.buf[:r.next]...)
+}

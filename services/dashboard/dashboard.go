@@ -1,0 +1,314 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/webapp"
+)
+
+// ServiceName is the NATS micro service the dashboard registers.
+const ServiceName = "aiot-dashboard"
+
+// Config configures a Dashboard. Zero values take the defaults shown.
+type Config struct {
+	Conn   *nats.Conn   // required
+	Logger *slog.Logger // required
+	// Version is announced in "hello" and in `nats micro ls`.
+	Version string
+	// Stream holds node.>; default bus.NodesStream.
+	Stream string
+	// AllowOrigins are the origins ("https://host:port", or "*" for any)
+	// allowed to open /ws besides the same origin and localhost.
+	AllowOrigins []string
+	// ReadOnly refuses commands from browsers ("viewer" role).
+	ReadOnly bool
+	// WebApp is served at /; default webapp.FS().
+	WebApp fs.FS
+
+	// CommandTimeout bounds one command, gateway and node included; default
+	// 6 s, longer than a gateway's own 5 s so that its answer comes back.
+	CommandTimeout time.Duration
+	// MaxMessageBytes is the largest frame a browser may send; default 64 KiB.
+	MaxMessageBytes int
+	// MessageRate and MessageBurst limit the frames per second one browser
+	// may send; defaults 20 and 60.
+	MessageRate  float64
+	MessageBurst int
+	// MaxInFlight bounds the commands and history requests one browser has
+	// running at once; default 8.
+	MaxInFlight int
+	// QueueLimit is how many messages may wait for one browser (besides its
+	// snapshot) before it is cut off; default 4096.
+	QueueLimit int
+	// SlowAfter is the queue length from which a browser's updates are
+	// coalesced to the latest value per resource; default 32.
+	SlowAfter int
+	// WriteTimeout cuts off a browser that accepts no data for this long;
+	// default 10 s.
+	WriteTimeout time.Duration
+	// PingInterval between pings; a browser silent for 2.5 intervals (no
+	// pong) is closed. Default 20 s.
+	PingInterval time.Duration
+	// MaxBrowsers bounds the connected browsers; default 10 000.
+	MaxBrowsers int
+	// MaxHistory bounds the points of one history answer; default 1000.
+	MaxHistory int
+	// LoadTimeout bounds reading the stream at start; default 30 s.
+	LoadTimeout time.Duration
+}
+
+func (c *Config) defaults() {
+	setDefault(&c.Stream, bus.NodesStream)
+	setDefault(&c.Version, "dev")
+	setDefault(&c.CommandTimeout, 6*time.Second)
+	setDefault(&c.MaxMessageBytes, 64<<10)
+	setDefault(&c.MessageRate, 20)
+	setDefault(&c.MessageBurst, 60)
+	setDefault(&c.MaxInFlight, 8)
+	setDefault(&c.QueueLimit, 4096)
+	setDefault(&c.SlowAfter, 32)
+	setDefault(&c.WriteTimeout, 10*time.Second)
+	setDefault(&c.PingInterval, 20*time.Second)
+	setDefault(&c.MaxBrowsers, 10_000)
+	setDefault(&c.MaxHistory, 1000)
+	setDefault(&c.LoadTimeout, 30*time.Second)
+	if c.WebApp == nil {
+		c.WebApp = webapp.FS()
+	}
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Conn == nil:
+		return errors.New("dashboard: no nats connection")
+	case c.Logger == nil:
+		return errors.New("dashboard: no logger")
+	case c.CommandTimeout < 0 || c.WriteTimeout < 0 || c.PingInterval < 0 || c.LoadTimeout < 0:
+		return errors.New("dashboard: negative duration")
+	case c.MaxMessageBytes < 0 || c.MessageRate < 0 || c.MessageBurst < 0 || c.MaxInFlight < 0 ||
+		c.QueueLimit < 0 || c.SlowAfter < 0 || c.MaxBrowsers < 0 || c.MaxHistory < 0:
+		return errors.New("dashboard: negative limit")
+	case c.SlowAfter >= c.QueueLimit:
+		return fmt.Errorf("dashboard: slow-after %d must be below the queue limit %d", c.SlowAfter, c.QueueLimit)
+	}
+	_, err := newOriginPolicy(c.AllowOrigins)
+	return err
+}
+
+// Dashboard is the websocket fan-out service and the web app server.
+type Dashboard struct {
+	cfg      Config
+	log      *slog.Logger
+	nc       *nats.Conn
+	m        *metrics
+	hub      *hub
+	feed     *feed
+	origins  *originPolicy
+	upgrader websocket.Upgrader
+	hello    *frame
+
+	ctx    context.Context // ends when Run returns; browsers and commands stop
+	cancel context.CancelFunc
+	ready  chan struct{} // closed once the stream was read at start
+
+	browsers atomic.Int64
+	clients  sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[*client]struct{}
+}
+
+// New validates cfg and builds the dashboard; Run starts it.
+func New(cfg Config) (*Dashboard, error) {
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	origins, _ := newOriginPolicy(cfg.AllowOrigins) // validated above
+	role := "operator"
+	if cfg.ReadOnly {
+		role = "viewer"
+	}
+	m := newMetrics()
+	d := &Dashboard{
+		cfg: cfg, log: cfg.Logger, nc: cfg.Conn, m: m, hub: newHub(m), origins: origins,
+		hello: mustFrame(helloMsg{Type: typeHello, Server: "goaiot", Version: cfg.Version, Role: role}, "", false),
+		ready: make(chan struct{}),
+		conns: make(map[*client]struct{}),
+	}
+	d.feed = &feed{d: d}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.upgrader = websocket.Upgrader{
+		HandshakeTimeout:  10 * time.Second,
+		ReadBufferSize:    4096,
+		WriteBufferSize:   4096,
+		EnableCompression: true,
+		CheckOrigin:       d.checkOrigin,
+		Error:             d.handshakeError,
+	}
+	return d, nil
+}
+
+// Run subscribes to node.>, reads the stream, registers the micro service
+// and serves browsers until ctx ends; then it closes every browser.
+func (d *Dashboard) Run(ctx context.Context) error {
+	defer d.cancel()
+	status := d.nc.StatusChanged(nats.CONNECTED)
+	defer d.nc.RemoveStatusListener(status)
+	d.feed.pause()
+	sub, err := d.nc.Subscribe(bus.SubjectAllNodes, d.feed.onMsg)
+	if err != nil {
+		return fmt.Errorf("dashboard: subscribe: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := sub.SetPendingLimits(1<<20, 256<<20); err != nil {
+		return fmt.Errorf("dashboard: pending limits: %w", err)
+	}
+	svc, err := d.addService()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = svc.Stop() }()
+	if err := d.syncFeed(ctx); err != nil {
+		d.log.Error("reading node state from the stream", "err", err)
+	}
+	close(d.ready)
+	for {
+		select {
+		case <-ctx.Done():
+			d.closeAll()
+			return nil
+		case <-status:
+			// Live events sent while disconnected are lost: read them back.
+			d.log.Info("nats reconnected: reading node state again")
+			if err := d.syncFeed(ctx); err != nil {
+				d.log.Error("reading node state from the stream", "err", err)
+			}
+		}
+	}
+}
+
+func (d *Dashboard) syncFeed(ctx context.Context) error {
+	if err := d.nc.FlushWithContext(ctx); err != nil {
+		d.feed.resume() // not connected: the next reconnect syncs
+		return fmt.Errorf("flush: %w", err)
+	}
+	return d.feed.sync(ctx)
+}
+
+// closeAll closes every browser (1001 going away) and waits for them.
+func (d *Dashboard) closeAll() {
+	d.cancel()
+	d.mu.Lock()
+	for c := range d.conns {
+		c.cut(cutStopping)
+	}
+	d.mu.Unlock()
+	d.clients.Wait()
+}
+
+// Route is an HTTP handler and the pattern to serve it at.
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// Routes are the dashboard's HTTP handlers: /ws, /healthz, /metrics and
+// the web app at /.
+func (d *Dashboard) Routes() []Route {
+	return []Route{
+		{"/ws", http.HandlerFunc(d.serveWS)},
+		{"/healthz", http.HandlerFunc(d.serveHealth)},
+		{"/metrics", promhttp.HandlerFor(d.m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)})},
+		{"/", http.FileServerFS(d.cfg.WebApp)},
+	}
+}
+
+// Handler serves Routes on a mux of its own (for tests and embedding).
+func (d *Dashboard) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, r := range d.Routes() {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+	return mux
+}
+
+// Health is the body of GET /healthz.
+type Health struct {
+	Status   string `json:"status"` // "ok" or "degraded"
+	NATS     string `json:"nats"`   // the connection state, e.g. "CONNECTED"
+	Browsers int64  `json:"browsers"`
+	Nodes    int    `json:"nodes"`
+	Online   int    `json:"online"`
+}
+
+// serveHealth answers 200 while connected to NATS, 503 otherwise, with the
+// connection state in both cases.
+func (d *Dashboard) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	known, online := d.hub.stats()
+	h := Health{Status: "ok", NATS: d.nc.Status().String(), Browsers: d.browsers.Load(), Nodes: known, Online: online}
+	code := http.StatusOK
+	if !d.nc.IsConnected() {
+		h.Status, code = "degraded", http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(h)
+}
+
+// Stats is what `nats micro stats aiot-dashboard` shows.
+type Stats struct {
+	Browsers int64 `json:"browsers"`
+	Nodes    int   `json:"nodes"`
+	Online   int   `json:"online"`
+}
+
+func (d *Dashboard) stats() Stats {
+	known, online := d.hub.stats()
+	return Stats{Browsers: d.browsers.Load(), Nodes: known, Online: online}
+}
+
+// addService registers the NATS micro service, with an endpoint "stats" on
+// aiot.aiot-dashboard.stats that answers Stats.
+func (d *Dashboard) addService() (micro.Service, error) {
+	svc, err := micro.AddService(d.nc, micro.Config{
+		Name:         ServiceName,
+		Version:      "0.1.0",
+		Description:  "goaiot dashboard: websocket fan-out to browsers (" + d.cfg.Version + ")",
+		Metadata:     map[string]string{"version": d.cfg.Version},
+		StatsHandler: func(*micro.Endpoint) any { return d.stats() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("micro service %s: %w", ServiceName, err)
+	}
+	err = svc.AddEndpoint("stats", micro.HandlerFunc(func(r micro.Request) {
+		_ = r.RespondJSON(d.stats())
+	}), micro.WithEndpointSubject("aiot."+ServiceName+".stats"), micro.WithEndpointQueueGroupDisabled())
+	if err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("micro service %s: %w", ServiceName, err)
+	}
+	return svc, nil
+}

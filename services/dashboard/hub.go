@@ -1,0 +1,82 @@
+package dashboard
+
+import (
+	"sync"
+)
+
+// hub fans node events out to the subscribed browsers. Applying an event to
+// the index and queueing its frames for every browser happen under one lock,
+// and so does taking a snapshot for a new browser: a browser therefore sees
+// every node's "new" before its updates, and no event twice or never. Pushes
+// never block, so one slow browser costs the others nothing.
+type hub struct {
+	m *metrics
+
+	mu      sync.Mutex
+	idx     *index
+	clients map[*client]struct{} // browsers that sent "new"
+}
+
+func newHub(m *metrics) *hub {
+	return &hub{m: m, idx: newIndex(), clients: make(map[*client]struct{})}
+}
+
+// publish applies ev and queues its frames for every subscribed browser.
+func (h *hub) publish(ev event) {
+	h.mu.Lock()
+	frames := h.idx.apply(ev)
+	for c := range h.clients {
+		for _, f := range frames {
+			if !h.push(c, f) {
+				break
+			}
+		}
+	}
+	known, online := h.idx.stats()
+	h.mu.Unlock()
+	h.m.nodes.Set(float64(known))
+	h.m.online.Set(float64(online))
+}
+
+// push queues f for c; a browser whose queue is full is unsubscribed and cut
+// off. It reports whether c is still subscribed. h.mu is held.
+func (h *hub) push(c *client, f *frame) bool {
+	switch c.out.push(f) {
+	case coalesced:
+		h.m.coalesced.Inc()
+	case overflow, discarded:
+		delete(h.clients, c)
+		c.cut(cutSlow)
+		return false
+	}
+	return true
+}
+
+// subscribe queues the snapshot for c and subscribes it to live events. A
+// browser that is already subscribed gets the snapshot again (a resync).
+func (h *hub) subscribe(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch c.out.pushAll(h.idx.snapshot()) {
+	case overflow, discarded:
+		delete(h.clients, c)
+		c.cut(cutSlow)
+		return
+	}
+	h.clients[c] = struct{}{}
+	h.m.snapshotsN.Inc()
+}
+
+// unsubscribe stops live events to c.
+func (h *hub) unsubscribe(c *client) {
+	h.mu.Lock()
+	delete(h.clients, c)
+	h.mu.Unlock()
+}
+
+// stats counts known and online nodes.
+func (h *hub) stats() (known, online int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.idx.stats()
+}

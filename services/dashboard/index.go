@@ -1,0 +1,188 @@
+package dashboard
+
+import (
+	"time"
+
+	"github.com/goaiot/goaiot/bus"
+)
+
+// event is one node message from the bus, parsed.
+type event struct {
+	kind     bus.Kind // KindNodeState, KindNodeValue or KindNodeResources
+	uid      string
+	endpoint string    // KindNodeValue
+	value    string    // KindNodeValue: the value as text
+	state    bus.State // KindNodeState
+	ts       time.Time // when it happened (payload ts, else stream or arrival time)
+}
+
+// index is what the dashboard knows of every node: its presence, its last
+// values and their encoded frames. A browser's snapshot is read from it, so
+// that a new browser costs no round trip to JetStream. It is not safe for
+// concurrent use: the hub guards it.
+type index struct {
+	nodes  map[string]*nodeEntry
+	order  []*nodeEntry // in order of appearance, for stable snapshots
+	online int
+}
+
+type nodeEntry struct {
+	uid       string
+	state     bus.State
+	newFrame  *frame // "new" with the current state
+	outFrame  *frame // "out", when offline
+	values    map[string]*valueEntry
+	endpoints []string // in order of appearance
+}
+
+type valueEntry struct {
+	text  string
+	ts    time.Time
+	frame *frame
+}
+
+func newIndex() *index {
+	return &index{nodes: make(map[string]*nodeEntry)}
+}
+
+// apply records ev and returns the frames every subscribed browser must get,
+// in order.
+func (x *index) apply(ev event) []*frame {
+	n, isNew := x.node(ev)
+	var out []*frame
+	if isNew {
+		out = append(out, n.newFrame)
+	}
+	switch ev.kind {
+	case bus.KindNodeState:
+		out = append(out, x.applyState(n, isNew, ev)...)
+	case bus.KindNodeValue:
+		if f := x.applyValue(n, ev); f != nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// node returns the entry of ev's node, creating it (online, or in the state
+// ev carries) when it is unknown.
+func (x *index) node(ev event) (*nodeEntry, bool) {
+	if n, ok := x.nodes[ev.uid]; ok {
+		return n, false
+	}
+	st := bus.State{State: bus.StateOnline, Time: ev.ts}
+	if ev.kind == bus.KindNodeState {
+		st = ev.state
+	}
+	n := &nodeEntry{uid: ev.uid, values: make(map[string]*valueEntry)}
+	x.nodes[ev.uid] = n
+	x.order = append(x.order, n)
+	x.setState(n, st)
+	return n, true
+}
+
+func (x *index) applyState(n *nodeEntry, isNew bool, ev event) []*frame {
+	prev := n.state
+	if isNew {
+		if ev.state.State == bus.StateOffline {
+			return []*frame{n.outFrame}
+		}
+		return nil
+	}
+	if sameInfo(prev, ev.state) && prev.Time.Equal(ev.state.Time) {
+		return nil // the same message again (a resync reads what was live)
+	}
+	x.setState(n, ev.state)
+	switch ev.state.State {
+	case bus.StateOffline:
+		if prev.State == bus.StateOffline {
+			return nil
+		}
+		return []*frame{n.outFrame}
+	case bus.StateReset:
+		clear(n.values)
+		n.endpoints = n.endpoints[:0]
+		if prev.State == bus.StateOffline {
+			return []*frame{n.newFrame} // its card is gone: show it again
+		}
+		return []*frame{mustFrame(nodeEventMsg{Type: typeReset, UID: n.uid, TS: millis(ev.ts)}, "", true)}
+	}
+	if sameInfo(prev, ev.state) {
+		return nil // a repeated online, e.g. on a resync
+	}
+	return []*frame{n.newFrame}
+}
+
+// sameInfo reports whether a and b would show the same in a "new".
+func sameInfo(a, b bus.State) bool {
+	return a.State == b.State && a.Protocol == b.Protocol && a.Gateway == b.Gateway &&
+		a.Site == b.Site && a.Address == b.Address
+}
+
+func (x *index) setState(n *nodeEntry, st bus.State) {
+	was := n.state.State
+	n.state = st
+	if (was == "" || was == bus.StateOffline) && st.State != bus.StateOffline {
+		x.online++
+	} else if was != "" && was != bus.StateOffline && st.State == bus.StateOffline {
+		x.online--
+	}
+	n.newFrame = mustFrame(newMsg{
+		Type: typeNew, UID: n.uid, Site: st.Site, Gateway: st.Gateway, Protocol: st.Protocol,
+		Address: st.Address, State: st.State, TS: millis(st.Time),
+	}, "", true)
+	n.outFrame = nil
+	if st.State == bus.StateOffline {
+		n.outFrame = mustFrame(nodeEventMsg{Type: typeOut, UID: n.uid, TS: millis(st.Time)}, "", true)
+	}
+}
+
+func (x *index) applyValue(n *nodeEntry, ev event) *frame {
+	v, ok := n.values[ev.endpoint]
+	if !ok {
+		v = &valueEntry{}
+		n.values[ev.endpoint] = v
+		n.endpoints = append(n.endpoints, ev.endpoint)
+	} else if v.text == ev.value && v.ts.Equal(ev.ts) {
+		return nil // the same message again
+	}
+	key := ev.uid + "\x00" + ev.endpoint
+	if v.frame != nil {
+		key = v.frame.key // share the key string
+	}
+	v.text, v.ts = ev.value, ev.ts
+	v.frame = mustFrame(updateMsg{Type: typeUpdate, UID: ev.uid, Endpoint: ev.endpoint, Data: ev.value, TS: millis(ev.ts)}, key, false)
+	return v.frame
+}
+
+// snapshot is every node as a browser must learn it: "new", its values,
+// then "out" if it is offline; then "synced".
+func (x *index) snapshot() []*frame {
+	out := make([]*frame, 0, len(x.order)*4+1)
+	for _, n := range x.order {
+		out = append(out, n.newFrame)
+		for _, ep := range n.endpoints {
+			out = append(out, n.values[ep].frame)
+		}
+		if n.outFrame != nil {
+			out = append(out, n.outFrame)
+		}
+	}
+	return append(out, mustFrame(syncedMsg{Type: typeSynced, Nodes: len(x.order)}, "", false))
+}
+
+// value returns the last value of a node's resource.
+func (x *index) value(uid, endpoint string) (valueEntry, bool) {
+	n, ok := x.nodes[uid]
+	if !ok {
+		return valueEntry{}, false
+	}
+	v, ok := n.values[endpoint]
+	if !ok {
+		return valueEntry{}, false
+	}
+	return *v, true
+}
+
+// stats counts the known and online nodes.
+func (x *index) stats() (known, online int) { return len(x.order), x.online }

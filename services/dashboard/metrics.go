@@ -1,0 +1,84 @@
+package dashboard
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Outcomes of a command, the label of aiot_dashboard_command_results_total.
+const (
+	outcomeOK           = "ok"
+	outcomeRefused      = "refused" // the gateway or node said no
+	outcomeTimeout      = "timeout"
+	outcomeNoResponders = "no_responders"
+	outcomeInvalid      = "invalid" // bad uid or endpoint, read-only, too many in flight
+	outcomeError        = "error"   // NATS failed otherwise
+)
+
+// Reasons a browser was disconnected by the server.
+const (
+	cutBadFrame = "bad_frame"
+	cutRate     = "rate_limit"
+	cutSlow     = "slow"
+	cutStuck    = "write_failed"
+	cutStopping = "stopping"
+)
+
+// metrics are the dashboard's Prometheus metrics, in a registry of its own.
+type metrics struct {
+	reg        *prometheus.Registry
+	browsers   prometheus.Gauge
+	nodes      prometheus.Gauge
+	online     prometheus.Gauge
+	eventsIn   prometheus.Counter
+	invalid    prometheus.Counter
+	framesOut  prometheus.Counter
+	coalesced  prometheus.Counter
+	dropped    prometheus.Counter
+	cut        *prometheus.CounterVec
+	origins    prometheus.Counter
+	results    *prometheus.CounterVec
+	histories  prometheus.Counter
+	snapshotsN prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	reg := prometheus.NewRegistry()
+	f := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "aiot", Subsystem: "dashboard", Name: name, Help: help})
+		reg.MustRegister(c)
+		return c
+	}
+	g := func(name, help string) prometheus.Gauge {
+		c := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "aiot", Subsystem: "dashboard", Name: name, Help: help})
+		reg.MustRegister(c)
+		return c
+	}
+	m := &metrics{
+		reg:        reg,
+		browsers:   g("browsers", "Browsers connected to /ws."),
+		nodes:      g("nodes", "Nodes known (online or offline)."),
+		online:     g("nodes_online", "Nodes online (or reset)."),
+		eventsIn:   f("events_in_total", "Node messages received from the bus."),
+		invalid:    f("events_invalid_total", "Node messages from the bus that were ignored as malformed."),
+		framesOut:  f("frames_out_total", "Messages written to browsers."),
+		coalesced:  f("coalesced_total", "Updates replaced by a later value of the same resource for a slow browser."),
+		dropped:    f("dropped_total", "Messages still queued for a browser when it was disconnected."),
+		origins:    f("origin_rejected_total", "Websocket handshakes refused because of their Origin."),
+		histories:  f("history_requests_total", "History requests answered."),
+		snapshotsN: f("snapshots_total", "Snapshots sent to browsers."),
+		cut: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "aiot", Subsystem: "dashboard", Name: "disconnects_total",
+			Help: "Browsers disconnected by the server, by reason."}, []string{"reason"}),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "aiot", Subsystem: "dashboard", Name: "command_results_total",
+			Help: "Commands from browsers, by outcome."}, []string{"outcome"}),
+	}
+	reg.MustRegister(m.cut, m.results,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, r := range []string{cutBadFrame, cutRate, cutSlow, cutStuck, cutStopping} {
+		m.cut.WithLabelValues(r)
+	}
+	for _, o := range []string{outcomeOK, outcomeRefused, outcomeTimeout, outcomeNoResponders, outcomeInvalid, outcomeError} {
+		m.results.WithLabelValues(o)
+	}
+	return m
+}

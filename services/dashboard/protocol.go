@@ -1,0 +1,246 @@
+package dashboard
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Message types of the browser protocol (see the package documentation).
+const (
+	typeNew     = "new"
+	typeUpdate  = "update"
+	typeOut     = "out"
+	typeReset   = "reset"
+	typeSynced  = "synced"
+	typeHistory = "history"
+	typeResult  = "result"
+	typeHello   = "hello"
+)
+
+// Limits on what a browser may ask for.
+const (
+	maxIDLen            = 64  // the optional "id" of a command
+	defaultHistoryLimit = 100 // points in a history answer when the browser gives no limit
+)
+
+// badFrame is why a browser frame is refused; the socket closes with 1003
+// and this reason.
+type badFrame struct{ reason string }
+
+func (e *badFrame) Error() string { return e.reason }
+
+func refuse(format string, args ...any) error {
+	return &badFrame{reason: fmt.Sprintf(format, args...)}
+}
+
+// inbound is one browser frame, before its data is decoded by type.
+type inbound struct {
+	Type *string         `json:"type"`
+	Data json.RawMessage `json:"data"`
+	ID   *string         `json:"id"`
+}
+
+// request is a decoded browser frame.
+type request struct {
+	kind     string // typeNew, typeUpdate (a command) or typeHistory
+	id       string
+	uid      string
+	endpoint string
+	payload  []byte
+	limit    int
+}
+
+// decodeRequest parses one text frame from a browser. Any error it returns
+// is a *badFrame.
+func decodeRequest(frame []byte, maxHistory int) (request, error) {
+	trimmed := bytes.TrimLeft(frame, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return request{}, refuse("not a JSON object")
+	}
+	var in inbound
+	if err := json.Unmarshal(trimmed, &in); err != nil {
+		return request{}, refuse("bad JSON: %s", jsonReason(err))
+	}
+	if in.Type == nil {
+		return request{}, refuse("missing field \"type\"")
+	}
+	req := request{kind: *in.Type}
+	if in.ID != nil {
+		if len(*in.ID) > maxIDLen {
+			return request{}, refuse("\"id\" longer than %d bytes", maxIDLen)
+		}
+		req.id = *in.ID
+	}
+	switch req.kind {
+	case typeNew:
+		return req, nil
+	case typeUpdate:
+		return decodeCommand(req, in.Data)
+	case typeHistory:
+		return decodeHistory(req, in.Data, maxHistory)
+	}
+	return request{}, refuse("unknown type %.32q", req.kind)
+}
+
+// target is the node and resource a command or history request is about.
+type target struct {
+	UID      *string `json:"uid"`
+	Endpoint *string `json:"endpoint"`
+}
+
+func (t target) check() (uid, endpoint string, err error) {
+	switch {
+	case t.UID == nil:
+		return "", "", refuse("missing field \"data.uid\"")
+	case t.Endpoint == nil:
+		return "", "", refuse("missing field \"data.endpoint\"")
+	}
+	// Pyaiot's page strips a leading '/' from endpoints; accept both forms.
+	return *t.UID, strings.TrimPrefix(*t.Endpoint, "/"), nil
+}
+
+func decodeCommand(req request, data json.RawMessage) (request, error) {
+	if len(data) == 0 || data[0] != '{' {
+		return request{}, refuse("missing object \"data\"")
+	}
+	var d struct {
+		target
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		return request{}, refuse("bad \"data\": %s", jsonReason(err))
+	}
+	var err error
+	if req.uid, req.endpoint, err = d.check(); err != nil {
+		return request{}, err
+	}
+	if req.payload, err = payloadText(d.Payload); err != nil {
+		return request{}, err
+	}
+	return req, nil
+}
+
+// payloadText is a command payload as sent to the gateway: a JSON string's
+// contents, or the JSON text of a number or boolean.
+func payloadText(raw json.RawMessage) ([]byte, error) {
+	if len(raw) == 0 {
+		return nil, refuse("missing field \"data.payload\"")
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, refuse("bad \"data.payload\"")
+		}
+		return []byte(s), nil
+	case '{', '[', 'n':
+		return nil, refuse("\"data.payload\" must be a string")
+	}
+	return []byte(raw), nil
+}
+
+func decodeHistory(req request, data json.RawMessage, maxHistory int) (request, error) {
+	if len(data) == 0 || data[0] != '{' {
+		return request{}, refuse("missing object \"data\"")
+	}
+	var d struct {
+		target
+		Limit *int `json:"limit"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		return request{}, refuse("bad \"data\": %s", jsonReason(err))
+	}
+	var err error
+	if req.uid, req.endpoint, err = d.check(); err != nil {
+		return request{}, err
+	}
+	req.limit = defaultHistoryLimit
+	if d.Limit != nil {
+		req.limit = *d.Limit
+	}
+	req.limit = min(max(req.limit, 1), maxHistory)
+	return req, nil
+}
+
+// jsonReason shortens a JSON error for a close reason (at most 123 bytes).
+func jsonReason(err error) string {
+	s := strings.TrimPrefix(err.Error(), "json: ")
+	if len(s) > 80 {
+		s = s[:80]
+	}
+	return s
+}
+
+// Server to browser messages.
+
+type newMsg struct {
+	Type     string `json:"type"`
+	UID      string `json:"uid"`
+	Site     string `json:"site,omitempty"`
+	Gateway  string `json:"gateway,omitempty"`
+	Protocol string `json:"protocol,omitempty"`
+	Address  string `json:"address,omitempty"`
+	State    string `json:"state"`
+	TS       int64  `json:"ts,omitempty"`
+}
+
+type updateMsg struct {
+	Type     string `json:"type"`
+	UID      string `json:"uid"`
+	Endpoint string `json:"endpoint"`
+	Data     string `json:"data"`
+	TS       int64  `json:"ts,omitempty"`
+}
+
+// nodeEventMsg is "out" and "reset".
+type nodeEventMsg struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
+	TS   int64  `json:"ts,omitempty"`
+}
+
+type syncedMsg struct {
+	Type  string `json:"type"`
+	Nodes int    `json:"nodes"`
+}
+
+type point struct {
+	TS   int64  `json:"ts"`
+	Data string `json:"data"`
+}
+
+type historyMsg struct {
+	Type     string  `json:"type"`
+	ID       string  `json:"id,omitempty"`
+	UID      string  `json:"uid"`
+	Endpoint string  `json:"endpoint"`
+	Points   []point `json:"points"`
+	Error    string  `json:"error,omitempty"`
+}
+
+type resultMsg struct {
+	Type     string `json:"type"`
+	ID       string `json:"id,omitempty"`
+	UID      string `json:"uid"`
+	Endpoint string `json:"endpoint"`
+	OK       bool   `json:"ok"`
+	Error    string `json:"error,omitempty"`
+}
+
+type helloMsg struct {
+	Type    string `json:"type"`
+	Server  string `json:"server"`
+	Version string `json:"version"`
+	Role    string `json:"role"`
+}
+
+// millis is t in milliseconds since the Unix epoch, 0 for the zero time.
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
