@@ -1,0 +1,131 @@
+package mqttsn
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Config configures a Gateway. Zero durations and limits take the defaults
+// given beside each field.
+type Config struct {
+	// Conn is the bus connection. Required.
+	Conn *nats.Conn
+	// Logger receives the gateway's log lines. Required.
+	Logger *slog.Logger
+	// Listen is the UDP address to listen on, e.g. ":1885". Required unless
+	// PacketConn is set.
+	Listen string
+	// PacketConn, when set, is used instead of listening on Listen (tests
+	// bind their own loopback socket). Run closes it when it returns.
+	PacketConn *net.UDPConn
+	// GatewayID is sent in GWINFO and ADVERTISE. Default 1.
+	GatewayID uint8
+	// Predefined maps predefined topic ids to topic names, the same for
+	// every client (see ParseTopics).
+	Predefined map[uint16]string
+
+	// MaxClients caps the sessions held. At the cap, a CONNECT evicts the
+	// longest-silent client if it has been silent for EvictAfter, and is
+	// refused with "rejected: congestion" otherwise. Default 10 000.
+	MaxClients int
+	// EvictAfter: see MaxClients. Default 1 min.
+	EvictAfter time.Duration
+	// MaxTopics caps the topic ids registered per client (by the client and
+	// by the gateway). Default 256.
+	MaxTopics int
+	// MaxSubscriptions caps the subscriptions per client. Default 32.
+	MaxSubscriptions int
+	// MaxQueue caps the messages waiting for one client (asleep, or behind
+	// a QoS 1/2 message in flight); the oldest is dropped first. Default 100.
+	MaxQueue int
+	// IdleTimeout evicts a client that asked for no keep-alive (duration 0)
+	// after this much silence. Default 1 h.
+	IdleTimeout time.Duration
+
+	// RetryInterval (T_retry) is how long the gateway waits for REGACK,
+	// PUBACK, PUBREC or PUBCOMP before sending again. Default 10 s.
+	RetryInterval time.Duration
+	// Retries (N_retry) is how often it sends again before it takes the
+	// client for lost. Default 3.
+	Retries int
+
+	// Rate is the datagrams per second accepted from one address; more
+	// are dropped (with a log line). Default 100; negative: unlimited.
+	Rate float64
+	// Burst is how many datagrams above Rate one address may send at once.
+	// Default 2×Rate.
+	Burst int
+
+	// AdvertiseAddr, when set, receives an ADVERTISE every
+	// AdvertiseInterval (e.g. a broadcast or multicast address).
+	AdvertiseAddr string
+	// AdvertiseInterval defaults to 15 min.
+	AdvertiseInterval time.Duration
+	// Tick is how often timers (keep-alive, sleep, retries) are checked.
+	// Default 1 s.
+	Tick time.Duration
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	defInt := func(i *int, v int) {
+		if *i == 0 {
+			*i = v
+		}
+	}
+	if c.GatewayID == 0 {
+		c.GatewayID = 1
+	}
+	defInt(&c.MaxClients, 10000)
+	defInt(&c.MaxTopics, 256)
+	defInt(&c.MaxSubscriptions, 32)
+	defInt(&c.MaxQueue, 100)
+	defInt(&c.Retries, 3)
+	def(&c.EvictAfter, time.Minute)
+	def(&c.IdleTimeout, time.Hour)
+	def(&c.RetryInterval, 10*time.Second)
+	def(&c.AdvertiseInterval, 15*time.Minute)
+	def(&c.Tick, time.Second)
+	if c.Rate == 0 {
+		c.Rate = 100
+	}
+	if c.Burst == 0 {
+		c.Burst = int(2 * c.Rate)
+	}
+	if c.Burst < 1 {
+		c.Burst = 1
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Conn == nil:
+		return errors.New("mqttsn: config: no nats connection")
+	case c.Logger == nil:
+		return errors.New("mqttsn: config: no logger")
+	case c.Listen == "" && c.PacketConn == nil:
+		return errors.New("mqttsn: config: no listen address")
+	case c.MaxClients < 0 || c.MaxTopics < 0 || c.MaxSubscriptions < 0 || c.MaxQueue < 0 || c.Retries < 0:
+		return errors.New("mqttsn: config: negative limit")
+	}
+	if c.Listen != "" && c.PacketConn == nil {
+		if _, err := net.ResolveUDPAddr("udp", c.Listen); err != nil {
+			return fmt.Errorf("mqttsn: listen %q: %w", c.Listen, err)
+		}
+	}
+	if c.AdvertiseAddr != "" {
+		if _, err := net.ResolveUDPAddr("udp", c.AdvertiseAddr); err != nil {
+			return fmt.Errorf("mqttsn: advertise address %q: %w", c.AdvertiseAddr, err)
+		}
+	}
+	return checkPredefined(c.Predefined)
+}
