@@ -5,5 +5,6 @@ package main
 func parts() []part {
 	return []part{
 		wsPart(),
+		simPart(), // keep last: --demo starts its nodes once the others listen
 	}
 }

@@ -105,6 +105,15 @@ type system struct {
 	mu     sync.Mutex
 	conns  []*nats.Conn
 	served bool // a part registered an HTTP handler
+
+	// For the demo (part_sim.go): all is true under `aiot run`; built holds
+	// the parts built so far by name (to find their bound listeners);
+	// httpBound is closed once the HTTP listener is bound at httpAddr (nil
+	// when no part serves HTTP).
+	all       bool
+	built     map[string]runner
+	httpBound chan struct{}
+	httpAddr  net.Addr
 }
 
 // connect opens a bus connection named after the part.
@@ -174,7 +183,8 @@ func start(ctx context.Context, args []string, stderr io.Writer, line string, ps
 	if err != nil {
 		return err
 	}
-	sys := &system{opts: &opts, log: log, mux: http.NewServeMux()}
+	sys := &system{opts: &opts, log: log, mux: http.NewServeMux(),
+		all: embedded, built: make(map[string]runner), httpBound: make(chan struct{})}
 	began := time.Now()
 	if err := sys.startBus(ctx, embedded); err != nil {
 		return err
@@ -187,6 +197,7 @@ func start(ctx context.Context, args []string, stderr io.Writer, line string, ps
 			return fmt.Errorf("%s: %w", ps[i].name, err)
 		}
 		runners = append(runners, r)
+		sys.built[ps[i].name] = r
 	}
 	return sys.run(ctx, runners, began)
 }
@@ -255,9 +266,11 @@ func (s *system) run(ctx context.Context, runners []runner, began time.Time) err
 			return fmt.Errorf("--http: %w", err)
 		}
 		s.log.Info("listening", "what", "http", "url", "http://"+ln.Addr().String())
+		s.httpAddr = ln.Addr()
 		hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 		g.Go(func() error { return serveHTTP(gctx, hs, ln) })
 	}
+	close(s.httpBound)
 	for _, r := range runners {
 		g.Go(func() error { return r.Run(gctx) })
 	}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/goaiot/goaiot/bus"
+)
+
+// buildAiot builds the binary once per test run.
+var buildAiot = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "aiot-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "aiot")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// proc is a running aiot binary.
+type proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  []string
+	urls map[string]chan string // "nats", "http": announced by the "listening" lines
+	done chan error
+}
+
+var listening = regexp.MustCompile(`msg=listening what=(\S+) (?:url|addr)=(\S+)`)
+
+// startAiot runs `aiot args…` until the test ends.
+func startAiot(t *testing.T, args ...string) *proc {
+	t.Helper()
+	bin, err := buildAiot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: exec.Command(bin, args...), urls: map[string]chan string{}, done: make(chan error, 1)}
+	for _, k := range []string{"nats", "http", "mqtt"} {
+		p.urls[k] = make(chan string, 1)
+	}
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go p.scan(stderr)
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("aiot %s log:\n%s", args[0], p.logText())
+		}
+	})
+	return p
+}
+
+func (p *proc) scan(r interface{ Read([]byte) (int, error) }) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		p.mu.Lock()
+		p.log = append(p.log, line)
+		p.mu.Unlock()
+		if m := listening.FindStringSubmatch(line); m != nil {
+			if ch, ok := p.urls[m[1]]; ok {
+				select {
+				case ch <- m[2]:
+				default:
+				}
+			}
+		}
+	}
+	p.done <- p.cmd.Wait()
+}
+
+func (p *proc) logText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.log, "\n")
+}
+
+// url waits for the address the process announced for what.
+func (p *proc) url(t *testing.T, what string) string {
+	t.Helper()
+	select {
+	case u := <-p.urls[what]:
+		p.urls[what] <- u // for the next caller
+		return u
+	case err := <-p.done:
+		t.Fatalf("aiot exited before listening on %s: %v\n%s", what, err, p.logText())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("aiot announced no %s listener\n%s", what, p.logText())
+	}
+	return ""
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("aiot exit: %v", err)
+		}
+		p.done <- err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("aiot did not stop within 10 s")
+	}
+}
+
+// randomPorts are the listener flags of a system on random loopback ports.
+func randomPorts(t *testing.T) []string {
+	return []string{"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0",
+		"--coap-listen", "127.0.0.1:0", "--mqttsn-listen", "127.0.0.1:0", "--data", t.TempDir(),
+		"--log-level", "info"}
+}
+
+// simProtocols are the protocols whose gateway is a part of aiot, with the
+// id infix of their simulated nodes.
+func simProtocols() map[string]string {
+	infix := map[string]string{"coap": "coap", "mqtt": "mqtt", "mqttsn": "mqttsn", "ws": "ws"}
+	out := map[string]string{}
+	for _, p := range parts() {
+		if i, ok := infix[p.name]; ok {
+			out[p.name] = i
+		}
+	}
+	return out
+}
+
+// waitOnline waits until every id has $state online in the NODES stream
+// (which keeps the last state of each node, so no message is missed).
+func waitOnline(t *testing.T, natsURL string, ids []string) map[string]bus.State {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatalf("connect %s: %v", natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := map[string]bus.State{}
+	for {
+		missing := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return got[id].State == bus.StateOnline })
+		if len(missing) == 0 {
+			return got
+		}
+		c, err := js.OrderedConsumer(ctx, bus.NodesStream, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{"node.*.$state"}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+		})
+		if err != nil {
+			t.Fatalf("consumer: %v", err)
+		}
+		batch, err := c.FetchNoWait(10000)
+		if err != nil {
+			t.Fatalf("fetch: %v", err)
+		}
+		for m := range batch.Messages() {
+			if st, err := bus.ParseState(m.Data()); err == nil {
+				got[strings.Split(m.Subject(), ".")[1]] = st
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("not online within 30 s: %v (states: %v)", missing, got)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func simIDs(prefix string, protocols map[string]string, n int) []string {
+	var ids []string
+	for _, infix := range protocols {
+		for i := range n {
+			ids = append(ids, fmt.Sprintf("%s-%s-%d", prefix, infix, i+1))
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func TestRunDemo(t *testing.T) {
+	protocols := simProtocols()
+	if len(protocols) == 0 {
+		t.Fatal("no gateway part: nothing to simulate")
+	}
+	p := startAiot(t, append([]string{"run", "--demo"}, randomPorts(t)...)...)
+	natsURL := p.url(t, "nats")
+	p.url(t, "http") // announced once the NODES stream exists
+	states := waitOnline(t, natsURL, simIDs("sim", protocols, 3))
+	for id, st := range states {
+		if strings.HasPrefix(id, "sim-ws-") && st.Protocol != bus.ProtocolWebSocket {
+			t.Errorf("%s: protocol %q", id, st.Protocol)
+		}
+	}
+	t.Logf("online: %d nodes of %d protocols", len(states), len(protocols))
+	p.stop(t)
+}
+
+func TestSimAgainstRunningSystem(t *testing.T) {
+	sysProc := startAiot(t, append([]string{"run"}, randomPorts(t)...)...)
+	natsURL, httpURL := sysProc.url(t, "nats"), sysProc.url(t, "http")
+	args := []string{"sim", "--nats", natsURL, "--sim-prefix", "far", "--ws-nodes", "2",
+		"--sim-ws-url", "ws" + strings.TrimPrefix(httpURL, "http") + "/node"}
+	sim := startAiot(t, args...)
+	waitOnline(t, natsURL, simIDs("far", map[string]string{"ws": "ws"}, 2))
+	sim.stop(t)
+}
