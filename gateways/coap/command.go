@@ -1,0 +1,45 @@
+package coap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/plgd-dev/go-coap/v3/message"
+)
+
+// ErrRefused wraps a node's non-2.xx answer to a command.
+var ErrRefused = errors.New("refused")
+
+// command is the tracker's CommandFunc: a confirmable PUT of payload to the
+// node's resource. A 2.xx answer publishes the new value.
+func (g *Gateway) command(ctx context.Context, uid, res string, payload []byte) error {
+	n := g.lookup(uid)
+	if n == nil {
+		return fmt.Errorf("node %s: not known to this gateway", uid)
+	}
+	if len(payload) > MaxPayload {
+		return fmt.Errorf("payload: %w: %d bytes, max %d", ErrPayloadTooLarge, len(payload), MaxPayload)
+	}
+	cc, err := g.connTo(n)
+	if err != nil {
+		return err
+	}
+	resp, err := cc.Put(ctx, "/"+res, message.TextPlain, bytes.NewReader(payload))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("PUT /%s: %w", res, err)
+	}
+	defer cc.ReleaseMessage(resp)
+	if resp.Code()>>5 != 2 {
+		return fmt.Errorf("%s", CodeText(resp.Code()))
+	}
+	if utf8.Valid(payload) {
+		g.publishValue(n, res, payload)
+	}
+	return nil
+}

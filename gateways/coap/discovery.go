@@ -1,0 +1,193 @@
+package coap
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/message/pool"
+	"github.com/plgd-dev/go-coap/v3/mux"
+)
+
+// startDiscovery discovers n in the background. g.mu held.
+func (g *Gateway) startDiscovery(n *node) {
+	n.discovering = true
+	go func() {
+		ok := g.discoverNode(n)
+		g.mu.Lock()
+		n.discovering = false
+		n.discovered = ok
+		g.mu.Unlock()
+	}()
+}
+
+// resource is one discovered resource of a node.
+type resource struct {
+	name       string
+	observable bool
+}
+
+// discoverNode reads the node's /.well-known/core, publishes its resource
+// names, then reads (or observes) each. It reports whether the node
+// answered; a node that did not is tried again at its next beacon.
+func (g *Gateway) discoverNode(n *node) bool {
+	select {
+	case g.discover <- struct{}{}:
+		defer func() { <-g.discover }()
+	case <-n.ctx.Done():
+		return false
+	}
+	log := g.log.With("node", n.uid, "address", n.addr)
+	body, err := g.get(n, WellKnownCore, MaxLinkFormat)
+	if err != nil {
+		if n.ctx.Err() == nil {
+			log.Warn("discovery failed; retrying at the next beacon", "err", err)
+		}
+		return false
+	}
+	links, err := ParseLinkFormat(string(body))
+	if err != nil {
+		log.Warn("discovery: bad link-format", "err", err)
+		return true // it answered: asking again gets the same document
+	}
+	res := resources(links, func(target string, err error) {
+		log.Warn("discovery: resource skipped", "target", target, "err", err)
+	})
+	names := make([]string, len(res))
+	for i, r := range res {
+		names[i] = r.name
+	}
+	if n.ctx.Err() != nil {
+		return false
+	}
+	if err := g.tracker.PublishResources(n.uid, names); err != nil {
+		log.Error("publish resources", "err", err)
+	}
+	g.discovered.Add(1)
+	log.Info("node discovered", "resources", names)
+	for _, r := range res {
+		if n.ctx.Err() != nil {
+			return false
+		}
+		if r.observable {
+			g.observe(n, r.name)
+			continue
+		}
+		g.fetch(n, r.name)
+	}
+	return true
+}
+
+// resources turns links into safe, distinct resource names; skipped reports
+// each link left out and why.
+func resources(links []Link, skipped func(target string, err error)) []resource {
+	var out []resource
+	for _, l := range links {
+		if l.Target == WellKnownCore {
+			continue
+		}
+		name, err := ResourceName(l.Target)
+		if err != nil {
+			skipped(l.Target, err)
+			continue
+		}
+		if slices.ContainsFunc(out, func(r resource) bool { return r.name == name }) {
+			continue
+		}
+		out = append(out, resource{name: name, observable: l.Observable()})
+	}
+	return out
+}
+
+// get GETs path on node n and returns the body of a 2.05.
+func (g *Gateway) get(n *node, path string, limit int) ([]byte, error) {
+	cc, err := g.connTo(n)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, g.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := cc.Get(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer cc.ReleaseMessage(resp)
+	if resp.Code() != codes.Content {
+		return nil, fmt.Errorf("GET %s: %s", path, CodeText(resp.Code()))
+	}
+	body, err := readBody(resp.Body(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	return body, nil
+}
+
+// fetch GETs one resource and publishes its value.
+func (g *Gateway) fetch(n *node, name string) {
+	body, err := g.get(n, "/"+name, MaxValue)
+	if err != nil {
+		if n.ctx.Err() == nil {
+			g.log.Warn("read resource", "node", n.uid, "resource", name, "err", err)
+		}
+		return
+	}
+	g.publishValue(n, name, body)
+}
+
+func (g *Gateway) publishValue(n *node, name string, body []byte) {
+	if err := checkValue(body); err != nil {
+		g.log.Warn("value dropped", "node", n.uid, "resource", name, "err", err)
+		return
+	}
+	if n.ctx.Err() != nil {
+		return // this incarnation has ended: never publish for a node gone offline
+	}
+	if err := g.tracker.PublishValue(n.uid, name, string(body)); err != nil {
+		g.log.Warn("publish value", "node", n.uid, "resource", name, "err", err)
+	}
+}
+
+// observe registers an observation of one resource (RFC 7641); each
+// notification, the first answer included, is published as a value.
+func (g *Gateway) observe(n *node, name string) {
+	cc, err := g.connTo(n)
+	if err != nil {
+		g.log.Warn("observe", "node", n.uid, "resource", name, "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, g.cfg.RequestTimeout)
+	defer cancel()
+	obs, err := cc.Observe(ctx, "/"+name, func(m *pool.Message) { g.notified(n, name, m) })
+	if err != nil {
+		if n.ctx.Err() == nil {
+			g.log.Warn("observe", "node", n.uid, "resource", name, "err", err)
+		}
+		return
+	}
+	g.keepObservation(n, name, cc, obs)
+}
+
+func (g *Gateway) keepObservation(n *node, name string, cc mux.Conn, obs mux.Observation) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n.ctx.Err() != nil || n.observed == nil {
+		go cancelObservation(&observation{conn: cc, obs: obs}, g.cfg.RequestTimeout)
+		return
+	}
+	n.observed[name] = &observation{conn: cc, obs: obs}
+}
+
+func (g *Gateway) notified(n *node, name string, m *pool.Message) {
+	if m.Code() != codes.Content {
+		g.log.Warn("observation ended by the node", "node", n.uid, "resource", name, "code", CodeText(m.Code()))
+		return
+	}
+	body, err := readBody(m.Body(), MaxValue)
+	if err != nil {
+		g.log.Warn("notification dropped", "node", n.uid, "resource", name, "err", err)
+		return
+	}
+	g.notifications.Add(1)
+	g.publishValue(n, name, body)
+}

@@ -1,0 +1,355 @@
+package coap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/plgd-dev/go-coap/v3/dtls"
+	dtlsServer "github.com/plgd-dev/go-coap/v3/dtls/server"
+	"github.com/plgd-dev/go-coap/v3/mux"
+	coapNet "github.com/plgd-dev/go-coap/v3/net"
+	"github.com/plgd-dev/go-coap/v3/net/monitor/inactivity"
+	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/udp"
+	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
+	udpServer "github.com/plgd-dev/go-coap/v3/udp/server"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/gateways/presence"
+)
+
+// DefaultNodePort is where RIOT's gcoap server listens on every node.
+const DefaultNodePort = 5683
+
+// SourcePort as Config.NodePort makes the gateway reach each node at the
+// source port of its last /alive (NAT, several nodes on one address, tests).
+const SourcePort = -1
+
+// ServiceName is the NATS micro service name of CoAP gateways.
+const ServiceName = "aiot-coap"
+
+// Config configures a Gateway. Conn, Logger, Gateway and one of Listen or
+// DTLSListen are required.
+type Config struct {
+	Conn   *nats.Conn
+	Logger *slog.Logger
+	// Listen is the plain CoAP UDP address ("[::]:5683", "127.0.0.1:0");
+	// empty disables plain CoAP.
+	Listen string
+	// DTLSListen is the CoAP over DTLS (PSK) address; empty disables it.
+	DTLSListen string
+	// DTLSKeys are the pre-shared keys by identity (see LoadPSKFile).
+	// Required with DTLSListen.
+	DTLSKeys PSKeys
+	// NodePort is the port of the nodes' own CoAP servers; 0 means
+	// DefaultNodePort, SourcePort the source port of their /alive.
+	NodePort int
+	// Gateway is this gateway's name in $state; Site its site.
+	Gateway, Site string
+	// NodeTimeout: a node silent for longer goes offline. Default 120 s.
+	NodeTimeout time.Duration
+	// CommandTimeout bounds one PUT to a node. Default 5 s.
+	CommandTimeout time.Duration
+	// RequestTimeout bounds each discovery GET. Default 5 s.
+	RequestTimeout time.Duration
+	// PeerIdle evicts go-coap's per-peer state after this much silence.
+	// Default 60 s.
+	PeerIdle time.Duration
+	// MaxNodes caps the nodes owned. Default 100 000.
+	MaxNodes int
+	// MaxDiscoveries caps discoveries running at once. Default 32.
+	MaxDiscoveries int
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Conn == nil:
+		return errors.New("coap: no nats connection")
+	case c.Logger == nil:
+		return errors.New("coap: no logger")
+	case c.Gateway == "":
+		return errors.New("coap: no gateway name")
+	case c.Listen == "" && c.DTLSListen == "":
+		return errors.New("coap: neither a listen nor a dtls listen address")
+	case c.DTLSListen != "" && len(c.DTLSKeys) == 0:
+		return errors.New("coap: dtls listen address without pre-shared keys")
+	case c.NodePort < SourcePort || c.NodePort > 65535:
+		return fmt.Errorf("coap: node port %d: want 1-65535, 0 (default) or SourcePort", c.NodePort)
+	case c.NodeTimeout < 0 || c.CommandTimeout < 0 || c.RequestTimeout < 0 || c.PeerIdle < 0:
+		return errors.New("coap: negative duration")
+	}
+	for _, a := range []string{c.Listen, c.DTLSListen} {
+		if a == "" {
+			continue
+		}
+		if _, err := net.ResolveUDPAddr("udp", a); err != nil {
+			return fmt.Errorf("coap: listen address %q: %w", a, err)
+		}
+	}
+	return nil
+}
+
+func (c *Config) defaults() {
+	if c.NodePort == 0 {
+		c.NodePort = DefaultNodePort
+	}
+	if c.NodeTimeout == 0 {
+		c.NodeTimeout = 120 * time.Second
+	}
+	if c.CommandTimeout == 0 {
+		c.CommandTimeout = 5 * time.Second
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.PeerIdle == 0 {
+		c.PeerIdle = 60 * time.Second
+	}
+	if c.MaxDiscoveries == 0 {
+		c.MaxDiscoveries = 32
+	}
+}
+
+// Stats counts what a gateway did.
+type Stats struct {
+	presence.Stats
+	Beacons, Values, Rejected, Discovered, Notifications int64
+}
+
+// Gateway is the CoAP gateway: it serves /alive and /server, discovers and
+// observes nodes, and carries out commands on them.
+type Gateway struct {
+	cfg     Config
+	log     *slog.Logger
+	tracker *presence.Tracker
+
+	ready    chan struct{}
+	udpSrv   *udpServer.Server
+	addr     net.Addr
+	dtlsAddr net.Addr
+	discover chan struct{} // semaphore of running discoveries
+
+	mu       sync.Mutex
+	runCtx   context.Context
+	nodes    map[string]*node  // by uid
+	bySource map[string]string // source key → uid
+
+	beacons, values, rejected, discovered, notifications atomic.Int64
+}
+
+// New validates cfg and builds the gateway; Run starts it.
+func New(cfg Config) (*Gateway, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.defaults()
+	g := &Gateway{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		ready:    make(chan struct{}),
+		discover: make(chan struct{}, cfg.MaxDiscoveries),
+		nodes:    make(map[string]*node),
+		bySource: make(map[string]string),
+	}
+	t, err := presence.New(presence.Config{
+		Conn: cfg.Conn, Logger: cfg.Logger, Protocol: bus.ProtocolCoAP, Gateway: cfg.Gateway, Site: cfg.Site,
+		Timeout: cfg.NodeTimeout, Commands: g.command, CommandTimeout: cfg.CommandTimeout,
+		OnExpire: g.expired, MaxNodes: cfg.MaxNodes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("coap: %w", err)
+	}
+	g.tracker = t
+	return g, nil
+}
+
+// Ready is closed once the listeners are bound (Addr and DTLSAddr are set).
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
+
+// Addr is the bound plain CoAP address, nil before Ready or when disabled.
+func (g *Gateway) Addr() net.Addr {
+	select {
+	case <-g.ready:
+		return g.addr
+	default:
+		return nil
+	}
+}
+
+// DTLSAddr is the bound DTLS address, nil before Ready or when disabled.
+func (g *Gateway) DTLSAddr() net.Addr {
+	select {
+	case <-g.ready:
+		return g.dtlsAddr
+	default:
+		return nil
+	}
+}
+
+// Nodes lists the nodes this gateway owns.
+func (g *Gateway) Nodes() []presence.Node { return g.tracker.Nodes() }
+
+// Stats returns the gateway's counters.
+func (g *Gateway) Stats() Stats {
+	return Stats{Stats: g.tracker.Stats(), Beacons: g.beacons.Load(), Values: g.values.Load(),
+		Rejected: g.rejected.Load(), Discovered: g.discovered.Load(), Notifications: g.notifications.Load()}
+}
+
+// Run binds the listeners and serves until ctx ends; then every owned node
+// is published offline.
+func (g *Gateway) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g.mu.Lock()
+	g.runCtx = ctx
+	g.mu.Unlock()
+
+	grp, gctx := errgroup.WithContext(ctx)
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	if g.cfg.Listen != "" {
+		stop, err := g.serveUDP(gctx, grp)
+		if err != nil {
+			return err
+		}
+		stops = append(stops, stop)
+	}
+	if g.cfg.DTLSListen != "" {
+		stop, err := g.serveDTLS(gctx, grp)
+		if err != nil {
+			return err
+		}
+		stops = append(stops, stop)
+	}
+	svc, err := g.tracker.AddService(ServiceName)
+	if err != nil {
+		return fmt.Errorf("coap: %w", err)
+	}
+	stops = append(stops, func() { _ = svc.Stop() })
+	close(g.ready)
+	g.log.Info("coap gateway listening", "udp", g.addr, "dtls", g.dtlsAddr, "node_port", g.nodePortText())
+	grp.Go(func() error { return g.tracker.Run(gctx) })
+	grp.Go(func() error {
+		<-gctx.Done()
+		for _, stop := range stops {
+			stop()
+		}
+		stops = nil
+		return nil
+	})
+	return grp.Wait()
+}
+
+func (g *Gateway) nodePortText() string {
+	if g.cfg.NodePort == SourcePort {
+		return "source"
+	}
+	return fmt.Sprint(g.cfg.NodePort)
+}
+
+// peerIdle evicts per-peer state after a silence (spoofed sources cannot
+// grow memory without bound), but not while a confirmable is in flight.
+type peerIdle time.Duration
+
+func (p peerIdle) monitor() udpClient.InactivityMonitor {
+	return udpClient.DeferInactivityWhileConfirmableMessagesPending(
+		inactivity.New(time.Duration(p), func(cc *udpClient.Conn) { _ = cc.Close() }))
+}
+
+func (p peerIdle) UDPServerApply(cfg *udpServer.Config)   { cfg.CreateInactivityMonitor = p.monitor }
+func (p peerIdle) DTLSServerApply(cfg *dtlsServer.Config) { cfg.CreateInactivityMonitor = p.monitor }
+
+func (g *Gateway) coapErrors(err error) {
+	g.log.Debug("coap", "err", err)
+}
+
+func (g *Gateway) serveUDP(ctx context.Context, grp *errgroup.Group) (func(), error) {
+	l, err := coapNet.NewListenUDP("udp", g.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("coap: listen %s: %w", g.cfg.Listen, err)
+	}
+	srv := udp.NewServer(
+		options.WithMux(g.router(false)),
+		options.WithContext(ctx),
+		options.WithErrors(g.coapErrors),
+		options.WithMaxMessageSize(MaxLinkFormat),
+		peerIdle(g.cfg.PeerIdle),
+	)
+	g.udpSrv = srv
+	g.addr = l.LocalAddr()
+	grp.Go(func() error {
+		if err := srv.Serve(l); err != nil {
+			return fmt.Errorf("coap: serve udp: %w", err)
+		}
+		return nil
+	})
+	return srv.Stop, nil
+}
+
+func (g *Gateway) serveDTLS(ctx context.Context, grp *errgroup.Group) (func(), error) {
+	l, err := coapNet.NewDTLSListener("udp", g.cfg.DTLSListen, g.cfg.DTLSKeys.serverOptions(g.log))
+	if err != nil {
+		return nil, fmt.Errorf("coap: dtls listen %s: %w", g.cfg.DTLSListen, err)
+	}
+	srv := dtls.NewServer(
+		options.WithMux(g.router(true)),
+		options.WithContext(ctx),
+		options.WithErrors(g.coapErrors),
+		options.WithMaxMessageSize(MaxLinkFormat),
+		peerIdle(g.cfg.PeerIdle),
+	)
+	g.dtlsAddr = l.Addr()
+	grp.Go(func() error {
+		if err := srv.Serve(l); err != nil {
+			return fmt.Errorf("coap: serve dtls: %w", err)
+		}
+		return nil
+	})
+	return func() { srv.Stop(); _ = l.Close() }, nil
+}
+
+// source is where a request came from, as the gateway keys nodes.
+type source struct {
+	from   netip.AddrPort // the request's source
+	key    string         // bySource key
+	secure bool           // over DTLS
+}
+
+func (g *Gateway) sourceOf(cc mux.Conn, secure bool) (source, error) {
+	ap, err := netip.ParseAddrPort(cc.RemoteAddr().String())
+	if err != nil {
+		return source{}, fmt.Errorf("source address %q: %w", cc.RemoteAddr(), err)
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	s := source{from: ap, secure: secure}
+	switch {
+	case secure:
+		s.key = "dtls " + ap.String()
+	case g.cfg.NodePort == SourcePort:
+		s.key = ap.String()
+	default:
+		s.key = ap.Addr().String()
+	}
+	return s, nil
+}
+
+// nodeAddr is where the node that sent from s serves CoAP.
+func (g *Gateway) nodeAddr(s source) netip.AddrPort {
+	if s.secure || g.cfg.NodePort == SourcePort {
+		return s.from
+	}
+	return netip.AddrPortFrom(s.from.Addr(), uint16(g.cfg.NodePort))
+}

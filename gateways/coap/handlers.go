@@ -1,0 +1,146 @@
+package coap
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/mux"
+)
+
+// Paths the gateway serves.
+const (
+	PathAlive  = "/alive"
+	PathServer = "/server"
+)
+
+func (g *Gateway) router(secure bool) *mux.Router {
+	r := mux.NewRouter()
+	must(r.Handle(PathAlive, mux.HandlerFunc(func(w mux.ResponseWriter, m *mux.Message) { g.handleAlive(w, m, secure) })))
+	must(r.Handle(PathServer, mux.HandlerFunc(func(w mux.ResponseWriter, m *mux.Message) { g.handleServer(w, m, secure) })))
+	r.DefaultHandleFunc(g.handleUnknown)
+	return r
+}
+
+// must panics on a programming error (a bad route pattern), never on input.
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+func (g *Gateway) handleAlive(w mux.ResponseWriter, m *mux.Message, secure bool) {
+	body, ok := g.readPost(w, m)
+	if !ok {
+		return
+	}
+	b, err := ParseBeacon(body)
+	if err != nil {
+		g.reject(w, codes.BadRequest, PathAlive, err)
+		return
+	}
+	src, err := g.sourceOf(w.Conn(), secure)
+	if err != nil {
+		g.reject(w, codes.BadRequest, PathAlive, err)
+		return
+	}
+	if err := g.beacon(src, w.Conn(), b); err != nil {
+		g.reject(w, codes.ServiceUnavailable, PathAlive, err)
+		return
+	}
+	g.beacons.Add(1)
+	respond(w, codes.Changed, "")
+}
+
+func (g *Gateway) handleServer(w mux.ResponseWriter, m *mux.Message, secure bool) {
+	body, ok := g.readPost(w, m)
+	if !ok {
+		return
+	}
+	u, err := ParseUpdate(body)
+	if err != nil {
+		g.reject(w, codes.BadRequest, PathServer, err)
+		return
+	}
+	src, err := g.sourceOf(w.Conn(), secure)
+	if err != nil {
+		g.reject(w, codes.BadRequest, PathServer, err)
+		return
+	}
+	if err := g.update(src, u); err != nil {
+		g.reject(w, codes.NotFound, PathServer, err)
+		return
+	}
+	g.values.Add(1)
+	respond(w, codes.Changed, "")
+}
+
+func (g *Gateway) handleUnknown(w mux.ResponseWriter, m *mux.Message) {
+	path, _ := m.Path()
+	g.reject(w, codes.NotFound, path, fmt.Errorf("no resource %q (%s)", path, m.Code()))
+}
+
+// readPost checks the method and reads a bounded body.
+func (g *Gateway) readPost(w mux.ResponseWriter, m *mux.Message) ([]byte, bool) {
+	path, _ := m.Path()
+	if m.Code() != codes.POST {
+		g.reject(w, codes.MethodNotAllowed, path, fmt.Errorf("method %s: only POST", m.Code()))
+		return nil, false
+	}
+	body, err := readBody(m.Body(), MaxPayload)
+	if err != nil {
+		g.reject(w, codes.RequestEntityTooLarge, path, err)
+		return nil, false
+	}
+	return body, true
+}
+
+// readBody reads at most limit bytes of b (nil is an empty body).
+func readBody(b io.Reader, limit int) ([]byte, error) {
+	if b == nil {
+		return nil, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(b, int64(limit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if len(data) > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrPayloadTooLarge, limit)
+	}
+	return data, nil
+}
+
+// reject answers an error code with the reason as diagnostic payload and
+// logs it.
+func (g *Gateway) reject(w mux.ResponseWriter, code codes.Code, path string, err error) {
+	g.rejected.Add(1)
+	g.log.Warn("coap request rejected", "from", w.Conn().RemoteAddr(), "path", path, "code", CodeText(code), "err", err)
+	msg := err.Error()
+	if len(msg) > 128 {
+		msg = msg[:128]
+	}
+	respond(w, code, msg)
+}
+
+func respond(w mux.ResponseWriter, code codes.Code, text string) {
+	var body io.ReadSeeker
+	if text != "" {
+		body = bytes.NewReader([]byte(text))
+	}
+	_ = w.SetResponse(code, message.TextPlain, body) // fails only on a closed conn
+}
+
+// CodeText renders a CoAP code as RFC 7252 writes it: "4.00 Bad Request".
+func CodeText(c codes.Code) string {
+	name := c.String()
+	var b []byte
+	for i, r := range []byte(name) {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b = append(b, ' ')
+		}
+		b = append(b, r)
+	}
+	return fmt.Sprintf("%d.%02d %s", c>>5, c&0x1f, b)
+}

@@ -1,0 +1,193 @@
+package coap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/plgd-dev/go-coap/v3/mux"
+)
+
+// node is one incarnation of a node: a reset, a move or an expiry ends it
+// (ctx is cancelled, stopping its discovery and observations).
+type node struct {
+	uid    string
+	src    source
+	addr   netip.AddrPort // the node's own CoAP server
+	secure mux.Conn       // the DTLS session, nil over plain UDP
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// guarded by Gateway.mu
+	discovering bool
+	discovered  bool
+	observed    map[string]*observation
+}
+
+type observation struct {
+	conn mux.Conn
+	obs  mux.Observation
+}
+
+func (o *observation) alive() bool {
+	return o.obs != nil && !o.obs.Canceled() && o.conn.Context().Err() == nil
+}
+
+// errUnknownNode is returned for values from a source with no node.
+var errUnknownNode = errors.New("unknown node: POST alive:<uid> to /alive first")
+
+// beacon handles an /alive from src: a new node goes online and is
+// discovered; a reset or a move rediscovers it; a beacon from a known node
+// only refreshes it (and retries a discovery that failed, and observations
+// that ended).
+func (g *Gateway) beacon(src source, cc mux.Conn, b Beacon) error {
+	addr := g.nodeAddr(src)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.runCtx == nil || g.runCtx.Err() != nil {
+		return errors.New("gateway stopping")
+	}
+	if err := g.tracker.PublishCheck(b.UID); err != nil {
+		g.log.Error("publish check", "node", b.UID, "err", err)
+	}
+	isNew, err := g.tracker.Seen(b.UID, addr.String())
+	if err != nil {
+		return fmt.Errorf("node %s: %w", b.UID, err)
+	}
+	n := g.nodes[b.UID]
+	var secure mux.Conn
+	if src.secure {
+		secure = cc
+	}
+	switch {
+	case n == nil || isNew || n.addr != addr || n.src.key != src.key:
+		if n != nil {
+			g.log.Info("node moved or came back", "node", b.UID, "address", addr)
+		}
+		g.replace(b.UID, src, addr, secure)
+	case b.Kind == KindReset:
+		g.tracker.Reset(b.UID)
+		g.replace(b.UID, src, addr, secure)
+	default:
+		if secure != nil {
+			n.secure = secure // a new DTLS session of the same peer
+		}
+		g.heal(n)
+	}
+	return nil
+}
+
+// replace starts a new incarnation of node uid and discovers it. g.mu held.
+func (g *Gateway) replace(uid string, src source, addr netip.AddrPort, secure mux.Conn) {
+	g.dropLocked(uid)
+	if old, ok := g.bySource[src.key]; ok && old != uid {
+		g.log.Info("source now belongs to another node", "source", src.key, "was", old, "now", uid)
+	}
+	ctx, cancel := context.WithCancel(g.runCtx)
+	n := &node{uid: uid, src: src, addr: addr, secure: secure, ctx: ctx, cancel: cancel,
+		observed: make(map[string]*observation)}
+	g.nodes[uid] = n
+	g.bySource[src.key] = uid
+	g.startDiscovery(n)
+}
+
+// heal retries a failed discovery and re-registers ended observations.
+// g.mu held.
+func (g *Gateway) heal(n *node) {
+	if n.discovering {
+		return
+	}
+	if !n.discovered {
+		g.startDiscovery(n)
+		return
+	}
+	for res, o := range n.observed {
+		if !o.alive() {
+			delete(n.observed, res)
+			go g.observe(n, res)
+		}
+	}
+}
+
+// dropLocked ends the current incarnation of uid. g.mu held.
+func (g *Gateway) dropLocked(uid string) {
+	n, ok := g.nodes[uid]
+	if !ok {
+		return
+	}
+	delete(g.nodes, uid)
+	if g.bySource[n.src.key] == uid {
+		delete(g.bySource, n.src.key)
+	}
+	n.cancel()
+	for _, o := range n.observed {
+		go cancelObservation(o, g.cfg.RequestTimeout)
+	}
+	n.observed = nil
+}
+
+func cancelObservation(o *observation, timeout time.Duration) {
+	if o.obs == nil || o.obs.Canceled() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_ = o.obs.Cancel(ctx) // best effort: the node forgets it anyway on a RST
+}
+
+// expired is the tracker's OnExpire: forget the node unless it came back.
+func (g *Gateway) expired(uid string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, back := g.tracker.Lookup(uid); back {
+		return
+	}
+	g.dropLocked(uid)
+}
+
+// update publishes a /server value from src.
+func (g *Gateway) update(src source, u Update) error {
+	g.mu.Lock()
+	uid, ok := g.bySource[src.key]
+	var n *node
+	if ok {
+		n = g.nodes[uid]
+	}
+	g.mu.Unlock()
+	if n == nil {
+		return fmt.Errorf("%s from %s: %w", u.Resource, src.key, errUnknownNode)
+	}
+	if _, err := g.tracker.Seen(uid, n.addr.String()); err != nil {
+		return err
+	}
+	return g.tracker.PublishValue(uid, u.Resource, u.Value)
+}
+
+// lookup returns the current incarnation of uid.
+func (g *Gateway) lookup(uid string) *node {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.nodes[uid]
+}
+
+// connTo is how the gateway talks to a node: its DTLS session, or over
+// plain UDP a conn on the server's own socket (see doc.go).
+func (g *Gateway) connTo(n *node) (mux.Conn, error) {
+	if n.secure != nil {
+		if n.secure.Context().Err() != nil {
+			return nil, errors.New("dtls session closed; waiting for the node to reconnect")
+		}
+		return n.secure, nil
+	}
+	if g.udpSrv == nil {
+		return nil, errors.New("plain coap disabled")
+	}
+	cc, err := g.udpSrv.NewConn(net.UDPAddrFromAddrPort(n.addr))
+	if err != nil {
+		return nil, fmt.Errorf("conn to %s: %w", n.addr, err)
+	}
+	return cc, nil
+}
