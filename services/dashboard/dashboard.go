@@ -210,7 +210,9 @@ func (d *Dashboard) Run(ctx context.Context) error {
 }
 
 func (d *Dashboard) syncFeed(ctx context.Context) error {
-	if err := d.nc.FlushWithContext(ctx); err != nil {
+	fctx, cancel := context.WithTimeout(ctx, d.cfg.LoadTimeout)
+	defer cancel()
+	if err := d.nc.FlushWithContext(fctx); err != nil {
 		d.feed.resume() // not connected: the next reconnect syncs
 		return fmt.Errorf("flush: %w", err)
 	}

@@ -51,7 +51,7 @@ func mustFrame(v any, key string, barrier bool) *frame {
 // browser is cut off.
 type outbox struct {
 	mu        sync.Mutex
-	buf       []*frame          // queued frames are buf[head:]
+	buf       []*frame // queued frames are buf[head:]
 	head      int
 	start     uint64            // absolute position of buf[head]
 	latest    map[string]uint64 // update key → absolute position of its queued frame
