@@ -36,6 +36,8 @@ type session struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
+	lastAlive time.Time // used by the read goroutine only
+
 	mu        sync.Mutex
 	resources map[string]bool
 	rejected  map[string]bool
@@ -104,9 +106,16 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// alive records a sign of life, unless a newer connection took the node over.
+// alive records a sign of life, unless a newer connection took the node
+// over. It runs on the read goroutine (frames, pings and pongs) and does the
+// work at most every NodeTimeout/20, which keeps busy nodes cheap.
 func (s *session) alive() {
-	_ = s.c.SetReadDeadline(time.Now().Add(s.g.cfg.NodeTimeout))
+	now := time.Now()
+	if now.Sub(s.lastAlive) < s.g.cfg.NodeTimeout/20 {
+		return
+	}
+	s.lastAlive = now
+	_ = s.c.SetReadDeadline(now.Add(s.g.cfg.NodeTimeout))
 	if s.g.session(s.id) == s {
 		_, _ = s.g.tracker.Seen(s.id, s.addr)
 	}
