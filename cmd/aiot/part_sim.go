@@ -7,13 +7,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/gateways/coap/coapsim"
+	"github.com/goaiot/goaiot/gateways/mqtt/mqttsim"
 	"github.com/goaiot/goaiot/gateways/ws/wssim"
 )
 
@@ -29,24 +33,38 @@ func simPart() part {
 
 // simFlags are the sim's own flags.
 type simFlags struct {
-	wsNodes  int
-	wsURL    string
-	interval time.Duration
-	prefix   string
+	coapNodes, mqttNodes, wsNodes int
+	coapNodePort                  int
+	targets                       simTargets
+	coapFrom                      string
+	interval                      time.Duration
+	prefix                        string
 }
 
 func registerSim(fs *flag.FlagSet) func(*system) (runner, error) {
 	var f simFlags
+	fs.IntVar(&f.coapNodes, "coap-nodes", 3, "simulated CoAP nodes (aiot sim, aiot run --demo)")
+	fs.IntVar(&f.mqttNodes, "mqtt-nodes", 3, "simulated MQTT nodes (aiot sim, aiot run --demo)")
 	fs.IntVar(&f.wsNodes, "ws-nodes", 3, "simulated websocket nodes (aiot sim, aiot run --demo)")
-	fs.StringVar(&f.wsURL, "sim-ws-url", "ws://127.0.0.1:8080/node", "aiot sim: the websocket gateway's node URL")
+	fs.StringVar(&f.targets.coap, "sim-coap", "127.0.0.1:5683", "aiot sim: the CoAP gateway's address")
+	fs.StringVar(&f.coapFrom, "sim-coap-from", "127.0.0.2", "aiot sim, --demo: the first CoAP node's own address; the others take the next ones (all of 127/8 is loopback on Linux)")
+	fs.IntVar(&f.coapNodePort, "sim-coap-node-port", 5683, "aiot sim, --demo: the CoAP nodes' server port (0: any, for a gateway that answers the source port)")
+	fs.StringVar(&f.targets.mqtt, "sim-mqtt", "tcp://127.0.0.1:1883", "aiot sim: the MQTT broker URL")
+	fs.StringVar(&f.targets.wsURL, "sim-ws-url", "ws://127.0.0.1:8080/node", "aiot sim: the websocket gateway's node URL")
 	fs.DurationVar(&f.interval, "sim-interval", 5*time.Second, "aiot sim, --demo: sensor period of the simulated nodes")
 	fs.StringVar(&f.prefix, "sim-prefix", "sim", "aiot sim, --demo: simulated node ids are <prefix>-<protocol>-<n>")
 	return func(sys *system) (runner, error) {
 		if sys.all && !sys.opts.demo {
 			return noSim{}, nil
 		}
-		if f.wsNodes < 0 {
+		if min(f.coapNodes, f.mqttNodes, f.wsNodes) < 0 {
 			return nil, errors.New("negative node count")
+		}
+		if f.coapNodePort < 0 || f.coapNodePort > 65535 {
+			return nil, fmt.Errorf("--sim-coap-node-port %d: want 0-65535", f.coapNodePort)
+		}
+		if _, err := netip.ParseAddr(f.coapFrom); err != nil {
+			return nil, fmt.Errorf("--sim-coap-from: %w", err)
 		}
 		if err := bus.ValidateNodeID(f.prefix + "-ws-1"); err != nil {
 			return nil, fmt.Errorf("--sim-prefix: %w", err)
@@ -82,6 +100,8 @@ type simNode struct {
 // simTargets are the gateway addresses the nodes talk to; empty skips a
 // protocol.
 type simTargets struct {
+	coap  string // host:port
+	mqtt  string // broker URL
 	wsURL string
 }
 
@@ -107,10 +127,14 @@ func (f *simFleet) Run(ctx context.Context) error {
 		wg.Go(func() {
 			if err := n.run(ctx); err != nil {
 				f.log.Error("simulated node stopped", "node", n.id, "protocol", n.protocol, "err", err)
+				if errors.Is(err, syscall.EADDRINUSE) && n.protocol == bus.ProtocolCoAP {
+					f.log.Error("a CoAP gateway listening on every address holds the nodes' port: " +
+						"give it one address (--coap-listen 127.0.0.1:5683) or use --sim-coap-node-port 0 with a gateway that answers the source port")
+				}
 			}
 		})
 	}
-	f.log.Info("simulated nodes started", "count", len(nodes), "ws", t.wsURL)
+	f.log.Info("simulated nodes started", "count", len(nodes), "coap", t.coap, "mqtt", t.mqtt, "ws", t.wsURL)
 	wg.Wait()
 	return nil
 }
@@ -120,7 +144,7 @@ func (f *simFleet) Run(ctx context.Context) error {
 // have been given as port 0).
 func (f *simFleet) targets(ctx context.Context) (simTargets, error) {
 	if !f.sys.all {
-		return simTargets{wsURL: f.flags.wsURL}, nil
+		return f.flags.targets, nil
 	}
 	var t simTargets
 	select {
@@ -131,7 +155,44 @@ func (f *simFleet) targets(ctx context.Context) (simTargets, error) {
 	if _, ok := f.sys.built["ws"]; ok && f.sys.httpAddr != nil {
 		t.wsURL = "ws://" + dialable(f.sys.httpAddr.String()) + wsPath
 	}
+	if _, ok := f.sys.built["mqtt"]; ok {
+		t.mqtt = f.flags.targets.mqtt // an external NATS: its MQTT listener is not ours
+		if f.sys.server != nil {
+			t.mqtt = ""
+			if a := f.sys.server.MQTTAddr(); a != "" {
+				t.mqtt = "tcp://" + dialable(a)
+			}
+		}
+	}
+	t.coap = f.boundAddr(ctx, "coap")
 	return t, nil
+}
+
+// listener is a part that binds its socket in Run and tells where.
+type listener interface {
+	Ready() <-chan struct{}
+	Addr() net.Addr
+}
+
+// boundAddr waits for part's listener and returns its address to dial, or
+// "" when the part is not in this process or does not say.
+func (f *simFleet) boundAddr(ctx context.Context, part string) string {
+	l, ok := f.sys.built[part].(listener)
+	if !ok {
+		return ""
+	}
+	select {
+	case <-l.Ready():
+	case <-ctx.Done():
+		return ""
+	case <-time.After(10 * time.Second):
+		f.log.Warn("no simulated nodes for a part whose listener is not up", "part", part)
+		return ""
+	}
+	if a := l.Addr(); a != nil {
+		return dialable(a.String())
+	}
+	return ""
 }
 
 // dialable turns a listen address into one to dial: an unspecified host
@@ -150,6 +211,23 @@ func dialable(addr string) string {
 // nodes builds the simulated nodes for t.
 func (f *simFleet) nodes(t simTargets) ([]simNode, error) {
 	var out []simNode
+	if t.coap != "" {
+		ns, err := f.coapNodes(t.coap)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ns...)
+	}
+	if t.mqtt != "" {
+		for i := range f.flags.mqttNodes {
+			id := fmt.Sprintf("%s-mqtt-%d", f.flags.prefix, i+1)
+			n, err := mqttsim.New(mqttsim.Config{Broker: t.mqtt, ID: id, Logger: f.log, SensorInterval: f.flags.interval})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, simNode{id: id, protocol: bus.ProtocolMQTT, run: n.Run})
+		}
+	}
 	if t.wsURL != "" {
 		for i := range f.flags.wsNodes {
 			id := fmt.Sprintf("%s-ws-%d", f.flags.prefix, i+1)
@@ -162,6 +240,28 @@ func (f *simFleet) nodes(t simTargets) ([]simNode, error) {
 			}
 			out = append(out, simNode{id: id, protocol: bus.ProtocolWebSocket, run: n.Run})
 		}
+	}
+	return out, nil
+}
+
+// coapNodes are RIOT-like CoAP nodes, each serving on its own loopback
+// address (--sim-coap-from and the next ones) at --sim-coap-node-port.
+func (f *simFleet) coapNodes(gateway string) ([]simNode, error) {
+	var out []simNode
+	addr := netip.MustParseAddr(f.flags.coapFrom) // checked by the builder
+	for i := range f.flags.coapNodes {
+		id := fmt.Sprintf("%s-coap-%d", f.flags.prefix, i+1)
+		n, err := coapsim.New(coapsim.Config{
+			UID: id, Gateway: gateway, Name: fmt.Sprintf("CoAP node %d", i+1),
+			Listen:           netip.AddrPortFrom(addr, uint16(f.flags.coapNodePort)).String(),
+			PostFromListener: f.flags.coapNodePort == 0,
+			Sensors:          true, IMU: i == 0, SensorInterval: f.flags.interval, Logger: f.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, simNode{id: id, protocol: bus.ProtocolCoAP, run: n.Run})
+		addr = addr.Next()
 	}
 	return out, nil
 }

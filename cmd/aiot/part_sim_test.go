@@ -232,7 +232,7 @@ func TestRunDemo(t *testing.T) {
 func TestSimAgainstRunningSystem(t *testing.T) {
 	sysProc := startAiot(t, append([]string{"run"}, randomPorts(t)...)...)
 	natsURL, httpURL := sysProc.url(t, "nats"), sysProc.url(t, "http")
-	args := []string{"sim", "--nats", natsURL, "--sim-prefix", "far", "--ws-nodes", "2",
+	args := []string{"sim", "--nats", natsURL, "--sim-prefix", "far", "--ws-nodes", "2", "--coap-nodes", "0", "--mqtt-nodes", "0",
 		"--sim-ws-url", "ws" + strings.TrimPrefix(httpURL, "http") + "/node"}
 	sim := startAiot(t, args...)
 	waitOnline(t, natsURL, simIDs("far", map[string]string{"ws": "ws"}, 2))
