@@ -5,6 +5,7 @@ package main
 func parts() []part {
 	return []part{
 		wsPart(),
+		mqttsnPart(),
 		simPart(), // keep last: --demo starts its nodes once the others listen
 	}
 }
