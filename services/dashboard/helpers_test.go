@@ -6,12 +6,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/bus/bustest"
@@ -27,7 +29,9 @@ type testDashboard struct {
 }
 
 // wsURL is the dashboard's /ws as a ws:// URL.
-func (td *testDashboard) wsURL() string { return "ws" + strings.TrimPrefix(td.http.URL, "http") + "/ws" }
+func (td *testDashboard) wsURL() string {
+	return "ws" + strings.TrimPrefix(td.http.URL, "http") + "/ws"
+}
 
 // startDashboard runs a dashboard on srv until the test ends (or stop).
 func startDashboard(t testing.TB, srv *bus.Server, edit ...func(*Config)) *testDashboard {
@@ -249,3 +253,31 @@ func summary(ms []msg) []string {
 	}
 	return out
 }
+
+// metric reads a counter or gauge from the dashboard's registry; label is
+// an optional name and value the series must carry.
+func metric(t testing.TB, td *testDashboard, name string, label ...string) float64 {
+	t.Helper()
+	families, err := td.d.m.reg.Gather()
+	if err != nil {
+		t.Fatalf("gather metrics: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if len(label) == 2 && !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool {
+				return l.GetName() == label[0] && l.GetValue() == label[1]
+			}) {
+				continue
+			}
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s %v", name, label)
+	return 0
+}
+
+// jsonUnmarshal decodes a frame's message.
+func jsonUnmarshal(f *frame, v any) error { return json.Unmarshal(f.data, v) }

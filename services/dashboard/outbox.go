@@ -12,6 +12,7 @@ import (
 // goes to (a PreparedMessage also compresses once per compression level).
 type frame struct {
 	pm   *websocket.PreparedMessage
+	data []byte // the JSON text
 	size int
 	// key is "uid\x00endpoint" for an update, which a slow browser may see
 	// replaced by a later value of the same resource; empty otherwise.
@@ -31,7 +32,7 @@ func newFrame(v any, key string, barrier bool) (*frame, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare %T: %w", v, err)
 	}
-	return &frame{pm: pm, size: len(b), key: key, barrier: barrier}, nil
+	return &frame{pm: pm, data: b, size: len(b), key: key, barrier: barrier}, nil
 }
 
 // mustFrame is newFrame for the message types, which always encode.

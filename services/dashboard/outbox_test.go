@@ -1,0 +1,96 @@
+package dashboard
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestOutbox(t *testing.T) {
+	upd := func(key, v string) *frame {
+		return mustFrame(updateMsg{Type: typeUpdate, UID: key, Endpoint: "e", Data: v}, key, false)
+	}
+	life := func(uid string) *frame { return mustFrame(nodeEventMsg{Type: typeOut, UID: uid}, "", true) }
+	tests := []struct {
+		name      string
+		limit     int
+		slowAfter int
+		push      []*frame
+		results   []pushResult
+		want      []string // the data of what is queued, "" for lifecycle frames
+	}{
+		{"queue below slow-after keeps every value", 10, 3,
+			[]*frame{upd("a", "1"), upd("a", "2"), upd("a", "3")},
+			[]pushResult{queued, queued, queued}, []string{"1", "2", "3"}},
+		{"slow: a value replaces the queued one of its resource", 10, 2,
+			[]*frame{upd("a", "1"), upd("b", "1"), upd("c", "1"), upd("a", "2"), upd("b", "2")},
+			[]pushResult{queued, queued, queued, coalesced, coalesced}, []string{"2", "2", "1"}},
+		{"a lifecycle message is a barrier", 10, 0,
+			[]*frame{upd("a", "1"), life("a"), upd("a", "2"), upd("a", "3")},
+			[]pushResult{queued, queued, queued, coalesced}, []string{"1", "", "3"}},
+		{"lifecycle messages overflow instead of dropping", 2, 0,
+			[]*frame{life("a"), life("b"), life("c")},
+			[]pushResult{queued, queued, overflow}, []string{"", ""}},
+		{"a full queue still coalesces", 2, 0,
+			[]*frame{upd("a", "1"), upd("b", "1"), upd("a", "2"), upd("c", "1")},
+			[]pushResult{queued, queued, coalesced, overflow}, []string{"2", "1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := newOutbox(tt.limit, tt.slowAfter)
+			var got []pushResult
+			for _, f := range tt.push {
+				got = append(got, o.push(f))
+			}
+			if !slices.Equal(got, tt.results) {
+				t.Errorf("push results %v, want %v", got, tt.results)
+			}
+			if q := queuedData(o); !slices.Equal(q, tt.want) {
+				t.Errorf("queued %q, want %q", q, tt.want)
+			}
+		})
+	}
+	t.Run("taken frames are not replaced", func(t *testing.T) {
+		o := newOutbox(10, 0)
+		o.push(upd("a", "1"))
+		o.push(upd("b", "1"))
+		if got := o.take(nil, 1); len(got) != 1 {
+			t.Fatalf("took %d", len(got))
+		}
+		o.push(upd("a", "2")) // "a"=1 left the queue: this one queues
+		o.push(upd("b", "2")) // replaces "b"=1, still queued
+		if q := queuedData(o); !slices.Equal(q, []string{"2", "2"}) {
+			t.Errorf("queued %q", q)
+		}
+	})
+	t.Run("a snapshot raises the limit", func(t *testing.T) {
+		o := newOutbox(2, 0)
+		snap := []*frame{life("a"), life("b"), life("c"), life("d")}
+		if r := o.pushAll(snap); r != queued {
+			t.Fatalf("pushAll: %v", r)
+		}
+		if r := o.push(life("e")); r != queued {
+			t.Errorf("push after snapshot: %v", r)
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		o := newOutbox(2, 0)
+		o.push(life("a"))
+		if n := o.close(); n != 1 {
+			t.Errorf("close dropped %d, want 1", n)
+		}
+		if r := o.push(life("b")); r != discarded {
+			t.Errorf("push after close: %v", r)
+		}
+	})
+}
+
+// queuedData lists the data of the queued frames ("" for non-updates).
+func queuedData(o *outbox) []string {
+	var out []string
+	for _, f := range o.take(nil, 1<<20) {
+		var m struct{ Data string }
+		_ = jsonUnmarshal(f, &m)
+		out = append(out, m.Data)
+	}
+	return out
+}
