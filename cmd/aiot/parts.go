@@ -5,6 +5,7 @@ package main
 func parts() []part {
 	return []part{
 		wsPart(),
+		dashboardPart(),
 		mqttsnPart(),
 		simPart(), // keep last: --demo starts its nodes once the others listen
 	}

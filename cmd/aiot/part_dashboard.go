@@ -1,0 +1,43 @@
+package main
+
+import (
+	"flag"
+	"time"
+
+	"github.com/goaiot/goaiot/services/dashboard"
+	"github.com/goaiot/goaiot/webapp"
+)
+
+func dashboardPart() part {
+	return part{
+		name:    "dashboard",
+		summary: "web dashboard and browser websocket (/ws) on the HTTP listener, /healthz, /metrics",
+		register: func(fs *flag.FlagSet) func(*system) (runner, error) {
+			var cfg dashboard.Config
+			var origins listFlag
+			fs.Var(&origins, "allow-origin", "also let pages from this origin (scheme://host:port, or *) open /ws; repeatable, comma-separated in the environment")
+			fs.BoolVar(&cfg.ReadOnly, "read-only", false, "dashboard refuses commands from browsers")
+			fs.DurationVar(&cfg.CommandTimeout, "command-timeout", 6*time.Second, "how long a browser's command waits for the gateway's answer")
+			fs.IntVar(&cfg.MaxBrowsers, "max-browsers", 10_000, "most browsers connected to /ws at once")
+			return func(sys *system) (runner, error) {
+				nc, err := sys.connect("dashboard")
+				if err != nil {
+					return nil, err
+				}
+				cfg.Conn, cfg.Logger = nc, sys.log.With("part", "dashboard")
+				cfg.Version, cfg.AllowOrigins, cfg.WebApp = versionString(), origins, webapp.FS()
+				d, err := dashboard.New(cfg)
+				if err != nil {
+					return nil, err
+				}
+				if !webapp.Built() {
+					sys.log.Warn("web app not built: serving the placeholder page (npm run build in webapp/, then rebuild aiot)")
+				}
+				for _, r := range d.Routes() {
+					sys.handle(r.Pattern, r.Handler)
+				}
+				return d, nil
+			}
+		},
+	}
+}
