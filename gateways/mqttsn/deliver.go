@@ -61,6 +61,11 @@ func (g *Gateway) subscribe(c *client, p *peer, m *packet.Subscribe) {
 		refuse(packet.Congestion, "nats subscribe failed", "subject", subject, "err", err)
 		return
 	}
+	// SUBACK promises delivery from now on: make sure the server has the
+	// subscription before saying so.
+	if err := g.nc.FlushTimeout(time.Second); err != nil {
+		g.log.Warn("nats flush after subscribe", "subject", subject, "err", err)
+	}
 	c.subSeq++
 	s.seq, s.sub = c.subSeq, sub
 	c.subs[s.filter] = s

@@ -109,12 +109,13 @@ type client struct {
 
 func newClient(id string, addr netip.AddrPort, now time.Time) *client {
 	c := &client{
-		id:       id,
-		lastSeen: now,
-		topics:   map[string]uint16{},
-		ids:      map[uint16]topic{},
-		subs:     map[string]*subscription{},
-		qos2In:   map[uint16]bool{},
+		id:        id,
+		lastSeen:  now,
+		nextMsgID: gatewayMsgIDBase,
+		topics:    map[string]uint16{},
+		ids:       map[uint16]topic{},
+		subs:      map[string]*subscription{},
+		qos2In:    map[uint16]bool{},
 	}
 	c.setAddr(addr)
 	return c
@@ -149,6 +150,11 @@ func (c *client) addTopic(id uint16, t topic) {
 	c.topics[t.name] = id
 	c.ids[id] = t
 }
+
+// gatewayMsgIDBase is where the gateway's message ids start. Clients count
+// theirs from 1, and some (bisquitt) keep both directions in one table, so
+// starting far away avoids clashes.
+const gatewayMsgIDBase = 0x8000
 
 // newMsgID is the next message id for a gateway→client exchange (never 0).
 func (c *client) newMsgID() uint16 {
