@@ -24,9 +24,15 @@ type testLogger struct {
 	tag string
 }
 
-func (l testLogger) Debug(f string, a ...any) { l.t.Logf("bisquitt %s DEBUG "+f, append([]any{l.tag}, a...)...) }
-func (l testLogger) Info(f string, a ...any)  { l.t.Logf("bisquitt %s INFO "+f, append([]any{l.tag}, a...)...) }
-func (l testLogger) Error(f string, a ...any) { l.t.Logf("bisquitt %s ERROR "+f, append([]any{l.tag}, a...)...) }
+func (l testLogger) Debug(f string, a ...any) {
+	l.t.Logf("bisquitt %s DEBUG "+f, append([]any{l.tag}, a...)...)
+}
+func (l testLogger) Info(f string, a ...any) {
+	l.t.Logf("bisquitt %s INFO "+f, append([]any{l.tag}, a...)...)
+}
+func (l testLogger) Error(f string, a ...any) {
+	l.t.Logf("bisquitt %s ERROR "+f, append([]any{l.tag}, a...)...)
+}
 func (l testLogger) WithTag(tag string) bqutil.Logger {
 	return testLogger{t: l.t, tag: l.tag + "/" + tag}
 }
