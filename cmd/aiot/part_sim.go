@@ -18,6 +18,7 @@ import (
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/coap/coapsim"
 	"github.com/goaiot/goaiot/gateways/mqtt/mqttsim"
+	"github.com/goaiot/goaiot/gateways/mqttsn/snsim"
 	"github.com/goaiot/goaiot/gateways/ws/wssim"
 )
 
@@ -33,7 +34,8 @@ func simPart() part {
 
 // simFlags are the sim's own flags.
 type simFlags struct {
-	coapNodes, mqttNodes, wsNodes int
+	coapNodes, mqttNodes, snNodes int
+	wsNodes                       int
 	coapNodePort                  int
 	targets                       simTargets
 	coapFrom                      string
@@ -45,11 +47,13 @@ func registerSim(fs *flag.FlagSet) func(*system) (runner, error) {
 	var f simFlags
 	fs.IntVar(&f.coapNodes, "coap-nodes", 3, "simulated CoAP nodes (aiot sim, aiot run --demo)")
 	fs.IntVar(&f.mqttNodes, "mqtt-nodes", 3, "simulated MQTT nodes (aiot sim, aiot run --demo)")
+	fs.IntVar(&f.snNodes, "mqttsn-nodes", 3, "simulated MQTT-SN nodes (aiot sim, aiot run --demo)")
 	fs.IntVar(&f.wsNodes, "ws-nodes", 3, "simulated websocket nodes (aiot sim, aiot run --demo)")
 	fs.StringVar(&f.targets.coap, "sim-coap", "127.0.0.1:5683", "aiot sim: the CoAP gateway's address")
 	fs.StringVar(&f.coapFrom, "sim-coap-from", "127.0.0.2", "aiot sim, --demo: the first CoAP node's own address; the others take the next ones (all of 127/8 is loopback on Linux)")
 	fs.IntVar(&f.coapNodePort, "sim-coap-node-port", 5683, "aiot sim, --demo: the CoAP nodes' server port (0: any, for a gateway that answers the source port)")
 	fs.StringVar(&f.targets.mqtt, "sim-mqtt", "tcp://127.0.0.1:1883", "aiot sim: the MQTT broker URL")
+	fs.StringVar(&f.targets.mqttsn, "sim-mqttsn", "127.0.0.1:1885", "aiot sim: the MQTT-SN gateway's UDP address")
 	fs.StringVar(&f.targets.wsURL, "sim-ws-url", "ws://127.0.0.1:8080/node", "aiot sim: the websocket gateway's node URL")
 	fs.DurationVar(&f.interval, "sim-interval", 5*time.Second, "aiot sim, --demo: sensor period of the simulated nodes")
 	fs.StringVar(&f.prefix, "sim-prefix", "sim", "aiot sim, --demo: simulated node ids are <prefix>-<protocol>-<n>")
@@ -57,7 +61,7 @@ func registerSim(fs *flag.FlagSet) func(*system) (runner, error) {
 		if sys.all && !sys.opts.demo {
 			return noSim{}, nil
 		}
-		if min(f.coapNodes, f.mqttNodes, f.wsNodes) < 0 {
+		if min(f.coapNodes, f.mqttNodes, f.snNodes, f.wsNodes) < 0 {
 			return nil, errors.New("negative node count")
 		}
 		if f.coapNodePort < 0 || f.coapNodePort > 65535 {
@@ -100,9 +104,10 @@ type simNode struct {
 // simTargets are the gateway addresses the nodes talk to; empty skips a
 // protocol.
 type simTargets struct {
-	coap  string // host:port
-	mqtt  string // broker URL
-	wsURL string
+	coap   string // host:port
+	mqtt   string // broker URL
+	mqttsn string // host:port
+	wsURL  string
 }
 
 // Run builds the nodes once the gateways listen, runs them, and logs when
@@ -134,7 +139,7 @@ func (f *simFleet) Run(ctx context.Context) error {
 			}
 		})
 	}
-	f.log.Info("simulated nodes started", "count", len(nodes), "coap", t.coap, "mqtt", t.mqtt, "ws", t.wsURL)
+	f.log.Info("simulated nodes started", "count", len(nodes), "coap", t.coap, "mqtt", t.mqtt, "mqttsn", t.mqttsn, "ws", t.wsURL)
 	wg.Wait()
 	return nil
 }
@@ -165,6 +170,14 @@ func (f *simFleet) targets(ctx context.Context) (simTargets, error) {
 		}
 	}
 	t.coap = f.boundAddr(ctx, "coap")
+	t.mqttsn = f.boundAddr(ctx, "mqttsn")
+	if _, ok := f.sys.built["mqttsn"]; ok && t.mqttsn == "" {
+		if _, port, _ := net.SplitHostPort(f.sys.opts.mqttsnListen); port != "0" {
+			t.mqttsn = dialable(f.sys.opts.mqttsnListen)
+		} else {
+			f.log.Warn("the MQTT-SN gateway does not tell its bound port: no simulated MQTT-SN nodes with --mqttsn-listen port 0")
+		}
+	}
 	return t, nil
 }
 
@@ -226,6 +239,17 @@ func (f *simFleet) nodes(t simTargets) ([]simNode, error) {
 				return nil, err
 			}
 			out = append(out, simNode{id: id, protocol: bus.ProtocolMQTT, run: n.Run})
+		}
+	}
+	if t.mqttsn != "" {
+		for i := range f.flags.snNodes {
+			id := fmt.Sprintf("%s-mqttsn-%d", f.flags.prefix, i+1)
+			n, err := snsim.New(snsim.Config{Gateway: t.mqttsn, NodeID: id, Commands: true,
+				Name: fmt.Sprintf("MQTT-SN node %d", i+1), SensorInterval: f.flags.interval, Logger: f.log})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, simNode{id: id, protocol: bus.ProtocolMQTTSN, run: n.Run})
 		}
 	}
 	if t.wsURL != "" {

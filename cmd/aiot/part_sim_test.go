@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,21 +138,41 @@ func (p *proc) stop(t *testing.T) {
 }
 
 // randomPorts are the listener flags of a system on random loopback ports.
+// The MQTT-SN gateway does not tell its bound address yet (no Ready/Addr),
+// so it gets a port known free instead of port 0.
 func randomPorts(t *testing.T) []string {
 	return []string{"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0",
-		"--coap-listen", "127.0.0.1:0", "--mqttsn-listen", "127.0.0.1:0", "--data", t.TempDir(),
+		"--coap-listen", "127.0.0.1:0", "--mqttsn-listen", freeUDP(t), "--data", t.TempDir(),
 		"--log-level", "info"}
 }
 
+// freeUDP returns a loopback UDP address free a moment ago.
+func freeUDP(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
 // simProtocols are the protocols whose gateway is a part of aiot, with the
-// id infix of their simulated nodes.
+// id infix of their simulated nodes. MQTT-SN nodes also need the MQTT node
+// logic (part mqtt), which gives them their $state.
 func simProtocols() map[string]string {
-	infix := map[string]string{"coap": "coap", "mqtt": "mqtt", "mqttsn": "mqttsn", "ws": "ws"}
-	out := map[string]string{}
+	have := map[string]bool{}
 	for _, p := range parts() {
-		if i, ok := infix[p.name]; ok {
-			out[p.name] = i
+		have[p.name] = true
+	}
+	out := map[string]string{}
+	for _, p := range []string{"coap", "mqtt", "ws"} {
+		if have[p] {
+			out[p] = p
 		}
+	}
+	if have["mqttsn"] && have["mqtt"] {
+		out["mqttsn"] = "mqttsn"
 	}
 	return out
 }
@@ -232,7 +253,7 @@ func TestRunDemo(t *testing.T) {
 func TestSimAgainstRunningSystem(t *testing.T) {
 	sysProc := startAiot(t, append([]string{"run"}, randomPorts(t)...)...)
 	natsURL, httpURL := sysProc.url(t, "nats"), sysProc.url(t, "http")
-	args := []string{"sim", "--nats", natsURL, "--sim-prefix", "far", "--ws-nodes", "2", "--coap-nodes", "0", "--mqtt-nodes", "0",
+	args := []string{"sim", "--nats", natsURL, "--sim-prefix", "far", "--ws-nodes", "2", "--coap-nodes", "0", "--mqtt-nodes", "0", "--mqttsn-nodes", "0",
 		"--sim-ws-url", "ws" + strings.TrimPrefix(httpURL, "http") + "/node"}
 	sim := startAiot(t, args...)
 	waitOnline(t, natsURL, simIDs("far", map[string]string{"ws": "ws"}, 2))
