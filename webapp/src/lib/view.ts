@@ -36,6 +36,9 @@ export interface SiteGroup {
   count: number
 }
 
+// One collator for every sort: localeCompare with options builds one per call.
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' })
+
 export const NO_SITE = 'Local site'
 export const NO_GATEWAY = 'Gateway'
 
@@ -60,7 +63,7 @@ export function group(
     if (!list) g.set(gw, (list = []))
     list.push(n)
   }
-  const byName = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true })
+  const byName = collator.compare
   return [...sites.entries()]
     .sort((a, b) => byName(a[0], b[0]))
     .map(([site, gws]) => {
@@ -98,7 +101,7 @@ export function resourceNames(nodes: Iterable<NodeRec>): string[] {
 export function sortedResources(n: NodeRec, hidden: Set<string>): ResourceRec[] {
   return [...n.resources.values()]
     .filter((r) => !hidden.has(r.name))
-    .sort((a, b) => a.order - b.order || a.name.localeCompare(b.name))
+    .sort((a, b) => a.order - b.order || collator.compare(a.name, b.name))
 }
 
 /** relTime: "just now", "42 s ago", "5 min ago", "3 h ago", "2 d ago". */
