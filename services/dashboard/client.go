@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,8 +22,13 @@ const compressMin = 512
 // rest stay queued where a slow browser's updates can still be coalesced.
 const writeBatch = 64
 
+// maxWriteBuf is the largest write buffer a browser keeps between batches.
+const maxWriteBuf = 256 << 10
+
 // client is one browser on /ws. Its reader handles frames from the browser;
-// its writer sends the outbox, pings, and nothing else writes data frames.
+// its writer sends the outbox and pings. The writer sends a batch of queued
+// frames in one write on the connection; every other write (close, pong)
+// holds wmu so that it never lands inside a batch.
 type client struct {
 	d       *Dashboard
 	conn    *websocket.Conn
@@ -30,9 +36,14 @@ type client struct {
 	out     *outbox
 	limiter *rate.Limiter
 	slots   chan struct{} // one per running command or history request
+	deflate bool          // the browser offered permessage-deflate
+	wmu     chan struct{} // the write lock (a channel, to wait with a timeout)
+	wbuf    []byte
 
 	closeOnce sync.Once
-	closing   chan struct{} // closed when the server decided to close
+	closing   chan struct{} // closed when the connection is to end
+	closeCode int           // the close frame to send; 0: none
+	closeText string
 	tasks     sync.WaitGroup
 }
 
@@ -57,7 +68,20 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		limiter: rate.NewLimiter(rate.Limit(d.cfg.MessageRate), d.cfg.MessageBurst),
 		slots:   make(chan struct{}, d.cfg.MaxInFlight),
 		closing: make(chan struct{}),
+		wmu:     make(chan struct{}, 1),
+		deflate: strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ",")), "permessage-deflate"),
 	}
+	conn.SetPingHandler(func(data string) error {
+		c.control(websocket.PongMessage, []byte(data))
+		return nil
+	})
+	conn.SetCloseHandler(func(code int, _ string) error {
+		if code == websocket.CloseNoStatusReceived {
+			code = websocket.CloseNormalClosure
+		}
+		c.control(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""))
+		return nil
+	})
 	if !d.track(c) {
 		_ = conn.Close()
 		return
@@ -100,47 +124,78 @@ func (c *client) serve() {
 	if n := c.out.close(); n > 0 {
 		c.d.m.dropped.Add(float64(n))
 	}
-	c.closeOnce.Do(func() { close(c.closing) })
+	c.closeWith(0, "")
 	_ = c.conn.Close()
 	<-writerDone
 	c.tasks.Wait()
 	c.log.Debug("browser gone")
 }
 
-// cut closes the browser from the server side: a close frame with the
-// reason, then the connection once the browser answered (or after a second).
-// It never blocks.
+// cut closes the browser from the server side. It never blocks: the writer
+// sends the close frame after the write in progress, then the connection
+// ends once the browser answered, or a second later.
 func (c *client) cut(reason string) {
-	c.closeOnce.Do(func() {
-		close(c.closing)
-		code, text := websocket.CloseTryAgainLater, "too slow: messages piled up"
-		switch reason {
-		case cutStopping:
-			code, text = websocket.CloseGoingAway, "dashboard stopping"
-		case cutStuck:
-			code, text = websocket.CloseTryAgainLater, "too slow: write timed out"
-		}
+	code, text := websocket.CloseTryAgainLater, "too slow: messages piled up"
+	switch reason {
+	case cutStopping:
+		code, text = websocket.CloseGoingAway, "dashboard stopping"
+	case cutStuck:
+		code, text = websocket.CloseTryAgainLater, "too slow: write timed out"
+	}
+	if c.closeWith(code, text) {
 		c.d.m.cut.WithLabelValues(reason).Inc()
 		c.log.Info("browser cut off", "reason", reason)
-		go c.sendClose(code, text)
-	})
-}
-
-// sendClose writes a close frame and gives the browser a second to answer.
-func (c *client) sendClose(code int, text string) {
-	deadline := time.Now().Add(time.Second)
-	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), deadline)
-	_ = c.conn.SetReadDeadline(deadline)
+	}
 }
 
 // refuse closes the connection because of what the browser sent.
-func (c *client) refuse(code int, reason, metric string) {
+func (c *client) refuse(code int, text, reason string) {
+	if c.closeWith(code, text) {
+		c.d.m.cut.WithLabelValues(reason).Inc()
+		c.log.Info("browser refused", "code", code, "reason", text)
+	}
+}
+
+// closeWith asks the writer to close with code and text (code 0: the
+// connection is gone, send nothing). Only the first call counts.
+func (c *client) closeWith(code int, text string) bool {
+	first := false
 	c.closeOnce.Do(func() {
+		c.closeCode, c.closeText, first = code, text, true
 		close(c.closing)
-		c.d.m.cut.WithLabelValues(metric).Inc()
-		c.log.Info("browser refused", "code", code, "reason", reason)
-		c.sendClose(code, reason)
 	})
+	return first
+}
+
+// writeClose sends the close frame chosen by closeWith and gives the
+// browser a second to answer it.
+func (c *client) writeClose() {
+	if c.closeCode == 0 {
+		return
+	}
+	c.wmu <- struct{}{}
+	err := c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.closeCode, c.closeText),
+		time.Now().Add(c.d.cfg.WriteTimeout))
+	<-c.wmu
+	if err != nil {
+		_ = c.conn.Close()
+		return
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(time.Second))
+}
+
+// control writes a control frame (pong, the answer to the browser's close)
+// unless the writer holds the connection for more than a second.
+func (c *client) control(typ int, data []byte) {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case c.wmu <- struct{}{}:
+	case <-t.C:
+		return
+	}
+	defer func() { <-c.wmu }()
+	_ = c.conn.WriteControl(typ, data, time.Now().Add(time.Second))
 }
 
 // read handles frames from the browser until the connection ends.
@@ -239,9 +294,13 @@ func (c *client) write() {
 	for {
 		select {
 		case <-c.closing:
+			c.writeClose()
 			return
 		case <-ping.C:
-			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.d.cfg.WriteTimeout)); err != nil {
+			c.wmu <- struct{}{}
+			err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.d.cfg.WriteTimeout))
+			<-c.wmu
+			if err != nil {
 				c.writeFailed(err)
 				return
 			}
@@ -260,27 +319,70 @@ func (c *client) write() {
 var errClosing = errors.New("closing")
 
 func (c *client) writeFrames(batch []*frame) error {
+	select {
+	case <-c.closing:
+		return errClosing
+	default:
+	}
+	c.wmu <- struct{}{}
+	defer func() { <-c.wmu }()
+	deadline := time.Now().Add(c.d.cfg.WriteTimeout)
+	buf := c.wbuf[:0]
 	for _, f := range batch {
-		select {
-		case <-c.closing:
-			return errClosing
-		default:
+		if c.deflate && f.size() >= compressMin {
+			if err := c.flush(buf, deadline); err != nil {
+				return err
+			}
+			buf = buf[:0]
+			if err := c.writeCompressed(f, deadline); err != nil {
+				return err
+			}
+			continue
 		}
-		if err := c.conn.SetWriteDeadline(time.Now().Add(c.d.cfg.WriteTimeout)); err != nil {
-			return err
-		}
-		c.conn.EnableWriteCompression(f.size >= compressMin)
-		if err := c.conn.WritePreparedMessage(f.pm); err != nil {
-			return err
-		}
+		buf = append(buf, f.wire...)
+	}
+	if err := c.flush(buf, deadline); err != nil {
+		return err
+	}
+	if cap(buf) <= maxWriteBuf {
+		c.wbuf = buf[:0]
 	}
 	c.d.m.framesOut.Add(float64(len(batch)))
 	clear(batch)
 	return nil
 }
 
+// flush writes complete frames straight to the connection.
+func (c *client) flush(buf []byte, deadline time.Time) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	nc := c.conn.NetConn()
+	if err := nc.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	_, err := nc.Write(buf)
+	return err
+}
+
+// writeCompressed sends f through gorilla, compressed once for all browsers.
+func (c *client) writeCompressed(f *frame, deadline time.Time) error {
+	pm, err := f.prepared()
+	if err != nil {
+		return err
+	}
+	if err := c.conn.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	return c.conn.WritePreparedMessage(pm)
+}
+
 func (c *client) writeFailed(err error) {
-	if errors.Is(err, errClosing) || errors.Is(err, websocket.ErrCloseSent) || errors.Is(err, net.ErrClosed) {
+	if errors.Is(err, errClosing) {
+		c.writeClose()
+		return
+	}
+	if errors.Is(err, websocket.ErrCloseSent) || errors.Is(err, net.ErrClosed) {
 		return
 	}
 	c.cut(cutStuck)

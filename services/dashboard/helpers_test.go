@@ -280,4 +280,4 @@ func metric(t testing.TB, td *testDashboard, name string, label ...string) float
 }
 
 // jsonUnmarshal decodes a frame's message.
-func jsonUnmarshal(f *frame, v any) error { return json.Unmarshal(f.data, v) }
+func jsonUnmarshal(f *frame, v any) error { return json.Unmarshal(f.data(), v) }

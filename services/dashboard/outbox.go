@@ -1,48 +1,8 @@
 package dashboard
 
 import (
-	"encoding/json"
-	"fmt"
 	"sync"
-
-	"github.com/gorilla/websocket"
 )
-
-// frame is one server message, encoded once and shared by every browser it
-// goes to (a PreparedMessage also compresses once per compression level).
-type frame struct {
-	pm   *websocket.PreparedMessage
-	data []byte // the JSON text
-	size int
-	// key is "uid\x00endpoint" for an update, which a slow browser may see
-	// replaced by a later value of the same resource; empty otherwise.
-	key string
-	// barrier is set for node lifecycle messages (new, out, reset): an
-	// update queued before one is never replaced by one queued after it.
-	barrier bool
-}
-
-// newFrame encodes v as a text frame.
-func newFrame(v any, key string, barrier bool) (*frame, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode %T: %w", v, err)
-	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
-	if err != nil {
-		return nil, fmt.Errorf("prepare %T: %w", v, err)
-	}
-	return &frame{pm: pm, data: b, size: len(b), key: key, barrier: barrier}, nil
-}
-
-// mustFrame is newFrame for the message types, which always encode.
-func mustFrame(v any, key string, barrier bool) *frame {
-	f, err := newFrame(v, key, barrier)
-	if err != nil {
-		panic("dashboard: " + err.Error()) // only plain structs of strings and numbers reach here
-	}
-	return f
-}
 
 // outbox is the bounded queue of frames waiting for one browser. Pushing
 // never blocks. Once more than slowAfter frames wait, an update replaces the

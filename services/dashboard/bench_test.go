@@ -1,0 +1,263 @@
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/bus/bustest"
+)
+
+// benchWindow is how many events may be published and not yet received by
+// the slowest browser in the throughput benchmarks. It is below the default
+// SlowAfter, so that nothing is coalesced and every browser receives every
+// event.
+const benchWindow = 16
+
+// BenchmarkFanout measures the dashboard's throughput end to end on
+// loopback: events published on the bus (a value of one of 10 resources),
+// fanned out to N websocket browsers (gorilla clients in this process, which
+// read and parse every message), with up to benchWindow events in flight.
+// It reports events/s (each delivered to every browser), deliveries/s, and
+// the p50 and p99 latency from the publish to a browser's receipt (which at
+// full load includes the wait behind the events in flight).
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("browsers=%d", n), func(b *testing.B) { benchFanout(b, n, benchWindow) })
+	}
+}
+
+// BenchmarkFanoutLatency is BenchmarkFanout with one event in flight: the
+// latency of an event when the dashboard is not loaded.
+func BenchmarkFanoutLatency(b *testing.B) {
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("browsers=%d", n), func(b *testing.B) { benchFanout(b, n, 1) })
+	}
+}
+
+func benchFanout(b *testing.B, n, window int) {
+	srv := benchServer(b)
+	td := benchDashboard(b, srv)
+	rec := newRecorder(n, b.N, window)
+	for i := range n {
+		benchBrowser(b, td, rec, i)
+	}
+	pub, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	rec.run(b, pub)
+	if c := metric(b, td, "aiot_dashboard_coalesced_total"); c != 0 {
+		b.Errorf("%v updates coalesced: the benchmark must not overload the browsers", c)
+	}
+}
+
+// BenchmarkBusBaseline is the same load received by one plain NATS
+// subscriber: the cost of the bus alone, for comparison.
+func BenchmarkBusBaseline(b *testing.B) {
+	for _, window := range []int{benchWindow, 1} {
+		b.Run(fmt.Sprintf("window=%d", window), func(b *testing.B) {
+			srv := benchServer(b)
+			rec := newRecorder(1, b.N, window)
+			nc, err := nats.Connect(srv.ClientURL())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer nc.Close()
+			sub, err := nc.Subscribe(bus.SubjectAllNodes, func(m *nats.Msg) {
+				if v, err := bus.ParseValue(m.Data); err == nil {
+					rec.received(0, v.Text())
+				}
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sub.Unsubscribe()
+			nc.Flush()
+			pub, err := nats.Connect(srv.ClientURL())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pub.Close()
+			rec.run(b, pub)
+		})
+	}
+}
+
+// recorder collects what the browsers received.
+type recorder struct {
+	base       time.Time
+	browsers   int
+	events     int
+	window     int // events published ahead of the slowest browser
+	deliveries atomic.Int64
+	counts     []atomic.Int64    // per browser
+	latencies  [][]time.Duration // per browser
+}
+
+func newRecorder(browsers, events, window int) *recorder {
+	r := &recorder{base: time.Now(), browsers: browsers, events: events, window: window, latencies: make([][]time.Duration, browsers),
+		counts: make([]atomic.Int64, browsers)}
+	for i := range r.latencies {
+		r.latencies[i] = make([]time.Duration, 0, events)
+	}
+	return r
+}
+
+// received records an event's value, the publish time since base.
+func (r *recorder) received(browser int, data string) {
+	sent, err := strconv.ParseInt(data, 10, 64)
+	if err != nil {
+		return
+	}
+	r.latencies[browser] = append(r.latencies[browser], time.Since(r.base)-time.Duration(sent))
+	r.counts[browser].Add(1)
+	r.deliveries.Add(1)
+}
+
+// slowest is the number of events the slowest browser received.
+func (r *recorder) slowest() int64 {
+	low := r.counts[0].Load()
+	for i := range r.counts[1:] {
+		low = min(low, r.counts[i+1].Load())
+	}
+	return low
+}
+
+// run publishes b.N events, at most r.window ahead of the slowest
+// browser, waits for every delivery and reports.
+func (r *recorder) run(b *testing.B, pub *nats.Conn) {
+	b.Helper()
+	want := int64(r.events * r.browsers)
+	b.ResetTimer()
+	began := time.Now()
+	low := int64(0)
+	for i := range r.events {
+		for low < int64(i-r.window) {
+			if low = r.slowest(); low < int64(i-r.window) {
+				time.Sleep(20 * time.Microsecond)
+			}
+		}
+		v := bus.StringValue(strconv.FormatInt(int64(time.Since(r.base)), 10), time.Time{})
+		if err := pub.Publish(bus.NodeValue("bench", "r"+strconv.Itoa(i%10)), mustJSON(v)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for r.deliveries.Load() < want {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d deliveries", r.deliveries.Load(), want)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	elapsed := time.Since(began)
+	b.StopTimer()
+	var all []time.Duration
+	for _, l := range r.latencies {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	b.ReportMetric(float64(r.events)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(want)/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+}
+
+// benchServer starts a quiet embedded NATS with the NODES stream.
+func benchServer(b *testing.B) *bus.Server {
+	b.Helper()
+	srv, err := bus.NewServer(bus.ServerConfig{Name: "bench", DataDir: b.TempDir(), Listen: "127.0.0.1:0", Logger: bustest.Quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := bus.EnsureNodesStream(context.Background(), js, bus.DefaultStreamConfig()); err != nil {
+		b.Fatal(err)
+	}
+	return srv
+}
+
+func benchDashboard(b *testing.B, srv *bus.Server) *testDashboard {
+	b.Helper()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	d, err := New(Config{Conn: nc, Logger: bustest.Quiet(), MaxBrowsers: 2000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewServer(d.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	<-d.ready
+	b.Cleanup(func() {
+		cancel()
+		<-done
+		hs.Close()
+	})
+	return &testDashboard{d: d, http: hs}
+}
+
+// benchBrowser connects browser i, subscribes and records what it receives.
+func benchBrowser(b *testing.B, td *testDashboard, rec *recorder, i int) {
+	b.Helper()
+	conn, _, err := websocket.DefaultDialer.Dial(td.wsURL(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"new","data":"client"}`)); err != nil {
+		b.Fatal(err)
+	}
+	for {
+		_, m, err := conn.ReadMessage()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if bytes.Contains(m, []byte(`"type":"synced"`)) {
+			break
+		}
+	}
+	go func() {
+		key := []byte(`"data":"`)
+		for {
+			_, m, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			if _, rest, ok := bytes.Cut(m, key); ok {
+				if data, _, ok := strings.Cut(string(rest), `"`); ok {
+					rec.received(i, data)
+				}
+			}
+		}
+	}()
+}

@@ -1,0 +1,91 @@
+package dashboard
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/gorilla/websocket"
+)
+
+// frame is one server message, encoded once and shared by every browser it
+// goes to. wire is the complete websocket text frame (RFC 6455 §5.2: FIN,
+// opcode 1, unmasked as from a server), so that a browser's writer can send
+// a batch of frames in one system call. Large messages go to browsers that
+// negotiated permessage-deflate through a PreparedMessage instead, which
+// compresses once for all of them.
+type frame struct {
+	wire []byte
+	hdr  int // header length: the JSON text is wire[hdr:]
+	// key is "uid\x00endpoint" for an update, which a slow browser may see
+	// replaced by a later value of the same resource; empty otherwise.
+	key string
+	// barrier is set for node lifecycle messages (new, out, reset): an
+	// update queued before one is never replaced by one queued after it.
+	barrier bool
+
+	pmOnce sync.Once
+	pm     *websocket.PreparedMessage
+	pmErr  error
+}
+
+// newFrame encodes v as a text frame.
+func newFrame(v any, key string, barrier bool) (*frame, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", v, err)
+	}
+	return &frame{wire: textFrame(b), hdr: headerLen(len(b)), key: key, barrier: barrier}, nil
+}
+
+// mustFrame is newFrame for the message types, which always encode.
+func mustFrame(v any, key string, barrier bool) *frame {
+	f, err := newFrame(v, key, barrier)
+	if err != nil {
+		panic("dashboard: " + err.Error()) // only plain structs of strings and numbers reach here
+	}
+	return f
+}
+
+// data is the message's JSON text.
+func (f *frame) data() []byte { return f.wire[f.hdr:] }
+
+// size is the length of the JSON text.
+func (f *frame) size() int { return len(f.wire) - f.hdr }
+
+// prepared returns the message as a PreparedMessage, made on first use.
+func (f *frame) prepared() (*websocket.PreparedMessage, error) {
+	f.pmOnce.Do(func() { f.pm, f.pmErr = websocket.NewPreparedMessage(websocket.TextMessage, f.data()) })
+	return f.pm, f.pmErr
+}
+
+func headerLen(n int) int {
+	switch {
+	case n < 126:
+		return 2
+	case n <= 0xffff:
+		return 4
+	}
+	return 10
+}
+
+// textFrame is payload as one unmasked, final text frame.
+func textFrame(payload []byte) []byte {
+	n := len(payload)
+	h := headerLen(n)
+	b := make([]byte, h+n)
+	b[0] = 0x80 | websocket.TextMessage // FIN, opcode text
+	switch h {
+	case 2:
+		b[1] = byte(n)
+	case 4:
+		b[1] = 126
+		binary.BigEndian.PutUint16(b[2:], uint16(n))
+	default:
+		b[1] = 127
+		binary.BigEndian.PutUint64(b[2:], uint64(n))
+	}
+	copy(b[h:], payload)
+	return b
+}
