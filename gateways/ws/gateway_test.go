@@ -86,7 +86,7 @@ func TestBadID(t *testing.T) {
 }
 
 func TestLEDCommand(t *testing.T) {
-	e := startGateway(t, func(c *ws.Config) { c.CommandTimeout = 300 * time.Millisecond })
+	e := startGateway(t, func(c *ws.Config) { c.CommandTimeout = 2 * time.Second })
 	all := bustest.Subscribe(t, e.nc, "node.>")
 	sim := startSim(t, e, "lamp")
 	nextValue(t, all, "lamp", "led")
@@ -94,11 +94,13 @@ func TestLEDCommand(t *testing.T) {
 	tests := []struct {
 		res, payload string
 		ok, led      bool
+		err          string
 	}{
-		{"led", "1", true, true},
-		{"led", "0", true, false},
-		{"led", "1", true, true},
-		{"text", "hello", false, true}, // the sim never answers text: timeout
+		{"led", "1", true, true, ""},
+		{"led", "0", true, false, ""},
+		{"led", "1", true, true, ""},
+		{"led", "5", false, true, `node answered led="1"`}, // the sim refuses and says its LED is on
+		{"text", "hello", false, true, "timeout"},         // the sim never answers text
 	}
 	for _, tt := range tests {
 		t.Run(tt.res+"="+tt.payload, func(t *testing.T) {
@@ -113,8 +115,8 @@ func TestLEDCommand(t *testing.T) {
 			if r.OK != tt.ok {
 				t.Errorf("reply %s, want ok=%v", m.Data, tt.ok)
 			}
-			if !tt.ok && !strings.Contains(r.Error, "timeout") {
-				t.Errorf("error %q, want a timeout", r.Error)
+			if !strings.Contains(r.Error, tt.err) || (tt.err == "") != (r.Error == "") {
+				t.Errorf("error %q, want …%q…", r.Error, tt.err)
 			}
 			if sim.LED() != tt.led {
 				t.Errorf("LED = %v, want %v", sim.LED(), tt.led)

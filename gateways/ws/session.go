@@ -41,7 +41,7 @@ type session struct {
 	mu        sync.Mutex
 	resources map[string]bool
 	rejected  map[string]bool
-	waiters   map[string][]chan struct{}
+	waiters   map[string][]chan string // commands waiting for an update, by resource
 }
 
 func newSession(g *Gateway, c *websocket.Conn, id, addr string) *session {
@@ -53,7 +53,7 @@ func newSession(g *Gateway, c *websocket.Conn, id, addr string) *session {
 		done:      make(chan struct{}),
 		resources: make(map[string]bool),
 		rejected:  make(map[string]bool),
-		waiters:   make(map[string][]chan struct{}),
+		waiters:   make(map[string][]chan string),
 	}
 }
 
@@ -220,13 +220,14 @@ func (s *session) update(raw json.RawMessage) (int, string) {
 		s.publishResources()
 	}
 	for _, name := range accepted {
-		if err := s.g.tracker.PublishValue(s.id, name, valueText(pairs[name])); err != nil {
+		v := valueText(pairs[name])
+		if err := s.g.tracker.PublishValue(s.id, name, v); err != nil {
 			s.log.Warn("publish value", "resource", name, "err", err)
 			continue
 		}
 		s.g.values.Add(1)
+		s.answered(name, v)
 	}
-	s.answered(accepted)
 	return 0, ""
 }
 
@@ -338,9 +339,17 @@ func (s *session) writeLoop() {
 	}
 }
 
-// command sends a command and waits for the node's update of res.
+// answerGrace is how long a command still waits for the value it asked for
+// after the node sent another one (an update already in flight when the
+// command left, or the node's refusal).
+const answerGrace = time.Second
+
+// command sends a command and waits for the node's update of res. An update
+// carrying payload is the node's yes. An update with another value is
+// taken as its no, unless the asked value follows within answerGrace: the
+// other value may have been on its way before the node read the command.
 func (s *session) command(ctx context.Context, res, payload string) error {
-	w := make(chan struct{})
+	w := make(chan string, 8)
 	s.mu.Lock()
 	s.waiters[res] = append(s.waiters[res], w)
 	s.mu.Unlock()
@@ -352,32 +361,44 @@ func (s *session) command(ctx context.Context, res, payload string) error {
 	if !s.send(b) {
 		return errors.New("node send queue full or closed")
 	}
-	select {
-	case <-w:
-		return nil
-	case <-s.done:
-		return errors.New("node disconnected")
-	case <-ctx.Done():
-		return ctx.Err()
+	var other *string
+	var grace <-chan time.Time
+	for {
+		select {
+		case v := <-w:
+			if v == payload {
+				return nil
+			}
+			if other == nil {
+				grace = time.After(answerGrace)
+			}
+			other = &v
+		case <-grace:
+			return fmt.Errorf("node answered %s=%q", res, *other)
+		case <-s.done:
+			return errors.New("node disconnected")
+		case <-ctx.Done():
+			if other != nil {
+				return fmt.Errorf("node answered %s=%q", res, *other)
+			}
+			return ctx.Err()
+		}
 	}
 }
 
-// answered wakes the commands waiting for an update of any of names.
-func (s *session) answered(names []string) {
+// answered hands value to the commands waiting for an update of res.
+func (s *session) answered(res, value string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.waiters) == 0 {
-		return
-	}
-	for _, n := range names {
-		for _, w := range s.waiters[n] {
-			close(w)
+	for _, w := range s.waiters[res] {
+		select {
+		case w <- value:
+		default: // that command has seen enough answers
 		}
-		delete(s.waiters, n)
 	}
 }
 
-func (s *session) dropWaiter(res string, w chan struct{}) {
+func (s *session) dropWaiter(res string, w chan string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ws := s.waiters[res]
