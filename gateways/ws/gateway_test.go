@@ -100,7 +100,7 @@ func TestLEDCommand(t *testing.T) {
 		{"led", "0", true, false, ""},
 		{"led", "1", true, true, ""},
 		{"led", "5", false, true, `node answered led="1"`}, // the sim refuses and says its LED is on
-		{"text", "hello", false, true, "timeout"},         // the sim never answers text
+		{"text", "hello", false, true, "timeout"},          // the sim never answers text
 	}
 	for _, tt := range tests {
 		t.Run(tt.res+"="+tt.payload, func(t *testing.T) {
