@@ -24,6 +24,7 @@ const (
 	DefaultNodeTimeout    = 120 * time.Second
 	DefaultCheckInterval  = 30 * time.Second
 	DefaultCommandTimeout = 5 * time.Second
+	DefaultRediscover     = 5 * time.Second
 )
 
 // Config configures a Gateway.
@@ -43,6 +44,9 @@ type Config struct {
 	// CommandTimeout bounds a command: the node must republish the resource
 	// within it. Default 5 s.
 	CommandTimeout time.Duration
+	// RediscoverInterval: a node that has not sent its resource list yet is
+	// asked again at its next node.check, at most this often. Default 5 s.
+	RediscoverInterval time.Duration
 	// Bridge, when set, relays an external MQTT broker; the gateway runs it
 	// and owns the nodes it brings (see the bridge package).
 	Bridge *bridge.Bridge
@@ -80,7 +84,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, errors.New("mqtt gateway: no logger")
 	case cfg.Gateway == "":
 		return nil, errors.New("mqtt gateway: no gateway name")
-	case cfg.NodeTimeout < 0 || cfg.CheckInterval < 0 || cfg.CommandTimeout < 0:
+	case cfg.NodeTimeout < 0 || cfg.CheckInterval < 0 || cfg.CommandTimeout < 0 || cfg.RediscoverInterval < 0:
 		return nil, errors.New("mqtt gateway: negative duration")
 	}
 	if cfg.NodeTimeout == 0 {
@@ -91,6 +95,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.CommandTimeout == 0 {
 		cfg.CommandTimeout = DefaultCommandTimeout
+	}
+	if cfg.RediscoverInterval == 0 {
+		cfg.RediscoverInterval = DefaultRediscover
 	}
 	g := &Gateway{
 		cfg:   cfg,

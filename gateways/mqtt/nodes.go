@@ -14,9 +14,6 @@ import (
 
 // Timing guards of the node logic.
 const (
-	// reaskEvery: a node that has not sent its resource list is asked again
-	// at its next node.check, at most this often.
-	reaskEvery = 5 * time.Second
 	// valuesEvery: a resource list asks for values at most this often, so
 	// that a node flooding its list does not make the gateway flood it back.
 	valuesEvery = time.Second
@@ -137,7 +134,7 @@ func (g *Gateway) seen(id string, via transport, addr string) {
 		return
 	}
 	now := time.Now()
-	ask := isNew || (n.resources == nil && now.Sub(n.askedRes) >= reaskEvery)
+	ask := isNew || (n.resources == nil && now.Sub(n.askedRes) >= g.cfg.RediscoverInterval)
 	if ask {
 		n.askedRes = now
 	}
