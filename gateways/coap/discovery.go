@@ -42,6 +42,7 @@ func (g *Gateway) discoverNode(n *node) bool {
 	body, err := g.get(n, WellKnownCore, MaxLinkFormat)
 	if err != nil {
 		if n.ctx.Err() == nil {
+			g.discoveryFailures.Add(1)
 			log.Warn("discovery failed; retrying at the next beacon", "err", err)
 		}
 		return false

@@ -122,7 +122,7 @@ func (c *Config) defaults() {
 // Stats counts what a gateway did.
 type Stats struct {
 	presence.Stats
-	Beacons, Values, Rejected, Discovered, Notifications int64
+	Beacons, Values, Rejected, Discovered, DiscoveryFailures, Notifications int64
 }
 
 // Gateway is the CoAP gateway: it serves /alive and /server, discovers and
@@ -143,7 +143,7 @@ type Gateway struct {
 	nodes    map[string]*node  // by uid
 	bySource map[string]string // source key → uid
 
-	beacons, values, rejected, discovered, notifications atomic.Int64
+	beacons, values, rejected, discovered, discoveryFailures, notifications atomic.Int64
 }
 
 // New validates cfg and builds the gateway; Run starts it.
@@ -201,7 +201,8 @@ func (g *Gateway) Nodes() []presence.Node { return g.tracker.Nodes() }
 // Stats returns the gateway's counters.
 func (g *Gateway) Stats() Stats {
 	return Stats{Stats: g.tracker.Stats(), Beacons: g.beacons.Load(), Values: g.values.Load(),
-		Rejected: g.rejected.Load(), Discovered: g.discovered.Load(), Notifications: g.notifications.Load()}
+		Rejected: g.rejected.Load(), Discovered: g.discovered.Load(), DiscoveryFailures: g.discoveryFailures.Load(),
+		Notifications: g.notifications.Load()}
 }
 
 // Run binds the listeners and serves until ctx ends; then every owned node

@@ -186,3 +186,30 @@ func values(t *testing.T, ch <-chan *nats.Msg, node string, names ...string) map
 	}
 	return got
 }
+
+// states collects the first $state of each of uids.
+func states(t *testing.T, ch <-chan *nats.Msg, uids ...string) map[string]bus.State {
+	t.Helper()
+	got := map[string]bus.State{}
+	deadline := time.After(wait)
+	for len(got) < len(uids) {
+		select {
+		case m := <-ch:
+			s, err := bus.ParseSubject(m.Subject)
+			if err != nil || s.Kind != bus.KindNodeState || !slices.Contains(uids, s.Node) {
+				continue
+			}
+			if _, seen := got[s.Node]; seen {
+				continue
+			}
+			st, err := bus.ParseState(m.Data)
+			if err != nil {
+				t.Fatalf("state on %s: %v", m.Subject, err)
+			}
+			got[s.Node] = st
+		case <-deadline:
+			t.Fatalf("got states %v, want states of %v", got, uids)
+		}
+	}
+	return got
+}

@@ -36,8 +36,8 @@ type Beacon struct {
 
 // ParseBeacon parses an /alive payload, "alive:<uid>" or "reset:<uid>".
 // Unlike Pyaiot, which takes the text after the last ':', the uid is the
-// whole text after the first ':', so a uid holding ':' is rejected by
-// validation instead of being silently cut.
+// whole text after the first ':' (never silently cut), validated as a
+// subject token.
 func ParseBeacon(payload []byte) (Beacon, error) {
 	kind, uid, err := splitPayload(payload)
 	if err != nil {

@@ -1,0 +1,143 @@
+package coap_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	piondtls "github.com/pion/dtls/v3"
+	"github.com/plgd-dev/go-coap/v3/dtls"
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/mux"
+	"github.com/plgd-dev/go-coap/v3/options"
+
+	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/bus/bustest"
+	"github.com/goaiot/goaiot/gateways/coap"
+	"github.com/goaiot/goaiot/gateways/coap/coapsim"
+)
+
+// TestObservedNode: a node listing its sensors with ;obs is observed; its
+// values arrive as notifications, not pushes.
+func TestObservedNode(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	events := bustest.Subscribe(t, nc, "node.>")
+	g := startGateway(t, nc, nil)
+	sim, _ := startSim(t, coapsim.Config{
+		UID: "obs1", Listen: "127.0.0.50:5683", Gateway: g.Addr().String(),
+		Sensors: true, IMU: true, Observe: true, SensorInterval: 50 * time.Millisecond, IMUInterval: 50 * time.Millisecond,
+	})
+	got := values(t, events, "obs1", "temperature", "imu")
+	if !strings.HasSuffix(got["temperature"], "°C") || !strings.Contains(got["imu"], `"gyro"`) {
+		t.Errorf("values %v", got)
+	}
+	eventually(t, "notifications", func() bool { return g.Stats().Notifications >= 4 })
+	if n := sim.Observers("temperature"); n != 1 {
+		t.Errorf("observers of temperature = %d, want 1", n)
+	}
+	if st := g.Stats(); st.Values != 0 {
+		t.Errorf("%d values pushed to /server, want none from an observed node", st.Values)
+	}
+}
+
+// TestIPv6SourcePort: over IPv6 loopback, with the gateway reaching nodes at
+// the source port of their /alive (NAT and many nodes on one address).
+func TestIPv6SourcePort(t *testing.T) {
+	if l, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback}); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		l.Close()
+	}
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	events := bustest.Subscribe(t, nc, "node.>")
+	g := startGateway(t, nc, func(c *coap.Config) { c.Listen = "[::1]:0"; c.NodePort = coap.SourcePort })
+	var sims []*coapsim.Node
+	for _, uid := range []string{"v6a", "v6b"} {
+		sim, _ := startSim(t, coapsim.Config{UID: uid, Listen: "[::1]:0", Gateway: g.Addr().String(), PostFromListener: true,
+			Sensors: true, SensorInterval: 50 * time.Millisecond})
+		sims = append(sims, sim)
+	}
+	got := states(t, events, "v6a", "v6b")
+	for i, uid := range []string{"v6a", "v6b"} {
+		if want := sims[i].Addr().String(); got[uid].Address != want {
+			t.Errorf("%s at %q, want %q", uid, got[uid].Address, want)
+		}
+	}
+	if r := command(t, nc, "v6b", "led", "1"); !r.OK || !sims[1].LED() || sims[0].LED() {
+		t.Errorf("led on v6b: reply %+v, leds %v %v", r, sims[0].LED(), sims[1].LED())
+	}
+	for _, uid := range []string{"v6a", "v6b"} {
+		if v := values(t, events, uid, "temperature")["temperature"]; !strings.HasSuffix(v, "°C") {
+			t.Errorf("%s temperature %q", uid, v)
+		}
+	}
+}
+
+// TestDTLS: a node over DTLS with a pre-shared key is discovered and
+// commanded over its own session.
+func TestDTLS(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "psk")
+	if err := os.WriteFile(keyFile, []byte("# identity key\nnode-7 000102030405060708090a0b0c0d0e0f\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := coap.LoadPSKFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	events := bustest.Subscribe(t, nc, "node.>")
+	g := startGateway(t, nc, func(c *coap.Config) { c.Listen = ""; c.DTLSListen = "127.0.0.1:0"; c.DTLSKeys = keys })
+
+	led := "0"
+	r := mux.NewRouter()
+	_ = r.Handle("/.well-known/core", mux.HandlerFunc(func(w mux.ResponseWriter, _ *mux.Message) {
+		_ = w.SetResponse(codes.Content, message.AppLinkFormat, strings.NewReader("</led>"))
+	}))
+	ledSet := make(chan string, 1)
+	_ = r.Handle("/led", mux.HandlerFunc(func(w mux.ResponseWriter, m *mux.Message) {
+		if m.Code() == codes.PUT {
+			b := new(bytes.Buffer)
+			_, _ = b.ReadFrom(m.Body())
+			ledSet <- b.String()
+			_ = w.SetResponse(codes.Changed, message.TextPlain, nil)
+			return
+		}
+		_ = w.SetResponse(codes.Content, message.TextPlain, strings.NewReader(led))
+	}))
+	cc, err := dtls.Dial(g.DTLSAddr().String(), dtls.NewDTLSClientOptions(
+		piondtls.WithPSK(func([]byte) ([]byte, error) { return keys["node-7"], nil }),
+		piondtls.WithPSKIdentityHint([]byte("node-7")),
+		piondtls.WithCipherSuites(piondtls.TLS_PSK_WITH_AES_128_CCM_8),
+	), options.WithMux(r))
+	if err != nil {
+		t.Fatalf("dtls dial: %v", err)
+	}
+	t.Cleanup(func() { _ = cc.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	resp, err := cc.Post(ctx, "/alive", message.TextPlain, strings.NewReader("alive:dtls7"))
+	if err != nil || resp.Code() != codes.Changed {
+		t.Fatalf("alive over dtls: %v %v", resp, err)
+	}
+	if s := states(t, events, "dtls7")["dtls7"]; s.State != bus.StateOnline || s.Address != cc.LocalAddr().String() {
+		t.Errorf("$state %+v, want online at %s", s, cc.LocalAddr())
+	}
+	if v := nextValue(t, events, "dtls7", "led"); v != "0" {
+		t.Errorf("led = %q", v)
+	}
+	if r := command(t, nc, "dtls7", "led", "1"); !r.OK {
+		t.Errorf("command over dtls: %+v", r)
+	}
+	if got := <-ledSet; got != "1" {
+		t.Errorf("node got %q", got)
+	}
+}
