@@ -127,7 +127,7 @@ func TestCommands(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := nc.Request(tt.subject, []byte(tt.payload), 3*time.Second)
+			m, err := nc.Request(tt.subject, []byte(tt.payload), 10*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,8 +137,13 @@ func TestCommands(t *testing.T) {
 			}
 		})
 	}
-	if got := <-led; got != "n1/led=1" {
-		t.Fatalf("command carried out as %q", got)
+	select {
+	case got := <-led:
+		if got != "n1/led=1" {
+			t.Fatalf("command carried out as %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("command never carried out")
 	}
 	t.Run("unknown node has no responders", func(t *testing.T) {
 		if _, err := nc.Request("gateway.n9.led.set", []byte("1"), time.Second); !errors.Is(err, nats.ErrNoResponders) {
