@@ -97,71 +97,76 @@ func BenchmarkBusBaseline(b *testing.B) {
 	}
 }
 
-// recorder collects what the browsers received.
+// recorder collects what the browsers received. Each event's value is
+// "<index>:<publish time since base>"; remaining[index % len] counts the
+// browsers yet to receive it, and the last one reports the event complete,
+// which lets the publisher run ahead by window events without polling.
 type recorder struct {
-	base       time.Time
-	browsers   int
-	events     int
-	window     int // events published ahead of the slowest browser
-	deliveries atomic.Int64
-	counts     []atomic.Int64    // per browser
-	latencies  [][]time.Duration // per browser
+	base      time.Time
+	browsers  int
+	events    int
+	window    int               // events published and not yet complete
+	remaining []atomic.Int64    // per event slot
+	complete  chan struct{}     // one per completed event
+	latencies [][]time.Duration // per browser
 }
 
 func newRecorder(browsers, events, window int) *recorder {
-	r := &recorder{base: time.Now(), browsers: browsers, events: events, window: window, latencies: make([][]time.Duration, browsers),
-		counts: make([]atomic.Int64, browsers)}
+	r := &recorder{
+		base: time.Now(), browsers: browsers, events: events, window: window,
+		remaining: make([]atomic.Int64, 2*window),
+		complete:  make(chan struct{}, events),
+		latencies: make([][]time.Duration, browsers),
+	}
 	for i := range r.latencies {
 		r.latencies[i] = make([]time.Duration, 0, events)
 	}
 	return r
 }
 
-// received records an event's value, the publish time since base.
+// received records an event's value.
 func (r *recorder) received(browser int, data string) {
-	sent, err := strconv.ParseInt(data, 10, 64)
-	if err != nil {
+	idx, sent, ok := strings.Cut(data, ":")
+	i, err1 := strconv.Atoi(idx)
+	ns, err2 := strconv.ParseInt(sent, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
 		return
 	}
-	r.latencies[browser] = append(r.latencies[browser], time.Since(r.base)-time.Duration(sent))
-	r.counts[browser].Add(1)
-	r.deliveries.Add(1)
-}
-
-// slowest is the number of events the slowest browser received.
-func (r *recorder) slowest() int64 {
-	low := r.counts[0].Load()
-	for i := range r.counts[1:] {
-		low = min(low, r.counts[i+1].Load())
+	r.latencies[browser] = append(r.latencies[browser], time.Since(r.base)-time.Duration(ns))
+	if r.remaining[i%len(r.remaining)].Add(-1) == 0 {
+		r.complete <- struct{}{}
 	}
-	return low
 }
 
-// run publishes b.N events, at most r.window ahead of the slowest
-// browser, waits for every delivery and reports.
+// run publishes b.N events, at most r.window of them incomplete at a time,
+// waits for every delivery and reports.
 func (r *recorder) run(b *testing.B, pub *nats.Conn) {
 	b.Helper()
-	want := int64(r.events * r.browsers)
 	b.ResetTimer()
 	began := time.Now()
-	low := int64(0)
-	for i := range r.events {
-		for low < int64(i-r.window) {
-			if low = r.slowest(); low < int64(i-r.window) {
-				time.Sleep(20 * time.Microsecond)
-			}
+	timeout := time.NewTimer(time.Minute)
+	defer timeout.Stop()
+	completed := 0
+	wait := func() {
+		select {
+		case <-r.complete:
+			completed++
+		case <-timeout.C:
+			b.Fatalf("%d of %d events complete", completed, r.events)
 		}
-		v := bus.StringValue(strconv.FormatInt(int64(time.Since(r.base)), 10), time.Time{})
+	}
+	for i := range r.events {
+		for i-completed >= r.window {
+			wait()
+		}
+		r.remaining[i%len(r.remaining)].Store(int64(r.browsers))
+		v := bus.StringValue(strconv.Itoa(i)+":"+strconv.FormatInt(int64(time.Since(r.base)), 10), time.Time{})
 		if err := pub.Publish(bus.NodeValue("bench", "r"+strconv.Itoa(i%10)), mustJSON(v)); err != nil {
 			b.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(time.Minute)
-	for r.deliveries.Load() < want {
-		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d deliveries", r.deliveries.Load(), want)
-		}
-		time.Sleep(50 * time.Microsecond)
+	for completed < r.events {
+		wait()
 	}
 	elapsed := time.Since(began)
 	b.StopTimer()
@@ -171,7 +176,7 @@ func (r *recorder) run(b *testing.B, pub *nats.Conn) {
 	}
 	slices.Sort(all)
 	b.ReportMetric(float64(r.events)/elapsed.Seconds(), "events/s")
-	b.ReportMetric(float64(want)/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(r.events*r.browsers)/elapsed.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
 }
