@@ -1,0 +1,26 @@
+# goaiot: one static binary with the dashboard embedded.
+# docker build -t goaiot . && docker run -p 8080:8080 -p 5683:5683/udp -p 1885:1885/udp -p 1883:1883 goaiot
+
+FROM node:20-bookworm-slim AS webapp
+WORKDIR /src/webapp
+COPY webapp/package.json webapp/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY webapp/ ./
+RUN npm run build
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+COPY --from=webapp /src/webapp/dist/app ./webapp/dist/app
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/aiot ./cmd/aiot
+
+FROM scratch
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/
+COPY --from=build /out/aiot /aiot
+VOLUME /data
+EXPOSE 8080 4222 1883 5683/udp 1885/udp 7422
+ENV AIOT_DATA=/data AIOT_NATS_LISTEN=0.0.0.0:4222
+ENTRYPOINT ["/aiot"]
+CMD ["run"]
