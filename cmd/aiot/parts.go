@@ -7,6 +7,7 @@ func parts() []part {
 		wsPart(),
 		dashboardPart(),
 		mqttsnPart(),
+		coapPart(),
 		simPart(), // keep last: --demo starts its nodes once the others listen
 	}
 }

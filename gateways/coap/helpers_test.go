@@ -159,7 +159,6 @@ func mustJSON(t *testing.T, data []byte, v any) {
 	}
 }
 
-
 // values collects the next value of each of node's resources names.
 func values(t *testing.T, ch <-chan *nats.Msg, node string, names ...string) map[string]string {
 	t.Helper()
