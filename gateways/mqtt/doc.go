@@ -27,7 +27,7 @@
 //	                          gateway.X.discover "resources". Known X: refreshed;
 //	                          still without resources: asked again (≤ every 5 s)
 //	node.X.resources [..]     publish gateway.X.discover "values" (≤ once a second)
-//	node.X.<res> {"value":v}  a sign of life; confirms pending commands on <res>
+//	node.X.<res> {"value":v}  a sign of life; confirms a pending command of v on <res>
 //	gateway.check             published at start and every 30 s (--mqtt-check-interval)
 //	silence > --node-timeout  $state offline (default 120 s), node.X.> unsubscribed
 //
@@ -44,11 +44,15 @@
 //
 // A command is a NATS request on gateway.X.<res>.set. The presence tracker of
 // the node's transport answers it (queue group aiot-mqtt or aiot-mqtt-sn):
-// {"ok":true} once the node republishes node.X.<res> after the command, or
-// {"ok":false,"error":"timeout…"} after --mqtt-command-timeout (5 s). A value
-// equal to the payload that arrived up to 0.5 s before the tracker saw the
-// request also confirms it, because the node may answer before the tracker's
-// handler runs. The node must get the command exactly once, so who delivers
+// {"ok":true} once the node republishes node.X.<res> with the commanded value
+// (the payload; for a JSON value, its JSON text), or {"ok":false,"error":
+// "timeout…"} after --mqtt-command-timeout (5 s), naming the other value the
+// node reported meanwhile if any (a node that refuses a payload, like the
+// LED firmware given "5", just republishes nothing). A republish of another
+// value does not end the wait, since it may be a value already in flight. A
+// matching value that arrived up to 0.5 s before the tracker saw the request
+// also confirms it, because the node may answer before the tracker's handler
+// runs. The node must get the command exactly once, so who delivers
 // it depends on the transport:
 //
 //   - Listener nodes: nats-server's MQTT listener delivers a message published

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 
@@ -68,8 +69,6 @@ func run(t *testing.T, fn func(context.Context) error) {
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx) }()
 	t.Cleanup(func() {
-		t0 := time.Now()
-		defer func() { t.Logf("run stopped in %s", time.Since(t0)) }()
 		cancel()
 		select {
 		case err := <-done:
@@ -139,3 +138,13 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// contextUntilCleanup is a context cancelled by its cancel func or when the
+// test ends.
+func contextUntilCleanup(t *testing.T) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return ctx, cancel
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -60,9 +61,12 @@ type recentValue struct {
 	at   time.Time
 }
 
-// waiter is a command waiting for its node to republish the resource.
+// waiter is a command waiting for its node to republish the resource with
+// the commanded value.
 type waiter struct {
-	done chan struct{}
+	want  string
+	other string // the last different value the node reported meanwhile
+	done  chan struct{}
 }
 
 // handleCheck takes node.check: a new node is claimed, published online and
@@ -233,10 +237,20 @@ func (g *Gateway) onValue(id, res, text string) {
 		return
 	}
 	n.recent[res] = recentValue{text: text, at: now}
+	kept := n.waiters[res][:0]
 	for _, w := range n.waiters[res] {
-		close(w.done)
+		if w.want == text {
+			close(w.done)
+			continue
+		}
+		w.other = text
+		kept = append(kept, w)
 	}
-	delete(n.waiters, res)
+	if len(kept) == 0 {
+		delete(n.waiters, res)
+	} else {
+		n.waiters[res] = kept
+	}
 	g.refreshLocked(n)
 }
 
@@ -278,7 +292,7 @@ func (g *Gateway) unsubscribeAll() {
 }
 
 // command carries out gateway.<id>.<res>.set for an owned node and returns
-// once the node republished the resource. Only bridged nodes get the
+// once the node republished the resource with the commanded value. Only bridged nodes get the
 // command from the gateway (through the bridge, QoS 1): the request itself
 // already reaches listener and MQTT-SN nodes that subscribed to it, so
 // sending it again would deliver it twice. See doc.go.
@@ -295,7 +309,7 @@ func (g *Gateway) command(ctx context.Context, id, res string, payload []byte) e
 		g.mu.Unlock()
 		return nil
 	}
-	w := &waiter{done: make(chan struct{})}
+	w := &waiter{want: string(payload), done: make(chan struct{})}
 	n.waiters[res] = append(n.waiters[res], w)
 	g.mu.Unlock()
 	defer g.dropWaiter(id, res, w)
@@ -309,8 +323,14 @@ func (g *Gateway) command(ctx context.Context, id, res string, payload []byte) e
 	case <-w.done:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
 	}
+	g.mu.Lock()
+	other := w.other
+	g.mu.Unlock()
+	if other != "" && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("timeout: the node reported %s %q, not %q", res, other, payload)
+	}
+	return ctx.Err()
 }
 
 func (g *Gateway) dropWaiter(id, res string, w *waiter) {

@@ -64,6 +64,9 @@ func StartBroker(t testing.TB, o BrokerOptions) *Broker {
 		"max_queued_messages 0",
 		"max_inflight_messages 0",
 	}
+	if os.Geteuid() == 0 {
+		conf = append(conf, "user root") // keep reading the temporary files
+	}
 	if o.User == "" {
 		conf = append(conf, "allow_anonymous true")
 	} else {
