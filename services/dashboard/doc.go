@@ -16,8 +16,12 @@
 //	{"type":"update","data":{"uid":U,"endpoint":E,"payload":P},"id":"c1"}
 //	    Command: becomes a NATS request on gateway.U.E.set with payload P.
 //	    "id" (ext, optional) is echoed in the "result" message.
-//	{"type":"history","data":{"uid":U,"endpoint":E,"limit":N}}        (ext)
-//	    Asks for the stored values of one resource (oldest first).
+//	{"type":"history","data":{"uid":U,"endpoint":E,"limit":N},"id":"h1"}  (ext)
+//	    Asks for the stored values of one resource (oldest first). limit
+//	    defaults to 100 and is capped at 1000; "id" (optional) is echoed.
+//
+// A command's endpoint may start with '/' (stripped, as Pyaiot's page does);
+// its payload is a string, or a number or boolean sent as its JSON text.
 //
 // Server to browser:
 //
@@ -34,15 +38,56 @@
 //	    The node rebooted: forget its values, they are rediscovered.
 //	{"type":"synced","nodes":N}                                          (ext)
 //	    End of a snapshot.
-//	{"type":"history","uid":U,"endpoint":E,"points":[{"ts":MS,"data":"v"},…]} (ext)
+//	{"type":"history","id":"h1","uid":U,"endpoint":E,"points":[{"ts":MS,"data":"v"},…]} (ext)
+//	    The answer to a history request, to that browser only. On failure
+//	    points is empty and "error" says why (bad uid, stream unavailable).
 //	{"type":"result","id":"c1","uid":U,"endpoint":E,"ok":true}          (ext)
 //	{"type":"result","id":"c1","uid":U,"endpoint":E,"ok":false,"error":"timeout"}
 //	    The outcome of a command, sent only to the browser that sent it.
+//	    ok is true once the owning gateway said the node accepted it. error
+//	    is the gateway's refusal (e.g. "4.00 Bad Request"), "timeout: …",
+//	    "no gateway serves node U", a validation error for an unsafe uid or
+//	    endpoint, "read-only dashboard: …" or "busy: …" (over the limit of
+//	    requests in flight).
 //	{"type":"site","site":S,"link":"up"|"down","ts":MS}                  (ext)
-//	    A site's leaf link state (multi-site hubs).
+//	    A site's leaf link state (multi-site hubs). Not sent yet.
 //	{"type":"hello","server":"goaiot","version":V,"role":"viewer"|"operator"} (ext)
-//	    First message after the handshake.
+//	    First message after the handshake, before any "new". "viewer" when
+//	    the dashboard runs --read-only (commands are refused).
 //
 // MS is milliseconds since the Unix epoch. Bad frames (not JSON, unknown
 // type, missing fields, oversized) close the socket with 1003 and a reason.
+//
+// # Delivery
+//
+// Only a browser that sent "new" gets live messages. For each node, "new"
+// comes before its updates, in the snapshot and live; values, "out" and
+// "reset" of one node keep their order. A browser that falls behind (more
+// than 32 messages waiting) gets, for each resource, the latest value rather
+// than every value; "new", "out", "reset", "result" and "history" are never
+// dropped. A browser with more than 4096 messages waiting (besides its
+// snapshot), or that accepts no data for 10 s, is disconnected; on
+// reconnecting it gets a fresh snapshot.
+//
+// Close codes sent by the server: 1003 bad frame (as above, and binary
+// frames), 1008 "too many messages" (more than 20 frames/s sustained,
+// bursts of 60), 1013 too slow, 1001 dashboard stopping. Frames from a
+// browser are limited to 64 KiB. The server pings every 20 s; a browser
+// that answers nothing for 50 s is disconnected.
+//
+// The handshake is accepted without an Origin header (not a browser), from
+// the same origin, from pages on localhost or a loopback address, and from
+// the origins given with --allow-origin (scheme://host:port, or *).
+// permessage-deflate is negotiated when the browser offers it; messages of
+// 512 bytes or more are then compressed.
+//
+// # Sources
+//
+// The dashboard follows node.> with one NATS subscription and keeps an index
+// of every node's $state and last values, read at start (and after a
+// reconnection to NATS) from the NODES stream, the last message per subject.
+// A node appears with its $state, or with its first value or resources list
+// when no state was seen. Snapshots are served from the index; history is
+// read from the stream. Commands are NATS requests on
+// gateway.<uid>.<endpoint>.set, answered by the gateway that owns the node.
 package dashboard

@@ -137,6 +137,8 @@ func (x *index) setState(n *nodeEntry, st bus.State) {
 	}
 }
 
+// applyValue records a value and returns its "update", or nil when it is
+// the value already recorded (the same message read again).
 func (x *index) applyValue(n *nodeEntry, ev event) *frame {
 	v, ok := n.values[ev.endpoint]
 	if !ok {
@@ -169,19 +171,6 @@ func (x *index) snapshot() []*frame {
 		}
 	}
 	return append(out, mustFrame(syncedMsg{Type: typeSynced, Nodes: len(x.order)}, "", false))
-}
-
-// value returns the last value of a node's resource.
-func (x *index) value(uid, endpoint string) (valueEntry, bool) {
-	n, ok := x.nodes[uid]
-	if !ok {
-		return valueEntry{}, false
-	}
-	v, ok := n.values[endpoint]
-	if !ok {
-		return valueEntry{}, false
-	}
-	return *v, true
 }
 
 // stats counts the known and online nodes.

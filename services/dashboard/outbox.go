@@ -124,13 +124,6 @@ func (o *outbox) take(dst []*frame, max int) []*frame {
 	return dst
 }
 
-// len is the number of queued frames.
-func (o *outbox) len() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.buf) - o.head
-}
-
 // close drops what is queued and refuses further frames; it returns how
 // many frames were dropped.
 func (o *outbox) close() int {
