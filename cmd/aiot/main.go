@@ -29,7 +29,7 @@ type command struct {
 func commands() map[string]command {
 	cmds := map[string]command{
 		"run":     {"start everything in one process: NATS, gateways, dashboard (--demo adds simulated nodes)", runAll},
-		"version": {"print the version", func(_ context.Context, _ []string, w, _ io.Writer) error { _, err := fmt.Fprintln(w, versionString()); return err }},
+		"version": {"print the version", printVersion},
 	}
 	for _, p := range parts() {
 		cmds[p.name] = command{p.summary + " (one role, against --nats)", roleCommand(p.name)}
@@ -98,6 +98,11 @@ func signalContext() (context.Context, context.CancelFunc) {
 		os.Exit(130)
 	}()
 	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+func printVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
+	_, err := fmt.Fprintln(stdout, versionString())
+	return err
 }
 
 func versionString() string {
