@@ -51,7 +51,7 @@ func (g *Gateway) handleAlive(w mux.ResponseWriter, m *mux.Message, secure bool)
 		return
 	}
 	g.beacons.Add(1)
-	respond(w, codes.Changed, "")
+	acknowledge(w, m)
 }
 
 func (g *Gateway) handleServer(w mux.ResponseWriter, m *mux.Message, secure bool) {
@@ -74,7 +74,7 @@ func (g *Gateway) handleServer(w mux.ResponseWriter, m *mux.Message, secure bool
 		return
 	}
 	g.values.Add(1)
-	respond(w, codes.Changed, "")
+	acknowledge(w, m)
 }
 
 func (g *Gateway) handleUnknown(w mux.ResponseWriter, m *mux.Message) {
@@ -122,6 +122,17 @@ func (g *Gateway) reject(w mux.ResponseWriter, code codes.Code, path string, err
 		msg = msg[:128]
 	}
 	respond(w, code, msg)
+}
+
+// acknowledge answers a handled request: 2.04 to a confirmable one, and
+// nothing to a NON one (RFC 7252 §5.2.3 allows it, RIOT ignores the answer,
+// and go-coap would otherwise keep every answer for EXCHANGE_LIFETIME,
+// 247 s, in the peer's deduplication cache).
+func acknowledge(w mux.ResponseWriter, m *mux.Message) {
+	if m.Type() == message.NonConfirmable {
+		return
+	}
+	respond(w, codes.Changed, "")
 }
 
 func respond(w mux.ResponseWriter, code codes.Code, text string) {
