@@ -1,0 +1,84 @@
+// Package coap is goaiot's CoAP gateway: RIOT nodes running Pyaiot's
+// firmwares work with it unchanged, and it fixes Pyaiot's CoAP bugs.
+//
+// # Wire protocol (what a node sends)
+//
+//	POST /alive   "alive:<uid>" every 30 s, "reset:<uid>" at boot
+//	POST /server  "<res>:<value>" (split at the first ':'), e.g. "temperature:21.5°C"
+//
+// Current RIOT sends both as NON requests with Content-Format 0 from an
+// ephemeral source port and ignores the answers; its own CoAP server
+// listens on 5683. So:
+//   - a node's identity is its uid (Pyaiot keys nodes by IP address);
+//   - the gateway reaches a node at the source IP of its last /alive, on
+//     port Config.NodePort (5683; SourcePort: the /alive's source port, for
+//     NAT and for many simulated nodes on one address); IPv6 zones (fe80::…%eth0)
+//     are kept;
+//   - /server values are matched to their node by source IP (IP and port in
+//     SourcePort mode); a value from a source with no node is refused.
+//
+// Handled NON requests get no answer (RFC 7252 §5.2.3 lets a server stay
+// silent, RIOT ignores answers, and go-coap would keep each answer 247 s in
+// the peer's deduplication cache); confirmable ones get 2.04. Every refused
+// request gets an error code with a diagnostic payload and a log line:
+// 4.00 for a malformed, empty, non-UTF-8 payload or an unsafe uid or
+// resource name, 4.04 for an unknown path or a value from an unknown node,
+// 4.05 for a method other than POST, 4.13 for a body over MaxPayload.
+//
+// # Node lifecycle (subjects, see package bus)
+//
+//   - A new uid: node.check {"id":uid} (with the owner header), then
+//     node.<uid>.$state online (protocol "CoAP", gateway, site, address
+//     "ip:port" of the node's server), then discovery.
+//   - Discovery: GET /.well-known/core, parsed as RFC 6690 link-format
+//     (attributes, quoted strings holding ',' or ';', several links) by
+//     [ParseLinkFormat]; node.<uid>.resources lists the safe names; each
+//     resource is read with one GET (node.<uid>.<res>), or observed (RFC 7641)
+//     when its link carries ;obs, every notification becoming a value.
+//     Links to other hosts, nested paths and names that are not one safe
+//     subject token are skipped with a log line, never remapped. A node that
+//     does not answer stays online and is tried again at its next beacon.
+//   - alive from a known node: node.check again and a refresh; no
+//     rediscovery (Pyaiot rediscovers every 30 s). Observations that ended
+//     are registered again.
+//   - reset: $state reset, then a new discovery.
+//   - A move (same uid, new address): $state online at the new address and
+//     a new discovery.
+//   - Silent for longer than the node timeout: $state offline, forgotten;
+//     its observations are cancelled and no late value is published.
+//
+// # Commands
+//
+// gateway.<uid>.<res>.set (a NATS request) becomes a confirmable PUT of the
+// raw payload to /<res> on the node; 2.xx replies {"ok":true} and publishes
+// the payload as the new value, anything else {"ok":false,"error":"4.00 Bad
+// Request"}, a silent node {"ok":false,"error":"timeout: …"}. The
+// subscription is in a queue group (package presence), so two replicas of
+// the gateway answer each command once.
+//
+// # One socket for everything
+//
+// Requests to nodes (discovery GETs, observations, PUTs) leave from the
+// gateway's own server socket, through go-coap's Server.NewConn, rather
+// than from a socket dialled per node: one file descriptor and one read loop
+// serve any number of nodes, the nodes see the gateway's well-known port as
+// the source (what a firewall or NAT rule for CoAP expects), and answers and
+// notifications arrive on the socket already being read. Per-peer state
+// (go-coap's connection, token and deduplication tables) is evicted after
+// Config.PeerIdle of silence by go-coap's inactivity monitor (but not while
+// a confirmable is in flight), so spoofed sources cannot grow memory
+// without bound.
+//
+// # DTLS
+//
+// With Config.DTLSListen the same resources are served over DTLS 1.2 with
+// pre-shared keys (pion/dtls through go-coap), keys read from a file by
+// [LoadPSKFile]. A DTLS node is reached over its own session, so its
+// requests and the gateway's share one secured association; its address is
+// the session's peer address.
+//
+// # Simulated node
+//
+// Package coapsim is a RIOT-like node for tests, `aiot sim` and
+// `aiot run --demo`.
+package coap
