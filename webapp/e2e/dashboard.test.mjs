@@ -26,8 +26,20 @@ async function waitDom(what, fn, arg, timeout = 30_000) {
   try {
     return await page.waitForFunction(fn, arg, { timeout, polling: 200 })
   } catch (e) {
-    throw new Error(`timed out waiting for ${what}\n--- aiot log tail ---\n${aiot?.tail(25)}\n(${e.message.split('\n')[0]})`)
+    const cards = await page
+      .evaluate(() => [...document.querySelectorAll('[data-testid="node"]')].map((n) => `${n.dataset.uid} ${n.dataset.state}: ${[...n.querySelectorAll('[data-testid="resource"]')].map((r) => `${r.dataset.res}=${r.dataset.value}${r.dataset.points ? ` (${r.dataset.points} pts)` : ''}`).join(', ')}`).join('\n'))
+      .catch(() => '(page unavailable)')
+    throw new Error(`timed out waiting for ${what}\n--- cards ---\n${cards}\n--- aiot log tail ---\n${aiot?.tail(25)}\n(${e.message.split('\n')[0]})`)
   }
+}
+
+/**
+ * showCard scrolls a node's card into view: like a person, the test looks
+ * at a card to see it change (cards off screen are not kept up to date).
+ */
+async function showCard(uid) {
+  await waitDom(`the card of ${uid}`, (sel) => !!document.querySelector(sel), node(uid))
+  await page.locator(node(uid)).scrollIntoViewIfNeeded()
 }
 
 const attr = (sel, name) => page.locator(sel).first().getAttribute(name)
@@ -132,6 +144,7 @@ describe('dashboard against aiot run --demo', { concurrency: false }, () => {
       board: 'e2e-board',
     })
     await wsnode.connect()
+    await showCard(E2E_ID)
     await waitDom('the e2e node card', (sel) => document.querySelector(sel)?.dataset.value === '20.0°C', res(E2E_ID, 'temperature'))
     assert.equal(await page.locator(`${node(E2E_ID)} [data-testid="node-name"]`).textContent(), 'E2E node')
     assert.equal(await attr(node(E2E_ID), 'data-state'), 'online')
@@ -147,6 +160,7 @@ describe('dashboard against aiot run --demo', { concurrency: false }, () => {
     // A fresh page asks the stored history: the chart starts with 3 points.
     await page.reload()
     await waitLive()
+    await showCard(E2E_ID)
     await waitDom(
       'the chart of the e2e node to be filled from history',
       (sel) => Number(document.querySelector(sel)?.dataset.points ?? 0) >= 3,
@@ -157,6 +171,7 @@ describe('dashboard against aiot run --demo', { concurrency: false }, () => {
   })
 
   test('the LED toggle reaches the node and the page shows its new state', async () => {
+    await showCard(E2E_ID)
     const toggle = page.locator(`${res(E2E_ID, 'led')} [data-testid="led-toggle"]`)
     assert.equal(await attr(res(E2E_ID, 'led'), 'data-led'), 'off')
     await toggle.click()
@@ -194,6 +209,7 @@ describe('dashboard against aiot run --demo', { concurrency: false }, () => {
 
   test('a command the node never answers is reported as failed', async () => {
     wsnode.answer = () => false
+    await showCard(E2E_ID)
     const card = page.locator(node(E2E_ID))
     await card.locator('details.more summary').click()
     const form = card.locator('[data-testid="command-form"]')
@@ -216,6 +232,7 @@ describe('dashboard against aiot run --demo', { concurrency: false }, () => {
 
   test('a node going offline is shown', async () => {
     await wsnode.close()
+    await showCard(E2E_ID)
     await waitDom('the e2e node to show offline', (sel) => document.querySelector(sel)?.dataset.state === 'offline', node(E2E_ID))
     assert.equal((await page.locator(`${node(E2E_ID)} [data-testid="node-state"]`).textContent()).trim(), 'Offline')
     // Its last values stay visible.
@@ -230,6 +247,7 @@ describe('dashboard against aiot run --demo', { concurrency: false }, () => {
     aiot = new Aiot(aiot.bin, args)
     await aiot.start()
     await waitLive(60_000)
+    await showCard(E2E_ID)
     // State is rebuilt from the new snapshot: the stored e2e node is back
     // (offline, with its last values) and demo nodes are live again.
     await waitDom('the e2e node from the stored state', (sel) => document.querySelector(sel)?.dataset.value === '23.25°C', res(E2E_ID, 'temperature'), 30_000)

@@ -2,9 +2,10 @@ import { beforeEach, describe, expect, it } from 'vitest'
 import type { ClientFrame, ServerMsg } from '../src/lib/protocol'
 import { Store, seriesKey, type Changes } from '../src/lib/store'
 
-function harness(opts: { connected?: boolean; cap?: number; historyPerFlush?: number } = {}) {
+function harness(opts: { connected?: boolean; cap?: number; historyInFlight?: number; historyRate?: number; historyBurst?: number } = {}) {
   const sent: ClientFrame[] = []
   const frames: Array<() => void> = []
+  const timers: Array<() => void> = []
   const reports: Changes[] = []
   let clock = 1_700_000_000_000
   const store = new Store({
@@ -16,7 +17,10 @@ function harness(opts: { connected?: boolean; cap?: number; historyPerFlush?: nu
     schedule: (cb) => frames.push(cb),
     now: () => clock,
     cap: opts.cap ?? 240,
-    historyPerFlush: opts.historyPerFlush,
+    historyInFlight: opts.historyInFlight ?? 100,
+    historyRate: opts.historyRate ?? 1000,
+    historyBurst: opts.historyBurst ?? 1000,
+    timer: (cb) => timers.push(cb),
   })
   store.subscribe((c) => reports.push(c))
   const feed = (...msgs: ServerMsg[]) => msgs.forEach((m) => store.apply(m))
@@ -24,8 +28,10 @@ function harness(opts: { connected?: boolean; cap?: number; historyPerFlush?: nu
     const cbs = frames.splice(0)
     cbs.forEach((cb) => cb())
   }
+  const history = () => sent.filter((f) => f.type === 'history')
+  const runTimers = () => timers.splice(0).forEach((cb) => cb())
   return {
-    store, sent, reports, feed, frame, frames,
+    store, sent, reports, feed, frame, frames, history, timers, runTimers,
     advance: (ms: number) => { clock += ms },
     get clock() { return clock },
   }
@@ -191,8 +197,8 @@ describe('Store: history', () => {
     h.feed(newNode('a'), upd('a', 'temperature', '21°C'), upd('a', 'temperature', '22°C', T + 1), upd('a', 'led', '1'), upd('a', 'imu', '[]'))
     h.frame()
     expect(h.sent).toEqual([
-      { type: 'history', data: { uid: 'a', endpoint: 'temperature', limit: 240 } },
-      { type: 'history', data: { uid: 'a', endpoint: 'imu', limit: 150 } },
+      { type: 'history', data: { uid: 'a', endpoint: 'temperature', limit: 240 }, id: 'h1' },
+      { type: 'history', data: { uid: 'a', endpoint: 'imu', limit: 150 }, id: 'h2' },
     ])
   })
 
@@ -224,15 +230,70 @@ describe('Store: history', () => {
     expect(h.store.nodes.size).toBe(0)
   })
 
-  it('spreads history requests of many nodes over frames', () => {
-    const h = harness({ historyPerFlush: 10 })
-    for (let i = 0; i < 25; i++) h.feed(newNode(`n${i}`), upd(`n${i}`, 'temperature', '1°C'))
+  it('keeps at most historyInFlight requests unanswered', () => {
+    const h = harness({ historyInFlight: 4 })
+    for (let i = 0; i < 10; i++) h.feed(newNode(`n${i}`), upd(`n${i}`, 'temperature', '1°C'))
     h.frame()
-    expect(h.sent.length).toBe(10)
+    expect(h.history().length).toBe(4)
     h.frame()
+    expect(h.history().length).toBe(4)
+    // An answer (by id) frees a slot.
+    h.feed({ type: 'history', id: 'h1', uid: 'n0', endpoint: 'temperature', points: [] })
     h.frame()
-    expect(h.sent.length).toBe(25)
-    expect(h.frames.length).toBe(0)
+    expect(h.history().length).toBe(5)
+    // An answer without id is matched by uid and endpoint.
+    h.feed({ type: 'history', uid: 'n1', endpoint: 'temperature', points: [] })
+    h.frame()
+    expect(h.history().length).toBe(6)
+  })
+
+  it('stays under the rate limit, in bursts', () => {
+    const h = harness({ historyRate: 10, historyBurst: 5 })
+    for (let i = 0; i < 12; i++) h.feed(newNode(`n${i}`), upd(`n${i}`, 'temperature', '1°C'))
+    h.frame()
+    expect(h.history().length).toBe(5)
+    expect(h.timers.length).toBe(1)
+    h.advance(300) // 3 tokens refill
+    h.runTimers()
+    h.frame()
+    expect(h.history().length).toBe(8)
+    h.advance(10_000)
+    h.runTimers()
+    h.frame()
+    expect(h.history().length).toBe(12)
+  })
+
+  it('asks again when the server is busy, and gives up on other errors', () => {
+    const h = harness({ historyInFlight: 1 })
+    h.feed(newNode('a'), upd('a', 'temperature', '1°C'), upd('a', 'humidity', '40%'))
+    h.frame()
+    expect(h.history().map((f) => f.type === 'history' && f.data.endpoint)).toEqual(['temperature'])
+    h.feed({ type: 'history', id: 'h1', uid: 'a', endpoint: 'temperature', points: [], error: 'busy: too many requests in flight' })
+    h.frame()
+    h.feed({ type: 'history', id: 'h2', uid: 'a', endpoint: 'humidity', points: [], error: 'stream unavailable' })
+    h.frame()
+    h.feed({ type: 'history', id: 'h3', uid: 'a', endpoint: 'temperature', points: [{ ts: T - 5, data: '0.5°C' }] })
+    h.frame()
+    expect(h.history().map((f) => f.type === 'history' && f.data.endpoint)).toEqual(['temperature', 'humidity', 'temperature'])
+    expect(h.store.nodes.get('a')!.resources.get('temperature')!.series!.length).toBe(2)
+  })
+
+  it('frees slots of requests never answered', () => {
+    const h = harness({ historyInFlight: 1 })
+    h.feed(newNode('a'), upd('a', 'temperature', '1°C'), upd('a', 'humidity', '40%'))
+    h.frame()
+    h.advance(60_000)
+    h.store.tick()
+    h.frame()
+    expect(h.history().length).toBe(2)
+  })
+
+  it('asks visible charts first', () => {
+    const h = harness({ historyInFlight: 1 })
+    h.feed(newNode('a'), upd('a', 'temperature', '1°C'), upd('a', 'humidity', '40%'), upd('a', 'pressure', '1000hPa'))
+    h.store.prioritizeHistory('a', 'pressure')
+    h.frame()
+    expect(h.history().map((f) => f.type === 'history' && f.data.endpoint)).toEqual(['pressure'])
   })
 
   it('asks history again after a reset', () => {
@@ -269,7 +330,7 @@ describe('Store: resync', () => {
     // Live points were kept and history is asked again to fill the gap.
     expect(keep.resources.get('temperature')!.series!.length).toBe(2)
     h.frame()
-    expect(h.sent).toContainEqual({ type: 'history', data: { uid: 'keep', endpoint: 'temperature', limit: 240 } })
+    expect(h.history().at(-1)).toMatchObject({ type: 'history', data: { uid: 'keep', endpoint: 'temperature', limit: 240 } })
     expect(h.reports.at(-1)!.nodes.has('gone')).toBe(true)
   })
 

@@ -29,6 +29,9 @@ export interface SyncedMsg { type: 'synced'; nodes?: number }
 export interface HistoryPoint { ts: number; data: string }
 export interface HistoryMsg {
   type: 'history'
+  id?: string
+  /** Set when the request failed (points is then empty). */
+  error?: string
   uid: string
   endpoint: string
   points: HistoryPoint[]
@@ -66,6 +69,7 @@ export interface CommandFrame {
 export interface HistoryFrame {
   type: 'history'
   data: { uid: string; endpoint: string; limit: number }
+  id?: string
 }
 export type ClientFrame = SubscribeFrame | CommandFrame | HistoryFrame
 

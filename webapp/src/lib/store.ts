@@ -99,8 +99,17 @@ export interface StoreOptions {
   cap?: number
   /** Points kept per imu chart (imu values come fast). */
   imuCap?: number
-  /** History requests sent per report, so 1 000 nodes do not flood the socket. */
-  historyPerFlush?: number
+  /**
+   * History requests: at most this many unanswered at once (the server
+   * allows 8 commands and history requests in flight per browser)…
+   */
+  historyInFlight?: number
+  /** …and at most this many per second, in bursts of historyBurst (the
+   * server closes a socket that sends more than 20 frames/s). */
+  historyRate?: number
+  historyBurst?: number
+  /** Runs cb after ms; defaults to setTimeout. */
+  timer?: (cb: () => void, ms: number) => void
   /** A command with no result after this long is reported as timed out. */
   commandTimeoutMs?: number
 }
@@ -127,7 +136,10 @@ export class Store {
   private readonly sendFrame: (frame: ClientFrame) => boolean | void
   private readonly schedule: (cb: () => void) => void
   private readonly now: () => number
-  private readonly historyPerFlush: number
+  private readonly historyInFlight: number
+  private readonly historyRate: number
+  private readonly historyBurst: number
+  private readonly timer: (cb: () => void, ms: number) => void
   private readonly commandTimeoutMs: number
 
   private listeners = new Set<(c: Changes) => void>()
@@ -138,6 +150,12 @@ export class Store {
 
   private historyAsked = new Set<string>()
   private historyQueue: string[] = []
+  /** Unanswered history requests: id → key and when it was sent. */
+  private historyPending = new Map<string, { key: string; sentAt: number }>()
+  private nextHistory = 1
+  private tokens = 0
+  private tokensAt = 0
+  private timerSet = false
 
   // During a resync: the nodes and resources the new snapshot has sent.
   private resyncing = false
@@ -150,7 +168,11 @@ export class Store {
     this.now = opts.now ?? Date.now
     this.cap = opts.cap ?? 240
     this.imuCap = opts.imuCap ?? 150
-    this.historyPerFlush = opts.historyPerFlush ?? 32
+    this.historyInFlight = opts.historyInFlight ?? 4
+    this.historyRate = opts.historyRate ?? 8
+    this.historyBurst = opts.historyBurst ?? 16
+    this.tokens = this.historyBurst
+    this.timer = opts.timer ?? ((cb, ms) => void setTimeout(cb, ms))
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 20000
   }
 
@@ -187,7 +209,6 @@ export class Store {
         if (set) for (const fn of set) fn()
       }
     }
-    if (this.historyQueue.length) this.wake()
   }
 
   private wake(): void {
@@ -218,6 +239,7 @@ export class Store {
     this.seenResources.clear()
     this.historyAsked.clear()
     this.historyQueue.length = 0
+    this.historyPending.clear()
     this.pending.meta = true
     this.wake()
   }
@@ -225,6 +247,7 @@ export class Store {
   /** connectionLost fails the commands still waiting for a result. */
   connectionLost(): void {
     this.synced = false
+    this.historyPending.clear()
     for (const c of this.commands) {
       if (c.status === 'pending') this.finish(c, false, 'connection lost')
     }
@@ -464,19 +487,51 @@ export class Store {
     }
   }
 
+  // Sends queued history requests within the in-flight and rate limits;
+  // what is left goes out as answers come back and tokens refill.
   private sendHistoryRequests(): void {
-    const n = Math.min(this.historyPerFlush, this.historyQueue.length)
-    if (n === 0) return
-    for (const key of this.historyQueue.splice(0, n)) {
+    if (this.historyQueue.length === 0) return
+    const now = this.now()
+    this.tokens = Math.min(this.historyBurst, this.tokens + ((now - this.tokensAt) / 1000) * this.historyRate)
+    this.tokensAt = now
+    while (this.historyQueue.length && this.historyPending.size < this.historyInFlight && this.tokens >= 1) {
+      const key = this.historyQueue.shift()!
       const [uid, endpoint] = key.split('\u0000')
       const r = this.nodes.get(uid)?.resources.get(endpoint)
       if (!r) continue
       const limit = r.kind === 'imu' ? this.imuCap : this.cap
-      this.sendFrame({ type: 'history', data: { uid, endpoint, limit } })
+      const id = `h${this.nextHistory++}`
+      if (this.sendFrame({ type: 'history', data: { uid, endpoint, limit }, id }) === false) {
+        // Not connected: the next connection's resync asks again.
+        this.historyQueue.length = 0
+        return
+      }
+      this.tokens -= 1
+      this.historyPending.set(id, { key, sentAt: now })
+    }
+    if (this.historyQueue.length && this.historyPending.size < this.historyInFlight && !this.timerSet) {
+      // Out of tokens: come back when one has refilled.
+      this.timerSet = true
+      this.timer(() => {
+        this.timerSet = false
+        this.wake()
+      }, Math.ceil(1000 / this.historyRate))
     }
   }
 
   private onHistory(m: HistoryMsg): void {
+    const key = seriesKey(m.uid, typeof m.endpoint === 'string' ? m.endpoint.replace(/^\/+/, '') : '')
+    let id = typeof m.id === 'string' && this.historyPending.has(m.id) ? m.id : ''
+    if (!id) {
+      for (const [k, v] of this.historyPending) if (v.key === key) id = k
+    }
+    if (id) this.historyPending.delete(id)
+    if (this.historyQueue.length) this.wake()
+    if (m.error) {
+      // "busy": over the server's in-flight limit; ask again later.
+      if (/^busy/i.test(m.error) && id && !this.historyQueue.includes(key)) this.historyQueue.push(key)
+      return
+    }
     const n = this.nodes.get(m.uid)
     const r = n?.resources.get(typeof m.endpoint === 'string' ? m.endpoint.replace(/^\/+/, '') : '')
     if (!n || !r || !r.series || !Array.isArray(m.points)) return
@@ -578,6 +633,12 @@ export class Store {
   /** tick times out commands that never got an answer; the page calls it every second. */
   tick(): void {
     const now = this.now()
+    for (const [id, p] of this.historyPending) {
+      if (now - p.sentAt > this.commandTimeoutMs) {
+        this.historyPending.delete(id)
+        this.wake()
+      }
+    }
     for (const c of this.commands) {
       if (c.status === 'pending' && now - c.sentAt > this.commandTimeoutMs) {
         this.finish(c, false, 'timeout')
