@@ -4,10 +4,11 @@ package main
 // is one line here plus its file beside this one.
 func parts() []part {
 	return []part{
+		simPart(), // first: --demo may adapt other parts' flags; its nodes start once the others listen
 		wsPart(),
 		dashboardPart(),
 		mqttsnPart(),
+		mqttPart(),
 		coapPart(),
-		simPart(), // keep last: --demo starts its nodes once the others listen
 	}
 }

@@ -57,7 +57,7 @@ type Config struct {
 // Service names the gateway registers (`nats micro ls`).
 const (
 	ServiceMQTT   = "aiot-mqtt"
-	ServiceMQTTSN = "aiot-mqtt-sn"
+	ServiceMQTTSN = "aiot-mqttsn-nodes"
 )
 
 // Gateway is the node logic of MQTT and MQTT-SN nodes on the subject tree,
