@@ -41,6 +41,7 @@ func mqttsnPart() part {
 					return nil, err
 				}
 				cfg.Conn, cfg.Logger, cfg.Listen = nc, sys.log.With("part", "mqttsn"), sys.opts.mqttsnListen
+				cfg.Name, cfg.Site = sys.gatewayName("mqttsn"), sys.opts.site
 				return mqttsn.New(cfg)
 			}
 		},

@@ -23,6 +23,9 @@ type Config struct {
 	// PacketConn, when set, is used instead of listening on Listen (tests
 	// bind their own loopback socket). Run closes it when it returns.
 	PacketConn *net.UDPConn
+	// Name is this gateway instance's name (e.g. "mqttsn@host") and Site
+	// its site, shown by `nats micro ls`. Default "mqttsn".
+	Name, Site string
 	// GatewayID is sent in GWINFO and ADVERTISE. Default 1.
 	GatewayID uint8
 	// Predefined maps predefined topic ids to topic names, the same for
@@ -81,6 +84,9 @@ func (c *Config) setDefaults() {
 		if *i == 0 {
 			*i = v
 		}
+	}
+	if c.Name == "" {
+		c.Name = "mqttsn"
 	}
 	if c.GatewayID == 0 {
 		c.GatewayID = 1

@@ -113,6 +113,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Lock()
 	g.conn = conn
 	g.mu.Unlock()
+	svc, err := g.addService()
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	defer func() { _ = svc.Stop() }()
 	g.log.Info("listening", "what", "mqtt-sn", "addr", conn.LocalAddr().String(), "gateway_id", g.cfg.GatewayID)
 
 	eg, ctx := errgroup.WithContext(ctx)
@@ -126,7 +132,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return conn.Close() // ends readLoop
 	})
-	err := eg.Wait()
+	err = eg.Wait()
 	g.closeAll()
 	if errors.Is(err, net.ErrClosed) {
 		err = nil

@@ -1,6 +1,7 @@
 package mqttsn
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -536,5 +537,30 @@ func TestNewValidates(t *testing.T) {
 				t.Fatal("no error")
 			}
 		})
+	}
+}
+
+// TestMicroService: the gateway is listed as a NATS micro service whose
+// "clients" endpoint lists the sessions.
+func TestMicroService(t *testing.T) {
+	tg := startGateway(t, nil)
+	node := tg.dial(t, "127.0.0.1:0")
+	node.connect("svc-1", 60)
+	node.subscribe("gateway/svc-1/+/set", 1, 1)
+	reply, err := tg.nc.Request("aiot.aiot-mqttsn.clients", nil, 2*time.Second)
+	if err != nil {
+		t.Fatalf("clients endpoint: %v", err)
+	}
+	var clients []ClientInfo
+	if err := json.Unmarshal(reply.Data, &clients); err != nil {
+		t.Fatal(err)
+	}
+	if len(clients) != 1 || clients[0].ID != "svc-1" || clients[0].Address != node.addr() ||
+		clients[0].State != "active" || len(clients[0].Subscriptions) != 1 {
+		t.Fatalf("clients %+v", clients)
+	}
+	ping, err := tg.nc.Request("$SRV.PING.aiot-mqttsn", nil, 2*time.Second)
+	if err != nil || !strings.Contains(string(ping.Data), "aiot-mqttsn") {
+		t.Fatalf("service ping: %v %s", err, ping.Data)
 	}
 }
