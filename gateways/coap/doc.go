@@ -17,9 +17,10 @@
 //   - /server values are matched to their node by source IP (IP and port in
 //     SourcePort mode); a value from a source with no node is refused.
 //
-// Handled NON requests get no answer (RFC 7252 §5.2.3 lets a server stay
-// silent, RIOT ignores answers, and go-coap would keep each answer 247 s in
-// the peer's deduplication cache); confirmable ones get 2.04. Every refused
+// Handled NON requests get no answer (a NON carries no promise of one,
+// RFC 7967 formalises such silence, RIOT ignores answers, and go-coap would
+// keep each answer 247 s in the peer's deduplication cache); confirmable
+// ones get 2.04. Every refused
 // request gets an error code with a diagnostic payload and a log line:
 // 4.00 for a malformed, empty, non-UTF-8 payload or an unsafe uid or
 // resource name, 4.04 for an unknown path or a value from an unknown node,

@@ -125,9 +125,10 @@ func (g *Gateway) reject(w mux.ResponseWriter, code codes.Code, path string, err
 }
 
 // acknowledge answers a handled request: 2.04 to a confirmable one, and
-// nothing to a NON one (RFC 7252 §5.2.3 allows it, RIOT ignores the answer,
-// and go-coap would otherwise keep every answer for EXCHANGE_LIFETIME,
-// 247 s, in the peer's deduplication cache).
+// nothing to a NON one (a NON carries no promise of an answer, RFC 7967
+// formalises such silence, RIOT ignores answers, and go-coap would
+// otherwise keep every answer for EXCHANGE_LIFETIME, 247 s, in the peer's
+// deduplication cache).
 func acknowledge(w mux.ResponseWriter, m *mux.Message) {
 	if m.Type() == message.NonConfirmable {
 		return
