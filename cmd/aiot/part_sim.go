@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -61,6 +62,9 @@ func registerSim(fs *flag.FlagSet) func(*system) (runner, error) {
 		if sys.all && !sys.opts.demo {
 			return noSim{}, nil
 		}
+		if sys.all {
+			f.coapNodePort = demoCoAPNodePort(fs, sys, f.coapNodePort)
+		}
 		if min(f.coapNodes, f.mqttNodes, f.snNodes, f.wsNodes) < 0 {
 			return nil, errors.New("negative node count")
 		}
@@ -79,6 +83,35 @@ func registerSim(fs *flag.FlagSet) func(*system) (runner, error) {
 		}
 		return &simFleet{flags: f, sys: sys, nc: nc, log: sys.log.With("part", "sim")}, nil
 	}
+}
+
+// demoCoAPNodePort picks the simulated CoAP nodes' port for the demo. A
+// gateway listening on every address of port 5683 (the default ":5683")
+// holds that port on 127.0.0.N too, so the nodes cannot serve there: then,
+// unless --coap-node-port was given, the demo switches the CoAP gateway to
+// reach nodes at the source port of their /alive (--coap-node-port 0) and
+// lets the nodes serve on any port and post from it. It runs before the
+// coap part is built (simPart comes first in parts).
+func demoCoAPNodePort(fs *flag.FlagSet, sys *system, port int) int {
+	gwFlag := fs.Lookup("coap-node-port")
+	host, gwPort, err := net.SplitHostPort(sys.opts.coapListen)
+	if gwFlag == nil || err != nil || gwPort != strconv.Itoa(port) {
+		return port
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return port
+	}
+	set := false
+	fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == "coap-node-port" })
+	if set {
+		return port // the user chose; a bind error will say what to change
+	}
+	if err := fs.Set("coap-node-port", "0"); err != nil {
+		return port
+	}
+	sys.log.Info("demo: the CoAP gateway listens on every address of the nodes' port, so it reaches the simulated CoAP nodes at their source port (--coap-node-port 0)",
+		"coap_listen", sys.opts.coapListen)
+	return 0
 }
 
 // noSim is the sim part of `aiot run` without --demo.

@@ -237,7 +237,8 @@ func TestRunDemo(t *testing.T) {
 	if len(protocols) == 0 {
 		t.Fatal("no gateway part: nothing to simulate")
 	}
-	p := startAiot(t, append([]string{"run", "--demo"}, randomPorts(t)...)...)
+	args := append([]string{"run", "--demo", "--sim-coap-from", testLoopback()}, randomPorts(t)...)
+	p := startAiot(t, args...)
 	natsURL := p.url(t, "nats")
 	p.url(t, "http") // announced once the NODES stream exists
 	states := waitOnline(t, natsURL, simIDs("sim", protocols, 3))
@@ -248,6 +249,36 @@ func TestRunDemo(t *testing.T) {
 	}
 	t.Logf("online: %d nodes of %d protocols", len(states), len(protocols))
 	p.stop(t)
+}
+
+// TestRunDemoCoAPOnEveryAddress: a CoAP gateway on every address of the
+// nodes' port (like the default :5683) leaves them no port of their own, so
+// the demo makes the gateway answer at the nodes' source ports.
+func TestRunDemoCoAPOnEveryAddress(t *testing.T) {
+	if _, ok := simProtocols()["coap"]; !ok {
+		t.Skip("no coap part yet")
+	}
+	_, port, _ := net.SplitHostPort(freeUDP(t))
+	args := append(randomPorts(t), "--coap-listen", ":"+port, "--sim-coap-node-port", port,
+		"--ws-nodes", "0", "--mqtt-nodes", "0", "--mqttsn-nodes", "0", "--coap-nodes", "2")
+	p := startAiot(t, append([]string{"run", "--demo", "--sim-coap-from", testLoopback()}, args...)...)
+	natsURL := p.url(t, "nats")
+	p.url(t, "http")
+	for id, st := range waitOnline(t, natsURL, []string{"sim-coap-1", "sim-coap-2"}) {
+		if st.Protocol != bus.ProtocolCoAP {
+			t.Errorf("%s: protocol %q", id, st.Protocol)
+		}
+	}
+	if !strings.Contains(p.logText(), "--coap-node-port 0") {
+		t.Errorf("the demo did not say it switched the CoAP gateway to source ports")
+	}
+}
+
+// testLoopback is a first address for simulated CoAP nodes that other
+// tests running at the same time are unlikely to use.
+func testLoopback() string {
+	pid := os.Getpid()
+	return fmt.Sprintf("127.%d.%d.1", 100+pid%150, (pid/150)%250+1)
 }
 
 func TestSimAgainstRunningSystem(t *testing.T) {
