@@ -23,6 +23,8 @@ type ConnectConfig struct {
 	// Credentials is an optional .creds file; User/Password optional login.
 	Credentials    string
 	User, Password string
+	// Identity signs in with an nkey (see Auth).
+	Identity *Identity
 	// TLS for the connection by URL.
 	TLS *tls.Config
 	// Logger receives connection events. Required.
@@ -58,6 +60,9 @@ func Connect(cfg ConnectConfig) (*nats.Conn, error) {
 	}
 	if cfg.Credentials != "" {
 		opts = append(opts, nats.UserCredentials(cfg.Credentials))
+	}
+	if cfg.Identity != nil {
+		opts = append(opts, cfg.Identity.Option())
 	}
 	if cfg.User != "" {
 		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))

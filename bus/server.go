@@ -36,6 +36,9 @@ type ServerConfig struct {
 	JetStreamDomain string
 	// TLS, when set, is required of NATS clients.
 	TLS *tls.Config
+	// Auth, when set, requires every client to sign in; each user gets the
+	// permissions of its role. Nil: no authentication (loopback default).
+	Auth *Auth
 	// Logger receives nats-server's log lines. Required.
 	Logger *slog.Logger
 	// Debug and Trace enable nats-server's verbose logs.
@@ -132,6 +135,11 @@ func serverOptions(cfg ServerConfig) (*server.Options, error) {
 	}
 	if cfg.MonitorListen != "" {
 		if o.HTTPHost, o.HTTPPort, err = splitListen("monitor listen", cfg.MonitorListen); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Auth != nil {
+		if err := applyAuth(o, cfg.Auth); err != nil {
 			return nil, err
 		}
 	}
