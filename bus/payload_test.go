@@ -8,7 +8,7 @@ import (
 func TestValueText(t *testing.T) {
 	tests := []struct {
 		name, payload, text string
-		wantErr            bool
+		wantErr             bool
 	}{
 		{"unit string", `{"value":"21.5°C"}`, "21.5°C", false},
 		{"number", `{"value":42}`, "42", false},

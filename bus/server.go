@@ -8,7 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
-		"strconv"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
