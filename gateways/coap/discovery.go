@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
 	"github.com/plgd-dev/go-coap/v3/mux"
+
+	"github.com/goaiot/goaiot/bus"
 )
 
 // startDiscovery discovers n in the background. g.mu held.
@@ -72,7 +76,9 @@ func (g *Gateway) discoverNode(n *node) bool {
 			return false
 		}
 		if r.observable {
-			g.observe(n, r.name)
+			if !g.observing(n, r.name) {
+				g.observe(n, r.name)
+			}
 			continue
 		}
 		g.fetch(n, r.name)
@@ -191,4 +197,41 @@ func (g *Gateway) notified(n *node, name string, m *pool.Message) {
 	}
 	g.notifications.Add(1)
 	g.publishValue(n, name, body)
+}
+
+// observing tells whether an observation of name on n is alive.
+func (g *Gateway) observing(n *node, name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	o, ok := n.observed[name]
+	return ok && o.alive()
+}
+
+// handleDiscover serves gateway.<uid>.discover for the nodes this gateway
+// owns: "resources" or "values" reads the node again (its list and every
+// value; live observations are kept). Requests for other nodes are left to
+// their gateway.
+func (g *Gateway) handleDiscover(m *nats.Msg) {
+	s, err := bus.ParseSubject(m.Subject)
+	if err != nil || s.Kind != bus.KindGatewayDiscover {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := g.nodes[s.Node]
+	if n == nil {
+		return
+	}
+	switch string(m.Data) {
+	case bus.DiscoverResources, bus.DiscoverValues:
+	default:
+		g.log.Warn("discover: want resources or values", "node", s.Node, "payload", fmt.Sprintf("%.32q", m.Data))
+		return
+	}
+	if !n.discovering {
+		g.startDiscovery(n)
+	}
+	if m.Reply != "" {
+		_ = m.Respond([]byte(`{"ok":true}`))
+	}
 }

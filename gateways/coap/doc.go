@@ -57,6 +57,10 @@
 // subscription is in a queue group (package presence), so two replicas of
 // the gateway answer each command once.
 //
+// gateway.<uid>.discover ("resources" or "values") reads an owned node again:
+// its resource list and every value; live observations are kept. A node a
+// gateway does not own is left to its owner (no reply).
+//
 // # One socket for everything
 //
 // Requests to nodes (discovery GETs, observations, PUTs) leave from the

@@ -235,6 +235,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 		stops = append(stops, stop)
 	}
+	sub, err := g.cfg.Conn.Subscribe(bus.GatewayDiscover("*"), g.handleDiscover)
+	if err != nil {
+		return fmt.Errorf("coap: subscribe discover: %w", err)
+	}
+	stops = append(stops, func() { _ = sub.Unsubscribe() })
 	svc, err := g.tracker.AddService(ServiceName)
 	if err != nil {
 		return fmt.Errorf("coap: %w", err)

@@ -141,3 +141,34 @@ func TestDTLS(t *testing.T) {
 		t.Errorf("node got %q", got)
 	}
 }
+
+// TestDiscoverRequest: gateway.<uid>.discover reads the node again and
+// keeps its live observations (no second registration).
+func TestDiscoverRequest(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	events := bustest.Subscribe(t, nc, "node.>")
+	g := startGateway(t, nc, nil)
+	sim, _ := startSim(t, coapsim.Config{UID: "disc1", Listen: "127.0.0.51:5683", Gateway: g.Addr().String(),
+		Sensors: true, Observe: true, SensorInterval: 50 * time.Millisecond})
+	bustest.Next(t, events, bus.NodeResources("disc1"), wait)
+	eventually(t, "first discovery done and observed", func() bool {
+		return g.Stats().Discovered == 1 && sim.Observers("humidity") == 1
+	})
+	if _, err := nc.Request(bus.GatewayDiscover("disc1"), []byte(bus.DiscoverValues), wait); err != nil {
+		t.Fatalf("discover request: %v", err)
+	}
+	bustest.Next(t, events, bus.NodeResources("disc1"), wait)
+	if v := nextValue(t, events, "disc1", "board"); v != "native64" {
+		t.Errorf("board = %q", v)
+	}
+	eventually(t, "second discovery done", func() bool { return g.Stats().Discovered == 2 })
+	for _, res := range []string{"temperature", "pressure", "humidity"} {
+		if n := sim.Observers(res); n != 1 {
+			t.Errorf("%s has %d observers after a rediscovery, want 1", res, n)
+		}
+	}
+	if _, err := nc.Request(bus.GatewayDiscover("nobody"), []byte(bus.DiscoverValues), 200*time.Millisecond); err == nil {
+		t.Error("a gateway answered discover for a node it does not own")
+	}
+}
