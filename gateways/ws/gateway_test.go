@@ -252,6 +252,20 @@ func TestFrameRate(t *testing.T) {
 	}
 }
 
+func TestMaxNodes(t *testing.T) {
+	e := startGateway(t, func(c *ws.Config) { c.MaxNodes = 1 })
+	states := bustest.Subscribe(t, e.nc, "node.*.$state")
+	dial(t, e.url+"?id=first")
+	nextState(t, states, "first", 5*time.Second)
+	second := dial(t, e.url+"?id=second")
+	if code, reason := waitClose(t, second); code != websocket.CloseTryAgainLater || !strings.Contains(reason, "limit") {
+		t.Errorf("second node closed with %d %q, want 1013 about the node limit", code, reason)
+	}
+	if got := e.gw.Nodes(); len(got) != 1 || got[0].ID != "first" {
+		t.Errorf("nodes %+v, want only first", got)
+	}
+}
+
 func TestValues(t *testing.T) {
 	e := startGateway(t, func(c *ws.Config) { c.MaxResources = 6 })
 	all := bustest.Subscribe(t, e.nc, "node.v.>")

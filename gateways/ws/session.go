@@ -72,7 +72,7 @@ func (s *session) serve() {
 	_ = s.g.tracker.PublishCheck(s.id)
 	go s.writeLoop()
 	s.discover()
-	s.log.Debug("node connected", "why", s.readLoop())
+	s.log.Debug("node connection ended", "why", s.readLoop())
 }
 
 func (s *session) finish() {
