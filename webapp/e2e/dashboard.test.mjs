@@ -4,12 +4,12 @@
 // a websocket node driven by this test talk to aiot's gateways.
 //
 // Run with `npm run e2e` (builds the web app, then aiot). AIOT_BIN=path
-// skips building aiot; E2E_SCREENSHOTS=dir also saves screenshots.
+// skips building aiot.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { Aiot, buildAiot, freePorts, runArgs } from './aiot.mjs'
 import { launch } from './browser.mjs'
 import { WsNode } from './wsnode.mjs'
@@ -275,30 +275,6 @@ describe('dashboard against aiot run --demo', { concurrency: false }, () => {
       { before, id: E2E_ID },
       60_000,
     )
-  })
-
-  test('screenshots (E2E_SCREENSHOTS=dir)', { skip: !process.env.E2E_SCREENSHOTS }, async () => {
-    const dir = resolve(process.env.E2E_SCREENSHOTS)
-    mkdirSync(dir, { recursive: true })
-    // Bring the e2e node back so the page shows a node with everything.
-    wsnode = new WsNode(aiot.url, E2E_ID, { ...wsnode.values })
-    await wsnode.connect()
-    for (const theme of ['light', 'dark']) {
-      await page.evaluate((theme) => {
-        const s = JSON.parse(localStorage.getItem('goaiot.settings.v1') || '{}')
-        localStorage.setItem('goaiot.settings.v1', JSON.stringify({ ...s, theme }))
-      }, theme)
-      await page.setViewportSize({ width: 1440, height: 1000 })
-      await page.reload()
-      await waitLive()
-      await page.waitForTimeout(4000)
-      await page.screenshot({ path: join(dir, `dashboard-${theme}.png`) })
-    }
-    await page.setViewportSize({ width: 390, height: 844 })
-    await page.reload()
-    await waitLive()
-    await page.waitForTimeout(3000)
-    await page.screenshot({ path: join(dir, 'dashboard-phone-dark.png') })
   })
 
   test('the page raised no script errors', () => {
