@@ -278,8 +278,11 @@ func (p peerIdle) monitor() udpClient.InactivityMonitor {
 func (p peerIdle) UDPServerApply(cfg *udpServer.Config)   { cfg.CreateInactivityMonitor = p.monitor }
 func (p peerIdle) DTLSServerApply(cfg *dtlsServer.Config) { cfg.CreateInactivityMonitor = p.monitor }
 
+// coapErrors logs what go-coap drops before any handler runs: malformed or
+// oversized datagrams, failed sends.
 func (g *Gateway) coapErrors(err error) {
-	g.log.Debug("coap", "err", err)
+	g.rejected.Add(1)
+	g.log.Warn("coap datagram dropped", "err", err)
 }
 
 func (g *Gateway) serveUDP(ctx context.Context, grp *errgroup.Group) (func(), error) {

@@ -197,3 +197,36 @@ func lookupNode(g *coap.Gateway, uid string) (string, bool) {
 	}
 	return "", false
 }
+
+// TestGarbageDatagrams: datagrams that are not CoAP, or too large, are
+// dropped with a log line and the gateway keeps serving.
+func TestGarbageDatagrams(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	g := startGateway(t, nc, nil)
+	raw, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 44)}, g.Addr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, d := range [][]byte{
+		{},
+		{0xff},
+		[]byte("hello, not coap"),
+		{0x40, 0x02, 0x00, 0x01, 0xff},       // payload marker, no payload
+		{0x5f, 0x02, 0x00, 0x01},             // token length 15
+		{0x40, 0x02, 0x00, 0x01, 0xfd, 0xff}, // truncated extended option
+		make([]byte, coap.MaxLinkFormat+100), // oversized
+		{0x52, 0x02, 0, 1},                   // token announced, missing
+	} {
+		if _, err := raw.Write(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := request(t, dialFrom(t, g, "127.0.0.44"), codes.POST, "/alive", []byte("alive:n44")); got != codes.Changed {
+		t.Fatalf("valid alive after garbage answered %s", coap.CodeText(got))
+	}
+	if nodes := g.Nodes(); len(nodes) != 1 || nodes[0].ID != "n44" {
+		t.Errorf("nodes %+v, want only n44", nodes)
+	}
+}
