@@ -17,7 +17,7 @@ func dashboardPart() part {
 			var origins listFlag
 			fs.Var(&origins, "allow-origin", "also let pages from this origin (scheme://host:port, or *) open /ws; repeatable, comma-separated in the environment")
 			fs.BoolVar(&cfg.ReadOnly, "read-only", false, "dashboard refuses commands from browsers")
-			fs.DurationVar(&cfg.CommandTimeout, "command-timeout", 6*time.Second, "how long a browser's command waits for the gateway's answer")
+			fs.DurationVar(&cfg.CommandTimeout, "dashboard-command-timeout", 6*time.Second, "how long a browser's command waits for the gateway's answer")
 			fs.IntVar(&cfg.MaxBrowsers, "max-browsers", 10_000, "most browsers connected to /ws at once")
 			return func(sys *system) (runner, error) {
 				nc, err := sys.connect("dashboard")
