@@ -81,6 +81,27 @@ func TestIPv6SourcePort(t *testing.T) {
 	}
 }
 
+// TestIPv6RIOTPort: over IPv6 a RIOT-like node POSTs from an ephemeral
+// port and is reached on 5683 of its address.
+func TestIPv6RIOTPort(t *testing.T) {
+	if l, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback, Port: 5683}); err != nil {
+		t.Skipf("[::1]:5683 not available: %v", err)
+	} else {
+		l.Close()
+	}
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	events := bustest.Subscribe(t, nc, "node.>")
+	g := startGateway(t, nc, func(c *coap.Config) { c.Listen = "[::1]:0" })
+	sim, _ := startSim(t, coapsim.Config{UID: "v6riot", Listen: "[::1]:5683", Gateway: g.Addr().String()})
+	if s := states(t, events, "v6riot")["v6riot"]; s.Address != "[::1]:5683" {
+		t.Errorf("address %q, want [::1]:5683", s.Address)
+	}
+	if r := command(t, nc, "v6riot", "led", "1"); !r.OK || !sim.LED() {
+		t.Errorf("led: reply %+v, led %v", r, sim.LED())
+	}
+}
+
 // TestDTLS: a node over DTLS with a pre-shared key is discovered and
 // commanded over its own session.
 func TestDTLS(t *testing.T) {
