@@ -28,6 +28,12 @@ type ServerConfig struct {
 	MQTTListen string
 	// LeafListen accepts leaf node connections (a hub's sites).
 	LeafListen string
+	// LeafUsers, when set, are the only logins LeafListen accepts, each
+	// with its own permissions (one per site); see leaf.go.
+	LeafUsers []LeafUser
+	// LeafTLS, when set, is required of leaf node connections; with
+	// ClientCAs and ClientAuth set, sites must present a certificate.
+	LeafTLS *tls.Config
 	// LeafRemotes are hubs this server joins as a leaf node (a site).
 	LeafRemotes []LeafRemote
 	// MonitorListen serves nats-server's HTTP monitoring endpoints.
@@ -47,11 +53,15 @@ type ServerConfig struct {
 	ReadyTimeout time.Duration
 }
 
-// LeafRemote is a hub to join as a leaf node.
+// LeafRemote is a hub to join as a leaf node. A user and password may be
+// given in the URL (nats-leaf://site:secret@hub:7422).
 type LeafRemote struct {
 	URL         string // nats-leaf://host:7422 (or tls://)
 	Credentials string // optional .creds file
 	TLS         *tls.Config
+	// DenyImports are subjects this server never takes from the hub;
+	// DenyExports are subjects it never sends to the hub.
+	DenyImports, DenyExports []string
 }
 
 // Server is an embedded nats-server with JetStream and, as configured, the
@@ -132,6 +142,9 @@ func serverOptions(cfg ServerConfig) (*server.Options, error) {
 		if o.LeafNode.Host, o.LeafNode.Port, err = splitListen("leaf listen", cfg.LeafListen); err != nil {
 			return nil, err
 		}
+		if err := leafListenerOptions(o, cfg); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.MonitorListen != "" {
 		if o.HTTPHost, o.HTTPPort, err = splitListen("monitor listen", cfg.MonitorListen); err != nil {
@@ -171,6 +184,8 @@ func remoteOptions(r LeafRemote) (*server.RemoteLeafOpts, error) {
 		Credentials: r.Credentials,
 		TLS:         r.TLS != nil || u.Scheme == "tls",
 		TLSConfig:   r.TLS,
+		DenyImports: r.DenyImports,
+		DenyExports: r.DenyExports,
 	}, nil
 }
 
