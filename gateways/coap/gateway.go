@@ -130,6 +130,7 @@ type Stats struct {
 type Gateway struct {
 	cfg     Config
 	log     *slog.Logger
+	bad     *logLimit // lines about bad input
 	tracker *presence.Tracker
 
 	ready    chan struct{}
@@ -155,6 +156,7 @@ func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{
 		cfg:      cfg,
 		log:      cfg.Logger,
+		bad:      newLogLimit(cfg.Logger, 20),
 		ready:    make(chan struct{}),
 		discover: make(chan struct{}, cfg.MaxDiscoveries),
 		nodes:    make(map[string]*node),
@@ -282,7 +284,7 @@ func (p peerIdle) DTLSServerApply(cfg *dtlsServer.Config) { cfg.CreateInactivity
 // oversized datagrams, failed sends.
 func (g *Gateway) coapErrors(err error) {
 	g.rejected.Add(1)
-	g.log.Warn("coap datagram dropped", "err", err)
+	g.bad.Warn("coap datagram dropped", "err", err)
 }
 
 func (g *Gateway) serveUDP(ctx context.Context, grp *errgroup.Group) (func(), error) {

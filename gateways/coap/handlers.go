@@ -116,7 +116,7 @@ func readBody(b io.Reader, limit int) ([]byte, error) {
 // logs it.
 func (g *Gateway) reject(w mux.ResponseWriter, code codes.Code, path string, err error) {
 	g.rejected.Add(1)
-	g.log.Warn("coap request rejected", "from", w.Conn().RemoteAddr(), "path", path, "code", CodeText(code), "err", err)
+	g.bad.Warn("coap request rejected", "from", w.Conn().RemoteAddr(), "path", path, "code", CodeText(code), "err", err)
 	msg := err.Error()
 	if len(msg) > 128 {
 		msg = msg[:128]
