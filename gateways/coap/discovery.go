@@ -57,7 +57,7 @@ func (g *Gateway) discoverNode(n *node) bool {
 		return true // it answered: asking again gets the same document
 	}
 	res := resources(links, func(target string, err error) {
-		log.Warn("discovery: resource skipped", "target", target, "err", err)
+		g.bad.Warn("discovery: resource skipped", "node", n.uid, "target", target, "err", err)
 	})
 	names := make([]string, len(res))
 	for i, r := range res {

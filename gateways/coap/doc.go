@@ -39,6 +39,7 @@
 //     Links to other hosts, nested paths and names that are not one safe
 //     subject token are skipped with a log line, never remapped. A node that
 //     does not answer stays online and is tried again at its next beacon.
+//   - A /server value also refreshes its node.
 //   - alive from a known node: node.check again and a refresh; no
 //     rediscovery (Pyaiot rediscovers every 30 s). Observations that ended
 //     are registered again.
@@ -80,7 +81,13 @@
 // pre-shared keys (pion/dtls through go-coap), keys read from a file by
 // [LoadPSKFile]. A DTLS node is reached over its own session, so its
 // requests and the gateway's share one secured association; its address is
-// the session's peer address.
+// the session's peer address. A uid known over DTLS cannot be taken over by
+// a plain CoAP /alive (4.03 Forbidden).
+//
+// Plain CoAP has no authentication (as in Pyaiot): anyone who can send a
+// datagram can claim a uid, and a forged source address makes the gateway
+// send its small discovery GETs there. Use DTLS, or keep the CoAP port on
+// the nodes' network.
 //
 // # Simulated node
 //

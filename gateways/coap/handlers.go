@@ -2,6 +2,7 @@ package coap
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 
@@ -47,7 +48,11 @@ func (g *Gateway) handleAlive(w mux.ResponseWriter, m *mux.Message, secure bool)
 		return
 	}
 	if err := g.beacon(src, w.Conn(), b); err != nil {
-		g.reject(w, codes.ServiceUnavailable, PathAlive, err)
+		code := codes.ServiceUnavailable
+		if errors.Is(err, errSecured) {
+			code = codes.Forbidden
+		}
+		g.reject(w, code, PathAlive, err)
 		return
 	}
 	g.beacons.Add(1)

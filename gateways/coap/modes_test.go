@@ -116,7 +116,7 @@ func TestDTLS(t *testing.T) {
 	srv := bustest.StartServer(t)
 	nc := bustest.Connect(t, srv)
 	events := bustest.Subscribe(t, nc, "node.>")
-	g := startGateway(t, nc, func(c *coap.Config) { c.Listen = ""; c.DTLSListen = "127.0.0.1:0"; c.DTLSKeys = keys })
+	g := startGateway(t, nc, func(c *coap.Config) { c.DTLSListen = "127.0.0.1:0"; c.DTLSKeys = keys })
 
 	led := "0"
 	r := mux.NewRouter()
@@ -160,6 +160,12 @@ func TestDTLS(t *testing.T) {
 	}
 	if got := <-ledSet; got != "1" {
 		t.Errorf("node got %q", got)
+	}
+	if got := request(t, dialFrom(t, g, "127.0.0.52"), codes.POST, "/alive", []byte("alive:dtls7")); got != codes.Forbidden {
+		t.Errorf("plain coap takeover of a dtls node answered %s, want 4.03", coap.CodeText(got))
+	}
+	if addr, _ := lookupNode(g, "dtls7"); addr != cc.LocalAddr().String() {
+		t.Errorf("dtls node now at %q", addr)
 	}
 }
 

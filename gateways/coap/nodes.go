@@ -36,6 +36,10 @@ func (o *observation) alive() bool {
 	return o.obs != nil && !o.obs.Canceled() && o.conn.Context().Err() == nil
 }
 
+// errSecured refuses a plain CoAP beacon for a node known over DTLS: an
+// unauthenticated peer cannot take a secured node over.
+var errSecured = errors.New("known over DTLS: plain CoAP refused")
+
 // errUnknownNode is returned for values from a source with no node.
 var errUnknownNode = errors.New("unknown node: POST alive:<uid> to /alive first")
 
@@ -49,6 +53,9 @@ func (g *Gateway) beacon(src source, cc mux.Conn, b Beacon) error {
 	defer g.mu.Unlock()
 	if g.runCtx == nil || g.runCtx.Err() != nil {
 		return errors.New("gateway stopping")
+	}
+	if n := g.nodes[b.UID]; n != nil && n.secure != nil && !src.secure {
+		return fmt.Errorf("node %s: %w", b.UID, errSecured)
 	}
 	if err := g.tracker.PublishCheck(b.UID); err != nil {
 		g.log.Error("publish check", "node", b.UID, "err", err)
