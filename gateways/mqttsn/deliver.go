@@ -117,6 +117,10 @@ func (g *Gateway) dropSubscription(s *subscription) {
 	}
 }
 
+// maxPublishData is the largest payload a PUBLISH can carry: 65535 bytes
+// minus the long header (3-byte length, type), flags, topic id, message id.
+const maxPublishData = 0xFFFF - 9
+
 // deliverLoop hands NATS messages to the subscribed clients.
 func (g *Gateway) deliverLoop(ctx context.Context) {
 	for {
@@ -150,6 +154,11 @@ func (g *Gateway) deliver(m *nats.Msg) {
 			return
 		}
 		qos = max(qos, o.qos)
+	}
+	if len(m.Data) > maxPublishData {
+		g.stats.dropped.Add(1)
+		g.log.Warn("dropped message: too big for MQTT-SN", "client", c.id, "subject", m.Subject, "bytes", len(m.Data))
+		return
 	}
 	msg := outMsg{data: m.Data, qos: qos}
 	switch s.idType {

@@ -564,3 +564,19 @@ func TestMicroService(t *testing.T) {
 		t.Fatalf("service ping: %v %s", err, ping.Data)
 	}
 }
+
+func TestTooBigForMQTTSNIsDropped(t *testing.T) {
+	tg := startGateway(t, nil)
+	node := tg.dial(t, "127.0.0.1:0")
+	node.connect("big", 60)
+	node.subscribe("ab", 0, 1)
+	if err := tg.nc.Publish("ab", make([]byte, 70000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.nc.Publish("ab", []byte("small")); err != nil {
+		t.Fatal(err)
+	}
+	if pub := expect[*packet.Publish](node); string(pub.Data) != "small" {
+		t.Fatalf("got %d bytes", len(pub.Data))
+	}
+}

@@ -192,3 +192,12 @@ func TestFlags(t *testing.T) {
 		t.Fatal("abc is not a short topic")
 	}
 }
+
+func TestLargestPublish(t *testing.T) {
+	if _, err := Marshal(&Publish{Data: make([]byte, 0xFFFF-9)}); err != nil {
+		t.Fatalf("largest publish: %v", err)
+	}
+	if _, err := Marshal(&Publish{Data: make([]byte, 0xFFFF-8)}); err == nil {
+		t.Fatal("a publish one byte too long was encoded")
+	}
+}
