@@ -27,6 +27,7 @@ type Gateway struct {
 	predefByName map[string]uint16
 
 	inbox chan *nats.Msg // every client subscription delivers here
+	ready chan struct{}  // closed once Run has bound its socket
 
 	mu       sync.Mutex // guards everything below
 	conn     *net.UDPConn
@@ -78,12 +79,26 @@ func New(cfg Config) (*Gateway, error) {
 		nc:           cfg.Conn,
 		predefByName: byName,
 		inbox:        make(chan *nats.Msg, 8192),
+		ready:        make(chan struct{}),
 		byAddr:       map[netip.AddrPort]*client{},
 		byID:         map[string]*client{},
 		subs:         map[*nats.Subscription]*subscription{},
 		peers:        map[netip.AddrPort]*peer{},
 		stranger:     rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst),
 	}, nil
+}
+
+// Ready is closed once Run listens; Addr then tells where.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
+
+// Addr is the UDP address the gateway listens on, nil before Ready.
+func (g *Gateway) Addr() net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.conn == nil {
+		return nil
+	}
+	return g.conn.LocalAddr()
 }
 
 // Stats returns the gateway's counters.
@@ -120,6 +135,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	defer func() { _ = svc.Stop() }()
 	g.log.Info("listening", "what", "mqtt-sn", "addr", conn.LocalAddr().String(), "gateway_id", g.cfg.GatewayID)
+	close(g.ready)
 
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return g.readLoop(conn) })

@@ -1,7 +1,9 @@
 package mqttsn
 
 import (
+	"context"
 	"encoding/json"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -579,4 +581,28 @@ func TestTooBigForMQTTSNIsDropped(t *testing.T) {
 	if pub := expect[*packet.Publish](node); string(pub.Data) != "small" {
 		t.Fatalf("got %d bytes", len(pub.Data))
 	}
+}
+
+func TestReadyAndAddr(t *testing.T) {
+	srv := bustest.StartServer(t)
+	gw, err := New(Config{Conn: bustest.Connect(t, srv), Logger: bustest.Logger(t), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gw.Addr() != nil {
+		t.Fatal("an address before Run")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-gw.Ready():
+	case <-time.After(3 * time.Second):
+		t.Fatal("not ready")
+	}
+	tg := &testGateway{addr: gw.Addr().(*net.UDPAddr).AddrPort()}
+	node := tg.dial(t, "127.0.0.1:0")
+	node.send(&packet.SearchGW{Radius: 1})
+	expect[*packet.GWInfo](node)
 }
