@@ -1,0 +1,157 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestRunAgainstSystem(t *testing.T) {
+	target := startTestSystem(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tests := []struct {
+		name      string
+		cfg       Config
+		path      string
+		strangers int
+	}{
+		{"coap values reach every browser", Config{Scenarios: []string{ScenarioCoAP}, Nodes: 5, Browsers: 3, Rate: 300, Duration: time.Second},
+			"coap → browser", 0},
+		{"values of unregistered coap nodes are counted lost", Config{Scenarios: []string{ScenarioCoAP}, Nodes: 4, Browsers: 1, Rate: 300,
+			Duration: time.Second, Strangers: 2}, "coap → browser", 2},
+		{"closed loop of confirmable posts", Config{Scenarios: []string{ScenarioCoAP}, Nodes: 3, Browsers: 1, Rate: RateMax,
+			Duration: 300 * time.Millisecond, MaxValues: 300, Window: 8}, "coap → browser", 0},
+		{"websocket node values", Config{Scenarios: []string{ScenarioWS}, Nodes: 3, Browsers: 2, Rate: 300, Duration: time.Second},
+			"ws → browser", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Target, cfg.NoBaselines, cfg.Logger = target, true, nil
+			rep, err := Run(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Errors) > 0 {
+				t.Fatalf("errors: %v", rep.Errors)
+			}
+			r := find(t, rep, cfg.Scenarios[0], tt.path)
+			all := int64(r.Nodes + tt.strangers)
+			// Values go round robin over nodes, strangers last.
+			var strangerValues int64
+			for k := range r.Sent {
+				if k%all >= int64(r.Nodes) {
+					strangerValues++
+				}
+			}
+			want := (r.Sent - strangerValues) * int64(r.Receivers)
+			switch {
+			case r.Sent < 100:
+				t.Errorf("sent %d values, want at least 100", r.Sent)
+			case r.Expected != r.Sent*int64(r.Receivers):
+				t.Errorf("expected %d, want sent × receivers = %d", r.Expected, r.Sent*int64(r.Receivers))
+			case r.Delivered+r.Superseded+r.Lost != r.Expected:
+				t.Errorf("delivered %d + superseded %d + lost %d != expected %d", r.Delivered, r.Superseded, r.Lost, r.Expected)
+			case r.Delivered != want:
+				t.Errorf("delivered %d, want %d (lost %d, superseded %d)", r.Delivered, want, r.Lost, r.Superseded)
+			case r.Lost != strangerValues*int64(r.Receivers):
+				t.Errorf("lost %d, want the strangers' %d", r.Lost, strangerValues*int64(r.Receivers))
+			case r.Latency == nil || r.Latency.Count != r.Delivered:
+				t.Errorf("latency %+v, want one sample per delivered value", r.Latency)
+			}
+			if tt.strangers > 0 && r.Extra["gateway_rejected"].(int64) == 0 {
+				t.Errorf("the gateway rejected none of the strangers' values")
+			}
+			bus := find(t, rep, cfg.Scenarios[0], tt.path[:len(tt.path)-len("browser")]+"bus (NATS)")
+			if bus.Delivered != r.Sent-strangerValues {
+				t.Errorf("bus got %d values, want %d", bus.Delivered, r.Sent-strangerValues)
+			}
+		})
+	}
+}
+
+func TestCommandRoundTrip(t *testing.T) {
+	target := startTestSystem(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, Config{Scenarios: []string{ScenarioCommand}, Target: target, Nodes: 3, Browsers: 2,
+		Rate: 20, Duration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"browser → coap node → result", "nats req → coap node → reply"} {
+		r := find(t, rep, ScenarioCommand, path)
+		if r.Sent < 5 || r.Delivered != r.Sent || r.Lost != 0 {
+			t.Errorf("%s: sent %d, delivered %d, lost %d (%v), want every command answered", path, r.Sent, r.Delivered, r.Lost, r.Extra)
+		}
+	}
+}
+
+func TestScaleHoldsNodes(t *testing.T) {
+	target := startTestSystem(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, Config{Scenarios: []string{ScenarioScale}, Target: target, Nodes: 300, Rate: 2000,
+		Beacon: 500 * time.Millisecond, Hold: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := find(t, rep, ScenarioScale, "register coap nodes (/alive → browser new)")
+	hold := find(t, rep, ScenarioScale, "hold coap nodes (beacon every 500ms)")
+	if reg.Delivered != 300 || hold.Delivered != 300 || hold.Sent < 300 {
+		t.Errorf("registered %d, held %d with %d beacons; want 300, 300, at least 300", reg.Delivered, hold.Delivered, hold.Sent)
+	}
+}
+
+func TestAccountSeparatesSupersededFromLost(t *testing.T) {
+	tests := []struct {
+		name                        string
+		sent                        int64
+		got                         []int64
+		delivered, superseded, lost int64
+	}{
+		{"all received", 8, []int64{0, 1, 2, 3, 4, 5, 6, 7}, 8, 0, 0},
+		{"a later value of the same resource supersedes", 9, []int64{0, 1, 2, 3, 5, 6, 7, 8}, 8, 1, 0},
+		{"a missing value with only other resources later is lost", 8, []int64{0, 1, 2, 3, 5, 6, 7}, 7, 0, 1},
+		{"a tail with nothing later is lost", 8, []int64{0, 1, 2, 3}, 4, 0, 4},
+		{"nothing received", 3, nil, 0, 0, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tl := newTally(1, 4)
+			for range tt.sent {
+				tl.next(0)
+			}
+			r := newReceiver(tl)
+			for _, s := range tt.got {
+				if !r.got(tl.value(0, s)) {
+					t.Fatalf("value %d not taken", s)
+				}
+			}
+			if len(tt.got) > 0 {
+				r.got(tl.value(0, tt.got[0])) // a duplicate
+			}
+			d := account(tl, []*receiver{r})
+			if d.Delivered != tt.delivered || d.Superseded != tt.superseded || d.Lost != tt.lost {
+				t.Errorf("delivered/superseded/lost = %d/%d/%d, want %d/%d/%d", d.Delivered, d.Superseded, d.Lost, tt.delivered, tt.superseded, tt.lost)
+			}
+			if wantDup := int64(min(len(tt.got), 1)); d.Duplicates != wantDup {
+				t.Errorf("duplicates %d, want %d", d.Duplicates, wantDup)
+			}
+		})
+	}
+}
+
+func TestParseValueRejectsOtherRuns(t *testing.T) {
+	tl := newTally(2, 1)
+	v := tl.value(1, 7)
+	if n, s, _, ok := parseValue(tl.run, v); !ok || n != 1 || s != 7 {
+		t.Fatalf("parseValue(%q) = %d, %d, %v", v, n, s, ok)
+	}
+	for _, bad := range []string{"", "21.5°C", "zzzzzz/1/2/3", tl.run + "/x/2/3", tl.run + "/1/2", tl.run + "1/2/3/4"} {
+		if _, _, _, ok := parseValue(tl.run, bad); ok {
+			t.Errorf("parseValue(%q) accepted", bad)
+		}
+	}
+}

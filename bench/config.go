@@ -1,0 +1,162 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// Scenario names.
+const (
+	ScenarioCoAP    = "coap"
+	ScenarioMQTT    = "mqtt"
+	ScenarioMQTTSN  = "mqttsn"
+	ScenarioWS      = "ws"
+	ScenarioFanout  = "fanout"
+	ScenarioCommand = "command"
+	ScenarioScale   = "scale"
+	ScenarioAll     = "all"
+)
+
+// Scenarios lists every scenario in the order "all" runs them (scale last:
+// its nodes stay registered until they time out).
+var Scenarios = []string{ScenarioCoAP, ScenarioWS, ScenarioMQTT, ScenarioMQTTSN, ScenarioFanout, ScenarioCommand, ScenarioScale}
+
+// RateMax as Config.Rate sends as fast as the system answers: a closed loop
+// of confirmable requests (CoAP only).
+const RateMax = -1
+
+// Config configures a run. Zero values take each scenario's default (see
+// defaults).
+type Config struct {
+	// Scenarios to run, in order; "all" is every one.
+	Scenarios []string
+	// Target is the system under test; with no address at all, bench starts
+	// `Binary run` itself.
+	Target Target
+	// Binary is the aiot binary for the child system and the no-op CoAP
+	// server; default this executable.
+	Binary string
+	// ServerArgs are extra flags for the child `aiot run`.
+	ServerArgs []string
+
+	// Nodes, Browsers, Rate (values, commands or registrations per
+	// second; RateMax for a closed loop) and Duration of each scenario.
+	Nodes, Browsers int
+	Rate            float64
+	Duration        time.Duration
+	// MaxValues bounds the values one scenario sends. Default 5 000 000.
+	MaxValues int64
+	// Resources per node that values rotate over (b0, b1, …). Default 4.
+	Resources int
+	// Window is the number of confirmable requests in flight in a closed
+	// loop. Default 64.
+	Window int
+	// Strangers are extra nodes that send values without ever registering:
+	// the system should drop what they send, and bench count it as lost.
+	Strangers int
+	// Beacon and Hold: the scale scenario's beacon period (default 30 s)
+	// and how long it holds the nodes online (default 65 s).
+	Beacon, Hold time.Duration
+	// NoBaselines skips the baselines.
+	NoBaselines bool
+	// Progress receives a progress line (a terminal); nil for none.
+	Progress io.Writer
+	// Logger receives what bench does; nil discards.
+	Logger *slog.Logger
+}
+
+// params are one scenario's settings after defaults.
+type params struct {
+	scenario  string
+	nodes     int
+	browsers  int
+	rate      float64
+	duration  time.Duration
+	maxValues int64
+	resources int
+	window    int
+	strangers int
+	beacon    time.Duration
+	hold      time.Duration
+}
+
+// defaults are each scenario's settings when Config leaves them zero.
+var defaults = map[string]params{
+	ScenarioCoAP:    {nodes: 100, browsers: 1, rate: RateMax, duration: 10 * time.Second},
+	ScenarioWS:      {nodes: 100, browsers: 1, rate: 1000, duration: 10 * time.Second},
+	ScenarioMQTT:    {nodes: 100, browsers: 1, rate: 1000, duration: 10 * time.Second},
+	ScenarioMQTTSN:  {nodes: 100, browsers: 1, rate: 1000, duration: 10 * time.Second},
+	ScenarioFanout:  {nodes: 10, browsers: 100, rate: 1000, duration: 10 * time.Second},
+	ScenarioCommand: {nodes: 10, browsers: 10, rate: 50, duration: 10 * time.Second},
+	ScenarioScale:   {nodes: 100_000, browsers: 1, rate: 5000, duration: 0},
+}
+
+func (c *Config) params(scenario string) params {
+	p := defaults[scenario]
+	p.scenario = scenario
+	set := func(dst *int, v int) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	set(&p.nodes, c.Nodes)
+	set(&p.browsers, c.Browsers)
+	if c.Rate != 0 {
+		p.rate = c.Rate
+	}
+	if c.Duration != 0 {
+		p.duration = c.Duration
+	}
+	p.maxValues = c.MaxValues
+	if p.maxValues == 0 {
+		p.maxValues = 5_000_000
+	}
+	p.resources = c.Resources
+	if p.resources == 0 {
+		p.resources = 4
+	}
+	p.window = c.Window
+	if p.window == 0 {
+		p.window = 64
+	}
+	p.strangers = c.Strangers
+	p.beacon, p.hold = c.Beacon, c.Hold
+	if p.beacon == 0 {
+		p.beacon = 30 * time.Second
+	}
+	if p.hold == 0 {
+		p.hold = 65 * time.Second
+	}
+	return p
+}
+
+func (c *Config) validate() ([]string, error) {
+	var out []string
+	for _, s := range c.Scenarios {
+		if s == ScenarioAll {
+			out = append(out, Scenarios...)
+			continue
+		}
+		if !slices.Contains(Scenarios, s) {
+			return nil, fmt.Errorf("scenario %q: want one of %v or all", s, Scenarios)
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no scenario")
+	}
+	switch {
+	case c.Nodes < 0 || c.Browsers < 0 || c.Strangers < 0 || c.Window < 0 || c.Resources < 0:
+		return nil, fmt.Errorf("negative count")
+	case c.Duration < 0 || c.Beacon < 0 || c.Hold < 0:
+		return nil, fmt.Errorf("negative duration")
+	case c.Rate < 0 && c.Rate != RateMax:
+		return nil, fmt.Errorf("rate %v: want a positive number or max", c.Rate)
+	case c.Duration > time.Hour || c.Hold > time.Hour:
+		return nil, fmt.Errorf("runs are bounded: at most an hour per scenario")
+	}
+	return out, nil
+}

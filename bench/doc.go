@@ -1,0 +1,53 @@
+// Package bench is the load tool behind `aiot bench`: it drives a running
+// goaiot (or any Pyaiot-compatible) system, or one it starts itself as a
+// child `aiot run`, with simulated nodes of every protocol and simulated
+// browsers, and reports throughput, loss, end-to-end latency and the
+// server's CPU and memory.
+//
+// # What is measured
+//
+// Every value a simulated node sends carries the run id, the node's index,
+// a per-node sequence number and the send time:
+//
+//	<run>/<node>/<seq>/<ns since the run's epoch>
+//
+// (CoAP: "b<k>:<value>" POSTed to /server; websocket: {"type":"update",
+// "data":{"b<k>":<value>}}; MQTT and MQTT-SN: {"value":<value>} on
+// node/<id>/b<k>). Resource b<k> is seq mod Resources. Each receiver (a
+// browser on /ws, or a NATS subscriber on node.> for the bus stage) keeps a
+// bitmap of the sequence numbers it got per node, so loss is counted, never
+// inferred: a value not received is "superseded" when a later value of the
+// same node and resource reached that receiver (the dashboard's documented
+// coalescing for a browser that falls behind), and "lost" otherwise.
+// Latency is the receive time minus the send time, both read from the same
+// monotonic clock of this process, in an HDR histogram (1 µs to 60 s, three
+// significant digits).
+//
+// # Nodes
+//
+// CoAP nodes are simulated by one UDP socket bound to the wildcard address:
+// node i sends from its own loopback address (127.1.0.1, 127.1.0.2, …, set
+// per datagram with IP_PKTINFO) and the same socket answers the gateway's
+// discovery GETs and command PUTs addressed to any of them, on the node
+// port the gateway uses. One socket thus holds 100 000 nodes without
+// 100 000 file descriptors, exactly as RIOT nodes look to the gateway (one
+// address each, server on a fixed port). Websocket nodes are gorilla
+// clients on /node, MQTT nodes paho clients, MQTT-SN nodes raw UDP clients
+// speaking gateways/mqttsn/packet.
+//
+// # Server
+//
+// Without target addresses, bench starts `aiot run` as a child process on
+// random loopback ports with a temporary data directory, and reads its CPU
+// time from /proc/<pid>/stat and its resident memory from
+// /proc/<pid>/status (VmRSS sampled every 50 ms, VmHWM reset per scenario
+// through /proc/<pid>/clear_refs). A child keeps the load generator's own
+// memory and CPU out of the server's numbers, which an in-process server
+// could not.
+//
+// Baselines run in the same invocation: raw NATS publish/subscribe on the
+// server's own NATS (the floor of the bus), a no-op go-coap server (a child
+// `aiot bench --noop-coap` answering 2.04), and a mosquitto child for MQTT.
+//
+// All traffic goes to 127.0.0.0/8: every address given is checked.
+package bench

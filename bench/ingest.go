@@ -1,0 +1,67 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// nodeSource is a set of simulated nodes of one protocol.
+type nodeSource interface {
+	// connect brings nodes 0..n-1 up (connected, announced).
+	connect(ctx context.Context, n int) error
+	// send sends one value from node i.
+	send(i int, res, value string) error
+	close()
+}
+
+// ingest measures values of src's nodes reaching browsers (and the bus):
+// path names the row, prefix is the uid prefix browsers see ("" when the
+// system names the nodes itself).
+func (r *runner) ingest(ctx context.Context, p params, path, prefix string, src nodeSource) ([]Result, error) {
+	if err := r.needBrowsers(); err != nil {
+		return nil, err
+	}
+	t := newTally(p.nodes, p.resources)
+	w := newWatcher(prefix)
+	rcvs := make([]*receiver, p.browsers)
+	bs, err := dialBrowsers(ctx, r.target.WSURL, p.browsers, func(i int) *receiver {
+		rcvs[i] = newReceiver(t)
+		return rcvs[i]
+	}, w.on, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer closeBrowsers(bs)
+	tap, closeTap, err := r.busTap(t, "node.*.*")
+	if err != nil {
+		return nil, err
+	}
+	defer closeTap()
+	if err := src.connect(ctx, p.nodes); err != nil {
+		return nil, err
+	}
+	defer src.close()
+	extra := map[string]any{}
+	if err := w.waitOnline(ctx, p.nodes, 30*time.Second); err != nil {
+		extra["before_start"] = err.Error()
+	}
+	s := sample(r.pid())
+	began := t.now()
+	stopProg := r.prog.start(p.scenario, p.duration, func() int64 { return received(rcvs) })
+	if p.rate <= 0 {
+		stopProg()
+		return nil, fmt.Errorf("%s: a closed loop is CoAP only: give --rate", p.scenario)
+	}
+	errs := drive(ctx, t, p.rate, p.duration, p.maxValues, p.nodes, src.send)
+	sendEnd := t.now()
+	drain(ctx, rcvs, t.total()*int64(len(rcvs)), 2*time.Second, 20*time.Second)
+	stopProg()
+	extra["send_errors"] = errs
+	rows := []Result{row(p.scenario, path+" → browser", p, t, rcvs, began, sendEnd, s.stop())}
+	rows[0].Extra = extra
+	if tap != nil {
+		rows = append(rows, row(p.scenario, path+" → bus (NATS)", p, t, []*receiver{tap}, began, sendEnd, usage{}))
+	}
+	return rows, nil
+}

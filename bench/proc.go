@@ -1,0 +1,153 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on every
+// Linux architecture Go supports).
+const clockTicks = 100
+
+// cpuTime is the user plus system CPU time of pid so far.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: fields count from its ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64) // utime, field 14
+	s, err2 := strconv.ParseInt(f[12], 10, 64) // stime, field 15
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad times", pid)
+	}
+	return time.Duration(u+s) * time.Second / clockTicks, nil
+}
+
+// memory is pid's resident set now and its peak (VmRSS, VmHWM), in bytes.
+func memory(pid int) (rss, peak int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/%d/status %s: %w", pid, k, err)
+		}
+		if k == "VmRSS" {
+			rss = kb << 10
+		} else {
+			peak = kb << 10
+		}
+	}
+	return rss, peak, sc.Err()
+}
+
+// resetPeak resets VmHWM to the current RSS (Linux 4.0+); best effort.
+func resetPeak(pid int) {
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// usage is what a process used during one measurement.
+type usage struct {
+	CPU     time.Duration // CPU time
+	Wall    time.Duration
+	PeakRSS int64 // bytes
+	EndRSS  int64
+}
+
+// Cores is the average number of cores busy.
+func (u usage) Cores() float64 {
+	if u.Wall <= 0 {
+		return 0
+	}
+	return u.CPU.Seconds() / u.Wall.Seconds()
+}
+
+// sampler watches one process: its CPU time between start and stop, and
+// its peak resident memory (VmRSS sampled every 50 ms and VmHWM).
+type sampler struct {
+	pid    int
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	began  time.Time
+	cpu0   time.Duration
+	mu     sync.Mutex
+	peak   int64
+}
+
+// sample starts watching pid; a pid of 0 (an external server) measures
+// nothing.
+func sample(pid int) *sampler {
+	s := &sampler{pid: pid, began: time.Now()}
+	if pid == 0 {
+		return s
+	}
+	resetPeak(pid)
+	s.cpu0, _ = cpuTime(pid)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Go(func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			s.observe()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return s
+}
+
+func (s *sampler) observe() {
+	rss, peak, err := memory(s.pid)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.peak = max(s.peak, rss, peak)
+	s.mu.Unlock()
+}
+
+// stop ends the measurement.
+func (s *sampler) stop() usage {
+	u := usage{Wall: time.Since(s.began)}
+	if s.pid == 0 {
+		return u
+	}
+	s.cancel()
+	s.wg.Wait()
+	s.observe()
+	cpu, _ := cpuTime(s.pid)
+	u.CPU = cpu - s.cpu0
+	u.EndRSS, _, _ = memory(s.pid)
+	s.mu.Lock()
+	u.PeakRSS = s.peak
+	s.mu.Unlock()
+	return u
+}

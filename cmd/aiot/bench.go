@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goaiot/goaiot/bench"
+)
+
+// benchCommand is `aiot bench`: the load tool (see package bench).
+func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	line := "aiot bench [flags]"
+	fs := flag.NewFlagSet(line, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = usage(fs, line)
+	var cfg bench.Config
+	var scenarios, rate, serverArgs, logLevel, noop string
+	var asJSON bool
+	t := &cfg.Target
+	fs.StringVar(&scenarios, "scenario", bench.ScenarioCoAP, "comma-separated: "+strings.Join(bench.Scenarios, ", ")+" or all")
+	fs.StringVar(&t.Kind, "target", bench.KindGoaiot, "kind of system: goaiot or pyaiot (no synced/result messages)")
+	fs.StringVar(&t.HTTP, "http", "", "running goaiot's HTTP URL (http://127.0.0.1:8080); no address at all: bench starts aiot run itself")
+	fs.StringVar(&t.WSURL, "ws-url", "", "browser websocket URL (default <http>/ws; Pyaiot: ws://127.0.0.1:8000/ws)")
+	fs.StringVar(&t.NodeURL, "node-url", "", "websocket node URL (default <http>/node; Pyaiot: ws://127.0.0.1:8001/node)")
+	fs.StringVar(&t.NATS, "nats", "", "the system's NATS URL (bus-stage latency, NATS baseline, nats req commands)")
+	fs.StringVar(&t.CoAP, "coap", "", "CoAP gateway UDP address (127.0.0.1:5683)")
+	fs.StringVar(&t.MQTT, "mqtt", "", "MQTT broker address for MQTT nodes (127.0.0.1:1883)")
+	fs.StringVar(&t.MQTTSN, "mqttsn", "", "MQTT-SN gateway UDP address (127.0.0.1:1885)")
+	fs.IntVar(&t.CoAPNodePort, "coap-node-port", 5683, "with --coap: the port the gateway reaches CoAP nodes at")
+	fs.IntVar(&cfg.Nodes, "nodes", 0, "nodes per scenario (0: the scenario's default)")
+	fs.IntVar(&cfg.Browsers, "browsers", 0, "browsers per scenario (0: the scenario's default)")
+	fs.StringVar(&rate, "rate", "", "values (commands, registrations) per second, or max for a CoAP closed loop (empty: the scenario's default)")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "sending time per scenario (0: the scenario's default, 10s)")
+	fs.Int64Var(&cfg.MaxValues, "max-values", 0, "most values one scenario sends (0: 5000000)")
+	fs.IntVar(&cfg.Resources, "resources", 0, "resources per node the values rotate over (0: 4)")
+	fs.IntVar(&cfg.Window, "window", 0, "confirmable requests in flight with --rate max (0: 64)")
+	fs.IntVar(&cfg.Strangers, "strangers", 0, "extra CoAP nodes that send values without registering (their values must be counted lost)")
+	fs.DurationVar(&cfg.Beacon, "beacon", 0, "scale: beacon period of each node (0: 30s)")
+	fs.DurationVar(&cfg.Hold, "hold", 0, "scale: how long the nodes are held online (0: 65s)")
+	fs.BoolVar(&cfg.NoBaselines, "no-baselines", false, "skip the baselines (NATS pub/sub, no-op go-coap, mosquitto)")
+	fs.StringVar(&cfg.Binary, "aiot", "", "aiot binary for the self-started system (default: this one)")
+	fs.StringVar(&serverArgs, "server-args", "", "extra flags for the self-started aiot run, space-separated")
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON instead of tables")
+	fs.StringVar(&logLevel, "log-level", "warn", "bench's own log: debug, info, warn or error")
+	fs.StringVar(&noop, "noop-coap", "", "internal: serve the no-op go-coap baseline at this address")
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) || strings.HasPrefix(err.Error(), "AIOT_") || strings.HasPrefix(err.Error(), "unexpected") {
+			return err
+		}
+		return errUsage
+	}
+	if noop != "" {
+		return bench.ServeNoopCoAP(ctx, noop, stdout)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: %w", logLevel, err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Scenarios = strings.Split(scenarios, ",")
+	cfg.ServerArgs = strings.Fields(serverArgs)
+	switch rate {
+	case "":
+	case "max":
+		cfg.Rate = bench.RateMax
+	default:
+		r, err := strconv.ParseFloat(rate, 64)
+		if err != nil || r <= 0 {
+			return fmt.Errorf("--rate %q: want a positive number or max", rate)
+		}
+		cfg.Rate = r
+	}
+	if f, ok := stderr.(*os.File); ok && bench.IsTerminal(f) {
+		cfg.Progress = stderr
+	}
+	began := time.Now()
+	rep, err := bench.Run(ctx, cfg)
+	if rep == nil {
+		return err
+	}
+	if asJSON {
+		if werr := rep.WriteJSON(stdout); werr != nil {
+			return werr
+		}
+	} else if werr := rep.WriteTable(stdout); werr != nil {
+		return werr
+	}
+	cfg.Logger.Info("bench done", "took", time.Since(began).Round(time.Millisecond))
+	return err
+}
