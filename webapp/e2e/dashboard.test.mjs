@@ -207,6 +207,40 @@ describe('dashboard against aiot run --demo', { concurrency: false }, () => {
     )
   })
 
+  test('search, resource filter and theme', async () => {
+    const uids = () => page.evaluate(() => [...document.querySelectorAll('[data-testid="node"]')].map((n) => n.dataset.uid))
+    await page.locator('[data-testid="search"]').fill('e2e-board')
+    await waitDom('the search to leave only the e2e node', (id) => {
+      const cards = [...document.querySelectorAll('[data-testid="node"]')]
+      return cards.length === 1 && cards[0].dataset.uid === id
+    }, E2E_ID)
+    await page.locator('[data-testid="search"]').fill('')
+    await waitDom('every card back', () => document.querySelectorAll('[data-testid="node"]').length > 1)
+    assert.ok((await uids()).length > 1)
+
+    // Hide, then show again, the temperature resource.
+    await showCard(E2E_ID)
+    await page.locator('[data-testid="resources-button"]').click()
+    const box = page.locator('.popover label', { hasText: 'temperature' }).first().locator('input')
+    await box.uncheck()
+    await waitDom('temperature hidden', (sel) => !document.querySelector(sel), res(E2E_ID, 'temperature'))
+    await box.check()
+    await waitDom('temperature shown', (sel) => !!document.querySelector(sel), res(E2E_ID, 'temperature'))
+    await page.keyboard.press('Escape')
+
+    // Theme: system (light here) → light → dark, kept across a reload.
+    const theme = () => page.evaluate(() => document.documentElement.dataset.theme)
+    assert.equal(await theme(), 'light')
+    await page.locator('[data-testid="theme"]').click()
+    await page.locator('[data-testid="theme"]').click()
+    assert.equal(await theme(), 'dark')
+    await page.reload()
+    await waitLive()
+    assert.equal(await theme(), 'dark')
+    await page.locator('[data-testid="theme"]').click()
+    assert.equal(await theme(), 'light')
+  })
+
   test('a command the node never answers is reported as failed', async () => {
     wsnode.answer = () => false
     await showCard(E2E_ID)
