@@ -33,7 +33,7 @@ func nonPost(payload string) []byte {
 // busy, few enough never to overflow a socket buffer on loopback.
 const window = 64
 
-// pushValues sends b.N /server values from 127.0.0.70 to addr, at most
+// pushValues sends b.N /server values from 127.0.53.70 to addr, at most
 // window ahead of what received counts, and waits for all of them.
 func pushValues(b *testing.B, addr net.Addr, received *atomic.Int64) {
 	b.Helper()
@@ -48,7 +48,7 @@ func pushValues(b *testing.B, addr net.Addr, received *atomic.Int64) {
 				conn.Close()
 			}
 			var err error
-			if conn, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 70)}); err != nil {
+			if conn, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 53, 70)}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -108,7 +108,7 @@ func benchGateway(b *testing.B) {
 	_ = s.SetPendingLimits(-1, -1)
 	_ = sub.Flush()
 
-	alive, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 70)}, g.Addr().(*net.UDPAddr))
+	alive, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 53, 70)}, g.Addr().(*net.UDPAddr))
 	if err != nil {
 		b.Fatal(err)
 	}

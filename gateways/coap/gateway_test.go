@@ -26,7 +26,7 @@ func TestSimulatedNode(t *testing.T) {
 	g := startGateway(t, nc, func(c *coap.Config) { c.NodeTimeout = time.Second })
 	const uid = "AB582D8277D4D97"
 	sim, stopSim := startSim(t, coapsim.Config{
-		UID: uid, Listen: "127.0.0.5:5683", Gateway: g.Addr().String(), Name: "Node LED",
+		UID: uid, Listen: "127.0.53.5:5683", Gateway: g.Addr().String(), Name: "Node LED",
 		Sensors: true, SensorInterval: 50 * time.Millisecond, BeaconInterval: 100 * time.Millisecond,
 	})
 
@@ -37,7 +37,7 @@ func TestSimulatedNode(t *testing.T) {
 			t.Errorf("node.check id = %q, want %q", c.ID, uid)
 		}
 		s := nextState(t, events, uid)
-		want := bus.State{State: bus.StateOnline, Protocol: bus.ProtocolCoAP, Gateway: "coap@test", Site: "lab", Address: "127.0.0.5:5683"}
+		want := bus.State{State: bus.StateOnline, Protocol: bus.ProtocolCoAP, Gateway: "coap@test", Site: "lab", Address: "127.0.53.5:5683"}
 		s.Time = time.Time{}
 		if s != want {
 			t.Errorf("$state = %+v, want %+v", s, want)

@@ -52,15 +52,15 @@ func TestLibcoapClientPosts(t *testing.T) {
 	g := startGateway(t, nc, func(c *coap.Config) { c.RequestTimeout = 300 * time.Millisecond })
 	const uid = "libcoap1"
 
-	coapPost(t, g, "127.0.0.6", "/alive", "reset:"+uid)
-	if s := nextState(t, events, uid); s.State != bus.StateOnline || s.Address != "127.0.0.6:5683" {
-		t.Fatalf("$state = %+v, want online at 127.0.0.6:5683", s)
+	coapPost(t, g, "127.0.53.6", "/alive", "reset:"+uid)
+	if s := nextState(t, events, uid); s.State != bus.StateOnline || s.Address != "127.0.53.6:5683" {
+		t.Fatalf("$state = %+v, want online at 127.0.53.6:5683", s)
 	}
-	coapPost(t, g, "127.0.0.6", "/server", "temperature:19.5°C")
+	coapPost(t, g, "127.0.53.6", "/server", "temperature:19.5°C")
 	if v := nextValue(t, events, uid, "temperature"); v != "19.5°C" {
 		t.Errorf("temperature = %q, want 19.5°C", v)
 	}
-	coapPost(t, g, "127.0.0.6", "/server", "suit_state: 2")
+	coapPost(t, g, "127.0.53.6", "/server", "suit_state: 2")
 	if v := nextValue(t, events, uid, "suit_state"); v != " 2" {
 		t.Errorf("suit_state = %q, want \" 2\" (kept as sent)", v)
 	}
@@ -72,7 +72,7 @@ func TestLibcoapClientPosts(t *testing.T) {
 			{"unknown path", "post", "/nothing", "x:y", "4.04"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				if out := coapRequest(t, g, "127.0.0.16", tc.method, tc.path, tc.payload); !strings.Contains(out, tc.want) {
+				if out := coapRequest(t, g, "127.0.53.16", tc.method, tc.path, tc.payload); !strings.Contains(out, tc.want) {
 					t.Errorf("coap-client printed %q, want %s", out, tc.want)
 				}
 			})
@@ -91,15 +91,15 @@ func TestLibcoapServerNode(t *testing.T) {
 	g := startGateway(t, nc, nil)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, server, "-A", "127.0.0.7", "-p", "5683")
+	cmd := exec.CommandContext(ctx, server, "-A", "127.0.53.7", "-p", "5683")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start coap-server-notls: %v", err)
 	}
 	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	waitUDP(t, "127.0.0.7:5683")
+	waitUDP(t, "127.0.53.7:5683")
 
 	const uid = "libcoap-server"
-	coapPost(t, g, "127.0.0.7", "/alive", "alive:"+uid)
+	coapPost(t, g, "127.0.53.7", "/alive", "alive:"+uid)
 	names, err := bus.ParseResources(bustest.Next(t, events, bus.NodeResources(uid), wait).Data)
 	if err != nil {
 		t.Fatal(err)

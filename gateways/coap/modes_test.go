@@ -31,7 +31,7 @@ func TestObservedNode(t *testing.T) {
 	events := bustest.Subscribe(t, nc, "node.>")
 	g := startGateway(t, nc, nil)
 	sim, _ := startSim(t, coapsim.Config{
-		UID: "obs1", Listen: "127.0.0.50:5683", Gateway: g.Addr().String(),
+		UID: "obs1", Listen: "127.0.53.50:5683", Gateway: g.Addr().String(),
 		Sensors: true, IMU: true, Observe: true, SensorInterval: 50 * time.Millisecond, IMUInterval: 50 * time.Millisecond,
 	})
 	got := values(t, events, "obs1", "temperature", "imu")
@@ -161,7 +161,7 @@ func TestDTLS(t *testing.T) {
 	if got := <-ledSet; got != "1" {
 		t.Errorf("node got %q", got)
 	}
-	if got := request(t, dialFrom(t, g, "127.0.0.52"), codes.POST, "/alive", []byte("alive:dtls7")); got != codes.Forbidden {
+	if got := request(t, dialFrom(t, g, "127.0.53.52"), codes.POST, "/alive", []byte("alive:dtls7")); got != codes.Forbidden {
 		t.Errorf("plain coap takeover of a dtls node answered %s, want 4.03", coap.CodeText(got))
 	}
 	if addr, _ := lookupNode(g, "dtls7"); addr != cc.LocalAddr().String() {
@@ -176,7 +176,7 @@ func TestDiscoverRequest(t *testing.T) {
 	nc := bustest.Connect(t, srv)
 	events := bustest.Subscribe(t, nc, "node.>")
 	g := startGateway(t, nc, nil)
-	sim, _ := startSim(t, coapsim.Config{UID: "disc1", Listen: "127.0.0.51:5683", Gateway: g.Addr().String(),
+	sim, _ := startSim(t, coapsim.Config{UID: "disc1", Listen: "127.0.53.51:5683", Gateway: g.Addr().String(),
 		Sensors: true, Observe: true, SensorInterval: 50 * time.Millisecond})
 	bustest.Next(t, events, bus.NodeResources("disc1"), wait)
 	eventually(t, "first discovery done and observed", func() bool {

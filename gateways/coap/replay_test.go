@@ -83,7 +83,7 @@ func TestReplayRIOT(t *testing.T) {
 		}
 		c, ok := socks[host]
 		if !ok {
-			ip := net.IPv4(127, 0, 0, byte(20+len(socks)))
+			ip := net.IPv4(127, 0, 53, byte(20+len(socks)))
 			if c, err = net.ListenUDP("udp", &net.UDPAddr{IP: ip}); err != nil {
 				t.Fatal(err)
 			}

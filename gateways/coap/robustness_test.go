@@ -59,7 +59,7 @@ func TestBadInput(t *testing.T) {
 	srv := bustest.StartServer(t)
 	nc := bustest.Connect(t, srv)
 	g := startGateway(t, nc, func(c *coap.Config) { c.RequestTimeout = 200 * time.Millisecond })
-	stranger := dialFrom(t, g, "127.0.0.40")
+	stranger := dialFrom(t, g, "127.0.53.40")
 	for _, tc := range []struct {
 		name    string
 		method  codes.Code
@@ -92,7 +92,7 @@ func TestBadInput(t *testing.T) {
 	}
 
 	events := bustest.Subscribe(t, nc, "node.>")
-	node := dialFrom(t, g, "127.0.0.41")
+	node := dialFrom(t, g, "127.0.53.41")
 	if got := request(t, node, codes.POST, "/alive", []byte("alive:n41")); got != codes.Changed {
 		t.Fatalf("valid alive answered %s", coap.CodeText(got))
 	}
@@ -150,10 +150,10 @@ func TestUnsafeResourceNames(t *testing.T) {
 	nc := bustest.Connect(t, srv)
 	events := bustest.Subscribe(t, nc, "node.>")
 	g := startGateway(t, nc, nil)
-	fakeNode(t, "127.0.0.42:5683",
+	fakeNode(t, "127.0.53.42:5683",
 		`</ok>;rt="x,y";ct=0,</bad.name>,</a/b>,<coap://[::1]/far>,</$state>,</resources>,</>,</.well-known/core>,</ok>,</w%20s>`,
 		map[string]string{"ok": "fine", "bad.name": "no"})
-	request(t, dialFrom(t, g, "127.0.0.42"), codes.POST, "/alive", []byte("alive:n42"))
+	request(t, dialFrom(t, g, "127.0.53.42"), codes.POST, "/alive", []byte("alive:n42"))
 	names, err := bus.ParseResources(bustest.Next(t, events, bus.NodeResources("n42"), wait).Data)
 	if err != nil {
 		t.Fatal(err)
@@ -173,13 +173,13 @@ func TestSilentDiscovery(t *testing.T) {
 	nc := bustest.Connect(t, srv)
 	events := bustest.Subscribe(t, nc, "node.>")
 	g := startGateway(t, nc, func(c *coap.Config) { c.RequestTimeout = 200 * time.Millisecond })
-	cc := dialFrom(t, g, "127.0.0.43")
+	cc := dialFrom(t, g, "127.0.53.43")
 	request(t, cc, codes.POST, "/alive", []byte("alive:n43"))
 	eventually(t, "a failed discovery", func() bool { return g.Stats().DiscoveryFailures >= 1 })
 	if _, ok := lookupNode(g, "n43"); !ok {
 		t.Fatal("node not online after a failed discovery")
 	}
-	fakeNode(t, "127.0.0.43:5683", "</name>", map[string]string{"name": "late"})
+	fakeNode(t, "127.0.53.43:5683", "</name>", map[string]string{"name": "late"})
 	eventually(t, "the failed discovery to end", func() bool {
 		request(t, cc, codes.POST, "/alive", []byte("alive:n43"))
 		return g.Stats().Discovered == 1
@@ -204,7 +204,7 @@ func TestGarbageDatagrams(t *testing.T) {
 	srv := bustest.StartServer(t)
 	nc := bustest.Connect(t, srv)
 	g := startGateway(t, nc, nil)
-	raw, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 44)}, g.Addr().(*net.UDPAddr))
+	raw, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 53, 44)}, g.Addr().(*net.UDPAddr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestGarbageDatagrams(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := request(t, dialFrom(t, g, "127.0.0.44"), codes.POST, "/alive", []byte("alive:n44")); got != codes.Changed {
+	if got := request(t, dialFrom(t, g, "127.0.53.44"), codes.POST, "/alive", []byte("alive:n44")); got != codes.Changed {
 		t.Fatalf("valid alive after garbage answered %s", coap.CodeText(got))
 	}
 	if nodes := g.Nodes(); len(nodes) != 1 || nodes[0].ID != "n44" {

@@ -70,7 +70,7 @@ func next(t *testing.T, ch <-chan post) post {
 // ephemeral port of its own address, and pushes its sensors.
 func TestWireLikeRIOT(t *testing.T) {
 	gw, posts := gatewaySocket(t)
-	n, err := coapsim.New(coapsim.Config{UID: "sim80", Listen: "127.0.0.80:5683", Gateway: gw.LocalAddr().String(),
+	n, err := coapsim.New(coapsim.Config{UID: "sim80", Listen: "127.0.53.80:5683", Gateway: gw.LocalAddr().String(),
 		Sensors: true, SensorInterval: 20 * time.Millisecond, BeaconInterval: time.Hour, Logger: bustest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -85,8 +85,8 @@ func TestWireLikeRIOT(t *testing.T) {
 		if p.typ != message.NonConfirmable || p.code != codes.POST || p.path != "/alive" || p.payload != want {
 			t.Errorf("got %s %s %s %q, want NON POST /alive %q", p.typ, p.code, p.path, p.payload, want)
 		}
-		if !p.from.IP.Equal(net.IPv4(127, 0, 0, 80)) || p.from.Port == 5683 {
-			t.Errorf("sent from %s, want an ephemeral port of 127.0.0.80", p.from)
+		if !p.from.IP.Equal(net.IPv4(127, 0, 53, 80)) || p.from.Port == 5683 {
+			t.Errorf("sent from %s, want an ephemeral port of 127.0.53.80", p.from)
 		}
 	}
 	seen := map[string]string{}
@@ -116,7 +116,7 @@ func TestServerWithLibcoap(t *testing.T) {
 		t.Skip("coap-client-notls missing (apt-get install libcoap3-bin)")
 	}
 	gw, _ := gatewaySocket(t)
-	n, err := coapsim.New(coapsim.Config{UID: "sim81", Listen: "127.0.0.81:5683", Gateway: gw.LocalAddr().String(),
+	n, err := coapsim.New(coapsim.Config{UID: "sim81", Listen: "127.0.53.81:5683", Gateway: gw.LocalAddr().String(),
 		Board: "native64", Name: "Node LED", Logger: bustest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -136,15 +136,15 @@ func TestServerWithLibcoap(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"core", []string{"coap://127.0.0.81/.well-known/core"}, "</board>,</led>,</mcu>,</name>,</os>,</position>"},
-		{"board", []string{"coap://127.0.0.81/board"}, "native64"},
-		{"name", []string{"coap://127.0.0.81/name"}, "Node LED"},
-		{"os", []string{"coap://127.0.0.81/os"}, "riot"},
-		{"position", []string{"coap://127.0.0.81/position"}, `{"lat":48.71,"lng":2.2}`},
-		{"led off", []string{"coap://127.0.0.81/led"}, "0"},
-		{"led on", []string{"-m", "put", "-e", "1", "coap://127.0.0.81/led"}, "led:1"},
-		{"led refuses 5", []string{"-m", "put", "-e", "5", "coap://127.0.0.81/led"}, "4.00"},
-		{"no such resource", []string{"coap://127.0.0.81/nothing"}, "4.04"},
+		{"core", []string{"coap://127.0.53.81/.well-known/core"}, "</board>,</led>,</mcu>,</name>,</os>,</position>"},
+		{"board", []string{"coap://127.0.53.81/board"}, "native64"},
+		{"name", []string{"coap://127.0.53.81/name"}, "Node LED"},
+		{"os", []string{"coap://127.0.53.81/os"}, "riot"},
+		{"position", []string{"coap://127.0.53.81/position"}, `{"lat":48.71,"lng":2.2}`},
+		{"led off", []string{"coap://127.0.53.81/led"}, "0"},
+		{"led on", []string{"-m", "put", "-e", "1", "coap://127.0.53.81/led"}, "led:1"},
+		{"led refuses 5", []string{"-m", "put", "-e", "5", "coap://127.0.53.81/led"}, "4.00"},
+		{"no such resource", []string{"coap://127.0.53.81/nothing"}, "4.04"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := coap(tc.args...); !strings.Contains(got, tc.want) {
