@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -605,4 +606,31 @@ func TestReadyAndAddr(t *testing.T) {
 	node := tg.dial(t, "127.0.0.1:0")
 	node.send(&packet.SearchGW{Radius: 1})
 	expect[*packet.GWInfo](node)
+}
+
+// TestDualStackListen: with Listen ":port" the socket is dual-stack and
+// IPv4 clients arrive as v4-mapped addresses; answers must reach them and
+// the address header must be plain IPv4.
+func TestDualStackListen(t *testing.T) {
+	srv := bustest.StartServer(t)
+	gw, err := New(Config{Conn: bustest.Connect(t, srv), Logger: bustest.Logger(t), Listen: ":0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-gw.Ready()
+	port := gw.Addr().(*net.UDPAddr).Port
+	tg := &testGateway{addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))}
+	values := bustest.Subscribe(t, bustest.Connect(t, srv), "node.ds.v")
+	node := tg.dial(t, "127.0.0.1:0")
+	node.connect("ds", 60)
+	id := node.register("node/ds/v", 1)
+	node.send(&packet.Publish{Flags: packet.Flags(0).WithQoS(1), TopicID: id, MsgID: 2, Data: []byte("1")})
+	expect[*packet.Puback](node)
+	if m := bustest.Next(t, values, "node.ds.v", 2*time.Second); m.Header.Get(bus.HeaderAddress) != node.addr() {
+		t.Fatalf("address header %q, want %q", m.Header.Get(bus.HeaderAddress), node.addr())
+	}
 }
