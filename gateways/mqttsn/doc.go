@@ -63,6 +63,17 @@
 // and QoS −1 PUBLISH) are answered with DISCONNECT, so that clients of a
 // restarted gateway connect again.
 //
+// The gateway's own message ids start at 0x8000: clients count theirs from
+// 1, and some (bisquitt) keep both directions in one table.
+//
+// # Operations
+//
+// The gateway registers the NATS micro service "aiot-mqttsn" (`nats micro
+// ls`; `nats micro stats aiot-mqttsn` shows Stats); its endpoint "clients"
+// on aiot.aiot-mqttsn.clients lists the sessions (`nats req
+// aiot.aiot-mqttsn.clients ''`). Node presence ($state) is not kept here but
+// by gateways/mqtt, whose service for these nodes is "aiot-mqttsn-nodes".
+//
 // # Bad input and bounds
 //
 // Malformed, truncated or wrongly sized datagrams are dropped with a log
