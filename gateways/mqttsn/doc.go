@@ -71,7 +71,7 @@
 // The gateway registers the NATS micro service "aiot-mqttsn" (`nats micro
 // ls`; `nats micro stats aiot-mqttsn` shows Stats); its endpoint "clients"
 // on aiot.aiot-mqttsn.clients lists the sessions (`nats req
-// aiot.aiot-mqttsn.clients ”`). Node presence ($state) is not kept here but
+// aiot.aiot-mqttsn.clients ""`). Node presence ($state) is not kept here but
 // by gateways/mqtt, whose service for these nodes is "aiot-mqttsn-nodes".
 //
 // # Bad input and bounds
