@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
     environment: 'node',
+    reporters: ['default', './tests/summary-reporter.ts'],
     benchmark: { include: ['bench/**/*.bench.ts'] },
   },
 })
