@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/hex"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -43,9 +44,22 @@ func readCapture(t *testing.T, path string) [][]byte {
 // reaches its subject with the transport headers and gets its PUBACK, and
 // that registering the same topic again hands back the same id.
 func TestEmcuteReplay(t *testing.T) {
-	tg := startGateway(t, nil)
+	tests := []struct {
+		name    string
+		gateway net.IP
+		node    string
+	}{
+		{"ipv4", net.IPv4(127, 0, 0, 1), "127.0.18.83:1883"},
+		{"ipv6, as RIOT speaks it", net.IPv6loopback, "[::1]:1883"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { replayEmcute(t, startGatewayOn(t, tt.gateway, nil), tt.node) })
+	}
+}
+
+func replayEmcute(t *testing.T, tg *testGateway, from string) {
 	values := bustest.Subscribe(t, tg.nc, "node.>")
-	node := tg.dial(t, "127.0.18.83:1883")
+	node := tg.dial(t, from)
 
 	ids := map[string]uint16{}
 	var lastID uint16
@@ -88,7 +102,7 @@ func TestEmcuteReplay(t *testing.T) {
 			if string(msg.Data) != string(m.Data) {
 				t.Fatalf("%s: data %q, want %q", subject, msg.Data, m.Data)
 			}
-			if msg.Header.Get(bus.HeaderTransport) != bus.ProtocolMQTTSN || msg.Header.Get(bus.HeaderAddress) != "127.0.18.83:1883" {
+			if msg.Header.Get(bus.HeaderTransport) != bus.ProtocolMQTTSN || msg.Header.Get(bus.HeaderAddress) != from {
 				t.Fatalf("%s: headers %v", subject, msg.Header)
 			}
 			published++

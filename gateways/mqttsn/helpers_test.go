@@ -24,8 +24,14 @@ type testGateway struct {
 // startGateway runs a gateway with fast timers; edit adjusts the config.
 func startGateway(t *testing.T, edit func(*Config)) *testGateway {
 	t.Helper()
+	return startGatewayOn(t, net.IPv4(127, 0, 0, 1), edit)
+}
+
+// startGatewayOn is startGateway listening on ip (e.g. ::1).
+func startGatewayOn(t *testing.T, ip net.IP, edit func(*Config)) *testGateway {
+	t.Helper()
 	srv := bustest.StartServer(t)
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
