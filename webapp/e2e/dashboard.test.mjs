@@ -93,6 +93,7 @@ describe('dashboard against aiot run --demo', { concurrency: false }, () => {
     )
     await page.goto(`${aiot.url}/`)
     assert.match(await page.title(), /goaiot/)
+    await waitDom('the tab title to count nodes', () => /online · goaiot$|No nodes · goaiot$/.test(document.title))
     await waitLive()
   })
 

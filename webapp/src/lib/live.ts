@@ -57,7 +57,14 @@ export function startLive(): void {
       store.beginResync()
       conn!.send({ type: 'new', data: 'client' })
     },
-    onMessage: (text) => store.applyText(text),
+    onMessage: (text) => {
+      try {
+        store.applyText(text)
+      } catch (e) {
+        // One odd message must not stop the ones after it.
+        console.error('goaiot: message not applied', e, text.slice(0, 200))
+      }
+    },
     onClose: () => store.connectionLost(),
     onStatus: (s) => {
       status.value = s
