@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -25,6 +26,12 @@ func (g *Gateway) startDiscovery(n *node) {
 		g.mu.Unlock()
 	}()
 }
+
+// discoveryBudget bounds one discovery to this many request timeouts, so
+// that a node whose resources never answer does not hold a discovery slot
+// for long (requests are sent one after another, as constrained nodes
+// prefer).
+const discoveryBudget = 6
 
 // resource is one discovered resource of a node.
 type resource struct {
@@ -71,9 +78,14 @@ func (g *Gateway) discoverNode(n *node) bool {
 	}
 	g.discovered.Add(1)
 	log.Info("node discovered", "resources", names)
-	for _, r := range res {
+	budget := time.Now().Add(discoveryBudget * g.cfg.RequestTimeout)
+	for i, r := range res {
 		if n.ctx.Err() != nil {
 			return false
+		}
+		if time.Now().After(budget) {
+			log.Warn("discovery: out of time, resources left unread", "unread", names[i:])
+			break
 		}
 		if r.observable {
 			if !g.observing(n, r.name) {

@@ -3,8 +3,10 @@ package coap_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,5 +230,45 @@ func TestGarbageDatagrams(t *testing.T) {
 	}
 	if nodes := g.Nodes(); len(nodes) != 1 || nodes[0].ID != "n44" {
 		t.Errorf("nodes %+v, want only n44", nodes)
+	}
+}
+
+// TestDiscoveryBudget: a node whose resources never answer holds its
+// discovery slot for a bounded number of requests only.
+func TestDiscoveryBudget(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	events := bustest.Subscribe(t, nc, "node.>")
+	g := startGateway(t, nc, func(c *coap.Config) { c.RequestTimeout = 100 * time.Millisecond; c.MaxDiscoveries = 1 })
+	var links []string
+	for i := range 20 {
+		links = append(links, fmt.Sprintf("</r%d>", i))
+	}
+	var gets atomic.Int64
+	mute := mux.NewRouter()
+	_ = mute.Handle("/.well-known/core", mux.HandlerFunc(func(w mux.ResponseWriter, _ *mux.Message) {
+		_ = w.SetResponse(codes.Content, message.AppLinkFormat, strings.NewReader(strings.Join(links, ",")))
+	}))
+	mute.DefaultHandle(mux.HandlerFunc(func(mux.ResponseWriter, *mux.Message) { gets.Add(1) })) // acknowledged, never answered
+	l, err := coapNet.NewListenUDP("udp", "127.0.53.46:5683")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := udp.NewServer(options.WithMux(mute))
+	done := make(chan struct{})
+	go func() { _ = s.Serve(l); close(done) }()
+	t.Cleanup(func() { s.Stop(); <-done })
+
+	request(t, dialFrom(t, g, "127.0.53.46"), codes.POST, "/alive", []byte("alive:n46"))
+	bustest.Next(t, events, bus.NodeResources("n46"), wait)
+	// With one discovery slot, the next node is discovered only once the
+	// mute one gave up.
+	fakeNode(t, "127.0.53.47:5683", "</name>", map[string]string{"name": "next"})
+	request(t, dialFrom(t, g, "127.0.53.47"), codes.POST, "/alive", []byte("alive:n47"))
+	if v := nextValue(t, events, "n47", "name"); v != "next" {
+		t.Errorf("name = %q", v)
+	}
+	if n := gets.Load(); n >= 10 {
+		t.Errorf("the mute node got %d GETs of its 20 resources, want the discovery cut short", n)
 	}
 }
