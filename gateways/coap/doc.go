@@ -37,8 +37,11 @@
 //     resource is read with one GET (node.<uid>.<res>), or observed (RFC 7641)
 //     when its link carries ;obs, every notification becoming a value.
 //     Links to other hosts, nested paths and names that are not one safe
-//     subject token are skipped with a log line, never remapped. A node that
-//     does not answer stays online and is tried again at its next beacon.
+//     subject token are skipped with a log line, never remapped. Requests
+//     go one after another (constrained nodes prefer it), a discovery lasts
+//     at most six request timeouts, and at most Config.MaxDiscoveries run
+//     at once. A node that does not answer stays online and is tried again
+//     at its next beacon.
 //   - A /server value also refreshes its node.
 //   - alive from a known node: node.check again and a refresh; no
 //     rediscovery (Pyaiot rediscovers every 30 s). Observations that ended
