@@ -96,12 +96,18 @@ func (b *browser) read(quiet func(), settle time.Duration) {
 	defer close(b.done)
 	timer := time.AfterFunc(settle, quiet)
 	defer timer.Stop()
+	var buf bytes.Buffer
 	for {
-		_, frame, err := b.conn.ReadMessage()
+		_, r, err := b.conn.NextReader()
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
 		if err != nil {
 			b.err = err
 			return
 		}
+		frame := buf.Bytes()
 		timer.Reset(settle)
 		if b.rcv != nil && b.hot(frame) {
 			continue
@@ -128,7 +134,7 @@ func (b *browser) hot(frame []byte) bool {
 	if j < 0 || !bytes.HasPrefix(v, []byte(b.rcv.t.run)) {
 		return false
 	}
-	return b.rcv.got(string(v[:j]))
+	return b.rcv.gotBytes(v[:j])
 }
 
 func (b *browser) send(v any) error {

@@ -76,6 +76,9 @@ type usage struct {
 	Wall    time.Duration
 	PeakRSS int64 // bytes
 	EndRSS  int64
+	// Self is the CPU time bench itself used meanwhile (load generator,
+	// browsers, receivers share the machine with the server).
+	Self time.Duration
 }
 
 // Cores is the average number of cores busy.
@@ -94,6 +97,7 @@ type sampler struct {
 	wg     sync.WaitGroup
 	began  time.Time
 	cpu0   time.Duration
+	self0  time.Duration
 	mu     sync.Mutex
 	peak   int64
 }
@@ -102,6 +106,7 @@ type sampler struct {
 // nothing.
 func sample(pid int) *sampler {
 	s := &sampler{pid: pid, began: time.Now()}
+	s.self0, _ = cpuTime(os.Getpid())
 	if pid == 0 {
 		return s
 	}
@@ -137,6 +142,9 @@ func (s *sampler) observe() {
 // stop ends the measurement.
 func (s *sampler) stop() usage {
 	u := usage{Wall: time.Since(s.began)}
+	if self, err := cpuTime(os.Getpid()); err == nil {
+		u.Self = self - s.self0
+	}
 	if s.pid == 0 {
 		return u
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,21 +65,31 @@ func (t *tally) total() int64 {
 // parseValue splits "<run>/<node>/<seq>/<ns>"; ok is false for anything
 // else (a value of another run, or not ours).
 func parseValue(run, v string) (node int, seq, ns int64, ok bool) {
-	rest, found := strings.CutPrefix(v, run)
-	if !found || len(rest) == 0 || rest[0] != '/' {
+	return parseValueBytes(run, []byte(v))
+}
+
+// parseValueBytes is parseValue without allocating.
+func parseValueBytes(run string, v []byte) (node int, seq, ns int64, ok bool) {
+	if len(v) <= len(run) || string(v[:len(run)]) != run || v[len(run)] != '/' {
 		return 0, 0, 0, false
 	}
-	parts := strings.SplitN(rest[1:], "/", 3)
-	if len(parts) != 3 {
-		return 0, 0, 0, false
+	v = v[len(run)+1:]
+	var f [3]int64
+	for k := range f {
+		n, i := int64(0), 0
+		for ; i < len(v) && v[i] >= '0' && v[i] <= '9'; i++ {
+			if n > (1<<62)/10 {
+				return 0, 0, 0, false
+			}
+			n = n*10 + int64(v[i]-'0')
+		}
+		if i == 0 || (k < 2 && (i == len(v) || v[i] != '/')) || (k == 2 && i != len(v)) {
+			return 0, 0, 0, false
+		}
+		f[k] = n
+		v = v[min(i+1, len(v)):]
 	}
-	n, err1 := strconv.Atoi(parts[0])
-	s, err2 := strconv.ParseInt(parts[1], 10, 64)
-	t, err3 := strconv.ParseInt(parts[2], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || n < 0 || s < 0 {
-		return 0, 0, 0, false
-	}
-	return n, s, t, true
+	return int(f[0]), f[1], f[2], true
 }
 
 // receiver is one place values arrive (a browser, a bus subscriber). It is
@@ -105,9 +114,12 @@ func newReceiver(t *tally) *receiver {
 }
 
 // got records value v received now; it reports whether v was one of ours.
-func (r *receiver) got(v string) bool {
+func (r *receiver) got(v string) bool { return r.gotBytes([]byte(v)) }
+
+// gotBytes is got without a string.
+func (r *receiver) gotBytes(v []byte) bool {
 	now := r.t.now()
-	node, seq, ns, ok := parseValue(r.t.run, v)
+	node, seq, ns, ok := parseValueBytes(r.t.run, v)
 	if !ok {
 		return false
 	}

@@ -109,8 +109,10 @@ func latency(h *hdrhistogram.Histogram) *Latency {
 	return &Latency{Count: h.TotalCount(), P50: q(50), P99: q(99), P999: q(99.9), Max: float64(h.Max()) / 1000}
 }
 
-// Resource is what the server process used while a path was measured.
+// Resource is what the server process used while a path was measured
+// (zero against an external server), and the CPU bench itself used.
 type Resource struct {
+	BenchCores float64 `json:"bench_cpu_cores"`
 	Cores     float64 `json:"cpu_cores"`
 	CPUSec    float64 `json:"cpu_seconds"`
 	PeakRSSMB float64 `json:"peak_rss_mb"`
@@ -118,10 +120,14 @@ type Resource struct {
 }
 
 func resource(u usage) *Resource {
-	if u.CPU == 0 && u.PeakRSS == 0 {
+	if u.CPU == 0 && u.PeakRSS == 0 && u.Self == 0 {
 		return nil
 	}
-	return &Resource{Cores: u.Cores(), CPUSec: u.CPU.Seconds(), PeakRSSMB: mb(u.PeakRSS), EndRSSMB: mb(u.EndRSS)}
+	r := &Resource{Cores: u.Cores(), CPUSec: u.CPU.Seconds(), PeakRSSMB: mb(u.PeakRSS), EndRSSMB: mb(u.EndRSS)}
+	if u.Wall > 0 {
+		r.BenchCores = u.Self.Seconds() / u.Wall.Seconds()
+	}
+	return r
 }
 
 // WriteJSON writes r as indented JSON.
@@ -142,23 +148,23 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tpath\tnodes\trcv\trate/s\tsent\tdelivered\tsuperseded\tlost\tper s\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\tcpu\tpeak RSS MB\t")
+	fmt.Fprintln(tw, "scenario\tpath\tnodes\trcv\trate/s\tsent\tdelivered\tsuperseded\tlost\tper s\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\tcpu\tpeak RSS MB\tbench cpu\t")
 	for _, x := range r.Results {
 		lat := []string{"-", "-", "-", "-"}
 		if x.Latency != nil {
 			lat = []string{f3(x.Latency.P50), f3(x.Latency.P99), f3(x.Latency.P999), f3(x.Latency.Max)}
 		}
-		cpu, rss := "-", "-"
+		cpu, rss, bcpu := "-", "-", "-"
 		if x.Server != nil {
-			cpu, rss = fmt.Sprintf("%.2f", x.Server.Cores), fmt.Sprintf("%.1f", x.Server.PeakRSSMB)
+			cpu, rss, bcpu = fmt.Sprintf("%.2f", x.Server.Cores), fmt.Sprintf("%.1f", x.Server.PeakRSSMB), fmt.Sprintf("%.2f", x.Server.BenchCores)
 		}
 		rate := "max"
 		if x.Rate > 0 {
 			rate = fmt.Sprintf("%.0f", x.Rate)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			x.Scenario, x.Path, x.Nodes, x.Receivers, rate, x.Sent, x.Delivered, x.Superseded, x.Lost, x.PerSecond,
-			lat[0], lat[1], lat[2], lat[3], cpu, rss)
+			lat[0], lat[1], lat[2], lat[3], cpu, rss, bcpu)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

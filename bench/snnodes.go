@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"context"
 	"fmt"
 	"net"
@@ -73,6 +74,21 @@ func (s *snNodes) dial(ctx context.Context, gw *net.UDPAddr, id string) (*snNode
 			return nil, fmt.Errorf("register: %s", ra.ReturnCode)
 		}
 		nd.topics = append(nd.topics, ra.TopicID)
+	}
+	// Announce the resources, so the dashboard shows the node before its
+	// first value (as goaiot's MQTT-SN nodes do).
+	ans, err := exchange(ctx, conn, &packet.Register{MsgID: 100, TopicName: "node/" + id + "/resources"}, packet.TypeRegack)
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("register: %w", err)
+	}
+	names := make([]string, s.resources)
+	for k := range names {
+		names[k] = "b" + itoa(k)
+	}
+	list, _ := json.Marshal(names)
+	if b, err := packet.Marshal(&packet.Publish{TopicID: ans.(*packet.Regack).TopicID, Data: list}); err == nil {
+		_, _ = conn.Write(b)
 	}
 	go func() { // drop whatever the gateway sends from now on
 		buf := make([]byte, 512)
