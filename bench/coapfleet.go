@@ -47,8 +47,8 @@ type coapFleet struct {
 	// an address from a previous scenario never mistakes a node.
 	base, nextBase atomic.Int64
 	strangers      atomic.Int64
-	prefix  string // node i's uid is prefix + i; guarded by mu
-	links   string // the nodes' /.well-known/core; guarded by mu
+	prefix         string // node i's uid is prefix + i; guarded by mu
+	links          string // the nodes' /.well-known/core; guarded by mu
 
 	mid   atomic.Uint32
 	token atomic.Uint64

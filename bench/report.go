@@ -113,10 +113,10 @@ func latency(h *hdrhistogram.Histogram) *Latency {
 // (zero against an external server), and the CPU bench itself used.
 type Resource struct {
 	BenchCores float64 `json:"bench_cpu_cores"`
-	Cores     float64 `json:"cpu_cores"`
-	CPUSec    float64 `json:"cpu_seconds"`
-	PeakRSSMB float64 `json:"peak_rss_mb"`
-	EndRSSMB  float64 `json:"end_rss_mb"`
+	Cores      float64 `json:"cpu_cores"`
+	CPUSec     float64 `json:"cpu_seconds"`
+	PeakRSSMB  float64 `json:"peak_rss_mb"`
+	EndRSSMB   float64 `json:"end_rss_mb"`
 }
 
 func resource(u usage) *Resource {
