@@ -1,8 +1,6 @@
 package bus
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +44,7 @@ var streamRead = []string{
 	"$JS.API.STREAM.MSG.GET." + NodesStream,
 	"$JS.API.DIRECT.GET." + NodesStream, "$JS.API.DIRECT.GET." + NodesStream + ".>",
 	"$JS.API.CONSUMER.*." + NodesStream, "$JS.API.CONSUMER.*." + NodesStream + ".>",
+	"$JS.API.CONSUMER.MSG.NEXT." + NodesStream + ".>",
 	"$JS.FC." + NodesStream + ".>", "$JS.ACK." + NodesStream + ".>",
 }
 
@@ -162,17 +161,13 @@ func applyAuth(o *server.Options, a *Auth) error {
 	if a.MQTTAnonymous {
 		perms, _ := RolePermissions(RoleNode)
 		name := "aiot-anonymous-mqtt-node"
-		o.Users = append(o.Users, &server.User{Username: name, Password: randomSecret(),
+		// MQTT's no-auth user: no password (nats-server compares the stored
+		// one with itself), and usable only over MQTT.
+		o.Users = append(o.Users, &server.User{Username: name,
 			Permissions: perms, AllowedConnectionTypes: map[string]struct{}{"MQTT": {}}})
 		o.MQTT.NoAuthUser = name
 	}
 	return nil
-}
-
-func randomSecret() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return hex.EncodeToString(b)
 }
 
 // Identity is a bus user's private key, for connecting.

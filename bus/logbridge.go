@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 )
 
@@ -25,10 +26,19 @@ func (l *serverLogger) logf(level slog.Level, format string, v []any) {
 
 // Noticef lines (banner, listeners) are debug: aiot logs its own summary.
 func (l *serverLogger) Noticef(format string, v ...any) { l.logf(slog.LevelDebug, format, v) }
-func (l *serverLogger) Warnf(format string, v ...any)   { l.logf(slog.LevelWarn, format, v) }
-func (l *serverLogger) Errorf(format string, v ...any)  { l.logf(slog.LevelError, format, v) }
-func (l *serverLogger) Debugf(format string, v ...any)  { l.logf(slog.LevelDebug, format, v) }
-func (l *serverLogger) Tracef(format string, v ...any)  { l.logf(slog.LevelDebug-4, format, v) }
+
+// Warnf lines are warnings, but for one that is wrong for goaiot: the MQTT
+// anonymous user has an empty password on purpose (see applyAuth).
+func (l *serverLogger) Warnf(format string, v ...any) {
+	if strings.HasPrefix(format, "Plaintext passwords detected") {
+		l.logf(slog.LevelDebug, format, v)
+		return
+	}
+	l.logf(slog.LevelWarn, format, v)
+}
+func (l *serverLogger) Errorf(format string, v ...any) { l.logf(slog.LevelError, format, v) }
+func (l *serverLogger) Debugf(format string, v ...any) { l.logf(slog.LevelDebug, format, v) }
+func (l *serverLogger) Tracef(format string, v ...any) { l.logf(slog.LevelDebug-4, format, v) }
 
 func (l *serverLogger) Fatalf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)

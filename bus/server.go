@@ -34,6 +34,9 @@ type ServerConfig struct {
 	// LeafTLS, when set, is required of leaf node connections; with
 	// ClientCAs and ClientAuth set, sites must present a certificate.
 	LeafTLS *tls.Config
+	// LeafIsolate keeps leaf nodes apart: the interest of one is not
+	// passed on to the others, so nothing flows from site to site.
+	LeafIsolate bool
 	// LeafRemotes are hubs this server joins as a leaf node (a site).
 	LeafRemotes []LeafRemote
 	// MonitorListen serves nats-server's HTTP monitoring endpoints.

@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"run":     {"start everything in one process: NATS, gateways, dashboard (--demo adds simulated nodes)", runAll},
 		"version": {"print the version", printVersion},
 		"bench":   {"load tool: nodes and browsers against a running or self-started system; throughput, loss, latency, server CPU/RSS", benchCommand},
+		"keys":    {"generate per-role NATS keys (nkeys) and auth.json for --auth", keysCommand},
 	}
 	for _, p := range parts() {
 		cmds[p.name] = command{p.summary + " (one role, against --nats)", roleCommand(p.name)}

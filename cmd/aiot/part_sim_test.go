@@ -179,9 +179,9 @@ func simProtocols() map[string]string {
 
 // waitOnline waits until every id has $state online in the NODES stream
 // (which keeps the last state of each node, so no message is missed).
-func waitOnline(t *testing.T, natsURL string, ids []string) map[string]bus.State {
+func waitOnline(t *testing.T, natsURL string, ids []string, opts ...nats.Option) map[string]bus.State {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
 		t.Fatalf("connect %s: %v", natsURL, err)
 	}

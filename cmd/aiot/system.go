@@ -38,6 +38,8 @@ type options struct {
 	nodeTimeout  time.Duration
 	stream       bus.StreamConfig
 	demo         bool
+	auth         string
+	nkey         string
 }
 
 func (o *options) register(fs *flag.FlagSet, embedded bool) {
@@ -56,6 +58,10 @@ func (o *options) register(fs *flag.FlagSet, embedded bool) {
 	}
 	fs.StringVar(&o.site, "site", "local", "site name carried in every $state")
 	fs.StringVar(&o.gateway, "gateway-name", host, "this process's name in $state and `nats micro ls`")
+	if embedded {
+		fs.StringVar(&o.auth, "auth", "", "auth.json from 'aiot keys': NATS clients must sign in, each role with its permissions")
+	}
+	fs.StringVar(&o.nkey, "nkey", "", "nkey seed file (from 'aiot keys') to sign in to --nats with")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&o.nodeTimeout, "node-timeout", 120*time.Second, "a node silent for longer goes offline")
@@ -102,6 +108,8 @@ type system struct {
 	server *bus.Server // nil against an external NATS
 	mux    *http.ServeMux
 
+	identities map[bus.Role]*bus.Identity // in-process sign-in, with --auth
+
 	mu     sync.Mutex
 	conns  []*nats.Conn
 	served bool // a part registered an HTTP handler
@@ -118,7 +126,11 @@ type system struct {
 
 // connect opens a bus connection named after the part.
 func (s *system) connect(name string) (*nats.Conn, error) {
-	cfg := bus.ConnectConfig{Name: "aiot-" + name, Server: s.server, URL: s.opts.natsURL, Logger: s.log}
+	id, err := s.identity(name)
+	if err != nil {
+		return nil, err
+	}
+	cfg := bus.ConnectConfig{Name: "aiot-" + name, Server: s.server, URL: s.opts.natsURL, Logger: s.log, Identity: id}
 	if s.server != nil {
 		cfg.URL = ""
 	}
@@ -206,7 +218,12 @@ func start(ctx context.Context, args []string, stderr io.Writer, line string, ps
 // sure the NODES stream exists.
 func (s *system) startBus(ctx context.Context, embedded bool) error {
 	if embedded && s.opts.natsURL == "" {
+		auth, err := s.loadAuth()
+		if err != nil {
+			return err
+		}
 		srv, err := bus.NewServer(bus.ServerConfig{
+			Auth:          auth,
 			Name:          "aiot-" + s.opts.site,
 			DataDir:       s.opts.data,
 			Listen:        s.opts.natsListen,
