@@ -19,8 +19,6 @@ type LeafUser struct {
 	// logs a permission violation and closes the leaf connection (which
 	// reconnects).
 	Publish []string
-	// DenyReceive are subjects this server never sends to the leaf.
-	DenyReceive []string
 }
 
 // leafAnonymous is the user that NATS clients without credentials become on
@@ -48,16 +46,9 @@ func leafListenerOptions(o *server.Options, cfg ServerConfig) error {
 		}
 		seen[u.User] = true
 		su := &server.User{Username: u.User, Password: u.Password, AllowedConnectionTypes: leafOnly}
-		if u.Publish != nil || u.DenyReceive != nil {
-			su.Permissions = &server.Permissions{}
-		}
 		if u.Publish != nil {
 			// Seen from the leaf: what it may publish, i.e. send here.
-			su.Permissions.Publish = &server.SubjectPermission{Allow: u.Publish}
-		}
-		if u.DenyReceive != nil {
-			// Seen from the leaf: what it may not subscribe to, i.e. receive.
-			su.Permissions.Subscribe = &server.SubjectPermission{Deny: u.DenyReceive}
+			su.Permissions = &server.Permissions{Publish: &server.SubjectPermission{Allow: u.Publish}}
 		}
 		o.Users = append(o.Users, su)
 	}

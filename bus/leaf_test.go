@@ -147,6 +147,46 @@ func TestLeafRemoteDenyImports(t *testing.T) {
 	}
 }
 
+// TestLeafIsolate: with LeafIsolate a leaf's interest is not passed on to
+// the other leaves, so nothing flows from site to site unless a client of
+// the hub itself subscribes.
+func TestLeafIsolate(t *testing.T) {
+	hub, a, _ := leafPair(t, bus.ServerConfig{LeafIsolate: true}, "", bus.LeafRemote{})
+	b, err := newServer(t, bus.ServerConfig{Name: "b", Listen: "127.0.0.1:0", JetStreamDomain: "b",
+		LeafRemotes: []bus.LeafRemote{{URL: "nats-leaf://" + hub.LeafAddr()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLeafUp(t, a)
+	waitLeafUp(t, b)
+	atB := bustest.Subscribe(t, bustest.Connect(t, b), ">")
+	bustest.Subscribe(t, bustest.Connect(t, hub), "marker") // the hub's own client draws "marker" from a
+	pub := bustest.Connect(t, a)
+	// Publish until b has had 5 markers: by then its interest in ">" would
+	// long have reached a, were it passed on.
+	deadline := time.Now().Add(10 * time.Second)
+	for markers := 0; markers < 5; {
+		for _, s := range []string{"gateway.n1.led.set", "marker"} {
+			if err := pub.Publish(s, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case m := <-atB:
+			switch m.Subject {
+			case "marker":
+				markers++
+			default:
+				t.Fatalf("site b got site a's %s", m.Subject)
+			}
+		case <-time.After(50 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatalf("b got %d markers", markers)
+			}
+		}
+	}
+}
+
 func TestLeafUsersBadConfig(t *testing.T) {
 	tests := []struct {
 		name  string
