@@ -26,6 +26,7 @@ func TestAuthRoles(t *testing.T) {
 		"--sim-coap-from", testLoopback()}, randomPorts(t)...)
 	p := startAiot(t, args...)
 	natsURL := p.url(t, "nats")
+	p.url(t, "http") // announced once the NODES stream exists
 	viewerOpt, err := nats.NkeyOptionFromSeed(filepath.Join(keys, "viewer.nk"))
 	if err != nil {
 		t.Fatal(err)

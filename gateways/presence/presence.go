@@ -181,6 +181,9 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 	if err != nil {
 		t.log.Error("subscribe commands", "node", id, "err", err)
 	}
+	// Once the node is seen online it must take commands: make sure the
+	// server has the subscription before saying so.
+	t.flush()
 	t.mu.Lock()
 	if cur, ok := t.nodes[id]; ok && cur == e {
 		e.sub = sub
@@ -219,6 +222,15 @@ func (t *Tracker) Forget(id string) {
 	t.mu.Unlock()
 	if ok {
 		t.drop(e, "left")
+		t.flush()
+	}
+}
+
+// flush waits until the server has processed what this connection sent
+// (subscription changes included), bounded by a second.
+func (t *Tracker) flush() {
+	if err := t.cfg.Conn.FlushTimeout(time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		t.log.Debug("flush", "err", err)
 	}
 }
 
@@ -241,6 +253,9 @@ func (t *Tracker) sweep() {
 		}
 	}
 	t.mu.Unlock()
+	if len(gone) > 0 {
+		defer t.flush()
+	}
 	for _, e := range gone {
 		t.expired.Add(1)
 		t.drop(e, "silent for "+t.cfg.Timeout.String())
@@ -258,7 +273,7 @@ func (t *Tracker) forgetAll() {
 	for _, e := range all {
 		t.drop(e, "gateway stopping")
 	}
-	_ = t.cfg.Conn.Flush()
+	t.flush()
 }
 
 // Lookup returns what is known of node id.
