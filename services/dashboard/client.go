@@ -32,6 +32,7 @@ const maxWriteBuf = 256 << 10
 type client struct {
 	d       *Dashboard
 	conn    *websocket.Conn
+	id      identity
 	log     *slog.Logger
 	out     *outbox
 	limiter *rate.Limiter
@@ -58,13 +59,20 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many browsers", http.StatusServiceUnavailable)
 		return
 	}
+	id, ok := d.identify(r)
+	if !ok {
+		d.m.unauth.Inc()
+		d.log.Info("websocket refused: not logged in", "remote", r.RemoteAddr)
+		http.Error(w, "log in first (POST /login)", http.StatusUnauthorized)
+		return
+	}
 	conn, err := d.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader answered the request
 	}
 	c := &client{
-		d: d, conn: conn, out: newOutbox(d.cfg.QueueLimit, d.cfg.SlowAfter),
-		log:     d.log.With("browser", r.RemoteAddr),
+		d: d, conn: conn, id: id, out: newOutbox(d.cfg.QueueLimit, d.cfg.SlowAfter),
+		log:     d.log.With("browser", r.RemoteAddr, "user", id.user, "role", id.role),
 		limiter: rate.NewLimiter(rate.Limit(d.cfg.MessageRate), d.cfg.MessageBurst),
 		slots:   make(chan struct{}, d.cfg.MaxInFlight),
 		closing: make(chan struct{}),
@@ -113,7 +121,8 @@ func (d *Dashboard) untrack(c *client) {
 
 func (c *client) serve() {
 	c.log.Debug("browser connected")
-	c.out.push(c.d.hello)
+	c.out.push(mustFrame(helloMsg{Type: typeHello, Server: "goaiot", Version: c.d.cfg.Version,
+		Role: c.id.role, User: c.id.user, Login: c.d.cfg.Users != nil}, "", false))
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)

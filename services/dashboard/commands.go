@@ -15,7 +15,10 @@ import (
 // command carries out a browser's command as a NATS request on
 // gateway.<uid>.<endpoint>.set and returns the "result" for that browser.
 func (d *Dashboard) command(c *client, req request) *frame {
-	outcome, err := d.sendCommand(req)
+	outcome, err := d.allowed(c)
+	if err == nil {
+		outcome, err = d.sendCommand(req)
+	}
 	d.m.results.WithLabelValues(outcome).Inc()
 	res := resultMsg{Type: typeResult, ID: req.id, UID: req.uid, Endpoint: req.endpoint, OK: err == nil}
 	if err != nil {
@@ -26,10 +29,23 @@ func (d *Dashboard) command(c *client, req request) *frame {
 	return mustFrame(res, "", false)
 }
 
-func (d *Dashboard) sendCommand(req request) (outcome string, err error) {
-	if d.cfg.ReadOnly {
-		return outcomeInvalid, errors.New("read-only dashboard: commands are refused")
+// allowed checks that c may send commands: an operator, whose session (if
+// any) is still live.
+func (d *Dashboard) allowed(c *client) (outcome string, err error) {
+	switch {
+	case d.cfg.ReadOnly:
+		return outcomeForbidden, errors.New("read-only dashboard: commands are refused")
+	case c.id.role != RoleOperator:
+		return outcomeForbidden, fmt.Errorf("forbidden: role %s may not send commands (log in as an operator)", c.id.role)
+	case c.id.session != "":
+		if _, live := d.sessions.get(c.id.session); !live {
+			return outcomeForbidden, errors.New("forbidden: session ended (log in again)")
+		}
 	}
+	return "", nil
+}
+
+func (d *Dashboard) sendCommand(req request) (outcome string, err error) {
 	if err := checkTarget(req); err != nil {
 		return outcomeInvalid, err
 	}

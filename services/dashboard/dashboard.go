@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/webapp"
@@ -35,8 +36,23 @@ type Config struct {
 	// AllowOrigins are the origins ("https://host:port", or "*" for any)
 	// allowed to open /ws besides the same origin and localhost.
 	AllowOrigins []string
-	// ReadOnly refuses commands from browsers ("viewer" role).
+	// ReadOnly refuses commands from every browser: all are viewers, logged
+	// in or not.
 	ReadOnly bool
+	// Users may log in (POST /login); nil: no login, browsers are anonymous.
+	Users *Users
+	// Anonymous is the role of a browser that has not logged in:
+	// AnonymousAuto (default), AnonymousViewer, AnonymousOperator or
+	// AnonymousNone.
+	Anonymous string
+	// SessionTTL is how long a login lasts; default 12 h.
+	SessionTTL time.Duration
+	// MaxSessions bounds the sessions held; default 10 000.
+	MaxSessions int
+	// LoginRate bounds password checks per second, all browsers together
+	// (bcrypt is slow on purpose: this keeps guessing and CPU use bounded);
+	// default 5/s with bursts of 10.
+	LoginRate float64
 	// WebApp is served at /; default webapp.FS().
 	WebApp fs.FS
 
@@ -87,6 +103,10 @@ func (c *Config) defaults() {
 	setDefault(&c.MaxBrowsers, 10_000)
 	setDefault(&c.MaxHistory, 1000)
 	setDefault(&c.LoadTimeout, 30*time.Second)
+	setDefault(&c.Anonymous, AnonymousAuto)
+	setDefault(&c.SessionTTL, 12*time.Hour)
+	setDefault(&c.MaxSessions, 10_000)
+	setDefault(&c.LoginRate, 5)
 	if c.WebApp == nil {
 		c.WebApp = webapp.FS()
 	}
@@ -105,11 +125,13 @@ func (c *Config) validate() error {
 		return errors.New("dashboard: no nats connection")
 	case c.Logger == nil:
 		return errors.New("dashboard: no logger")
-	case c.CommandTimeout < 0 || c.WriteTimeout < 0 || c.PingInterval < 0 || c.LoadTimeout < 0:
+	case c.CommandTimeout < 0 || c.WriteTimeout < 0 || c.PingInterval < 0 || c.LoadTimeout < 0 || c.SessionTTL < 0:
 		return errors.New("dashboard: negative duration")
 	case c.MaxMessageBytes < 0 || c.MessageRate < 0 || c.MessageBurst < 0 || c.MaxInFlight < 0 ||
-		c.QueueLimit < 0 || c.SlowAfter < 0 || c.MaxBrowsers < 0 || c.MaxHistory < 0:
+		c.QueueLimit < 0 || c.SlowAfter < 0 || c.MaxBrowsers < 0 || c.MaxHistory < 0 || c.MaxSessions < 0 || c.LoginRate < 0:
 		return errors.New("dashboard: negative limit")
+	case c.Anonymous != AnonymousAuto && c.Anonymous != AnonymousViewer && c.Anonymous != AnonymousOperator && c.Anonymous != AnonymousNone:
+		return fmt.Errorf("dashboard: anonymous role %q: want auto, viewer, operator or none", c.Anonymous)
 	case c.SlowAfter >= c.QueueLimit:
 		return fmt.Errorf("dashboard: slow-after %d must be below the queue limit %d", c.SlowAfter, c.QueueLimit)
 	}
@@ -127,7 +149,8 @@ type Dashboard struct {
 	feed     *feed
 	origins  *originPolicy
 	upgrader websocket.Upgrader
-	hello    *frame
+	sessions *sessions
+	logins   *rate.Limiter // password checks
 
 	ctx    context.Context // ends when Run returns; browsers and commands stop
 	cancel context.CancelFunc
@@ -146,16 +169,13 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, err
 	}
 	origins, _ := newOriginPolicy(cfg.AllowOrigins) // validated above
-	role := "operator"
-	if cfg.ReadOnly {
-		role = "viewer"
-	}
 	m := newMetrics()
 	d := &Dashboard{
 		cfg: cfg, log: cfg.Logger, nc: cfg.Conn, m: m, hub: newHub(m), origins: origins,
-		hello: mustFrame(helloMsg{Type: typeHello, Server: "goaiot", Version: cfg.Version, Role: role}, "", false),
-		ready: make(chan struct{}),
-		conns: make(map[*client]struct{}),
+		sessions: newSessions(cfg.SessionTTL, cfg.MaxSessions),
+		logins:   rate.NewLimiter(rate.Limit(cfg.LoginRate), max(1, int(2*cfg.LoginRate))),
+		ready:    make(chan struct{}),
+		conns:    make(map[*client]struct{}),
 	}
 	d.feed = &feed{d: d}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
@@ -236,11 +256,13 @@ type Route struct {
 	Handler http.Handler
 }
 
-// Routes are the dashboard's HTTP handlers: /ws, /healthz, /metrics and
-// the web app at /.
+// Routes are the dashboard's HTTP handlers: /ws, /login, /logout,
+// /healthz, /metrics and the web app at /.
 func (d *Dashboard) Routes() []Route {
 	return []Route{
 		{"/ws", http.HandlerFunc(d.serveWS)},
+		{"/login", http.HandlerFunc(d.serveLogin)},
+		{"/logout", http.HandlerFunc(d.serveLogout)},
 		{"/healthz", http.HandlerFunc(d.serveHealth)},
 		{"/metrics", promhttp.HandlerFor(d.m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)})},
 		{"/", http.FileServerFS(d.cfg.WebApp)},

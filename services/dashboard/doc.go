@@ -47,13 +47,18 @@
 //	    ok is true once the owning gateway said the node accepted it. error
 //	    is the gateway's refusal (e.g. "4.00 Bad Request"), "timeout: …",
 //	    "no gateway serves node U", a validation error for an unsafe uid or
-//	    endpoint, "read-only dashboard: …" or "busy: …" (over the limit of
-//	    requests in flight).
+//	    endpoint, "forbidden: role viewer may not send commands (log in as
+//	    an operator)", "forbidden: session ended (log in again)" (after a
+//	    logout or expiry), "read-only dashboard: …" or "busy: …" (over the
+//	    limit of requests in flight).
 //	{"type":"site","site":S,"link":"up"|"down","ts":MS}                  (ext)
 //	    A site's leaf link state (multi-site hubs). Not sent yet.
-//	{"type":"hello","server":"goaiot","version":V,"role":"viewer"|"operator"} (ext)
-//	    First message after the handshake, before any "new". "viewer" when
-//	    the dashboard runs --read-only (commands are refused).
+//	{"type":"hello","server":"goaiot","version":V,"role":"viewer"|"operator",
+//	 "user":NAME,"login":true|false}                                     (ext)
+//	    First message after the handshake, before any "new". role is what
+//	    this browser may do (see Login and roles); user is the logged-in
+//	    user (absent when anonymous); login is true when the dashboard has
+//	    users, i.e. when a login form makes sense.
 //
 // MS is milliseconds since the Unix epoch. Bad frames (not JSON, unknown
 // type, missing fields, oversized) close the socket with 1003 and a reason.
@@ -80,6 +85,43 @@
 // the origins given with --allow-origin (scheme://host:port, or *).
 // permessage-deflate is negotiated when the browser offers it; messages of
 // 512 bytes or more are then compressed.
+//
+// # Login and roles
+//
+// A browser is a viewer (sees everything, may ask for history, sends no
+// commands) or an operator (may also send commands). The server enforces
+// it: a viewer's command gets a "result" with ok false and an error starting
+// "forbidden:"; nothing reaches the bus.
+//
+// Users come from a users file (--users FILE): one "name:bcrypt-hash[:role]"
+// per line, as `htpasswd -B -n name` prints it, role viewer or operator
+// (operator when absent); `aiot passwd --users FILE NAME` adds or replaces
+// a user. A browser that has not logged in is anonymous, with the role
+// chosen by --anonymous: "auto" (default) makes it an operator when no users
+// file is given and the browser is on this machine (loopback peer, loopback
+// Host header, no proxy forwarding header), a viewer otherwise; "viewer",
+// "operator", or "none" (/ws answers 401 until the browser logs in).
+// --read-only makes everyone a viewer.
+//
+// HTTP endpoints (JSON bodies; POSTs must be application/json and, from a
+// browser, from an allowed origin, as for /ws: 415 and 403 otherwise):
+//
+//	GET  /login   → 200 {"user":NAME|"","role":"viewer"|"operator"|"","login":BOOL}
+//	POST /login   {"user":NAME,"password":PW}
+//	              → 200 {"user","role","login":true} and Set-Cookie aiot_session
+//	              → 401 {"error":"bad user or password"}, 429 too many attempts
+//	                (5 password checks/s for the whole dashboard, Retry-After),
+//	                404 when there is no users file, 400 bad body (max 4 KiB)
+//	POST /logout  → 200 (the status after logout) and the cookie cleared
+//
+// The session cookie is HttpOnly, SameSite=Strict, Path=/, Secure when the
+// dashboard serves TLS; its value is a random 256-bit id, the session is
+// held by the server and ends after 12 h (--session-ttl) or at logout.
+// A websocket's role is fixed at the handshake, from the cookie; commands on
+// a socket whose session ended are refused, so after logging in or out the
+// page must reconnect /ws to get its new role. Pages on another origin than
+// the dashboard must be listed with --allow-origin; browsers do not send a
+// SameSite=Strict cookie with cross-site requests anyway.
 //
 // # Sources
 //

@@ -89,6 +89,8 @@ type msg struct {
 	OK       bool    `json:"ok"`
 	Error    string  `json:"error"`
 	Role     string  `json:"role"`
+	User     string  `json:"user"`
+	Login    bool    `json:"login"`
 	Points   []point `json:"points"`
 }
 

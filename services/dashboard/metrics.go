@@ -11,7 +11,8 @@ const (
 	outcomeRefused      = "refused" // the gateway or node said no
 	outcomeTimeout      = "timeout"
 	outcomeNoResponders = "no_responders"
-	outcomeInvalid      = "invalid" // bad uid or endpoint, read-only, too many in flight
+	outcomeInvalid      = "invalid"   // bad uid or endpoint, too many in flight
+	outcomeForbidden    = "forbidden" // a viewer (or read-only dashboard, or expired session)
 	outcomeError        = "error"   // NATS failed otherwise
 )
 
@@ -40,6 +41,9 @@ type metrics struct {
 	results    *prometheus.CounterVec
 	histories  prometheus.Counter
 	snapshotsN prometheus.Counter
+	logins     *prometheus.CounterVec
+	sessions   prometheus.Gauge
+	unauth     prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -67,18 +71,25 @@ func newMetrics() *metrics {
 		origins:    f("origin_rejected_total", "Websocket handshakes refused because of their Origin."),
 		histories:  f("history_requests_total", "History requests answered."),
 		snapshotsN: f("snapshots_total", "Snapshots sent to browsers."),
+		sessions:   g("sessions", "Login sessions held (expired ones until pruned)."),
+		unauth:     f("unauthenticated_total", "Websocket handshakes refused because the browser had not logged in."),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "aiot", Subsystem: "dashboard", Name: "logins_total",
+			Help: "Login and logout requests, by outcome."}, []string{"outcome"}),
 		cut: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "aiot", Subsystem: "dashboard", Name: "disconnects_total",
 			Help: "Browsers disconnected by the server, by reason."}, []string{"reason"}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "aiot", Subsystem: "dashboard", Name: "command_results_total",
 			Help: "Commands from browsers, by outcome."}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.cut, m.results,
+	reg.MustRegister(m.cut, m.results, m.logins,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{cutBadFrame, cutRate, cutSlow, cutStuck, cutStopping} {
 		m.cut.WithLabelValues(r)
 	}
-	for _, o := range []string{outcomeOK, outcomeRefused, outcomeTimeout, outcomeNoResponders, outcomeInvalid, outcomeError} {
+	for _, o := range []string{outcomeOK, outcomeRefused, outcomeTimeout, outcomeNoResponders, outcomeInvalid, outcomeForbidden, outcomeError} {
 		m.results.WithLabelValues(o)
+	}
+	for _, o := range []string{loginOK, loginBad, loginLimited, loginRefused} {
+		m.logins.WithLabelValues(o)
 	}
 	return m
 }

@@ -235,6 +235,8 @@ type helloMsg struct {
 	Server  string `json:"server"`
 	Version string `json:"version"`
 	Role    string `json:"role"`
+	User    string `json:"user,omitempty"`
+	Login   bool   `json:"login"`
 }
 
 // millis is t in milliseconds since the Unix epoch, 0 for the zero time.
