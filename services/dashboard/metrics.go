@@ -13,7 +13,7 @@ const (
 	outcomeNoResponders = "no_responders"
 	outcomeInvalid      = "invalid"   // bad uid or endpoint, too many in flight
 	outcomeForbidden    = "forbidden" // a viewer (or read-only dashboard, or expired session)
-	outcomeError        = "error"   // NATS failed otherwise
+	outcomeError        = "error"     // NATS failed otherwise
 )
 
 // Reasons a browser was disconnected by the server.
