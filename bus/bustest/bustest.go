@@ -6,6 +6,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -134,4 +136,54 @@ func Next(t testing.TB, ch <-chan *nats.Msg, subject string, timeout time.Durati
 			return nil
 		}
 	}
+}
+
+// Run runs fn in a goroutine until the test ends; then it cancels fn's
+// context and checks fn returned nil within 10 s. The returned func cancels
+// earlier (the check still happens when the test ends).
+func Run(t testing.TB, fn func(context.Context) error) context.CancelFunc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("run: did not return within 10 s of its context ending")
+		}
+	})
+	return cancel
+}
+
+// Eventually polls cond every 10 ms until it holds, and fails the test if it
+// does not within timeout.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Peer finds the binary of a real protocol peer (libcoap, mosquitto, the
+// nats CLI). Missing, it fails the test under CI (where .ci/run installs
+// it) and skips it elsewhere, saying how to install it.
+func Peer(t testing.TB, name, install string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s not installed (%s)", name, install)
+	}
+	t.Skipf("%s not installed (%s)", name, install)
+	return ""
 }

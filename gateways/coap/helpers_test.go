@@ -3,8 +3,6 @@ package coap_test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"slices"
 	"testing"
 	"time"
@@ -47,21 +45,7 @@ func startGateway(t *testing.T, nc *nats.Conn, change func(*coap.Config)) *coap.
 // run runs fn until the test ends and checks it returned cleanly.
 func run(t *testing.T, fn func(context.Context) error) context.CancelFunc {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(wait):
-			t.Error("did not stop")
-		}
-	})
-	return cancel
+	return bustest.Run(t, fn)
 }
 
 // startSim runs a simulated node; it returns the node and a function that
@@ -128,28 +112,14 @@ func parseReply(t *testing.T, m *nats.Msg) bus.Reply {
 // eventually polls cond until it holds or fails the test after wait.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	bustest.Eventually(t, wait, what, cond)
 }
 
 // peer finds a real peer binary: missing fails the test under CI, skips it
 // otherwise.
 func peer(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not installed (apt-get install libcoap3-bin): %v", name, err)
-	}
-	t.Skipf("%s not installed (apt-get install libcoap3-bin)", name)
-	return ""
+	return bustest.Peer(t, name, "apt-get install libcoap3-bin")
 }
 
 func mustJSON(t *testing.T, data []byte, v any) {

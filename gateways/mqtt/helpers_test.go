@@ -64,20 +64,7 @@ func first(t *testing.T, ch <-chan *nats.Msg) *nats.Msg {
 // run runs fn until the test ends and checks that it returned nil.
 func run(t *testing.T, fn func(context.Context) error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(wait):
-			t.Errorf("run did not return within %s", wait)
-		}
-	})
+	bustest.Run(t, fn)
 }
 
 // startSim runs a simulated node against broker until the test ends.
@@ -120,13 +107,7 @@ func request(t *testing.T, nc *nats.Conn, id, res, payload string) bus.Reply {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, wait)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	bustest.Eventually(t, wait, what, cond)
 }
 
 // contextUntilCleanup is a context cancelled by its cancel func or when the

@@ -176,11 +176,5 @@ func (c *snClient) subscribe(filter string, qos int, msgID uint16) *packet.Subac
 // eventually polls cond until it holds or fails the test after 3 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	bustest.Eventually(t, 10*time.Second, what, cond)
 }

@@ -125,11 +125,5 @@ func waitClose(t *testing.T, c *websocket.Conn) (int, string) {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	bustest.Eventually(t, 10*time.Second, what, cond)
 }

@@ -15,15 +15,7 @@ import (
 
 func run(t *testing.T, fn func(context.Context) error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	bustest.Run(t, fn)
 }
 
 // TestCommandRoundTrip: a simulated node comes online as an MQTT-SN node,

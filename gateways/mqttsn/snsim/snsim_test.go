@@ -38,15 +38,7 @@ func startGateway(t *testing.T) (string, *nats.Conn) {
 // run runs fn until the test ends and checks it returned nil.
 func run(t *testing.T, fn func(context.Context) error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	bustest.Run(t, fn)
 }
 
 func value(t *testing.T, data []byte) string {
