@@ -109,6 +109,7 @@ type system struct {
 	mux    *http.ServeMux
 
 	identities map[bus.Role]*bus.Identity // in-process sign-in, with --auth
+	topo       topology                   // aiot hub / aiot site; nil otherwise
 
 	mu     sync.Mutex
 	conns  []*nats.Conn
@@ -170,14 +171,31 @@ func roleCommand(name string) func(context.Context, []string, io.Writer, io.Writ
 	}
 }
 
+// topology turns the embedded server and the NODES stream into a hub's or a
+// site's (hub.go, site.go): its own flags, then server settings and the
+// stream once flags are parsed.
+type topology interface {
+	register(fs *flag.FlagSet)
+	configure(sys *system, cfg *bus.ServerConfig) error
+	ensureStream(ctx context.Context, js jetstream.JetStream, c bus.StreamConfig) error
+}
+
 // start parses flags, brings up the bus (embedded or external), builds the
 // parts and runs them until ctx ends or one fails.
 func start(ctx context.Context, args []string, stderr io.Writer, line string, ps []part, embedded bool) error {
+	return startTopology(ctx, args, stderr, line, ps, embedded, nil)
+}
+
+// startTopology is start with the multi-site topology topo (nil: none).
+func startTopology(ctx context.Context, args []string, stderr io.Writer, line string, ps []part, embedded bool, topo topology) error {
 	fs := flag.NewFlagSet(line, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = usage(fs, line)
 	var opts options
 	opts.register(fs, embedded)
+	if topo != nil {
+		topo.register(fs)
+	}
 	builders := make([]func(*system) (runner, error), len(ps))
 	for i, p := range ps {
 		builders[i] = p.register(fs)
@@ -195,7 +213,7 @@ func start(ctx context.Context, args []string, stderr io.Writer, line string, ps
 	if err != nil {
 		return err
 	}
-	sys := &system{opts: &opts, log: log, mux: http.NewServeMux(),
+	sys := &system{opts: &opts, log: log, mux: http.NewServeMux(), topo: topo,
 		all: embedded, built: make(map[string]runner), httpBound: make(chan struct{})}
 	began := time.Now()
 	if err := sys.startBus(ctx, embedded); err != nil {
@@ -222,7 +240,7 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 		if err != nil {
 			return err
 		}
-		srv, err := bus.NewServer(bus.ServerConfig{
+		cfg := bus.ServerConfig{
 			Auth:          auth,
 			Name:          "aiot-" + s.opts.site,
 			DataDir:       s.opts.data,
@@ -230,7 +248,13 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 			MQTTListen:    s.opts.mqttListen,
 			MonitorListen: s.opts.monitor,
 			Logger:        s.log.With("component", "nats-server"),
-		})
+		}
+		if s.topo != nil {
+			if err := s.topo.configure(s, &cfg); err != nil {
+				return err
+			}
+		}
+		srv, err := bus.NewServer(cfg)
 		if err != nil {
 			return err
 		}
@@ -252,6 +276,9 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if s.topo != nil {
+		return s.topo.ensureStream(sctx, js, s.opts.stream)
+	}
 	if _, err := bus.EnsureNodesStream(sctx, js, s.opts.stream); err != nil {
 		return err
 	}
