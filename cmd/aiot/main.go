@@ -30,6 +30,8 @@ func commands() map[string]command {
 	cmds := map[string]command{
 		"run":     {"start everything in one process: NATS, gateways, dashboard (--demo adds simulated nodes)", runAll},
 		"version": {"print the version", printVersion},
+		"hub":     {"multi-site hub: NATS with a leaf node listener (--leaf-listen) for the sites, their history, the dashboard", hubCommand},
+		"site":    {"one site of a hub (--hub nats-leaf://host:7422 --site NAME): what `run` runs, on a NATS joined to the hub", siteCommand},
 		"bench":   {"load tool: nodes and browsers against a running or self-started system; throughput, loss, latency, server CPU/RSS", benchCommand},
 		"keys":    {"generate per-role NATS keys (nkeys) and auth.json for --auth", keysCommand},
 	}
