@@ -324,6 +324,7 @@ func TestBadFrames(t *testing.T) {
 		{"array", websocket.TextMessage, `[{"type":"new"}]`, 1003, "not a JSON object"},
 		{"no type", websocket.TextMessage, `{"data":"client"}`, 1003, `missing field "type"`},
 		{"unknown type", websocket.TextMessage, `{"type":"subscribe"}`, 1003, `unknown type "subscribe"`},
+		{"unknown type of control characters", websocket.TextMessage, `{"type":"` + strings.Repeat(`\u0001`, 40) + `"}`, 1003, `unknown type "\x01`},
 		{"out from a browser", websocket.TextMessage, `{"type":"out","uid":"x"}`, 1003, `unknown type "out"`},
 		{"update without data", websocket.TextMessage, `{"type":"update"}`, 1003, `missing object "data"`},
 		{"update without uid", websocket.TextMessage, `{"type":"update","data":{"endpoint":"led","payload":"1"}}`, 1003, `missing field "data.uid"`},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Message types of the browser protocol (see the package documentation).
@@ -33,7 +34,25 @@ type badFrame struct{ reason string }
 func (e *badFrame) Error() string { return e.reason }
 
 func refuse(format string, args ...any) error {
-	return &badFrame{reason: fmt.Sprintf(format, args...)}
+	return &badFrame{reason: closeReason(fmt.Sprintf(format, args...))}
+}
+
+// maxCloseReason is the most a close frame's reason may hold (RFC 6455
+// §5.5: 125 bytes of payload, 2 of them the code).
+const maxCloseReason = 123
+
+// closeReason cuts s to fit a close frame, on a rune boundary so that it
+// stays valid UTF-8 (a browser fails a connection whose close reason is
+// not). A longer reason would make the close frame itself fail to send.
+func closeReason(s string) string {
+	if len(s) <= maxCloseReason {
+		return s
+	}
+	n := maxCloseReason
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // inbound is one browser frame, before its data is decoded by type.
@@ -169,7 +188,11 @@ func decodeHistory(req request, data json.RawMessage, maxHistory int) (request, 
 func jsonReason(err error) string {
 	s := strings.TrimPrefix(err.Error(), "json: ")
 	if len(s) > 80 {
-		s = s[:80]
+		n := 80
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
 	}
 	return s
 }
