@@ -10,5 +10,6 @@ func parts() []part {
 		mqttsnPart(),
 		mqttPart(),
 		coapPart(),
+		pprofPart(), // debug: off unless --pprof
 	}
 }
