@@ -11,6 +11,7 @@ import (
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/bus/bustest"
+	"github.com/goaiot/goaiot/sites/linktest"
 )
 
 // logLines collects a server's log lines for the test to wait on.
@@ -184,6 +185,37 @@ func TestLeafIsolate(t *testing.T) {
 				t.Fatalf("b got %d markers", markers)
 			}
 		}
+	}
+}
+
+// TestLeafRemoteDialsOnlyItsURL: a site whose link (a relay) is cut keeps
+// trying the relay; it never goes around it to the address the hub
+// advertises.
+func TestLeafRemoteDialsOnlyItsURL(t *testing.T) {
+	hub, err := newServer(t, bus.ServerConfig{Name: "hub", Listen: "127.0.0.1:0", LeafListen: "127.0.0.1:0", JetStreamDomain: "hub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := linktest.New(t, hub.LeafAddr())
+	site, err := newServer(t, bus.ServerConfig{Name: "site", Listen: "127.0.0.1:0", JetStreamDomain: "site",
+		LeafRemotes: []bus.LeafRemote{{URL: "nats-leaf://" + relay.Addr()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLeafUp(t, site)
+	relay.Cut()
+	deadline := time.Now().Add(20 * time.Second)
+	for relay.Refused() < 3 {
+		if n := site.NATS().NumLeafNodes(); n > 0 && relay.Refused() > 0 {
+			t.Fatalf("the site reconnected around its cut link (%d leaf connections)", n)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d attempts through the relay", relay.Refused())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := hub.NATS().NumLeafNodes(); n != 0 {
+		t.Fatalf("the hub has %d leaf connections while the only link is cut", n)
 	}
 }
 

@@ -189,6 +189,9 @@ func remoteOptions(r LeafRemote) (*server.RemoteLeafOpts, error) {
 		TLSConfig:   r.TLS,
 		DenyImports: r.DenyImports,
 		DenyExports: r.DenyExports,
+		// Dial only the URL given: a hub's advertised listen addresses are
+		// often not reachable from a site (NAT, containers, a relay).
+		IgnoreDiscoveredServers: true,
 	}, nil
 }
 

@@ -16,10 +16,11 @@ type Link struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	cut     bool
+	refused int
+	conns   map[net.Conn]bool
+	wg      sync.WaitGroup
 }
 
 // New starts a link to target on a random loopback port; it is closed when
@@ -58,6 +59,14 @@ func (l *Link) Restore() {
 	l.mu.Unlock()
 }
 
+// Refused counts the connections closed at once because the link was cut:
+// the peer's attempts to reconnect through it.
+func (l *Link) Refused() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.refused
+}
+
 func (l *Link) accept() {
 	defer l.wg.Done()
 	for {
@@ -70,6 +79,7 @@ func (l *Link) accept() {
 		}
 		l.mu.Lock()
 		if l.cut {
+			l.refused++
 			l.mu.Unlock()
 			c.Close()
 			continue
