@@ -60,6 +60,10 @@ type Config struct {
 	// Beacon and Hold: the scale scenario's beacon period (default 30 s)
 	// and how long it holds the nodes online (default 65 s).
 	Beacon, Hold time.Duration
+	// ProfileDir, when set, gets a CPU profile of the self-started server
+	// for each scenario's measurement (<scenario>.pprof; the server runs
+	// with --pprof on a random loopback port).
+	ProfileDir string
 	// NoBaselines skips the baselines.
 	NoBaselines bool
 	// Progress receives a progress line (a terminal); nil for none.

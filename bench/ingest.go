@@ -47,6 +47,7 @@ func (r *runner) ingest(ctx context.Context, p params, path, prefix string, src 
 		extra["before_start"] = err.Error()
 	}
 	s := sample(r.pid())
+	r.prof.start(ctx, p.scenario, p.duration)
 	began := t.now()
 	stopProg := r.prog.start(p.scenario, p.duration, func() int64 { return received(rcvs) })
 	if p.rate <= 0 {

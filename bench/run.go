@@ -25,6 +25,7 @@ type runner struct {
 	tmp    string
 	log    *slog.Logger
 	prog   *progress
+	prof   *profiler // nil unless Config.ProfileDir
 	rep    *Report
 }
 
@@ -57,6 +58,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer r.stop()
+	defer func() {
+		for _, err := range r.prof.wait() {
+			r.rep.Errors = append(r.rep.Errors, err.Error())
+		}
+	}()
 	r.rep.Target = r.target
 	for _, s := range scenarios {
 		if ctx.Err() != nil {
@@ -115,7 +121,14 @@ func (r *runner) start(ctx context.Context, scenarios []string) error {
 	if r.fleet != nil {
 		nodePort = r.fleet.port
 	}
-	c, t, st, err := startSystem(ctx, r.bin, r.tmp+"/data", nodePort, r.cfg.ServerArgs)
+	args := r.cfg.ServerArgs
+	if r.cfg.ProfileDir != "" {
+		if err := os.MkdirAll(r.cfg.ProfileDir, 0o755); err != nil {
+			return err
+		}
+		args = append([]string{"--pprof", "127.0.0.1:0"}, args...)
+	}
+	c, t, st, pprofURL, err := startSystem(ctx, r.bin, r.tmp+"/data", nodePort, args)
 	if err != nil {
 		if r.fleet != nil {
 			_ = r.fleet.close()
@@ -123,6 +136,12 @@ func (r *runner) start(ctx context.Context, scenarios []string) error {
 		return err
 	}
 	r.server, r.target, r.rep.Startup = c, t, &st
+	if r.cfg.ProfileDir != "" {
+		if pprofURL == "" {
+			return errors.New("the server logged no pprof address")
+		}
+		r.prof = &profiler{url: pprofURL, dir: r.cfg.ProfileDir}
+	}
 	r.log.Info("system started", "pid", c.pid, "ready_ms", st.ReadyMS, "http", t.HTTP, "nats", t.NATS, "coap", t.CoAP)
 	return nil
 }

@@ -52,6 +52,7 @@ func (r *runner) coapIngest(ctx context.Context, p params) ([]Result, error) {
 	rej0 := r.fleet.rejected.Load()
 	acks0, to0 := r.fleet.acks.Load(), r.fleet.timeouts.Load()
 	s := sample(r.pid())
+	r.prof.start(ctx, p.scenario, p.duration)
 	began := t.now()
 	stopProg := r.prog.start(p.scenario, p.duration, func() int64 { return received(rcvs) })
 	errs := r.sendCoAP(ctx, t, p, all)

@@ -140,6 +140,7 @@ func (r *runner) command(ctx context.Context, p params) ([]Result, error) {
 	var seq atomic.Int64
 	stats := newCommandStats()
 	s := sample(r.pid())
+	r.prof.start(ctx, p.scenario, p.duration)
 	began := time.Now()
 	stopProg := r.prog.start(p.scenario, p.duration, stats.ok.Load)
 	var wg sync.WaitGroup

@@ -83,6 +83,7 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 	// Hold: each node beacons every p.beacon, spread evenly.
 	outs0 := w.outs.Load()
 	s = sample(r.pid())
+	r.prof.start(ctx, p.scenario, p.hold)
 	began = time.Now()
 	stopProg = r.prog.start(p.scenario+"/hold", p.hold, func() int64 { return int64(w.count()) })
 	var beacons int64

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,17 +144,17 @@ type Startup struct {
 // startSystem starts `bin run` on random loopback ports with a temporary
 // data directory, and waits for its "ready" line. nodePort is the CoAP
 // gateway's node port (the CoAP fleet's).
-func startSystem(ctx context.Context, bin, dataDir string, nodePort int, extra []string) (*child, Target, Startup, error) {
+func startSystem(ctx context.Context, bin, dataDir string, nodePort int, extra []string) (c *child, t Target, st Startup, pprofURL string, err error) {
 	args := []string{"run", "--data", dataDir, "--log-format", "json", "--gateway-name", "bench",
 		"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0",
 		"--coap-listen", "127.0.0.1:0", "--mqttsn-listen", "127.0.0.1:0",
 		"--coap-node-port", strconv.Itoa(nodePort)}
 	args = append(args, extra...)
-	t := Target{Kind: KindGoaiot, CoAPNodePort: nodePort}
+	t = Target{Kind: KindGoaiot, CoAPNodePort: nodePort}
 	var ready, took time.Duration
 	var readyLine bool
 	began := time.Now()
-	c, err := startChild(ctx, bin, args, func(line map[string]any) bool {
+	c, err = startChild(ctx, bin, args, func(line map[string]any) bool {
 		switch line["msg"] {
 		case "listening":
 			switch line["what"] {
@@ -165,6 +166,8 @@ func startSystem(ctx context.Context, bin, dataDir string, nodePort int, extra [
 				t.MQTTSN = addrOf(line["addr"])
 			case "http":
 				t.HTTP, _ = line["url"].(string)
+			case "pprof":
+				pprofURL, _ = line["url"].(string)
 			}
 		case "coap gateway listening":
 			t.CoAP = addrOf(line["udp"])
@@ -179,27 +182,27 @@ func startSystem(ctx context.Context, bin, dataDir string, nodePort int, extra [
 		}
 		// Gateways bind their sockets as they start running, just after
 		// the "ready" line: ready is when every listener is up.
-		if readyLine && t.CoAP != "" && t.MQTTSN != "" && t.HTTP != "" {
+		if readyLine && t.CoAP != "" && t.MQTTSN != "" && t.HTTP != "" && (pprofURL != "" || !slices.Contains(extra, "--pprof")) {
 			ready = time.Since(began)
 			return true
 		}
 		return false
 	})
 	if err != nil {
-		return nil, t, Startup{}, err
+		return nil, t, st, "", err
 	}
 	if err := t.fill(); err != nil {
-		c.stop()
-		return nil, t, Startup{}, err
+		_ = c.stop()
+		return nil, t, st, "", err
 	}
-	st := Startup{ReadyMS: ms(ready), ReportedMS: ms(took)}
+	st = Startup{ReadyMS: ms(ready), ReportedMS: ms(took)}
 	select {
 	case <-time.After(2 * time.Second):
 	case <-ctx.Done():
 	}
 	rss, _, _ := memory(c.pid)
 	st.IdleRSSMB = mb(rss)
-	return c, t, st, nil
+	return c, t, st, pprofURL, nil
 }
 
 // addrOf reads an address logged as a string or as a JSON net.UDPAddr.
