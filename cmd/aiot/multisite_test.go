@@ -1,0 +1,277 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/sites"
+	"github.com/goaiot/goaiot/sites/linktest"
+)
+
+// startMultisite runs `aiot args…` like startAiot, also waiting for its
+// leaf node listener line.
+func startMultisite(t *testing.T, args ...string) *proc {
+	t.Helper()
+	bin, err := buildAiot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: exec.Command(bin, args...), urls: map[string]chan string{}, done: make(chan error, 1)}
+	for _, k := range []string{"nats", "http", "mqtt", "leafnodes"} {
+		p.urls[k] = make(chan string, 1)
+	}
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go p.scan(stderr)
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("aiot %s log:\n%s", strings.Join(args[:3], " "), p.logText())
+		}
+	})
+	return p
+}
+
+// browser is a websocket client of the hub's dashboard speaking the
+// browser protocol of services/dashboard/doc.go.
+type browser struct {
+	t    *testing.T
+	conn *websocket.Conn
+	msgs chan map[string]any
+}
+
+func openBrowser(t *testing.T, httpURL string) *browser {
+	t.Helper()
+	c, _, err := websocket.DefaultDialer.Dial(strings.Replace(httpURL, "http://", "ws://", 1)+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{t: t, conn: c, msgs: make(chan map[string]any, 4096)}
+	go func() {
+		defer close(b.msgs)
+		for {
+			var m map[string]any
+			if err := c.ReadJSON(&m); err != nil {
+				return
+			}
+			b.msgs <- m
+		}
+	}()
+	t.Cleanup(func() { c.Close() })
+	b.send(map[string]any{"type": "new", "data": "client"})
+	return b
+}
+
+func (b *browser) send(m map[string]any) {
+	b.t.Helper()
+	if err := b.conn.WriteJSON(m); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// await reads messages until match accepts one; others are dropped.
+func (b *browser) await(t *testing.T, within time.Duration, what string, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case m, ok := <-b.msgs:
+			if !ok {
+				t.Fatalf("websocket closed waiting for %s", what)
+			}
+			if match(m) {
+				return m
+			}
+		case <-deadline:
+			t.Fatalf("no %s within %s", what, within)
+		}
+	}
+}
+
+// TestHubAndTwoSites runs a hub and two sites as separate aiot processes,
+// cuts one site's leaf link while a site-local client publishes, and counts
+// the values in the hub's history afterwards: none lost, none twice.
+func TestHubAndTwoSites(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "leaf-users")
+	if err := os.WriteFile(users, []byte("# site password\nparis paris-secret\nlyon lyon-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hub := startMultisite(t, "hub", "--leaf-listen", "127.0.0.1:0", "--leaf-users", users,
+		"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--data", t.TempDir())
+	leafAddr := hub.url(t, "leafnodes")
+	links := map[string]*linktest.Link{}
+	siteProcs := map[string]*proc{}
+	for _, name := range []string{"paris", "lyon"} {
+		links[name] = linktest.New(t, leafAddr)
+		siteProcs[name] = startMultisite(t, append([]string{"site", "--site", name,
+			"--hub", "nats-leaf://" + name + ":" + name + "-secret@" + links[name].Addr(),
+			"--heartbeat", "300ms", "--demo", "--coap-nodes", "0", "--mqtt-nodes", "0", "--mqttsn-nodes", "0",
+			"--ws-nodes", "1", "--sim-prefix", name, "--sim-interval", "500ms"}, randomPorts(t)...)...)
+	}
+	hubNC, err := nats.Connect(hub.url(t, "nats"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hubNC.Close()
+	parisNC, err := nats.Connect(siteProcs["paris"].url(t, "nats")) // a site-local client
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parisNC.Close()
+	br := openBrowser(t, hub.url(t, "http"))
+
+	t.Run("nodes of both sites on the hub's /ws with their site", func(t *testing.T) {
+		missing := map[string]string{"paris-ws-1": "paris", "lyon-ws-1": "lyon"}
+		br.await(t, 60*time.Second, fmt.Sprint("new ", missing), func(m map[string]any) bool {
+			if uid, _ := m["uid"].(string); m["type"] == "new" && m["site"] == missing[uid] {
+				delete(missing, uid)
+			}
+			return len(missing) == 0
+		})
+	})
+	t.Run("command from the hub over NATS reaches a site node", func(t *testing.T) {
+		expectOK(t, hubNC, "paris-ws-1")
+	})
+	t.Run("command from the hub's /ws reaches a site node", func(t *testing.T) {
+		br.send(map[string]any{"type": "update", "id": "c1", "data": map[string]any{"uid": "lyon-ws-1", "endpoint": "led", "payload": "1"}})
+		m := br.await(t, 20*time.Second, "result c1", func(m map[string]any) bool { return m["type"] == "result" && m["id"] == "c1" })
+		if m["ok"] != true {
+			t.Fatalf("result %v", m)
+		}
+	})
+
+	const before, during, after = 20, 30, 20
+	next := 0
+	publish := func(n int) {
+		t.Helper()
+		for range n {
+			next++
+			if err := parisNC.Publish(bus.NodeValue("paris-counter", "count"), []byte(fmt.Sprintf(`{"value":%d}`, next))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := parisNC.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(before)
+	links["paris"].Cut()
+	waitSiteLink(t, hub.url(t, "http"), "paris", sites.LinkDown)
+	publish(during)
+	t.Run("the site works alone: a local command", func(t *testing.T) { expectOK(t, parisNC, "paris-ws-1") })
+	links["paris"].Restore()
+	waitSiteLink(t, hub.url(t, "http"), "paris", sites.LinkUp)
+	publish(after)
+
+	t.Run("hub history holds every value once", func(t *testing.T) {
+		js, err := jetstream.New(hubNC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject := bus.NodeValue("paris-counter", "count")
+		deadline := time.Now().Add(60 * time.Second)
+		var n uint64
+		for n < before+during+after && time.Now().Before(deadline) {
+			st, err := js.Stream(t.Context(), bus.NodesStream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := st.Info(t.Context(), jetstream.WithSubjectFilter(subject))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n = info.State.Subjects[subject]
+			time.Sleep(100 * time.Millisecond)
+		}
+		br.send(map[string]any{"type": "history", "id": "h1", "data": map[string]any{"uid": "paris-counter", "endpoint": "count", "limit": 1000}})
+		m := br.await(t, 20*time.Second, "history h1", func(m map[string]any) bool { return m["type"] == "history" && m["id"] == "h1" })
+		points, _ := m["points"].([]any)
+		seen := map[string]int{}
+		for _, p := range points {
+			seen[fmt.Sprint(p.(map[string]any)["data"])]++
+		}
+		lost, twice := 0, 0
+		for i := 1; i <= before+during+after; i++ {
+			switch seen[fmt.Sprint(i)] {
+			case 0:
+				lost++
+			case 1:
+			default:
+				twice++
+			}
+		}
+		t.Logf("published %d (%d during the outage); the hub's stream holds %d, its /ws history %d: %d lost, %d twice",
+			before+during+after, during, n, len(points), lost, twice)
+		if n != before+during+after || len(points) != before+during+after || lost != 0 || twice != 0 {
+			t.Fatalf("stream holds %d, history %d points: %d lost, %d twice", n, len(points), lost, twice)
+		}
+	})
+}
+
+// expectOK sends the led command to node through nc and wants {"ok":true}.
+func expectOK(t *testing.T, nc *nats.Conn, node string) {
+	t.Helper()
+	var last error
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		m, err := nc.Request(bus.GatewaySet(node, "led"), []byte("1"), 5*time.Second)
+		if err == nil {
+			r, err := bus.ParseReply(m.Data)
+			if err != nil || !r.OK {
+				t.Fatalf("reply %s: %v", m.Data, err)
+			}
+			return
+		}
+		last = err
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("command to %s: %v", node, last)
+}
+
+// waitSiteLink polls the hub's /sites until site's link is state.
+func waitSiteLink(t *testing.T, httpURL, site, state string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var got string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(httpURL + "/sites")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			Sites []sites.SiteInfo `json:"sites"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range v.Sites {
+			if s.Site == site {
+				got = s.Link
+			}
+		}
+		if got == state {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("site %s link %q, want %q", site, got, state)
+}
