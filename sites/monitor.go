@@ -144,10 +144,6 @@ func (mo *Monitor) onHeartbeat(m *nats.Msg) {
 	mo.mu.Lock()
 	s := mo.site(hb.Site)
 	s.last, s.interval = now, time.Duration(hb.Interval)*time.Millisecond
-	if s.link != LinkUp {
-		s.link = LinkUp
-		out = append(out, mo.linkChanged(s, now))
-	}
 	changed := map[string]bool{}
 	for id := range s.nodes {
 		changed[id] = true
@@ -158,6 +154,10 @@ func (mo *Monitor) onHeartbeat(m *nats.Msg) {
 			s.nodes[id] = true
 			changed[id] = true
 		}
+	}
+	if s.link != LinkUp {
+		s.link = LinkUp
+		out = append(out, mo.linkChanged(s, now))
 	}
 	out = append(out, mo.recheck(changed, now)...)
 	source := !s.sourced && !mo.cfg.NoSources
