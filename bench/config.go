@@ -95,7 +95,7 @@ var defaults = map[string]params{
 	ScenarioMQTTSN:  {nodes: 100, browsers: 1, rate: 1000, duration: 10 * time.Second},
 	ScenarioFanout:  {nodes: 10, browsers: 100, rate: 1000, duration: 10 * time.Second},
 	ScenarioCommand: {nodes: 10, browsers: 10, rate: 50, duration: 10 * time.Second},
-	ScenarioScale:   {nodes: 100_000, browsers: 1, rate: 5000, duration: 0},
+	ScenarioScale:   {nodes: 100_000, browsers: 1, rate: 2000, duration: 0},
 }
 
 func (c *Config) params(scenario string) params {

@@ -159,3 +159,31 @@ func (s *sampler) stop() usage {
 	s.mu.Unlock()
 	return u
 }
+
+// udpDrops is the host's count of UDP datagrams dropped for a full receive
+// buffer (RcvbufErrors in /proc/net/snmp): every process's, so a delta is
+// an upper bound on what one run lost that way.
+func udpDrops() int64 {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0
+	}
+	var head []string
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if head == nil {
+			head = f
+			continue
+		}
+		for i, k := range head {
+			if k == "RcvbufErrors" && i < len(f) {
+				n, _ := strconv.ParseInt(f[i], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}

@@ -38,8 +38,24 @@ func (p *profiler) start(ctx context.Context, name string, d time.Duration) {
 	})
 }
 
+// heap fetches a heap profile now into <dir>/<name>.heap.pprof.
+func (p *profiler) heap(ctx context.Context, name string) {
+	if p == nil {
+		return
+	}
+	if err := p.get(ctx, "heap", name+".heap"); err != nil {
+		p.mu.Lock()
+		p.err = append(p.err, err)
+		p.mu.Unlock()
+	}
+}
+
 func (p *profiler) fetch(ctx context.Context, name string, secs int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"profile?seconds="+strconv.Itoa(secs), nil)
+	return p.get(ctx, "profile?seconds="+strconv.Itoa(secs), name)
+}
+
+func (p *profiler) get(ctx context.Context, what, name string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+what, nil)
 	if err != nil {
 		return err
 	}

@@ -52,16 +52,19 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 		_ = r.fleet.post(i, "/alive", "alive:"+r.fleet.uid(i), false, t.now(), nil)
 	}
 
-	// Registration: every node once at the rate, then again for those not
-	// yet online (UDP may drop), until all are or the time is up.
+	// Registration: every node once at the rate, then, as real nodes do,
+	// again one beacon period later for those not yet online (UDP may
+	// drop), until all are or the time is up.
+	drops0, rej0 := udpDrops(), r.fleet.rejected.Load()
 	s := sample(r.pid())
 	began := time.Now()
-	limit := time.Duration(float64(p.nodes)/p.rate*float64(time.Second)) + 60*time.Second
+	limit := time.Duration(float64(p.nodes)/p.rate*float64(time.Second)) + 2*p.beacon + 10*time.Second
+	r.prof.start(ctx, p.scenario+"-register", limit/2)
 	stopProg := r.prog.start(p.scenario+"/reg", limit, func() int64 { return int64(w.count()) })
 	var sent int64
 	pace(ctx, p.rate, 0, int64(p.nodes), func(k int64) { beacon(int(k)); sent++ })
 	for w.count() < p.nodes && time.Since(began) < limit && ctx.Err() == nil {
-		if err := w.waitOnline(ctx, p.nodes, 3*time.Second); err == nil {
+		if err := w.waitOnline(ctx, p.nodes, p.beacon); err == nil {
 			break
 		}
 		missing := r.offline(w, prefix, p.nodes)
@@ -69,10 +72,12 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 	}
 	regTime := time.Since(began)
 	stopProg()
+	r.prof.heap(ctx, p.scenario+"-register")
 	online := w.count()
 	reg := Result{Scenario: p.scenario, Path: "register coap nodes (/alive → browser new)", Nodes: p.nodes, Receivers: 1,
 		Rate: p.rate, Seconds: regTime.Seconds(), Sent: sent, Expected: int64(p.nodes), Delivered: int64(online),
-		Lost: int64(p.nodes - online), PerSecond: float64(online) / regTime.Seconds(), Server: resource(s.stop())}
+		Lost: int64(p.nodes - online), PerSecond: float64(online) / regTime.Seconds(), Server: resource(s.stop()),
+		Extra: map[string]any{"udp_rcvbuf_drops_host": udpDrops() - drops0, "gateway_rejected": r.fleet.rejected.Load() - rej0}}
 	w.mu.Lock()
 	reg.Latency = latency(h)
 	w.mu.Unlock()
@@ -81,7 +86,7 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 	}
 
 	// Hold: each node beacons every p.beacon, spread evenly.
-	outs0 := w.outs.Load()
+	outs0, drops0, rej0 := w.outs.Load(), udpDrops(), r.fleet.rejected.Load()
 	s = sample(r.pid())
 	r.prof.start(ctx, p.scenario, p.hold)
 	began = time.Now()
@@ -89,11 +94,13 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 	var beacons int64
 	pace(ctx, float64(p.nodes)/p.beacon.Seconds(), p.hold, 1<<62, func(k int64) { beacon(int(k % int64(p.nodes))); beacons++ })
 	stopProg()
+	r.prof.heap(ctx, p.scenario+"-hold")
 	held := w.count()
 	hold := Result{Scenario: p.scenario, Path: fmt.Sprintf("hold coap nodes (beacon every %s)", p.beacon), Nodes: p.nodes,
 		Receivers: 1, Rate: float64(p.nodes) / p.beacon.Seconds(), Seconds: time.Since(began).Seconds(), Sent: beacons,
 		Expected: int64(p.nodes), Delivered: int64(held), Lost: int64(p.nodes - held), Server: resource(s.stop()),
-		Extra: map[string]any{"went_offline": w.outs.Load() - outs0}}
+		Extra: map[string]any{"went_offline": w.outs.Load() - outs0, "udp_rcvbuf_drops_host": udpDrops() - drops0,
+			"gateway_rejected": r.fleet.rejected.Load() - rej0}}
 	hold.PerSecond = float64(beacons) / hold.Seconds
 	return []Result{reg, hold}, nil
 }
