@@ -205,6 +205,11 @@ func (d *Dashboard) Run(ctx context.Context) error {
 	if err := sub.SetPendingLimits(1<<20, 256<<20); err != nil {
 		return fmt.Errorf("dashboard: pending limits: %w", err)
 	}
+	stopSites, err := d.subscribeSites()
+	if err != nil {
+		return err
+	}
+	defer stopSites()
 	svc, err := d.addService()
 	if err != nil {
 		return err

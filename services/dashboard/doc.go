@@ -52,7 +52,13 @@
 //	    logout or expiry), "read-only dashboard: …" or "busy: …" (over the
 //	    limit of requests in flight).
 //	{"type":"site","site":S,"link":"up"|"down","ts":MS}                  (ext)
-//	    A site's leaf link state (multi-site hubs). Not sent yet.
+//	    A site's leaf link state on a multi-site hub (from the hub's
+//	    aiot.site.<site>.link, see package sites); the current one of every
+//	    site is also part of the snapshot, before "synced".
+//	{"type":"collision","uid":U,"sites":[S1,S2,…],"ts":MS}               (ext)
+//	    Node id U is online at several sites (multi-site hubs): their values
+//	    share U's subjects. Fewer than two sites: the collision is over.
+//	    Current collisions are part of the snapshot.
 //	{"type":"hello","server":"goaiot","version":V,"role":"viewer"|"operator",
 //	 "user":NAME,"login":true|false}                                     (ext)
 //	    First message after the handshake, before any "new". role is what

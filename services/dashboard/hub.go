@@ -15,10 +15,11 @@ type hub struct {
 	mu      sync.Mutex
 	idx     *index
 	clients map[*client]struct{} // browsers that sent "new"
+	sites   map[string]*frame    // current site links and collisions (sites.go)
 }
 
 func newHub(m *metrics) *hub {
-	return &hub{m: m, idx: newIndex(), clients: make(map[*client]struct{})}
+	return &hub{m: m, idx: newIndex(), clients: make(map[*client]struct{}), sites: make(map[string]*frame)}
 }
 
 // publish applies ev and queues its frames for every subscribed browser.
@@ -57,7 +58,7 @@ func (h *hub) push(c *client, f *frame) bool {
 func (h *hub) subscribe(c *client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	switch c.out.pushAll(h.idx.snapshot()) {
+	switch c.out.pushAll(h.withSites(h.idx.snapshot())) {
 	case overflow, discarded:
 		delete(h.clients, c)
 		c.cut(cutSlow)
