@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"site":    {"one site of a hub (--hub nats-leaf://host:7422 --site NAME): what `run` runs, on a NATS joined to the hub", siteCommand},
 		"bench":   {"load tool: nodes and browsers against a running or self-started system; throughput, loss, latency, server CPU/RSS", benchCommand},
 		"keys":    {"generate per-role NATS keys (nkeys) and auth.json for --auth", keysCommand},
+		"passwd":  {"add or change a dashboard user (bcrypt) in a users file for --users", passwdCommand},
 	}
 	for _, p := range parts() {
 		cmds[p.name] = command{p.summary + " (one role, against --nats)", roleCommand(p.name)}

@@ -19,10 +19,19 @@ func dashboardPart() part {
 			fs.BoolVar(&cfg.ReadOnly, "read-only", false, "dashboard refuses commands from browsers")
 			fs.DurationVar(&cfg.CommandTimeout, "dashboard-command-timeout", 6*time.Second, "how long a browser's command waits for the gateway's answer")
 			fs.IntVar(&cfg.MaxBrowsers, "max-browsers", 10_000, "most browsers connected to /ws at once")
+			usersFile := fs.String("users", "", "dashboard users file (name:bcrypt-hash[:role] lines, from 'aiot passwd' or 'htpasswd -B'): browsers log in")
+			fs.StringVar(&cfg.Anonymous, "anonymous", dashboard.AnonymousAuto, "role of browsers not logged in: auto (operator on this machine when there is no users file, else viewer), viewer, operator or none")
+			fs.DurationVar(&cfg.SessionTTL, "session-ttl", 12*time.Hour, "how long a dashboard login lasts")
 			return func(sys *system) (runner, error) {
 				nc, err := sys.connect("dashboard")
 				if err != nil {
 					return nil, err
+				}
+				if *usersFile != "" {
+					if cfg.Users, err = dashboard.LoadUsers(*usersFile); err != nil {
+						return nil, err
+					}
+					sys.log.Info("dashboard login on", "users", cfg.Users.Len(), "file", *usersFile, "anonymous", cfg.Anonymous)
 				}
 				cfg.Conn, cfg.Logger = nc, sys.log.With("part", "dashboard")
 				cfg.Version, cfg.AllowOrigins, cfg.WebApp = versionString(), origins, webapp.FS()
