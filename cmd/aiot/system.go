@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,6 +41,7 @@ type options struct {
 	demo         bool
 	auth         string
 	nkey         string
+	tls          tlsOptions // tls.go
 }
 
 func (o *options) register(fs *flag.FlagSet, embedded bool) {
@@ -62,6 +64,7 @@ func (o *options) register(fs *flag.FlagSet, embedded bool) {
 		fs.StringVar(&o.auth, "auth", "", "auth.json from 'aiot keys': NATS clients must sign in, each role with its permissions")
 	}
 	fs.StringVar(&o.nkey, "nkey", "", "nkey seed file (from 'aiot keys') to sign in to --nats with")
+	o.tls.register(fs, embedded)
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&o.nodeTimeout, "node-timeout", 120*time.Second, "a node silent for longer goes offline")
@@ -134,6 +137,8 @@ func (s *system) connect(name string) (*nats.Conn, error) {
 	cfg := bus.ConnectConfig{Name: "aiot-" + name, Server: s.server, URL: s.opts.natsURL, Logger: s.log, Identity: id}
 	if s.server != nil {
 		cfg.URL = ""
+	} else if cfg.TLS, err = s.opts.tls.natsClientTLS(); err != nil {
+		return nil, err
 	}
 	nc, err := bus.Connect(cfg)
 	if err != nil {
@@ -240,7 +245,12 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 		if err != nil {
 			return err
 		}
+		natsTLS, err := s.opts.tls.natsServerTLS()
+		if err != nil {
+			return err
+		}
 		cfg := bus.ServerConfig{
+			TLS:           natsTLS,
 			Auth:          auth,
 			Name:          "aiot-" + s.opts.site,
 			DataDir:       s.opts.data,
@@ -305,11 +315,19 @@ func (s *system) logListeners() {
 func (s *system) run(ctx context.Context, runners []runner, began time.Time) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if s.served {
+		httpTLS, err := s.opts.tls.httpTLS(s.opts.data, s.log)
+		if err != nil {
+			return err
+		}
 		ln, err := net.Listen("tcp", s.opts.http)
 		if err != nil {
 			return fmt.Errorf("--http: %w", err)
 		}
-		s.log.Info("listening", "what", "http", "url", "http://"+ln.Addr().String())
+		scheme := "http://"
+		if httpTLS != nil {
+			ln, scheme = tls.NewListener(ln, httpTLS), "https://"
+		}
+		s.log.Info("listening", "what", "http", "url", scheme+ln.Addr().String())
 		s.httpAddr = ln.Addr()
 		hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 		g.Go(func() error { return serveHTTP(gctx, hs, ln) })
