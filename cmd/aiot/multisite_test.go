@@ -174,12 +174,31 @@ func TestHubAndTwoSites(t *testing.T) {
 	publish(before)
 	links["paris"].Cut()
 	waitSiteLink(t, hub.url(t, "http"), "paris", sites.LinkDown)
+	t.Run("the hub's /ws shows the link down", func(t *testing.T) { awaitLink(t, br, "paris", sites.LinkDown) })
 	publish(during)
 	t.Run("the site works alone: a local command", func(t *testing.T) { expectOK(t, parisNC, "paris-ws-1") })
 	links["paris"].Restore()
 	waitSiteLink(t, hub.url(t, "http"), "paris", sites.LinkUp)
+	t.Run("the hub's /ws shows the link up again", func(t *testing.T) { awaitLink(t, br, "paris", sites.LinkUp) })
 	publish(after)
 
+	t.Run("an id online at both sites is reported on the hub's /ws", func(t *testing.T) {
+		lyonNC, err := nats.Connect(siteProcs["lyon"].url(t, "nats"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lyonNC.Close()
+		for site, nc := range map[string]*nats.Conn{"paris": parisNC, "lyon": lyonNC} {
+			st, _ := json.Marshal(bus.State{State: bus.StateOnline, Protocol: "CoAP", Gateway: "coap@" + site, Site: site})
+			if err := nc.Publish(bus.NodeState("kitchen"), st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m := br.await(t, 30*time.Second, "collision kitchen", func(m map[string]any) bool {
+			return m["type"] == "collision" && m["uid"] == "kitchen" && fmt.Sprint(m["sites"]) == "[lyon paris]"
+		})
+		t.Logf("hub's /ws: %v", m)
+	})
 	t.Run("hub history holds every value once", func(t *testing.T) {
 		js, err := jetstream.New(hubNC)
 		if err != nil {
@@ -222,6 +241,14 @@ func TestHubAndTwoSites(t *testing.T) {
 		if n != before+during+after || len(points) != before+during+after || lost != 0 || twice != 0 {
 			t.Fatalf("stream holds %d, history %d points: %d lost, %d twice", n, len(points), lost, twice)
 		}
+	})
+}
+
+// awaitLink waits for a "site" message on the browser.
+func awaitLink(t *testing.T, br *browser, site, link string) {
+	t.Helper()
+	br.await(t, 30*time.Second, "site "+site+" "+link, func(m map[string]any) bool {
+		return m["type"] == "site" && m["site"] == site && m["link"] == link
 	})
 }
 
