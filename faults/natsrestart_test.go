@@ -130,4 +130,3 @@ func TestNATSRestartUnderGateways(t *testing.T) {
 	t.Logf("NATS restart: ws node sent %d values (50 before, 20 while NATS was down, 30 after); stream holds %d; "+
 		"coap node %s online; command answered", node.sent, stored(t, observer, subject), sim.UID())
 }
-
