@@ -302,3 +302,34 @@ func waitSiteLink(t *testing.T, httpURL, site, state string) {
 	}
 	t.Fatalf("site %s link %q, want %q", site, got, state)
 }
+
+func TestHubAndSiteBadConfiguration(t *testing.T) {
+	badUsers := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(badUsers, []byte("paris\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"site without hub", []string{"site", "--site", "paris"}, "--hub: required"},
+		{"site named hub", []string{"site", "--site", "hub", "--hub", "nats-leaf://127.0.0.1:7422"}, "reserved"},
+		{"site name not a token", []string{"site", "--site", "a.b", "--hub", "nats-leaf://127.0.0.1:7422"}, "--site"},
+		{"hub url scheme", []string{"site", "--site", "paris", "--hub", "http://127.0.0.1:7422"}, "scheme"},
+		{"missing leaf users file", []string{"hub", "--leaf-users", "/nonexistent/users"}, "--leaf-users"},
+		{"leaf users line without password", []string{"hub", "--leaf-users", badUsers}, "line 1"},
+		{"leaf tls ca without cert", []string{"hub", "--leaf-tls-ca", "/nonexistent/ca.pem"}, "certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stderr := runAiot(t, nil, append(tt.args, randomPorts(t)...)...)
+			if code == 0 {
+				t.Fatalf("exit 0\n%s", stderr)
+			}
+			if last := lastLine(stderr); !strings.Contains(last, tt.want) {
+				t.Fatalf("last line %q does not contain %q", last, tt.want)
+			}
+		})
+	}
+}
