@@ -1,0 +1,132 @@
+package faults
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/bus/bustest"
+	"github.com/goaiot/goaiot/gateways/coap/coapsim"
+)
+
+// buildAiot builds the aiot binary once per test run.
+var buildAiot = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "aiot-faults-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "aiot")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/aiot").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// startProcess runs the aiot binary with args and returns once a log line
+// contains ready; the process is killed when the test ends.
+func startProcess(t *testing.T, ready string, args ...string) *exec.Cmd {
+	t.Helper()
+	bin, err := buildAiot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	found := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := sync.Once{}
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), ready) {
+				once.Do(func() { close(found) })
+			}
+		}
+	}()
+	select {
+	case <-found:
+	case <-time.After(wait):
+		t.Fatalf("aiot %v: no %q line within %s", args, ready, wait)
+	}
+	return cmd
+}
+
+// freeUDP is a UDP address on ip free a moment ago.
+func freeUDP(t testing.TB, ip string) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
+// TestCoAPGatewayKilled kills `aiot coap --nats URL` (SIGKILL: no goodbye,
+// no offline state) and starts it again on the same address: its node
+// comes back online at its next beacon, and its values flow again.
+func TestCoAPGatewayKilled(t *testing.T) {
+	const beacon = 2 * time.Second
+	ns := newNATSServer(t)
+	gwAddr := freeUDP(t, nodeIP(11))
+	args := []string{"coap", "--nats", ns.url(), "--coap-listen", gwAddr, "--gateway-name", "faults", "--log-level", "info"}
+	gw := startProcess(t, "coap gateway listening", args...)
+
+	sim, err := coapsim.New(coapsim.Config{UID: "FA0175000000002", Listen: nodeIP(12) + ":5683", Gateway: gwAddr,
+		Sensors: true, BeaconInterval: beacon, SensorInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bustest.Run(t, sim.Run)
+	nc := ns.connect("observer")
+	states := bustest.Subscribe(t, nc, bus.NodeState(sim.UID()))
+	temps := bustest.Subscribe(t, nc, bus.NodeValue(sim.UID(), "temperature"))
+	bustest.Eventually(t, wait, "node online", func() bool { return lastState(t, nc, sim.UID()) == bus.StateOnline })
+	bustest.Next(t, temps, bus.NodeValue(sim.UID(), "temperature"), wait)
+
+	const rounds = 3
+	var worst time.Duration
+	for round := 1; round <= rounds; round++ {
+		if err := gw.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = gw.Wait()
+		drain(states)
+		gw = startProcess(t, "coap gateway listening", args...)
+		restarted := time.Now()
+		waitState(t, states, bus.StateOnline, beacon+3*time.Second)
+		took := time.Since(restarted)
+		worst = max(worst, took)
+		drain(temps)
+		bustest.Next(t, temps, bus.NodeValue(sim.UID(), "temperature"), wait)
+		t.Logf("round %d: gateway killed and restarted; node online again %s after the restart (beacon every %s)", round, took.Round(time.Millisecond), beacon)
+	}
+	t.Logf("CoAP gateway killed %d times: node back online each time, worst %s after the restart (beacon %s)", rounds, worst.Round(time.Millisecond), beacon)
+}
+
+// drain empties a message channel.
+func drain[T any](ch <-chan T) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
