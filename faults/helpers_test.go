@@ -237,3 +237,22 @@ func checkHistory(t testing.TB, nc *nats.Conn, subject string, n int) {
 		}
 	}
 }
+
+// lastMsg is the data of the last message stored on subject.
+func lastMsg(nc *nats.Conn, subject string) ([]byte, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, bus.NodesStream)
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	return m.Data, nil
+}
