@@ -49,10 +49,15 @@ func flagsOnly(p part) part {
 	register := p.register
 	p.register = func(fs *flag.FlagSet) func(*system) (runner, error) {
 		register(fs)
-		return func(*system) (runner, error) { return noSim{}, nil }
+		return func(*system) (runner, error) { return idle{}, nil }
 	}
 	return p
 }
+
+// idle is a part that does not run here.
+type idle struct{}
+
+func (idle) Run(context.Context) error { return nil }
 
 // hubTopology is the hub's server and stream.
 type hubTopology struct {
