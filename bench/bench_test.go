@@ -53,10 +53,14 @@ func TestRunAgainstSystem(t *testing.T) {
 				t.Errorf("expected %d, want sent × receivers = %d", r.Expected, r.Sent*int64(r.Receivers))
 			case r.Delivered+r.Superseded+r.Lost != r.Expected:
 				t.Errorf("delivered %d + superseded %d + lost %d != expected %d", r.Delivered, r.Superseded, r.Lost, r.Expected)
-			case r.Delivered != want:
-				t.Errorf("delivered %d, want %d (lost %d, superseded %d)", r.Delivered, want, r.Lost, r.Superseded)
+			case r.Delivered+r.Superseded != want:
+				// superseded: the dashboard's documented coalescing for a
+				// browser that falls behind (it may, under -race)
+				t.Errorf("delivered %d + superseded %d, want %d (lost %d)", r.Delivered, r.Superseded, want, r.Lost)
 			case r.Lost != strangerValues*int64(r.Receivers):
 				t.Errorf("lost %d, want the strangers' %d", r.Lost, strangerValues*int64(r.Receivers))
+			case r.Delivered < want/2:
+				t.Errorf("delivered %d of %d", r.Delivered, want)
 			case r.Latency == nil || r.Latency.Count != r.Delivered:
 				t.Errorf("latency %+v, want one sample per delivered value", r.Latency)
 			}
@@ -75,16 +79,33 @@ func TestCommandRoundTrip(t *testing.T) {
 	target := startTestSystem(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rep, err := Run(ctx, Config{Scenarios: []string{ScenarioCommand}, Target: target, Nodes: 3, Browsers: 2,
-		Rate: 20, Duration: time.Second})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name  string
+		kind  string
+		paths []string
+	}{
+		{"goaiot: result message and nats req", KindGoaiot, []string{"browser → coap node → result", "nats req → coap node → reply"}},
+		{"pyaiot: matched by the value update", KindPyaiot, []string{"browser → coap node → update"}},
 	}
-	for _, path := range []string{"browser → coap node → result", "nats req → coap node → reply"} {
-		r := find(t, rep, ScenarioCommand, path)
-		if r.Sent < 5 || r.Delivered != r.Sent || r.Lost != 0 {
-			t.Errorf("%s: sent %d, delivered %d, lost %d (%v), want every command answered", path, r.Sent, r.Delivered, r.Lost, r.Extra)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg := target
+			tg.Kind = tt.kind
+			rep, err := Run(ctx, Config{Scenarios: []string{ScenarioCommand}, Target: tg, Nodes: 3, Browsers: 2,
+				Rate: 20, Duration: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Results) != len(tt.paths) {
+				t.Errorf("%d results, want %d: %+v", len(rep.Results), len(tt.paths), rep.Results)
+			}
+			for _, path := range tt.paths {
+				r := find(t, rep, ScenarioCommand, path)
+				if r.Sent < 5 || r.Delivered != r.Sent || r.Lost != 0 {
+					t.Errorf("%s: sent %d, delivered %d, lost %d (%v), want every command answered", path, r.Sent, r.Delivered, r.Lost, r.Extra)
+				}
+			}
+		})
 	}
 }
 

@@ -98,7 +98,7 @@ func (r *runner) start(ctx context.Context, scenarios []string) error {
 			return err
 		}
 	}
-	if usesCoAP(scenarios) {
+	if usesCoAP(scenarios) && (!external || r.target.CoAP != "") {
 		port := 0
 		if external {
 			port = r.target.CoAPNodePort
@@ -167,7 +167,12 @@ func (r *runner) pid() int {
 func (r *runner) scenario(ctx context.Context, s string) ([]Result, error) {
 	p := r.cfg.params(s)
 	switch s {
-	case ScenarioCoAP, ScenarioFanout:
+	case ScenarioFanout:
+		if r.target.CoAP == "" && r.target.NodeURL != "" { // e.g. a Pyaiot without its CoAP gateway
+			return r.wsIngest(ctx, p)
+		}
+		return r.coapIngest(ctx, p)
+	case ScenarioCoAP:
 		return r.coapIngest(ctx, p)
 	case ScenarioCommand:
 		return r.command(ctx, p)

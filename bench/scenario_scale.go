@@ -47,29 +47,38 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 		return nil, err
 	}
 	defer closeBrowsers(bs)
+	// Each node beacons every p.beacon from its first beacon on, as RIOT
+	// does; keep sends the beacons that are due, in the order the nodes
+	// started (so the due ones are always a run from the cursor).
+	last := make([]atomic.Int64, p.nodes)
+	var started, beacons atomic.Int64
 	beacon := func(i int) {
-		first[i].CompareAndSwap(0, t.now())
-		_ = r.fleet.post(i, "/alive", "alive:"+r.fleet.uid(i), false, t.now(), nil)
+		now := t.now()
+		first[i].CompareAndSwap(0, now)
+		last[i].Store(now)
+		beacons.Add(1)
+		_ = r.fleet.post(i, "/alive", "alive:"+r.fleet.uid(i), false, now, nil)
 	}
+	kctx, stopKeep := context.WithCancel(ctx)
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		keep(kctx, t, last, &started, p.beacon, beacon)
+	}()
+	defer func() { stopKeep(); <-kept }()
 
-	// Registration: every node once at the rate, then, as real nodes do,
-	// again one beacon period later for those not yet online (UDP may
-	// drop), until all are or the time is up.
+	// Registration: every node's first beacon at the rate; nodes not online
+	// yet are retried by their next beacons, until all are online or the
+	// time is up.
 	drops0, rej0 := udpDrops(), r.fleet.rejected.Load()
 	s := sample(r.pid())
 	began := time.Now()
 	limit := time.Duration(float64(p.nodes)/p.rate*float64(time.Second)) + 2*p.beacon + 10*time.Second
 	r.prof.start(ctx, p.scenario+"-register", limit/2)
 	stopProg := r.prog.start(p.scenario+"/reg", limit, func() int64 { return int64(w.count()) })
-	var sent int64
-	pace(ctx, p.rate, 0, int64(p.nodes), func(k int64) { beacon(int(k)); sent++ })
-	for w.count() < p.nodes && time.Since(began) < limit && ctx.Err() == nil {
-		if err := w.waitOnline(ctx, p.nodes, p.beacon); err == nil {
-			break
-		}
-		missing := r.offline(w, prefix, p.nodes)
-		pace(ctx, p.rate, 0, int64(len(missing)), func(k int64) { beacon(missing[k]); sent++ })
-	}
+	pace(ctx, p.rate, 0, int64(p.nodes), func(k int64) { beacon(int(k)); started.Add(1) })
+	_ = w.waitOnline(ctx, p.nodes, limit-time.Since(began))
+	sent := beacons.Load()
 	regTime := time.Since(began)
 	stopProg()
 	r.prof.heap(ctx, p.scenario+"-register")
@@ -86,35 +95,49 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 	}
 
 	// Hold: each node beacons every p.beacon, spread evenly.
-	outs0, drops0, rej0 := w.outs.Load(), udpDrops(), r.fleet.rejected.Load()
+	outs0, drops0, rej0, beacons0 := w.outs.Load(), udpDrops(), r.fleet.rejected.Load(), beacons.Load()
 	s = sample(r.pid())
 	r.prof.start(ctx, p.scenario, p.hold)
 	began = time.Now()
 	stopProg = r.prog.start(p.scenario+"/hold", p.hold, func() int64 { return int64(w.count()) })
-	var beacons int64
-	pace(ctx, float64(p.nodes)/p.beacon.Seconds(), p.hold, 1<<62, func(k int64) { beacon(int(k % int64(p.nodes))); beacons++ })
+	select {
+	case <-ctx.Done():
+	case <-time.After(p.hold):
+	}
 	stopProg()
 	r.prof.heap(ctx, p.scenario+"-hold")
 	held := w.count()
 	hold := Result{Scenario: p.scenario, Path: fmt.Sprintf("hold coap nodes (beacon every %s)", p.beacon), Nodes: p.nodes,
-		Receivers: 1, Rate: float64(p.nodes) / p.beacon.Seconds(), Seconds: time.Since(began).Seconds(), Sent: beacons,
+		Receivers: 1, Rate: float64(p.nodes) / p.beacon.Seconds(), Seconds: time.Since(began).Seconds(), Sent: beacons.Load() - beacons0,
 		Expected: int64(p.nodes), Delivered: int64(held), Lost: int64(p.nodes - held), Server: resource(s.stop()),
 		Extra: map[string]any{"went_offline": w.outs.Load() - outs0, "udp_rcvbuf_drops_host": udpDrops() - drops0,
 			"gateway_rejected": r.fleet.rejected.Load() - rej0}}
-	hold.PerSecond = float64(beacons) / hold.Seconds
+	hold.PerSecond = float64(hold.Sent) / hold.Seconds
 	return []Result{reg, hold}, nil
 }
 
-// offline lists the first n nodes of prefix the watcher has not seen
-// online.
-func (r *runner) offline(w *watcher, prefix string, n int) []int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []int
-	for i := range n {
-		if !w.online[prefix+strconv.Itoa(i)] {
-			out = append(out, i)
+// keep sends every beacon that is due (a node's last one p.beacon ago)
+// among the started nodes, cycling in start order, until ctx ends.
+func keep(ctx context.Context, t *tally, last []atomic.Int64, started *atomic.Int64, every time.Duration, beacon func(int)) {
+	cursor := 0
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n := int(started.Load())
+		for range n {
+			if cursor >= n {
+				cursor = 0
+			}
+			if t.now()-last[cursor].Load() < int64(every) {
+				break
+			}
+			beacon(cursor)
+			cursor++
 		}
 	}
-	return out
 }
