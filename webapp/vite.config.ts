@@ -1,7 +1,7 @@
 import { defineConfig } from 'vite'
 import vue from '@vitejs/plugin-vue'
 
-// `npm run dev` proxies /ws to a running aiot (default localhost:8080,
+// `npm run dev` proxies /ws, /login and /logout to a running aiot (default localhost:8080,
 // override with AIOT_URL=http://host:port).
 const target = process.env.AIOT_URL ?? 'http://localhost:8080'
 
@@ -19,6 +19,8 @@ export default defineConfig({
     port: 5173,
     proxy: {
       '/ws': { target, ws: true, changeOrigin: true },
+      '/login': { target, changeOrigin: true },
+      '/logout': { target, changeOrigin: true },
     },
   },
 })

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest'
 import type { ClientFrame, ServerMsg } from '../src/lib/protocol'
-import { Store, seriesKey, type Changes } from '../src/lib/store'
+import { READ_ONLY, READ_ONLY_LOGIN, Store, seriesKey, type Changes } from '../src/lib/store'
 
 function harness(opts: { connected?: boolean; cap?: number; historyInFlight?: number; historyRate?: number; historyBurst?: number } = {}) {
   const sent: ClientFrame[] = []
@@ -139,7 +139,7 @@ describe('Store: node life', () => {
 
   it('records hello and site links', () => {
     h.feed({ type: 'hello', server: 'goaiot', version: '0.1', role: 'viewer' }, { type: 'site', site: 'north', link: 'down', ts: T })
-    expect(h.store.server).toEqual({ server: 'goaiot', version: '0.1', role: 'viewer' })
+    expect(h.store.server).toEqual({ server: 'goaiot', version: '0.1', role: 'viewer', user: '', login: false })
     expect(h.store.sites.get('north')).toEqual({ link: 'down', ts: T })
   })
 })
@@ -406,5 +406,76 @@ describe('Store: commands', () => {
     const c = h.store.command('a', 'led', '1')
     h.store.connectionLost()
     expect(c).toMatchObject({ status: 'error', error: 'connection lost' })
+  })
+})
+
+describe('Store: roles', () => {
+  const hello = (extra: Record<string, unknown>): ServerMsg => ({ type: 'hello', server: 'goaiot', version: '1', ...extra }) as ServerMsg
+  const commands = (h: ReturnType<typeof harness>) => h.sent.filter((f) => f.type === 'update')
+
+  it('allows commands before any hello (Pyaiot sends none)', () => {
+    const h = harness()
+    expect(h.store.canCommand).toBe(true)
+    expect(h.store.readOnly).toBe('')
+    h.store.command('n1', 'led', '1')
+    expect(commands(h)).toHaveLength(1)
+  })
+
+  const cases = [
+    { name: 'viewer with login', msg: { role: 'viewer', login: true }, can: false, hint: READ_ONLY_LOGIN, user: '' },
+    { name: 'viewer without users file', msg: { role: 'viewer', login: false }, can: false, hint: READ_ONLY, user: '' },
+    { name: 'logged-in viewer', msg: { role: 'viewer', login: true, user: 'ann' }, can: false, hint: READ_ONLY_LOGIN, user: 'ann' },
+    { name: 'anonymous operator', msg: { role: 'operator', login: false }, can: true, hint: '', user: '' },
+    { name: 'logged-in operator', msg: { role: 'operator', login: true, user: 'bob' }, can: true, hint: '', user: 'bob' },
+    { name: 'unknown role', msg: { role: 'admin', login: true }, can: true, hint: '', user: '' },
+  ]
+  for (const tc of cases) {
+    it(`hello: ${tc.name}`, () => {
+      const h = harness()
+      h.feed(hello(tc.msg))
+      expect(h.store.canCommand).toBe(tc.can)
+      expect(h.store.readOnly).toBe(tc.hint)
+      expect(h.store.server.user).toBe(tc.user)
+      expect(h.store.server.login).toBe(tc.msg.login)
+      h.frame()
+      expect(h.reports.at(-1)?.meta).toBe(true)
+      const c = h.store.command('n1', 'led', '1')
+      if (tc.can) {
+        expect(c.status).toBe('pending')
+        expect(commands(h)).toHaveLength(1)
+      } else {
+        // A viewer's command never leaves the page; it fails at once.
+        expect(c.status).toBe('error')
+        expect(c.error).toBe(`forbidden: ${tc.hint}`)
+        expect(commands(h)).toHaveLength(0)
+      }
+    })
+  }
+
+  it('a new hello replaces the role (after login, then logout)', () => {
+    const h = harness()
+    h.feed(hello({ role: 'viewer', login: true }))
+    expect(h.store.canCommand).toBe(false)
+    h.store.beginResync()
+    h.feed(hello({ role: 'operator', login: true, user: 'bob' }))
+    expect(h.store.canCommand).toBe(true)
+    expect(h.store.server.user).toBe('bob')
+    h.store.beginResync()
+    h.feed(hello({ role: 'viewer', login: true }))
+    expect(h.store.canCommand).toBe(false)
+    expect(h.store.server.user).toBe('')
+  })
+
+  it('setAuth applies a /login or /logout answer at once, keeping server and version', () => {
+    const h = harness()
+    h.feed(hello({ role: 'viewer', login: true }))
+    h.frame()
+    h.store.setAuth({ user: 'bob', role: 'operator', login: true })
+    expect(h.store.server).toEqual({ server: 'goaiot', version: '1', role: 'operator', user: 'bob', login: true })
+    expect(h.store.canCommand).toBe(true)
+    h.frame()
+    expect(h.reports.at(-1)?.meta).toBe(true)
+    h.store.setAuth({ user: '', role: 'viewer', login: true })
+    expect(h.store.readOnly).toBe(READ_ONLY_LOGIN)
   })
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { Store } from '../src/lib/store'
-import { counts, group, matches, nodeName, relTime, resourceNames } from '../src/lib/view'
+import { READ_ONLY, READ_ONLY_LOGIN, Store } from '../src/lib/store'
+import { counts, group, matches, nodeName, relTime, resourceNames, isRoleReadOnly } from '../src/lib/view'
 import { backoffDelay, defaultWsUrl } from '../src/lib/connection'
 
 function store() {
@@ -77,4 +77,17 @@ describe('connection helpers', () => {
     expect(backoffDelay(1, 500, 15000, () => 0)).toBe(400)
     expect(backoffDelay(1, 500, 15000, () => 1)).toBe(600)
   })
+})
+
+describe('isRoleReadOnly', () => {
+  const cases = [
+    { name: 'viewer with login', reason: READ_ONLY_LOGIN, want: true },
+    { name: 'viewer without login', reason: READ_ONLY, want: true },
+    { name: 'allowed', reason: '', want: false },
+    { name: 'offline node', reason: 'The node is offline', want: false },
+    { name: 'not connected', reason: 'Not connected to the server', want: false },
+  ]
+  for (const tc of cases) {
+    it(tc.name, () => expect(isRoleReadOnly(tc.reason)).toBe(tc.want))
+  }
 })

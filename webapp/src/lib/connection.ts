@@ -82,6 +82,24 @@ export class Connection {
     this.open()
   }
 
+  /**
+   * reconnect closes the socket and opens a new one at once, e.g. after a
+   * login or logout: the server fixes a socket's role at the handshake.
+   */
+  reconnect(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    const old = this.ws
+    this.ws = null
+    if (old) {
+      const wasOpen = old.readyState === 1
+      old.close(1000, 'reconnecting')
+      if (wasOpen) this.opts.onClose()
+    }
+    this.setStatus({ attempts: 0 })
+    this.open()
+  }
+
   send(frame: ClientFrame): boolean {
     if (!this.ws || this.ws.readyState !== 1) return false
     this.ws.send(JSON.stringify(frame))

@@ -6,7 +6,7 @@
 
 import { reactive, ref, shallowRef, type Ref } from 'vue'
 import { Connection, defaultWsUrl, type ConnStatus } from './connection'
-import { Store } from './store'
+import { Store, type AuthStatus } from './store'
 
 let conn: Connection | null = null
 
@@ -52,7 +52,7 @@ export function focusOnMap(uid: string): void {
 export function startLive(): void {
   if (conn) return
   conn = new Connection({
-    url: defaultWsUrl(location),
+    url: wsUrl(),
     onOpen: () => {
       store.beginResync()
       conn!.send({ type: 'new', data: 'client' })
@@ -79,4 +79,64 @@ export function startLive(): void {
 
 export function retryNow(): void {
   conn?.retryNow()
+}
+
+function wsUrl(): string {
+  return defaultWsUrl(location)
+}
+
+/**
+ * authUrl is the login endpoint beside the websocket: /login next to /ws
+ * (so ?ws=… during development points both at the same server).
+ */
+export function authUrl(ws: string, name: 'login' | 'logout'): string {
+  const u = new URL(ws.replace(/^ws/i, 'http'))
+  u.pathname = u.pathname.replace(/[^/]*$/, name)
+  u.search = ''
+  return u.toString()
+}
+
+/** AuthError is a failed login, with a message for the form. */
+export class AuthError extends Error {}
+
+async function post(name: 'login' | 'logout', body: unknown): Promise<AuthStatus> {
+  let r: Response
+  try {
+    r = await fetch(authUrl(wsUrl(), name), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      credentials: 'include',
+    })
+  } catch {
+    throw new AuthError('The server cannot be reached')
+  }
+  if (r.ok) return (await r.json().catch(() => ({}))) as AuthStatus
+  if (r.status === 401) throw new AuthError('Wrong user or password')
+  if (r.status === 429) {
+    const after = r.headers.get('Retry-After')
+    throw new AuthError(`Too many attempts, try again ${after ? `in ${after} s` : 'later'}`)
+  }
+  if (r.status === 404) throw new AuthError('This dashboard has no users to log in as')
+  const e = (await r.json().catch(() => null)) as { error?: string } | null
+  throw new AuthError(e?.error ? `Refused: ${e.error}` : `Refused (HTTP ${r.status})`)
+}
+
+/**
+ * afterAuth shows the new role at once, then reconnects /ws: the server
+ * fixes a socket's role at the handshake; the resync rebuilds the state.
+ */
+function afterAuth(st: AuthStatus): void {
+  store.setAuth(st)
+  conn?.reconnect()
+}
+
+/** login logs in with POST /login and reconnects; throws AuthError. */
+export async function login(user: string, password: string): Promise<void> {
+  afterAuth(await post('login', { user, password }))
+}
+
+/** logout ends the session with POST /logout and reconnects. */
+export async function logout(): Promise<void> {
+  afterAuth(await post('logout', {}))
 }

@@ -53,6 +53,10 @@ export interface HelloMsg {
   server?: string
   version?: string
   role?: 'viewer' | 'operator'
+  /** The logged-in user (absent when anonymous). */
+  user?: string
+  /** True when the dashboard has users (a login form makes sense). */
+  login?: boolean
 }
 
 export type ServerMsg =

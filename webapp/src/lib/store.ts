@@ -69,10 +69,33 @@ export interface SiteRec {
   ts: number
 }
 
+export type Role = 'viewer' | 'operator' | ''
+
 export interface ServerInfo {
   server: string
   version: string
-  role: 'viewer' | 'operator' | ''
+  /** What this browser may do; '' when the server did not say (Pyaiot: commands allowed). */
+  role: Role
+  /** The logged-in user; '' when anonymous. */
+  user: string
+  /** True when the server has users, i.e. when a login form makes sense. */
+  login: boolean
+}
+
+/** The hint shown on command controls a viewer may not use. */
+export const READ_ONLY_LOGIN = 'read-only: log in as an operator'
+/** The hint when the server has no users to log in as. */
+export const READ_ONLY = 'read-only: this dashboard accepts no commands from you'
+
+/** AuthStatus is what GET/POST /login and POST /logout answer. */
+export interface AuthStatus {
+  user?: string
+  role?: string
+  login?: boolean
+}
+
+function asRole(r: unknown): Role {
+  return r === 'viewer' || r === 'operator' ? r : ''
 }
 
 /** What changed since the last report. */
@@ -127,7 +150,7 @@ export class Store {
   readonly nodes = new Map<string, NodeRec>()
   readonly commands: CommandRec[] = []
   readonly sites = new Map<string, SiteRec>()
-  server: ServerInfo = { server: '', version: '', role: '' }
+  server: ServerInfo = { server: '', version: '', role: '', user: '', login: false }
   /** True once the snapshot of the current connection has arrived. */
   synced = false
 
@@ -316,7 +339,9 @@ export class Store {
         this.server = {
           server: m.server ?? '',
           version: m.version ?? '',
-          role: m.role === 'viewer' || m.role === 'operator' ? m.role : '',
+          role: asRole(m.role),
+          user: typeof m.user === 'string' ? m.user : '',
+          login: m.login === true,
         }
         this.pending.meta = true
         this.wake()
@@ -561,6 +586,38 @@ export class Store {
     this.touch(n)
   }
 
+  // ---- role ---------------------------------------------------------------
+
+  /**
+   * readOnly is why this browser may not send commands ('' when it may):
+   * the server said it is a viewer. A server that says nothing (Pyaiot)
+   * takes commands.
+   */
+  get readOnly(): string {
+    if (this.server.role !== 'viewer') return ''
+    return this.server.login ? READ_ONLY_LOGIN : READ_ONLY
+  }
+
+  /** canCommand is true when command controls should be offered. */
+  get canCommand(): boolean {
+    return this.readOnly === ''
+  }
+
+  /**
+   * setAuth applies the answer of /login or /logout at once, before the
+   * page reconnects /ws (whose hello then confirms the role).
+   */
+  setAuth(a: AuthStatus): void {
+    this.server = {
+      ...this.server,
+      role: asRole(a.role),
+      user: typeof a.user === 'string' ? a.user : '',
+      login: a.login === true,
+    }
+    this.pending.meta = true
+    this.wake()
+  }
+
   // ---- commands -----------------------------------------------------------
 
   /**
@@ -579,8 +636,14 @@ export class Store {
     }
     this.commands.push(c)
     if (this.commands.length > 50) this.commands.splice(0, this.commands.length - 50)
-    const sent = this.sendFrame({ type: 'update', data: { uid, endpoint, payload }, id: c.id })
-    if (sent === false) this.finish(c, false, 'not connected')
+    const denied = this.readOnly
+    if (denied) {
+      // The server would refuse it ("forbidden: …"): do not send it at all.
+      this.finish(c, false, `forbidden: ${denied}`)
+    } else {
+      const sent = this.sendFrame({ type: 'update', data: { uid, endpoint, payload }, id: c.id })
+      if (sent === false) this.finish(c, false, 'not connected')
+    }
     this.pending.commands = true
     const n = this.nodes.get(uid)
     if (n) this.touch(n)

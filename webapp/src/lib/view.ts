@@ -116,3 +116,12 @@ export function relTime(ts: number, now: number): string {
   if (h < 48) return `${h} h ago`
   return `${Math.floor(h / 24)} d ago`
 }
+
+/**
+ * isRoleReadOnly tells a "disabled" reason that comes from the role (the
+ * browser is a viewer: command controls are hidden) from a passing one
+ * (offline node, no connection: controls are only greyed out).
+ */
+export function isRoleReadOnly(reason: string): boolean {
+  return reason.startsWith('read-only')
+}
