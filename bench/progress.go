@@ -12,11 +12,8 @@ import (
 // progress draws one line on a terminal: the scenario, a bar of the time
 // elapsed, and a count. A nil *progress draws nothing.
 type progress struct {
-	w     io.Writer
-	mu    sync.Mutex
-	stop  chan struct{}
-	done  chan struct{}
-	drawn bool
+	w  io.Writer
+	mu sync.Mutex
 }
 
 // IsTerminal reports whether f is a character device (a terminal).
