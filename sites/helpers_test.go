@@ -17,7 +17,7 @@ import (
 
 // startHub starts a hub's server (domain hub, leaf listener) with its
 // sources-only NODES stream.
-func startHub(t *testing.T) (*bus.Server, *nats.Conn) {
+func startHub(t testing.TB) (*bus.Server, *nats.Conn) {
 	t.Helper()
 	var users []bus.LeafUser
 	for _, name := range []string{"paris", "lyon"} {
@@ -33,7 +33,7 @@ func startHub(t *testing.T) (*bus.Server, *nats.Conn) {
 
 // startSite starts a site's server (its own domain, its own NODES stream)
 // joined to the hub through a link that the test can cut.
-func startSite(t *testing.T, name string, hub *bus.Server) (*bus.Server, *nats.Conn, *linktest.Link) {
+func startSite(t testing.TB, name string, hub *bus.Server) (*bus.Server, *nats.Conn, *linktest.Link) {
 	t.Helper()
 	link := linktest.New(t, hub.LeafAddr())
 	srv := startServer(t, bus.ServerConfig{Name: "site-" + name, JetStreamDomain: name,
@@ -45,7 +45,7 @@ func startSite(t *testing.T, name string, hub *bus.Server) (*bus.Server, *nats.C
 	return srv, nc, link
 }
 
-func startServer(t *testing.T, cfg bus.ServerConfig) *bus.Server {
+func startServer(t testing.TB, cfg bus.ServerConfig) *bus.Server {
 	t.Helper()
 	cfg.DataDir, cfg.Listen, cfg.Logger = t.TempDir(), "127.0.0.1:0", bustest.Logger(t).With("server", cfg.Name)
 	srv, err := bus.NewServer(cfg)
@@ -59,7 +59,7 @@ func startServer(t *testing.T, cfg bus.ServerConfig) *bus.Server {
 	return srv
 }
 
-func jsOf(t *testing.T, nc *nats.Conn) jetstream.JetStream {
+func jsOf(t testing.TB, nc *nats.Conn) jetstream.JetStream {
 	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -68,14 +68,14 @@ func jsOf(t *testing.T, nc *nats.Conn) jetstream.JetStream {
 	return js
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // run runs a component until the test ends.
-func run(t *testing.T, r interface{ Run(context.Context) error }) {
+func run(t testing.TB, r interface{ Run(context.Context) error }) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -89,7 +89,7 @@ func run(t *testing.T, r interface{ Run(context.Context) error }) {
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -105,7 +105,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() (bo
 }
 
 // waitLeaf waits until the site's server has its leaf connection up.
-func waitLeaf(t *testing.T, site *bus.Server, up bool) {
+func waitLeaf(t testing.TB, site *bus.Server, up bool) {
 	t.Helper()
 	eventually(t, 20*time.Second, "leaf connection", func() (bool, string) {
 		n := site.NATS().NumLeafNodes()

@@ -11,6 +11,7 @@ type monitorMetrics struct {
 	badHeartbeats   prometheus.Counter
 	collisions      prometheus.Gauge
 	collisionsFound prometheus.Counter
+	sourceRestarts  prometheus.Counter
 }
 
 func newMonitorMetrics(reg prometheus.Registerer) (monitorMetrics, error) {
@@ -23,11 +24,13 @@ func newMonitorMetrics(reg prometheus.Registerer) (monitorMetrics, error) {
 		collisions:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "aiot_site_id_collisions", Help: "Node ids online at more than one site now."}),
 		collisionsFound: prometheus.NewCounter(prometheus.CounterOpts{Name: "aiot_site_id_collisions_total",
 			Help: "Node id collisions across sites detected (or changed)."}),
+		sourceRestarts: prometheus.NewCounter(prometheus.CounterOpts{Name: "aiot_site_source_restarts_total",
+			Help: "Sources restarted because a site's link was up but its source silent."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.sites, m.linkUp, m.linkChanges, m.heartbeats, m.badHeartbeats, m.collisions, m.collisionsFound} {
+	for _, c := range []prometheus.Collector{m.sites, m.linkUp, m.linkChanges, m.heartbeats, m.badHeartbeats, m.collisions, m.collisionsFound, m.sourceRestarts} {
 		if err := reg.Register(c); err != nil {
 			return m, err
 		}

@@ -32,6 +32,10 @@ type MonitorConfig struct {
 	// NoSources leaves the NODES stream alone (a hub whose stream is managed
 	// by hand, and tests).
 	NoSources bool
+	// StaleSource: a site whose link is up but whose source has been silent
+	// for longer has it restarted (RestartSource); default 5 s. The source
+	// consumer's heartbeats come every second.
+	StaleSource time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -60,6 +64,8 @@ type Monitor struct {
 	sites      map[string]*site
 	collisions map[string][]string // uid → sites, for the uids colliding now
 	toSource   chan string
+
+	restarted map[string]time.Time // last RestartSource per site (Run's goroutine only)
 }
 
 // NewMonitor validates cfg.
@@ -78,6 +84,9 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 	if cfg.Check == 0 {
 		cfg.Check = 500 * time.Millisecond
 	}
+	if cfg.StaleSource <= 0 {
+		cfg.StaleSource = 5 * time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -90,7 +99,8 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 		return nil, fmt.Errorf("sites: monitor: %w", err)
 	}
 	return &Monitor{cfg: cfg, log: cfg.Logger, m: m, js: js,
-		sites: map[string]*site{}, collisions: map[string][]string{}, toSource: make(chan string, 64)}, nil
+		sites: map[string]*site{}, collisions: map[string][]string{}, toSource: make(chan string, 64),
+		restarted: map[string]time.Time{}}, nil
 }
 
 // Run follows the sites until ctx ends.
@@ -118,6 +128,8 @@ func (mo *Monitor) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(mo.cfg.Check)
 	defer t.Stop()
+	watch := time.NewTicker(mo.cfg.StaleSource / 2)
+	defer watch.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -126,7 +138,40 @@ func (mo *Monitor) Run(ctx context.Context) error {
 			mo.addSource(ctx, name)
 		case <-t.C:
 			mo.checkLinks()
+		case <-watch.C:
+			if !mo.cfg.NoSources {
+				mo.watchSources(ctx)
+			}
 		}
+	}
+}
+
+// watchSources restarts the source of every site whose link is up but
+// whose source is silent, at most once per two StaleSource periods per site.
+func (mo *Monitor) watchSources(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stale, err := StaleSources(ctx, mo.js, mo.cfg.StaleSource)
+	if err != nil {
+		mo.log.Warn("cannot check the sites' sources", "err", err)
+		return
+	}
+	now := mo.cfg.Now()
+	for _, name := range stale {
+		mo.mu.Lock()
+		s, ok := mo.sites[name]
+		up := ok && s.link == LinkUp && s.sourced
+		mo.mu.Unlock()
+		if !up || now.Sub(mo.restarted[name]) < 2*mo.cfg.StaleSource {
+			continue
+		}
+		mo.restarted[name] = now
+		if err := RestartSource(ctx, mo.js, name); err != nil {
+			mo.log.Error("cannot restart the site's source", "site", name, "err", err)
+			continue
+		}
+		mo.m.sourceRestarts.Inc()
+		mo.log.Info("restarted the site's source: its link is up but the source was silent", "site", name, "silent_over", mo.cfg.StaleSource)
 	}
 }
 

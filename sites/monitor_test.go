@@ -203,3 +203,48 @@ func TestAddSourceRefusesAStreamThatCapturesNodes(t *testing.T) {
 		}
 	})
 }
+
+// TestRestartSourceResumesWhereItStopped: removing a site's source and
+// adding it back neither skips nor repeats a value.
+func TestRestartSourceResumesWhereItStopped(t *testing.T) {
+	hub, hubNC := startHub(t)
+	site, siteNC, _ := startSite(t, "paris", hub)
+	waitLeaf(t, site, true)
+	js := jsOf(t, hubNC)
+	if _, err := sites.AddSource(ctxT(t), js, "paris"); err != nil {
+		t.Fatal(err)
+	}
+	publishRange := func(from, to int) {
+		t.Helper()
+		for i := from; i <= to; i++ {
+			if err := siteNC.Publish(bus.NodeValue("p1", "counter"), value(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := siteNC.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitHub := func(n int) []string {
+		t.Helper()
+		var got []string
+		eventually(t, 30*time.Second, "hub history", func() (bool, string) {
+			got = storedValues(t, js, "node.p1.counter")
+			return len(got) >= n, itoa(len(got))
+		})
+		return got
+	}
+	publishRange(1, 30)
+	waitHub(30)
+	for range 2 {
+		if err := sites.RestartSource(ctxT(t), js, "paris"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishRange(31, 60)
+	got := waitHub(60)
+	assertOnce(t, got, 60)
+	if err := sites.RestartSource(ctxT(t), js, "lyon"); err == nil {
+		t.Fatal("restarted a source the stream does not have")
+	}
+}

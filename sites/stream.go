@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -126,4 +127,61 @@ func AddSource(ctx context.Context, js jetstream.JetStream, site string) (added 
 // subject by nats-server, which captures nothing of goaiot's.
 func capturesItself(cfg jetstream.StreamConfig) bool {
 	return len(cfg.Subjects) > 0 && !slices.Equal(cfg.Subjects, []string{cfg.Name})
+}
+
+// sourceInfoSite is the site a source's state is about, or "".
+func sourceInfoSite(si *jetstream.StreamSourceInfo) string {
+	if si == nil {
+		return ""
+	}
+	return sourceSite(&jetstream.StreamSource{Name: si.Name, External: si.External})
+}
+
+// StaleSources lists the sites whose source has had no activity (messages
+// or the source consumer's 1 s heartbeats) for longer than after, sorted.
+func StaleSources(ctx context.Context, js jetstream.JetStream, after time.Duration) ([]string, error) {
+	st, err := js.Stream(ctx, bus.NodesStream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", bus.NodesStream, err)
+	}
+	var out []string
+	for _, si := range st.CachedInfo().Sources {
+		if site := sourceInfoSite(si); site != "" && (si.Active < 0 || si.Active > after) {
+			out = append(out, site)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// RestartSource removes site's source from the hub's NODES stream and adds
+// it back. nats-server gives a source added to a stream the position of the
+// last message the stream holds from it, so the source resumes where it
+// stopped: nothing is skipped and nothing is stored twice. It is what gets a
+// source going at once after a long outage, when nats-server would retry
+// only after a back-off of up to two minutes.
+func RestartSource(ctx context.Context, js jetstream.JetStream, site string) error {
+	st, err := js.Stream(ctx, bus.NodesStream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", bus.NodesStream, err)
+	}
+	cfg := st.CachedInfo().Config
+	kept := slices.DeleteFunc(slices.Clone(cfg.Sources), func(s *jetstream.StreamSource) bool { return sourceSite(s) == site })
+	if len(kept) == len(cfg.Sources) {
+		return fmt.Errorf("stream %s: no source for site %s", bus.NodesStream, site)
+	}
+	without := cfg
+	without.Sources = kept
+	if len(kept) == 0 {
+		without.Subjects = []string{cfg.Name} // a stream needs subjects or sources; nothing publishes on its name
+	}
+	if _, err := js.UpdateStream(ctx, without); err != nil {
+		return fmt.Errorf("stream %s: pause source of site %s: %w", bus.NodesStream, site, err)
+	}
+	cfg.Subjects = nil
+	cfg.Sources = append(kept, SiteSource(site))
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("stream %s: resume source of site %s: %w", bus.NodesStream, site, err)
+	}
+	return nil
 }
