@@ -29,6 +29,12 @@
 // the site's stream. No message ids or duplicate window are involved, so no
 // outage is too long for it.
 //
+// nats-server retries a source that lost its site with a growing back-off
+// (up to two minutes). So that the hub catches up as soon as a link is
+// back, the [Monitor] restarts the source of a site whose heartbeats arrive
+// but whose source has been silent for 5 s ([RestartSource]): a source added
+// to a stream resumes after the last message the stream holds from it.
+//
 // The cost: the hub sees a value once it is stored at the site and sourced
 // (milliseconds on a healthy link), and a hub has no node.> of its own —
 // gateways at the hub's location run as a site of their own.
