@@ -26,15 +26,17 @@ type BeaconConfig struct {
 }
 
 // Beacon runs at a site: it follows the $state of the site's own nodes and
-// publishes aiot.site.<site>.heartbeat every Interval with their ids. The
+// sends aiot.site.<site>.heartbeat every Interval with their ids. The
 // heartbeat crosses the leaf connection to the hub while the link is up;
 // while it is down it is dropped (it is a core NATS message: nothing to
-// catch up).
+// catch up). It is a request, which the hub's Monitor answers, so the site
+// knows and logs whether the hub hears it.
 type Beacon struct {
 	cfg BeaconConfig
 
 	mu     sync.Mutex
 	online map[string]bool
+	linked bool // the hub answered the last heartbeat
 }
 
 // NewBeacon validates cfg.
@@ -103,6 +105,14 @@ func (b *Beacon) Nodes() []string {
 	return slices.Sorted(maps.Keys(b.online))
 }
 
+// Linked reports whether the hub answered the last heartbeat.
+func (b *Beacon) Linked() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.linked
+}
+
+// beat sends one heartbeat and waits up to Interval for the hub's answer.
 func (b *Beacon) beat() {
 	hb := Heartbeat{Site: b.cfg.Site, Time: millis(time.Now()), Interval: b.cfg.Interval.Milliseconds(), Nodes: b.Nodes()}
 	data, err := json.Marshal(hb)
@@ -110,7 +120,16 @@ func (b *Beacon) beat() {
 		b.cfg.Logger.Error("site heartbeat", "err", err)
 		return
 	}
-	if err := b.cfg.Conn.Publish(SubjectHeartbeat(b.cfg.Site), data); err != nil {
-		b.cfg.Logger.Warn("site heartbeat", "err", err)
+	_, err = b.cfg.Conn.Request(SubjectHeartbeat(b.cfg.Site), data, b.cfg.Interval)
+	b.mu.Lock()
+	was := b.linked
+	b.linked = err == nil
+	b.mu.Unlock()
+	switch {
+	case err == nil && !was:
+		b.cfg.Logger.Info("hub link up: the hub hears this site", "site", b.cfg.Site)
+	case err != nil && was:
+		b.cfg.Logger.Warn("hub link down: the hub does not answer; the site goes on alone and the hub catches up once it is back",
+			"site", b.cfg.Site, "err", err)
 	}
 }

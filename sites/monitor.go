@@ -184,6 +184,9 @@ func (mo *Monitor) onHeartbeat(m *nats.Msg) {
 		return
 	}
 	mo.m.heartbeats.Inc()
+	if m.Reply != "" {
+		_ = m.Respond(nil) // the site learns that the hub hears it
+	}
 	now := mo.cfg.Now()
 	var out []any
 	mo.mu.Lock()

@@ -49,12 +49,20 @@ func testOutage(t *testing.T, hold time.Duration) {
 	run(t, mon)
 	paris, parisNC, link := startSite(t, "paris", hub)
 	lyon, lyonNC, _ := startSite(t, "lyon", hub)
+	beacons := map[string]*sites.Beacon{}
 	for name, nc := range map[string]*nats.Conn{"paris": parisNC, "lyon": lyonNC} {
 		b, err := sites.NewBeacon(sites.BeaconConfig{Conn: nc, Logger: bustest.Logger(t), Site: name, Interval: 200 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
 		run(t, b)
+		beacons[name] = b
+	}
+	linked := func(name string, want bool) {
+		t.Helper()
+		eventually(t, 20*time.Second, name+" beacon linked", func() (bool, string) {
+			return beacons[name].Linked() == want, fmt.Sprint(beacons[name].Linked())
+		})
 	}
 	waitLeaf(t, paris, true)
 	waitLeaf(t, lyon, true)
@@ -112,12 +120,14 @@ func testOutage(t *testing.T, hold time.Duration) {
 	link.Cut()
 	waitLeaf(t, paris, false)
 	expectLink(t, links, "paris", sites.LinkDown)
+	linked("paris", false) // the site knows too
 	publish(parisNC, "paris-1", during) // the site goes on storing locally
 	publish(lyonNC, "lyon-1", during)   // the other site is not affected
 	time.Sleep(hold)                    // the outage lasts (not an assertion)
 	link.Restore()
 	waitLeaf(t, paris, true)
 	expectLink(t, links, "paris", sites.LinkUp)
+	linked("paris", true)
 	publish(parisNC, "paris-1", after)
 
 	hubJS := jsOf(t, hubNC)

@@ -177,6 +177,7 @@ func TestHubAndTwoSites(t *testing.T) {
 	t.Run("the hub's /ws shows the link down", func(t *testing.T) { awaitLink(t, br, "paris", sites.LinkDown) })
 	publish(during)
 	t.Run("the site works alone: a local command", func(t *testing.T) { expectOK(t, parisNC, "paris-ws-1") })
+	t.Run("the site logs its link down", func(t *testing.T) { awaitLog(t, siteProcs["paris"], "hub link down") })
 	links["paris"].Restore()
 	waitSiteLink(t, hub.url(t, "http"), "paris", sites.LinkUp)
 	t.Run("the hub's /ws shows the link up again", func(t *testing.T) { awaitLink(t, br, "paris", sites.LinkUp) })
@@ -250,6 +251,18 @@ func awaitLink(t *testing.T, br *browser, site, link string) {
 	br.await(t, 30*time.Second, "site "+site+" "+link, func(m map[string]any) bool {
 		return m["type"] == "site" && m["site"] == site && m["link"] == link
 	})
+}
+
+// awaitLog waits for a log line of p containing s.
+func awaitLog(t *testing.T, p *proc, s string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(p.logText(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q logged", s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // expectOK sends the led command to node through nc and wants {"ok":true}.
