@@ -120,7 +120,7 @@ func testOutage(t *testing.T, hold time.Duration) {
 	link.Cut()
 	waitLeaf(t, paris, false)
 	expectLink(t, links, "paris", sites.LinkDown)
-	linked("paris", false) // the site knows too
+	linked("paris", false)              // the site knows too
 	publish(parisNC, "paris-1", during) // the site goes on storing locally
 	publish(lyonNC, "lyon-1", during)   // the other site is not affected
 	time.Sleep(hold)                    // the outage lasts (not an assertion)
