@@ -41,14 +41,15 @@
 //
 // # Subjects
 //
-//	aiot.site.<site>.heartbeat  site → hub  {"site","ts","interval_ms","nodes":[ids online]}
+//	aiot.site.<site>.heartbeat  site → hub  {"site","ts","interval_ms","nodes":[ids online]}, a request; the hub answers
 //	aiot.site.<site>.link       hub         {"type":"site","site","link":"up"|"down","ts"}
 //	aiot.sites.collision        hub         {"type":"collision","uid","sites":[…],"ts"}
 //	aiot.sites                  hub         request → {"sites":[…],"collisions":{uid:[sites]}}
 //
-// A site's [Beacon] publishes its heartbeat every interval (2 s) with the
-// ids of its nodes online (from their $state, whose site field is the
-// site's name). The hub's [Monitor] marks a site's link up at its first
+// A site's [Beacon] sends its heartbeat every interval (2 s) with the ids
+// of its nodes online (from their $state, whose site field is the site's
+// name), as a request: the hub's answer tells the site (and its log) that
+// its link is up. The hub's [Monitor] marks a site's link up at its first
 // heartbeat and down after three missed intervals, makes the hub's stream
 // source every site it hears of ([AddSource]), and reports a node id online
 // at more than one site — from the heartbeats' lists and the $state
