@@ -2,6 +2,7 @@ package sites
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,8 @@ type BeaconConfig struct {
 type Beacon struct {
 	cfg BeaconConfig
 
+	instance string
+
 	mu     sync.Mutex
 	online map[string]bool
 	linked bool // the hub answered the last heartbeat
@@ -55,7 +58,7 @@ func NewBeacon(cfg BeaconConfig) (*Beacon, error) {
 	if cfg.Interval == 0 {
 		cfg.Interval = 2 * time.Second
 	}
-	return &Beacon{cfg: cfg, online: map[string]bool{}}, nil
+	return &Beacon{cfg: cfg, online: map[string]bool{}, instance: rand.Text()}, nil
 }
 
 // Run publishes heartbeats until ctx ends.
@@ -114,7 +117,7 @@ func (b *Beacon) Linked() bool {
 
 // beat sends one heartbeat and waits up to Interval for the hub's answer.
 func (b *Beacon) beat() {
-	hb := Heartbeat{Site: b.cfg.Site, Time: millis(time.Now()), Interval: b.cfg.Interval.Milliseconds(), Nodes: b.Nodes()}
+	hb := Heartbeat{Site: b.cfg.Site, Time: millis(time.Now()), Interval: b.cfg.Interval.Milliseconds(), Nodes: b.Nodes(), Instance: b.instance}
 	data, err := json.Marshal(hb)
 	if err != nil {
 		b.cfg.Logger.Error("site heartbeat", "err", err)

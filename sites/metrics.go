@@ -12,6 +12,7 @@ type monitorMetrics struct {
 	collisions      prometheus.Gauge
 	collisionsFound prometheus.Counter
 	sourceRestarts  prometheus.Counter
+	duplicateNames  prometheus.Counter
 }
 
 func newMonitorMetrics(reg prometheus.Registerer) (monitorMetrics, error) {
@@ -26,11 +27,13 @@ func newMonitorMetrics(reg prometheus.Registerer) (monitorMetrics, error) {
 			Help: "Node id collisions across sites detected (or changed)."}),
 		sourceRestarts: prometheus.NewCounter(prometheus.CounterOpts{Name: "aiot_site_source_restarts_total",
 			Help: "Sources restarted because a site's link was up but its source silent."}),
+		duplicateNames: prometheus.NewCounter(prometheus.CounterOpts{Name: "aiot_site_duplicate_names_total",
+			Help: "Times two site processes were heard heartbeating under one site name."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.sites, m.linkUp, m.linkChanges, m.heartbeats, m.badHeartbeats, m.collisions, m.collisionsFound, m.sourceRestarts} {
+	for _, c := range []prometheus.Collector{m.sites, m.linkUp, m.linkChanges, m.heartbeats, m.badHeartbeats, m.collisions, m.collisionsFound, m.sourceRestarts, m.duplicateNames} {
 		if err := reg.Register(c); err != nil {
 			return m, err
 		}

@@ -48,6 +48,9 @@ type site struct {
 	interval time.Duration
 	nodes    map[string]bool
 	sourced  bool
+	// instances are the site processes heard lately under this name, with
+	// their last heartbeat: more than one is a name given to two sites.
+	instances map[string]time.Time
 }
 
 // Monitor runs at the hub. It follows the sites' heartbeats and marks each
@@ -192,6 +195,7 @@ func (mo *Monitor) onHeartbeat(m *nats.Msg) {
 	mo.mu.Lock()
 	s := mo.site(hb.Site)
 	s.last, s.interval = now, time.Duration(hb.Interval)*time.Millisecond
+	mo.checkInstances(s, hb.Instance, now)
 	changed := map[string]bool{}
 	for id := range s.nodes {
 		changed[id] = true
@@ -243,11 +247,31 @@ func (mo *Monitor) onState(m *nats.Msg) {
 	mo.publish(out)
 }
 
+// checkInstances notes which process sent a site's heartbeat and reports
+// two processes heartbeating under one name. Lock held.
+func (mo *Monitor) checkInstances(s *site, instance string, now time.Time) {
+	if instance == "" {
+		return
+	}
+	for id, last := range s.instances {
+		if now.Sub(last) > time.Duration(mo.cfg.Misses)*s.interval {
+			delete(s.instances, id)
+		}
+	}
+	_, known := s.instances[instance]
+	s.instances[instance] = now
+	if !known && len(s.instances) == 2 {
+		mo.m.duplicateNames.Inc()
+		mo.log.Error("two sites heartbeat under one name: their JetStream domains clash and their histories mix; give each site its own --site",
+			"site", s.name)
+	}
+}
+
 // site returns the entry of name, created on first use. Lock held.
 func (mo *Monitor) site(name string) *site {
 	s, ok := mo.sites[name]
 	if !ok {
-		s = &site{name: name, nodes: map[string]bool{}}
+		s = &site{name: name, nodes: map[string]bool{}, instances: map[string]time.Time{}}
 		mo.sites[name] = s
 		mo.m.sites.Set(float64(len(mo.sites)))
 	}

@@ -248,3 +248,35 @@ func TestRestartSourceResumesWhereItStopped(t *testing.T) {
 		t.Fatal("restarted a source the stream does not have")
 	}
 }
+
+// TestTwoSitesWithOneName: two processes heartbeating as the same site are
+// reported (metric), once.
+func TestTwoSitesWithOneName(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	reg := prometheus.NewRegistry()
+	mon, err := sites.NewMonitor(sites.MonitorConfig{Conn: nc, Logger: bustest.Logger(t), Registerer: reg, NoSources: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, mon)
+	waitMonitor(t, nc)
+	beat := func(instance string) {
+		t.Helper()
+		data, _ := json.Marshal(sites.Heartbeat{Site: "paris", Time: time.Now().UnixMilli(), Interval: 60_000, Instance: instance})
+		if _, err := nc.Request(sites.SubjectHeartbeat("paris"), data, 5*time.Second); err != nil {
+			t.Fatal(err) // answered: the monitor took it
+		}
+	}
+	beat("a")
+	beat("a")
+	if n := gauge(t, reg, "aiot_site_duplicate_names_total"); n != 0 {
+		t.Fatalf("one process reported as two: %v", n)
+	}
+	beat("b")
+	beat("a")
+	beat("b")
+	if n := gauge(t, reg, "aiot_site_duplicate_names_total"); n != 1 {
+		t.Fatalf("aiot_site_duplicate_names_total = %v, want 1", n)
+	}
+}

@@ -64,6 +64,9 @@ type Heartbeat struct {
 	Interval int64 `json:"interval_ms"`
 	// Nodes are the ids of the nodes online at the site, sorted.
 	Nodes []string `json:"nodes"`
+	// Instance is random per site process: two instances heartbeating
+	// under one name are two sites given the same name.
+	Instance string `json:"instance,omitempty"`
 }
 
 // ParseHeartbeat decodes and checks a heartbeat.

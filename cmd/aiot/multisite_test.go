@@ -327,6 +327,7 @@ func TestHubAndSiteBadConfiguration(t *testing.T) {
 		want string
 	}{
 		{"site without hub", []string{"site", "--site", "paris"}, "--hub: required"},
+		{"site without a name", []string{"site", "--hub", "nats-leaf://127.0.0.1:7422"}, "--site: required"},
 		{"site named hub", []string{"site", "--site", "hub", "--hub", "nats-leaf://127.0.0.1:7422"}, "reserved"},
 		{"site name not a token", []string{"site", "--site", "a.b", "--hub", "nats-leaf://127.0.0.1:7422"}, "--site"},
 		{"hub url scheme", []string{"site", "--site", "paris", "--hub", "http://127.0.0.1:7422"}, "scheme"},

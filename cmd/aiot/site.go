@@ -39,6 +39,9 @@ func (s *siteTopology) configure(sys *system, cfg *bus.ServerConfig) error {
 	if s.hub == "" {
 		return errors.New("--hub: required (nats-leaf://host:7422)")
 	}
+	if sys.opts.site == "local" {
+		return errors.New(`--site: required: each site needs a name of its own (not the default "local")`)
+	}
 	if err := sites.ValidateName(sys.opts.site); err != nil {
 		return fmt.Errorf("--site: %w", err)
 	}
