@@ -112,7 +112,9 @@ func (c *Config) defaults() {
 		c.RequestTimeout = 5 * time.Second
 	}
 	if c.PeerIdle == 0 {
-		c.PeerIdle = 60 * time.Second
+		// Shorter than RIOT's 30 s beacon: a held peer costs a goroutine and
+		// its state, and beacons come from a fresh port anyway.
+		c.PeerIdle = 10 * time.Second
 	}
 	if c.MaxDiscoveries == 0 {
 		c.MaxDiscoveries = 32

@@ -86,6 +86,10 @@ type Tracker struct {
 	mu    sync.Mutex
 	nodes map[string]*entry
 
+	// inbox receives every node's gateway.<id>.*.set: channel
+	// subscriptions share it, so 100 000 nodes cost no goroutine each.
+	inbox chan *nats.Msg
+
 	added, expired, refused       atomic.Int64
 	commands, commandsOK, cmdErrs atomic.Int64
 }
@@ -124,10 +128,12 @@ func New(cfg Config) (*Tracker, error) {
 		log:   cfg.Logger,
 		queue: "aiot-" + strings.ToLower(cfg.Protocol),
 		nodes: make(map[string]*entry),
+		inbox: make(chan *nats.Msg, 4096),
 	}, nil
 }
 
-// Run times nodes out until ctx ends, then marks every owned node offline.
+// Run times nodes out and dispatches commands until ctx ends, then marks
+// every owned node offline.
 func (t *Tracker) Run(ctx context.Context) error {
 	tick := time.NewTicker(sweepEvery(t.cfg.Timeout))
 	defer tick.Stop()
@@ -136,6 +142,8 @@ func (t *Tracker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.forgetAll()
 			return nil
+		case m := <-t.inbox:
+			t.handleCommand(m)
 		case <-tick.C:
 			t.sweep()
 		}
@@ -177,7 +185,7 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 	t.nodes[id] = e
 	t.mu.Unlock()
 
-	sub, err := t.cfg.Conn.QueueSubscribe(bus.GatewaySetAll(id), t.queue, t.handleCommand)
+	sub, err := t.cfg.Conn.ChanQueueSubscribe(bus.GatewaySetAll(id), t.queue, t.inbox)
 	if err != nil {
 		t.log.Error("subscribe commands", "node", id, "err", err)
 	}
