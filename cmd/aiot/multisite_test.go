@@ -113,8 +113,12 @@ func TestHubAndTwoSites(t *testing.T) {
 	if err := os.WriteFile(users, []byte("# site password\nparis paris-secret\nlyon lyon-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	hub := startMultisite(t, "hub", "--leaf-listen", "127.0.0.1:0", "--leaf-users", users,
-		"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--data", t.TempDir())
+	hubData := t.TempDir()
+	hubArgs := func(leaf string) []string {
+		return []string{"hub", "--leaf-listen", leaf, "--leaf-users", users,
+			"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--data", hubData}
+	}
+	hub := startMultisite(t, hubArgs("127.0.0.1:0")...)
 	leafAddr := hub.url(t, "leafnodes")
 	links := map[string]*linktest.Link{}
 	siteProcs := map[string]*proc{}
@@ -241,6 +245,37 @@ func TestHubAndTwoSites(t *testing.T) {
 			before+during+after, during, n, len(points), lost, twice)
 		if n != before+during+after || len(points) != before+during+after || lost != 0 || twice != 0 {
 			t.Fatalf("stream holds %d, history %d points: %d lost, %d twice", n, len(points), lost, twice)
+		}
+	})
+
+	t.Run("the hub stopped and started again catches up too", func(t *testing.T) {
+		hub.stop(t)
+		const whileStopped = 25
+		publish(whileStopped)
+		again := startMultisite(t, hubArgs(leafAddr)...)
+		nc, err := nats.Connect(again.url(t, "nats"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject := bus.NodeValue("paris-counter", "count")
+		want := uint64(before + during + after + whileStopped)
+		deadline := time.Now().Add(60 * time.Second)
+		var n uint64
+		for n < want && time.Now().Before(deadline) {
+			if st, err := js.Stream(t.Context(), bus.NodesStream); err == nil {
+				if info, err := st.Info(t.Context(), jetstream.WithSubjectFilter(subject)); err == nil {
+					n = info.State.Subjects[subject]
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if n != want {
+			t.Fatalf("after a hub restart its stream holds %d values, want %d", n, want)
 		}
 	})
 }
