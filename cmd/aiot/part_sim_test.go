@@ -272,6 +272,36 @@ func TestRunDemoCoAPOnEveryAddress(t *testing.T) {
 	if !strings.Contains(p.logText(), "--coap-node-port 0") {
 		t.Errorf("the demo did not say it switched the CoAP gateway to source ports")
 	}
+	// Discovery and commands must work on a wildcard listener in source-port
+	// mode too (the README's demo): the node's answers reach the gateway.
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	m, err := nc.Request(bus.GatewaySet("sim-coap-1", "led"), []byte("1"), 10*time.Second)
+	if err != nil {
+		t.Fatalf("led command: %v", err)
+	}
+	if r, err := bus.ParseReply(m.Data); err != nil || !r.OK {
+		t.Fatalf("led command reply %s (%v)", m.Data, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, bus.NodesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetLastMsgForSubject(ctx, bus.NodeValue("sim-coap-1", "board")); err != nil {
+		t.Errorf("board never discovered: %v", err)
+	}
+	if strings.Contains(p.logText(), "coap request rejected") {
+		t.Errorf("the gateway rejected its own nodes' answers as requests")
+	}
 }
 
 // testLoopback is a first address for simulated CoAP nodes that other

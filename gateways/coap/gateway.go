@@ -340,6 +340,22 @@ type source struct {
 	from   netip.AddrPort // the request's source
 	key    string         // bySource key
 	secure bool           // over DTLS
+	// to is the address the request was sent to, when the gateway listens
+	// on every address: requests to the node must leave from it, or go-coap
+	// files the node's answers under another conn (see connTo).
+	to net.IP
+}
+
+// withDestination records the packet's destination address from its
+// control message (set by go-coap on wildcard listeners).
+func (s source) withDestination(r *mux.Message) source {
+	if r == nil || r.ControlMessage() == nil {
+		return s
+	}
+	if dst := r.ControlMessage().Dst; len(dst) > 0 && !dst.IsUnspecified() {
+		s.to = dst
+	}
+	return s
 }
 
 func (g *Gateway) sourceOf(cc mux.Conn, secure bool) (source, error) {

@@ -47,6 +47,7 @@ func (g *Gateway) handleAlive(w mux.ResponseWriter, m *mux.Message, secure bool)
 		g.reject(w, codes.BadRequest, PathAlive, err)
 		return
 	}
+	src = src.withDestination(m)
 	if err := g.beacon(src, w.Conn(), b); err != nil {
 		code := codes.ServiceUnavailable
 		if errors.Is(err, errSecured) {

@@ -192,7 +192,17 @@ func (g *Gateway) connTo(n *node) (mux.Conn, error) {
 	if g.udpSrv == nil {
 		return nil, errors.New("plain coap disabled")
 	}
-	cc, err := g.udpSrv.NewConn(net.UDPAddrFromAddrPort(n.addr))
+	// On a wildcard listener go-coap keys peers by remote and destination
+	// address; without the destination the conn made here would differ
+	// from the one the node's answers arrive on (in source-port mode, the
+	// one its requests created), and the answers would go unmatched.
+	var local []*net.UDPAddr
+	if n.src.to != nil && !n.src.secure {
+		if la, ok := g.addr.(*net.UDPAddr); ok {
+			local = append(local, &net.UDPAddr{IP: n.src.to, Port: la.Port})
+		}
+	}
+	cc, err := g.udpSrv.NewConn(net.UDPAddrFromAddrPort(n.addr), local...)
 	if err != nil {
 		return nil, fmt.Errorf("conn to %s: %w", n.addr, err)
 	}
