@@ -23,21 +23,12 @@ func (r *runner) ingest(ctx context.Context, p params, path, prefix string, src 
 		return nil, err
 	}
 	t := newTally(p.nodes, p.resources)
-	w := newWatcher(prefix)
-	rcvs := make([]*receiver, p.browsers)
-	bs, err := dialBrowsers(ctx, r.target.WSURL, p.browsers, func(i int) *receiver {
-		rcvs[i] = newReceiver(t)
-		return rcvs[i]
-	}, w.on, time.Second)
+	a, err := r.listen(ctx, t, prefix, p.browsers)
 	if err != nil {
 		return nil, err
 	}
-	defer closeBrowsers(bs)
-	tap, closeTap, err := r.busTap(t, "node.*.*")
-	if err != nil {
-		return nil, err
-	}
-	defer closeTap()
+	defer a.close()
+	w, rcvs, tap := a.watch, a.rcvs, a.tap
 	if err := src.connect(ctx, p.nodes); err != nil {
 		return nil, err
 	}

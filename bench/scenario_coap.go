@@ -31,21 +31,12 @@ func (r *runner) coapIngest(ctx context.Context, p params) ([]Result, error) {
 		return nil, err
 	}
 	t := newTally(all, p.resources)
-	w := newWatcher(prefix)
-	rcvs := make([]*receiver, p.browsers)
-	bs, err := dialBrowsers(ctx, r.target.WSURL, p.browsers, func(i int) *receiver {
-		rcvs[i] = newReceiver(t)
-		return rcvs[i]
-	}, w.on, time.Second)
+	a, err := r.listen(ctx, t, prefix, p.browsers)
 	if err != nil {
 		return nil, err
 	}
-	defer closeBrowsers(bs)
-	tap, closeTap, err := r.busTap(t, "node.*.*")
-	if err != nil {
-		return nil, err
-	}
-	defer closeTap()
+	defer a.close()
+	w, rcvs, tap := a.watch, a.rcvs, a.tap
 	if err := r.registerCoAP(ctx, w, p.nodes, t); err != nil {
 		return nil, err
 	}
