@@ -61,6 +61,10 @@ type Config struct {
 	CommandTimeout time.Duration
 	// RequestTimeout bounds each discovery GET. Default 5 s.
 	RequestTimeout time.Duration
+	// SourceRate caps the POSTs accepted per second from one source IP
+	// address (bursts of twice that); more are answered 4.29. Default
+	// 1 000; negative: no limit.
+	SourceRate float64
 	// PeerIdle evicts go-coap's per-peer state after this much silence.
 	// Default 60 s.
 	PeerIdle time.Duration
@@ -116,6 +120,9 @@ func (c *Config) defaults() {
 		// its state, and beacons come from a fresh port anyway.
 		c.PeerIdle = 10 * time.Second
 	}
+	if c.SourceRate == 0 {
+		c.SourceRate = 1000
+	}
 	if c.MaxDiscoveries == 0 {
 		c.MaxDiscoveries = 32
 	}
@@ -125,6 +132,8 @@ func (c *Config) defaults() {
 type Stats struct {
 	presence.Stats
 	Beacons, Values, Rejected, Discovered, DiscoveryFailures, Notifications int64
+	// Limited counts POSTs refused because their source was over SourceRate.
+	Limited int64
 }
 
 // Gateway is the CoAP gateway: it serves /alive and /server, discovers and
@@ -133,6 +142,7 @@ type Gateway struct {
 	cfg     Config
 	log     *slog.Logger
 	bad     *logLimit // lines about bad input
+	limiter *sourceLimiter
 	tracker *presence.Tracker
 
 	ready    chan struct{}
@@ -146,7 +156,7 @@ type Gateway struct {
 	nodes    map[string]*node  // by uid
 	bySource map[string]string // source key → uid
 
-	beacons, values, rejected, discovered, discoveryFailures, notifications atomic.Int64
+	beacons, values, rejected, discovered, discoveryFailures, notifications, limited atomic.Int64
 }
 
 // New validates cfg and builds the gateway; Run starts it.
@@ -159,6 +169,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		bad:      newLogLimit(cfg.Logger, 20),
+		limiter:  newSourceLimiter(cfg.SourceRate),
 		ready:    make(chan struct{}),
 		discover: make(chan struct{}, cfg.MaxDiscoveries),
 		nodes:    make(map[string]*node),
@@ -206,7 +217,7 @@ func (g *Gateway) Nodes() []presence.Node { return g.tracker.Nodes() }
 func (g *Gateway) Stats() Stats {
 	return Stats{Stats: g.tracker.Stats(), Beacons: g.beacons.Load(), Values: g.values.Load(),
 		Rejected: g.rejected.Load(), Discovered: g.discovered.Load(), DiscoveryFailures: g.discoveryFailures.Load(),
-		Notifications: g.notifications.Load()}
+		Notifications: g.notifications.Load(), Limited: g.limited.Load()}
 }
 
 // Run binds the listeners and serves until ctx ends; then every owned node

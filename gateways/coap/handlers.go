@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
@@ -93,6 +94,11 @@ func (g *Gateway) readPost(w mux.ResponseWriter, m *mux.Message) ([]byte, bool) 
 	path, _ := m.Path()
 	if m.Code() != codes.POST {
 		g.reject(w, codes.MethodNotAllowed, path, fmt.Errorf("method %s: only POST", m.Code()))
+		return nil, false
+	}
+	if from, err := netip.ParseAddrPort(w.Conn().RemoteAddr().String()); err == nil && !g.limiter.allow(from.Addr().Unmap()) {
+		g.limited.Add(1)
+		g.reject(w, codes.TooManyRequests, path, fmt.Errorf("source %s over %g requests/s", from.Addr(), g.cfg.SourceRate))
 		return nil, false
 	}
 	body, err := readBody(m.Body(), MaxPayload)

@@ -272,3 +272,33 @@ func TestDiscoveryBudget(t *testing.T) {
 		t.Errorf("the mute node got %d GETs of its 20 resources, want the discovery cut short", n)
 	}
 }
+
+// TestSourceRateLimit: a source over its rate gets 4.29 and is counted,
+// while another source keeps being served.
+func TestSourceRateLimit(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	g := startGateway(t, nc, func(c *coap.Config) { c.SourceRate = 5 })
+	flood := dialFrom(t, g, "127.0.53.91")
+	var ok, limited int
+	for range 40 {
+		switch got := request(t, flood, codes.POST, "/alive", []byte("alive:flood")); got {
+		case codes.Changed:
+			ok++
+		case codes.TooManyRequests:
+			limited++
+		default:
+			t.Fatalf("flood answered %s", coap.CodeText(got))
+		}
+	}
+	t.Logf("40 requests in a burst: %d accepted, %d limited", ok, limited)
+	if limited == 0 || ok < 10 {
+		t.Fatalf("accepted %d, limited %d: want the burst of 10 accepted and the rest limited", ok, limited)
+	}
+	if got := g.Stats().Limited; got != int64(limited) {
+		t.Fatalf("Limited counter %d, want %d", got, limited)
+	}
+	if got := request(t, dialFrom(t, g, "127.0.53.92"), codes.POST, "/alive", []byte("alive:calm")); got != codes.Changed {
+		t.Fatalf("another source answered %s while one floods", coap.CodeText(got))
+	}
+}
