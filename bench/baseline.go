@@ -61,14 +61,8 @@ func startNoopCoAP(ctx context.Context, bin string) (*child, string, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, "", fmt.Errorf("noop coap: %w", err)
 	}
-	c := &child{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
-	go func() {
-		err := cmd.Wait()
-		c.mu.Lock()
-		c.err = err
-		c.mu.Unlock()
-		close(c.done)
-	}()
+	c := newChild(cmd)
+	go c.wait()
 	addrc := make(chan string, 1)
 	go func() {
 		var addr string
@@ -113,14 +107,8 @@ func startMosquitto(ctx context.Context, dir string) (*child, string, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, "", fmt.Errorf("mosquitto: %w", err)
 	}
-	c := &child{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
-	go func() {
-		err := cmd.Wait()
-		c.mu.Lock()
-		c.err = err
-		c.mu.Unlock()
-		close(c.done)
-	}()
+	c := newChild(cmd)
+	go c.wait()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

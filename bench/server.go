@@ -129,6 +129,20 @@ type child struct {
 	err  error
 }
 
+// newChild tracks a started process; run wait in a goroutine of its own.
+func newChild(cmd *exec.Cmd) *child {
+	return &child{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
+}
+
+// wait waits for the process to exit, records why and closes done.
+func (c *child) wait() {
+	err := c.cmd.Wait()
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+	close(c.done)
+}
+
 // Startup is how long `aiot run` took to be ready.
 type Startup struct {
 	// ReadyMS is from exec until every listener (NATS, MQTT, HTTP, CoAP,
@@ -234,16 +248,10 @@ func startChild(ctx context.Context, bin string, args []string, until func(map[s
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	c := &child{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
+	c := newChild(cmd)
 	readyc := make(chan struct{})
 	go c.read(stderr, until, readyc)
-	go func() {
-		err := cmd.Wait()
-		c.mu.Lock()
-		c.err = err
-		c.mu.Unlock()
-		close(c.done)
-	}()
+	go c.wait()
 	select {
 	case <-readyc:
 		return c, nil

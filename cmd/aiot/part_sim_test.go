@@ -255,9 +255,6 @@ func TestRunDemo(t *testing.T) {
 // nodes' port (like the default :5683) leaves them no port of their own, so
 // the demo makes the gateway answer at the nodes' source ports.
 func TestRunDemoCoAPOnEveryAddress(t *testing.T) {
-	if _, ok := simProtocols()["coap"]; !ok {
-		t.Skip("no coap part yet")
-	}
 	_, port, _ := net.SplitHostPort(freeUDP(t))
 	args := append(randomPorts(t), "--coap-listen", ":"+port, "--sim-coap-node-port", port,
 		"--ws-nodes", "0", "--mqtt-nodes", "0", "--mqttsn-nodes", "0", "--coap-nodes", "2")
