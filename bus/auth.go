@@ -145,31 +145,6 @@ func (u AuthUser) validate() error {
 	return nil
 }
 
-// applyAuth turns a into nats-server users.
-func applyAuth(o *server.Options, a *Auth) error {
-	for _, u := range a.Users {
-		if err := u.validate(); err != nil {
-			return fmt.Errorf("auth: %w", err)
-		}
-		perms, _ := RolePermissions(u.Role) // validated
-		if u.Nkey != "" {
-			o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: u.Nkey, Permissions: perms})
-			continue
-		}
-		o.Users = append(o.Users, &server.User{Username: u.Name, Password: u.Password, Permissions: perms})
-	}
-	if a.MQTTAnonymous {
-		perms, _ := RolePermissions(RoleNode)
-		name := "aiot-anonymous-mqtt-node"
-		// MQTT's no-auth user: no password (nats-server compares the stored
-		// one with itself), and usable only over MQTT.
-		o.Users = append(o.Users, &server.User{Username: name,
-			Permissions: perms, AllowedConnectionTypes: map[string]struct{}{"MQTT": {}}})
-		o.MQTT.NoAuthUser = name
-	}
-	return nil
-}
-
 // Identity is a bus user's private key, for connecting.
 type Identity struct {
 	Role Role

@@ -28,7 +28,7 @@ func (l *serverLogger) logf(level slog.Level, format string, v []any) {
 func (l *serverLogger) Noticef(format string, v ...any) { l.logf(slog.LevelDebug, format, v) }
 
 // Warnf lines are warnings, but for one that is wrong for goaiot: the MQTT
-// anonymous user has an empty password on purpose (see applyAuth).
+// anonymous user has an empty password on purpose.
 func (l *serverLogger) Warnf(format string, v ...any) {
 	if strings.HasPrefix(format, "Plaintext passwords detected") {
 		l.logf(slog.LevelDebug, format, v)

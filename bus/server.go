@@ -74,6 +74,7 @@ type Server struct {
 	opts *server.Options
 	ns   *server.Server
 	log  *serverLogger
+	auth *edgeAuth
 }
 
 // NewServer validates cfg and prepares the server; Start starts it.
@@ -87,17 +88,24 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err := checkDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	auth, err := newEdgeAuth(cfg)
+	if err != nil {
+		return nil, err
+	}
 	opts, err := serverOptions(cfg)
 	if err != nil {
 		return nil, err
 	}
+	opts.CustomClientAuthentication = auth
+	opts.AlwaysEnableNonce = true // nkey users sign a nonce
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)
 	}
+	auth.bind(ns.GlobalAccount())
 	l := &serverLogger{log: cfg.Logger}
 	ns.SetLoggerV2(l, cfg.Debug, cfg.Trace, false)
-	return &Server{cfg: cfg, opts: opts, ns: ns, log: l}, nil
+	return &Server{cfg: cfg, opts: opts, ns: ns, log: l, auth: auth}, nil
 }
 
 // checkDataDir makes dir and proves it is writable.
@@ -151,11 +159,6 @@ func serverOptions(cfg ServerConfig) (*server.Options, error) {
 	}
 	if cfg.MonitorListen != "" {
 		if o.HTTPHost, o.HTTPPort, err = splitListen("monitor listen", cfg.MonitorListen); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.Auth != nil {
-		if err := applyAuth(o, cfg.Auth); err != nil {
 			return nil, err
 		}
 	}

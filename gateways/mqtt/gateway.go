@@ -69,8 +69,9 @@ type Gateway struct {
 	mqtt  *presence.Tracker // MQTT nodes: embedded listener and bridge
 	sn    *presence.Tracker // MQTT-SN nodes, relayed by the MQTT-SN gateway
 
-	mu    sync.Mutex
-	nodes map[string]*node
+	mu       sync.Mutex
+	nodes    map[string]*node
+	unproven map[string]*unproven // listener claims awaiting their proof
 
 	ownedElsewhere, checks, values atomic.Int64
 }
@@ -104,6 +105,8 @@ func New(cfg Config) (*Gateway, error) {
 		log:   cfg.Logger,
 		drops: drops.New(cfg.Logger.With("component", "mqtt-nodes"), time.Second),
 		nodes: make(map[string]*node),
+
+		unproven: make(map[string]*unproven),
 	}
 	var err error
 	if g.mqtt, err = g.tracker(bus.ProtocolMQTT); err != nil {

@@ -23,19 +23,20 @@ func TestListenerNodeLifecycle(t *testing.T) {
 	values := bustest.Subscribe(t, nc, "node.n1.temperature")
 	g := startGateway(t, srv, func(c *Config) { c.NodeTimeout = time.Second })
 	addr := srv.MQTTAddr()
-	node := mqtttest.Sub(t, addr, "gateway/#")
+	node := mqtttest.Sub(t, addr, "gateway/n1/#", "-i", "n1")
 
-	mqtttest.Pub(t, addr, "node/check", `{"id":"n1"}`)
+	// The check is a claim; the list, which only n1's connections may
+	// publish, proves it.
+	mqtttest.Pub(t, addr, "node/check", `{"id":"n1"}`, "-i", "mqtt-n1")
+	mqtttest.NextLine(t, node, "gateway/n1/discover resources", wait)
+	mqtttest.Pub(t, addr, "node/n1/resources", `["temperature","led"]`, "-i", "mqtt-n1")
 	s := nextState(t, states, "n1")
 	if s.State != bus.StateOnline || s.Protocol != bus.ProtocolMQTT || s.Gateway != "mqtt@test" || s.Site != "lab" {
 		t.Fatalf("state = %+v, want online MQTT mqtt@test lab", s)
 	}
-	mqtttest.NextLine(t, node, "gateway/n1/discover resources", wait)
-
-	mqtttest.Pub(t, addr, "node/n1/resources", `["temperature","led"]`)
 	mqtttest.NextLine(t, node, "gateway/n1/discover values", wait)
 
-	mqtttest.Pub(t, addr, "node/n1/temperature", `{"value":"21.5°C"}`)
+	mqtttest.Pub(t, addr, "node/n1/temperature", `{"value":"21.5°C"}`, "-i", "mqtt-n1")
 	m := bustest.Next(t, values, "node.n1.temperature", wait)
 	if v, err := bus.ParseValue(m.Data); err != nil || v.Text() != "21.5°C" {
 		t.Fatalf("value = %s (%v), want 21.5°C", m.Data, err)
@@ -59,22 +60,23 @@ func TestListenerRediscovers(t *testing.T) {
 	startGateway(t, srv, func(c *Config) { c.RediscoverInterval = 50 * time.Millisecond })
 	addr := srv.MQTTAddr()
 
-	mqtttest.Pub(t, addr, "node/check", `{"id":"n1"}`)
+	n1 := []string{"-i", "mqtt-n1"}
+	mqtttest.Pub(t, addr, "node/check", `{"id":"n1"}`, n1...)
 	if m := first(t, discovers); m.Subject != bus.GatewayDiscover("n1") || string(m.Data) != bus.DiscoverResources {
 		t.Fatalf("first discover: %s %s", m.Subject, m.Data)
 	}
 	time.Sleep(60 * time.Millisecond) // let the re-ask interval pass
-	mqtttest.Pub(t, addr, "node/check", `{"id":"n1"}`)
+	mqtttest.Pub(t, addr, "node/check", `{"id":"n1"}`, n1...)
 	if m := first(t, discovers); m.Subject != bus.GatewayDiscover("n1") || string(m.Data) != bus.DiscoverResources {
 		t.Fatalf("second discover: %s %s", m.Subject, m.Data)
 	}
-	mqtttest.Pub(t, addr, "node/n1/resources", `["led"]`)
+	mqtttest.Pub(t, addr, "node/n1/resources", `["led"]`, n1...)
 	if m := first(t, discovers); string(m.Data) != bus.DiscoverValues {
 		t.Fatalf("after the list: %s %s, want values", m.Subject, m.Data)
 	}
 	time.Sleep(60 * time.Millisecond)
-	mqtttest.Pub(t, addr, "node/check", `{"id":"n1"}`)
-	mqtttest.Pub(t, addr, "node/check", `{"id":"n2"}`)
+	mqtttest.Pub(t, addr, "node/check", `{"id":"n1"}`, n1...)
+	mqtttest.Pub(t, addr, "node/check", `{"id":"n2"}`, "-i", "mqtt-n2")
 	// n1's check was published (and acknowledged) first: had it been
 	// asked again, that discover would come before n2's.
 	if m := first(t, discovers); m.Subject != bus.GatewayDiscover("n2") {
@@ -127,9 +129,11 @@ func TestListenerCommands(t *testing.T) {
 		}
 	})
 	t.Run("mosquitto node", func(t *testing.T) {
-		mqtttest.Pub(t, addr, "node/check", `{"id":"m1"}`)
+		m1 := []string{"-i", "mqtt-m1"}
+		cmds := mqtttest.Sub(t, addr, "gateway/m1/led/set", "-i", "m1")
+		mqtttest.Pub(t, addr, "node/check", `{"id":"m1"}`, m1...)
+		mqtttest.Pub(t, addr, "node/m1/led", `{"value":"0"}`, m1...)
 		nextState(t, states, "m1")
-		cmds := mqtttest.Sub(t, addr, "gateway/m1/led/set")
 		replies := make(chan bus.Reply, 1)
 		go func() {
 			m, err := nc.Request(bus.GatewaySet("m1", "led"), []byte("1"), wait)
@@ -141,7 +145,7 @@ func TestListenerCommands(t *testing.T) {
 			replies <- r
 		}()
 		mqtttest.NextLine(t, cmds, "gateway/m1/led/set 1", wait)
-		mqtttest.Pub(t, addr, "node/m1/led", `{"value":"1"}`)
+		mqtttest.Pub(t, addr, "node/m1/led", `{"value":"1"}`, m1...)
 		if r := <-replies; !r.OK {
 			t.Fatalf("reply = %+v, want ok", r)
 		}
@@ -208,12 +212,17 @@ func TestOwnedCheckIgnored(t *testing.T) {
 	srv := bustest.StartServer(t)
 	nc := bustest.Connect(t, srv)
 	states := bustest.Subscribe(t, nc, "node.*.$state")
+	discovers := bustest.Subscribe(t, nc, bus.GatewayDiscover("n9"))
 	g := startGateway(t, srv, nil)
 	owned := &nats.Msg{Subject: bus.SubjectNodeCheck, Data: []byte(`{"id":"coap1"}`), Header: nats.Header{bus.HeaderOwner: []string{"coap@x"}}}
 	if err := nc.PublishMsg(owned); err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Publish(bus.SubjectNodeCheck, []byte(`{"id":"n9"}`)); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Next(t, discovers, bus.GatewayDiscover("n9"), wait)
+	if err := nc.Publish(bus.NodeValue("n9", "led"), []byte(`{"value":"0"}`)); err != nil { // the proof
 		t.Fatal(err)
 	}
 	// Same connection, same subscription: coap1 would have come first.
@@ -233,7 +242,9 @@ func TestBadInputDropped(t *testing.T) {
 	states := bustest.Subscribe(t, nc, "node.*.$state")
 	g := startGateway(t, srv, nil)
 	addr := srv.MQTTAddr()
-	mqtttest.Pub(t, addr, "node/check", `{"id":"good"}`)
+	good := []string{"-i", "mqtt-good"}
+	mqtttest.Pub(t, addr, "node/check", `{"id":"good"}`, good...)
+	mqtttest.Pub(t, addr, "node/good/resources", `["temperature"]`, good...)
 	nextState(t, states, "good")
 
 	tests := []struct {
@@ -254,11 +265,12 @@ func TestBadInputDropped(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := g.drops.Count(tt.reason)
-			mqtttest.Pub(t, addr, tt.topic, tt.payload)
+			mqtttest.Pub(t, addr, tt.topic, tt.payload, good...)
 			eventually(t, "drop counted as "+tt.reason, func() bool { return g.drops.Count(tt.reason) == before+1 })
 		})
 	}
-	mqtttest.Pub(t, addr, "node/check", `{"id":"last"}`)
+	mqtttest.Pub(t, addr, "node/check", `{"id":"last"}`, "-i", "mqtt-last")
+	mqtttest.Pub(t, addr, "node/last/resources", `["led"]`, "-i", "mqtt-last")
 	if m := first(t, states); m.Subject != bus.NodeState("last") {
 		t.Fatalf("a bad check claimed a node: %s", m.Subject)
 	}
@@ -278,6 +290,10 @@ func TestFloodContained(t *testing.T) {
 	sim := startSim(t, "tcp://"+srv.MQTTAddr(), "calm")
 	nextState(t, states, "calm")
 	if err := nc.Publish(bus.SubjectNodeCheck, []byte(`{"id":"flood"}`)); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Next(t, discovers, bus.GatewayDiscover("flood"), wait)
+	if err := nc.Publish(bus.NodeResources("flood"), []byte(`["led"]`)); err != nil { // the proof
 		t.Fatal(err)
 	}
 	nextState(t, states, "flood")

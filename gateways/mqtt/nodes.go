@@ -26,7 +26,20 @@ const (
 	// Per-node subscription limits: a flooding node overflows only its own.
 	nodePendingMsgs  = 10_000
 	nodePendingBytes = 8 << 20
+	// maxUnproven bounds the listener claims waiting for their proof.
+	maxUnproven = 1024
 )
+
+// unproven is a listener node.check not yet proven by a message on the
+// claimed id's own subjects, which only that node's connection may publish
+// (bus.NodePermissions): any listener client may publish node.check naming
+// any id, so the claim alone makes no node.
+type unproven struct {
+	addr  string
+	sub   *nats.Subscription
+	timer *time.Timer
+	asked time.Time
+}
 
 // transport is how a node's messages reach the bus.
 type transport int
@@ -126,8 +139,13 @@ func (g *Gateway) seen(id string, via transport, addr string) {
 		n.tracker.Forget(id)
 		n = nil
 	}
+	if n == nil && via == viaListener {
+		g.awaitProofLocked(id, addr)
+		g.mu.Unlock()
+		return
+	}
 	if n == nil {
-		g.claimLocked(id, via, addr)
+		g.claimLocked(id, via, addr, nil)
 		g.mu.Unlock()
 		return
 	}
@@ -148,26 +166,92 @@ func (g *Gateway) seen(id string, via transport, addr string) {
 	}
 }
 
-// claimLocked makes id a node of this gateway and asks for its resources.
-func (g *Gateway) claimLocked(id string, via transport, addr string) {
+// awaitProofLocked subscribes to the claimed id's subjects and asks it for
+// its resources; the first message there without a goaiot header (so from
+// the node's own connection) makes the claim (see unproven). A claim
+// without proof is forgotten after RediscoverInterval × 6.
+func (g *Gateway) awaitProofLocked(id, addr string) {
+	now := time.Now()
+	if u := g.unproven[id]; u != nil {
+		if now.Sub(u.asked) >= g.cfg.RediscoverInterval {
+			u.asked = now
+			g.discover(id, bus.DiscoverResources)
+		}
+		return
+	}
+	if len(g.unproven) >= maxUnproven {
+		g.drops.Drop("too many unproven claims", "node", id)
+		return
+	}
+	sub, err := g.cfg.Conn.Subscribe(bus.NodeAll(id), g.handleNodeMsg)
+	if err != nil {
+		g.log.Error("subscribe node", "node", id, "err", err)
+		return
+	}
+	_ = sub.SetPendingLimits(nodePendingMsgs, nodePendingBytes)
+	u := &unproven{addr: addr, sub: sub, asked: now}
+	u.timer = time.AfterFunc(6*g.cfg.RediscoverInterval, func() { g.dropUnproven(id, u) })
+	g.unproven[id] = u
+	g.discover(id, bus.DiscoverResources)
+}
+
+func (g *Gateway) dropUnproven(id string, u *unproven) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.unproven[id] != u {
+		return
+	}
+	delete(g.unproven, id)
+	_ = u.sub.Unsubscribe()
+	g.drops.Drop("claim never proven", "node", id)
+}
+
+// prove claims id if it awaits its proof and m came from a node's own
+// connection (no goaiot header).
+func (g *Gateway) prove(id string, m *nats.Msg) {
+	if m.Header.Get(bus.HeaderTransport) != "" || m.Header.Get(bridge.HeaderBridge) != "" || m.Header.Get(bus.HeaderOwner) != "" {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	u := g.unproven[id]
+	if u == nil {
+		return
+	}
+	delete(g.unproven, id)
+	u.timer.Stop()
+	g.claimLocked(id, viaListener, u.addr, u.sub)
+}
+
+// claimLocked makes id a node of this gateway and, unless sub is the
+// subscription that already asked (a proven claim), asks for its resources.
+func (g *Gateway) claimLocked(id string, via transport, addr string, sub *nats.Subscription) {
 	t := g.trackerOf(via)
 	if _, err := t.Seen(id, addr); err != nil {
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
 		g.drops.Drop("node refused", "node", id, "err", err)
 		return
 	}
 	n := &node{id: id, via: via, address: addr, tracker: t, askedRes: time.Now(),
 		recent: make(map[string]recentValue), waiters: make(map[string][]*waiter)}
-	sub, err := g.cfg.Conn.Subscribe(bus.NodeAll(id), g.handleNodeMsg)
-	if err != nil {
-		g.log.Error("subscribe node", "node", id, "err", err)
-		t.Forget(id)
-		return
+	ask := sub == nil
+	if sub == nil {
+		var err error
+		if sub, err = g.cfg.Conn.Subscribe(bus.NodeAll(id), g.handleNodeMsg); err != nil {
+			g.log.Error("subscribe node", "node", id, "err", err)
+			t.Forget(id)
+			return
+		}
+		_ = sub.SetPendingLimits(nodePendingMsgs, nodePendingBytes)
 	}
-	_ = sub.SetPendingLimits(nodePendingMsgs, nodePendingBytes)
 	n.sub = sub
 	g.nodes[id] = n
 	g.log.Info("node claimed", "node", id, "via", via, "address", addr)
-	g.discover(id, bus.DiscoverResources)
+	if ask {
+		g.discover(id, bus.DiscoverResources)
+	}
 }
 
 func (g *Gateway) discover(id, what string) {
@@ -186,6 +270,9 @@ func (g *Gateway) handleNodeMsg(m *nats.Msg) {
 	if err != nil {
 		g.drops.Drop("not a node subject", "subject", m.Subject, "err", err)
 		return
+	}
+	if s.Kind == bus.KindNodeResources || s.Kind == bus.KindNodeValue {
+		g.prove(s.Node, m)
 	}
 	switch s.Kind {
 	case bus.KindNodeResources:
@@ -288,6 +375,11 @@ func (g *Gateway) unsubscribeAll() {
 	defer g.mu.Unlock()
 	for _, n := range g.nodes {
 		g.removeLocked(n)
+	}
+	for id, u := range g.unproven {
+		u.timer.Stop()
+		_ = u.sub.Unsubscribe()
+		delete(g.unproven, id)
 	}
 }
 

@@ -170,15 +170,17 @@ func PubLines(t testing.TB, addr, topic string, lines []string) {
 }
 
 // Sub runs mosquitto_sub -v on filter at QoS 1 until the test ends and
-// returns its lines ("topic payload"). It returns once subscribed.
-func Sub(t testing.TB, addr, filter string) <-chan string {
+// returns its lines ("topic payload"). It returns once subscribed. extra
+// arguments are passed on (e.g. -i <client id>).
+func Sub(t testing.TB, addr, filter string, extra ...string) <-chan string {
 	t.Helper()
 	host, port := SplitAddr(t, addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	// -d prints the SUBACK, which tells that the subscription is in place;
 	// stdbuf makes mosquitto_sub write each line at once into the pipe.
-	cmd := exec.CommandContext(ctx, RequirePeer(t, "stdbuf"), "-oL", RequirePeer(t, "mosquitto_sub"),
-		"-h", host, "-p", port, "-q", "1", "-v", "-d", "-t", filter)
+	args := append([]string{"-oL", RequirePeer(t, "mosquitto_sub"),
+		"-h", host, "-p", port, "-q", "1", "-v", "-d", "-t", filter}, extra...)
+	cmd := exec.CommandContext(ctx, RequirePeer(t, "stdbuf"), args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
