@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"golang.org/x/time/rate"
 
 	"github.com/goaiot/goaiot/bus"
 )
@@ -75,6 +76,9 @@ type entry struct {
 type Stats struct {
 	Online, Added, Expired, Refused   int64
 	Commands, CommandsOK, CommandsErr int64
+	// OwnedElsewhere counts claims refused because another gateway owns
+	// the id; Conflicts, ids two gateways claimed at once (see owners).
+	OwnedElsewhere, Conflicts int64
 }
 
 // Tracker owns the presence of one gateway's nodes.
@@ -92,6 +96,10 @@ type Tracker struct {
 
 	added, expired, refused       atomic.Int64
 	commands, commandsOK, cmdErrs atomic.Int64
+
+	owners                    *owners
+	ownedElsewhere, conflicts atomic.Int64
+	claimLog, claimReports    *rate.Limiter
 }
 
 // ErrTooManyNodes is returned by Seen when MaxNodes is reached.
@@ -129,12 +137,21 @@ func New(cfg Config) (*Tracker, error) {
 		queue: "aiot-" + strings.ToLower(cfg.Protocol),
 		nodes: make(map[string]*entry),
 		inbox: make(chan *nats.Msg, 4096),
+
+		owners:       newOwners(cfg),
+		claimLog:     rate.NewLimiter(1, 1),
+		claimReports: rate.NewLimiter(10, 20),
 	}, nil
 }
 
 // Run times nodes out and dispatches commands until ctx ends, then marks
 // every owned node offline.
 func (t *Tracker) Run(ctx context.Context) error {
+	stop, err := t.follow()
+	if err != nil {
+		return err
+	}
+	defer stop()
 	tick := time.NewTicker(sweepEvery(t.cfg.Timeout))
 	defer tick.Stop()
 	for {
@@ -175,6 +192,10 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 			t.publishState(id, bus.StateOnline, address)
 		}
 		return false, nil
+	}
+	if c, owned := t.owners.owner(id); owned {
+		t.mu.Unlock()
+		return false, t.refuseClaim(id, address, c)
 	}
 	if len(t.nodes) >= t.cfg.MaxNodes {
 		t.mu.Unlock()
@@ -314,6 +335,7 @@ func (t *Tracker) Stats() Stats {
 	return Stats{
 		Online: online, Added: t.added.Load(), Expired: t.expired.Load(), Refused: t.refused.Load(),
 		Commands: t.commands.Load(), CommandsOK: t.commandsOK.Load(), CommandsErr: t.cmdErrs.Load(),
+		OwnedElsewhere: t.ownedElsewhere.Load(), Conflicts: t.conflicts.Load(),
 	}
 }
 

@@ -1,0 +1,203 @@
+package presence
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/goaiot/goaiot/bus"
+)
+
+// SubjectClaimRefused carries a report each time a tracker refuses to claim
+// an id another gateway owns (payload ClaimRefused). The dashboard shows
+// them; `nats sub aiot.claims.refused` follows them.
+const SubjectClaimRefused = "aiot.claims.refused"
+
+// ClaimRefused is the payload of SubjectClaimRefused.
+type ClaimRefused struct {
+	UID      string    `json:"uid"`
+	Owner    string    `json:"owner"`    // protocol/gateway that owns it
+	Claimant string    `json:"claimant"` // protocol/gateway that was refused
+	Address  string    `json:"address,omitempty"`
+	Time     time.Time `json:"ts"`
+}
+
+// ErrOwnedElsewhere is returned by Seen for an id another gateway owns.
+var ErrOwnedElsewhere = errors.New("owned by another gateway")
+
+// maxForeign bounds the ids owned elsewhere that one tracker remembers.
+const maxForeign = 1 << 20
+
+// owners is a tracker's view of the ids other gateways own: an id belongs
+// to the gateway whose $state said online (or reset) first, for as long as
+// that gateway says so and the node keeps beaconing (node.check); an id
+// silent for longer than the tracker's timeout is free again, so that a
+// crashed gateway does not hold its ids forever.
+type owners struct {
+	self    string // "<protocol>/<gateway>"
+	gateway string
+	ttl     time.Duration
+	now     func() time.Time
+
+	mu      sync.Mutex
+	foreign map[string]claim
+}
+
+type claim struct {
+	owner, gateway string
+	since, seen    time.Time
+}
+
+func ownerName(protocol, gateway string) string { return protocol + "/" + gateway }
+
+func newOwners(cfg Config) *owners {
+	return &owners{self: ownerName(cfg.Protocol, cfg.Gateway), gateway: cfg.Gateway, ttl: cfg.Timeout, now: cfg.Now,
+		foreign: make(map[string]claim)}
+}
+
+// owner returns who else owns id now, if anyone.
+func (o *owners) owner(id string) (claim, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c, ok := o.foreign[id]
+	if !ok {
+		return claim{}, false
+	}
+	if o.now().Sub(c.seen) > o.ttl {
+		delete(o.foreign, id)
+		return claim{}, false
+	}
+	return c, true
+}
+
+// onState records another gateway's $state of id; it returns the claim when
+// that gateway says the node is online.
+func (o *owners) onState(id string, s bus.State) (claim, bool) {
+	name := ownerName(s.Protocol, s.Gateway)
+	if s.Gateway == o.gateway {
+		return claim{}, false // this gateway's own trackers (MQTT and MQTT-SN) settle moves themselves
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if s.State == bus.StateOffline {
+		if c, ok := o.foreign[id]; ok && c.owner == name {
+			delete(o.foreign, id)
+		}
+		return claim{}, false
+	}
+	c, ok := o.foreign[id]
+	if !ok || c.owner != name {
+		if len(o.foreign) >= maxForeign {
+			return claim{}, false
+		}
+		since := s.Time
+		if since.IsZero() {
+			since = o.now()
+		}
+		c = claim{owner: name, gateway: s.Gateway, since: since}
+	}
+	c.seen = o.now()
+	o.foreign[id] = c
+	return c, true
+}
+
+// onBeacon refreshes the claim on id: its owner's gateway announced it, or
+// the node itself did.
+func (o *owners) onBeacon(id, gateway string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if c, ok := o.foreign[id]; ok && (gateway == "" || gateway == c.gateway) {
+		c.seen = o.now()
+		o.foreign[id] = c
+	}
+}
+
+// follow subscribes to every $state and node.check.
+func (t *Tracker) follow() (stop func(), err error) {
+	var subs []*nats.Subscription
+	stop = func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	}
+	for subject, h := range map[string]nats.MsgHandler{bus.NodeState("*"): t.onState, bus.SubjectNodeCheck: t.onCheck} {
+		s, err := t.cfg.Conn.Subscribe(subject, h)
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("presence: subscribe %s: %w", subject, err)
+		}
+		_ = s.SetPendingLimits(-1, 64<<20)
+		subs = append(subs, s)
+	}
+	return stop, nil
+}
+
+func (t *Tracker) onCheck(m *nats.Msg) {
+	c, err := bus.ParseCheck(m.Data)
+	if err != nil {
+		return
+	}
+	t.owners.onBeacon(c.ID, m.Header.Get(bus.HeaderOwner))
+}
+
+// onState follows other gateways' claims. Two gateways that claimed one id
+// at nearly the same time both see the other's online: the later claim
+// (ties: the greater owner name) yields, silently, and the earlier one
+// republishes its state so that the other surely sees it.
+func (t *Tracker) onState(m *nats.Msg) {
+	s, err := bus.ParseSubject(m.Subject)
+	if err != nil || s.Kind != bus.KindNodeState {
+		return
+	}
+	st, err := bus.ParseState(m.Data)
+	if err != nil {
+		return
+	}
+	other, online := t.owners.onState(s.Node, st)
+	if !online {
+		return
+	}
+	t.mu.Lock()
+	e, mine := t.nodes[s.Node]
+	if !mine {
+		t.mu.Unlock()
+		return
+	}
+	yield := other.since.Before(e.Since) || (other.since.Equal(e.Since) && other.owner < t.owners.self)
+	if yield {
+		delete(t.nodes, s.Node)
+	}
+	addr := e.Address
+	t.mu.Unlock()
+	t.conflicts.Add(1)
+	if !yield {
+		t.publishState(s.Node, bus.StateOnline, addr)
+		return
+	}
+	if e.sub != nil {
+		_ = e.sub.Unsubscribe()
+	}
+	t.log.Warn("node claimed by another gateway first: yielded", "node", s.Node, "owner", other.owner)
+	if t.cfg.OnExpire != nil {
+		t.cfg.OnExpire(s.Node)
+	}
+}
+
+// refuseClaim counts, logs (bounded) and reports a claim of an id owned by
+// another gateway.
+func (t *Tracker) refuseClaim(id, address string, c claim) error {
+	t.ownedElsewhere.Add(1)
+	if t.claimLog.Allow() {
+		t.log.Warn("claim refused: id owned by another gateway", "node", id, "owner", c.owner, "address", address,
+			"refused_total", t.ownedElsewhere.Load())
+	}
+	if t.claimReports.Allow() {
+		b, _ := json.Marshal(ClaimRefused{UID: id, Owner: c.owner, Claimant: t.owners.self, Address: address, Time: t.cfg.Now().UTC()})
+		_ = t.cfg.Conn.Publish(SubjectClaimRefused, b)
+	}
+	return fmt.Errorf("node %s: %w (%s)", id, ErrOwnedElsewhere, c.owner)
+}

@@ -1,0 +1,93 @@
+package presence_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/bus/bustest"
+	"github.com/goaiot/goaiot/gateways/presence"
+)
+
+// runTracker runs a tracker of protocol/gateway on srv until the test ends.
+func runTracker(t *testing.T, srv *bus.Server, protocol, gateway string, expired chan<- string) *presence.Tracker {
+	t.Helper()
+	tr, err := presence.New(presence.Config{Conn: bustest.Connect(t, srv), Logger: bustest.Logger(t),
+		Protocol: protocol, Gateway: gateway, Timeout: time.Minute,
+		OnExpire: func(id string) {
+			if expired != nil {
+				expired <- id
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return tr
+}
+
+// An online id belongs to the gateway that claimed it first: another
+// gateway's claim is refused, counted and reported, and the id is free again
+// once its owner says it is offline.
+func TestOnlineIDHasOneOwner(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	reports := bustest.Subscribe(t, nc, presence.SubjectClaimRefused)
+	states := bustest.Subscribe(t, nc, "node.*.$state")
+	coap := runTracker(t, srv, bus.ProtocolCoAP, "coap@a", nil)
+	ws := runTracker(t, srv, bus.ProtocolWebSocket, "ws@a", nil)
+
+	if _, err := coap.Seen("uid1", "[fd00::1]:5683"); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Next(t, states, bus.NodeState("uid1"), 5*time.Second)
+	bustest.Eventually(t, 5*time.Second, "the websocket gateway's claim refused", func() bool {
+		_, err := ws.Seen("uid1", "127.0.0.1:4444")
+		return errors.Is(err, presence.ErrOwnedElsewhere)
+	})
+	var r presence.ClaimRefused
+	if err := json.Unmarshal(bustest.Next(t, reports, presence.SubjectClaimRefused, 5*time.Second).Data, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.UID != "uid1" || r.Owner != "CoAP/coap@a" || r.Claimant != "WebSocket/ws@a" {
+		t.Fatalf("report = %+v", r)
+	}
+	if st := ws.Stats(); st.OwnedElsewhere == 0 || st.Online != 0 {
+		t.Fatalf("ws stats = %+v, want a refusal and no node", st)
+	}
+	if _, ok := coap.Lookup("uid1"); !ok {
+		t.Fatal("the owner lost its node")
+	}
+
+	coap.Forget("uid1")
+	bustest.Eventually(t, 5*time.Second, "the id free once offline", func() bool {
+		_, err := ws.Seen("uid1", "127.0.0.1:4444")
+		return err == nil
+	})
+}
+
+// Two gateways that claim one id at once: the later claim yields.
+func TestSimultaneousClaimsSettle(t *testing.T) {
+	srv := bustest.StartServer(t)
+	expired := make(chan string, 4)
+	first := runTracker(t, srv, bus.ProtocolCoAP, "coap@a", nil)
+	second := runTracker(t, srv, bus.ProtocolWebSocket, "ws@b", expired)
+	// Claimed before either saw the other's $state.
+	if _, err := first.Seen("uid2", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.Seen("uid2", "b"); err != nil && !errors.Is(err, presence.ErrOwnedElsewhere) {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, 5*time.Second, "one owner left", func() bool {
+		_, a := first.Lookup("uid2")
+		_, b := second.Lookup("uid2")
+		return a && !b
+	})
+}
