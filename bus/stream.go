@@ -18,16 +18,26 @@ type StreamConfig struct {
 	// MaxAge drops values older than this; a node silent for longer is
 	// forgotten. 0 keeps values forever.
 	MaxAge time.Duration
-	// MaxBytes bounds the whole stream; the oldest values go first.
+	// MaxBytes bounds the whole stream. When it is full, new values are
+	// refused (DiscardNew) rather than old ones dropped: no node, however
+	// loud, can evict another node's stored history. Per subject, History
+	// keeps the newest values as usual.
 	MaxBytes int64
+	// MaxMsgSize bounds one stored message (a value with its JSON
+	// envelope); larger ones are refused. Default MaxValueBytes + 4 KiB.
+	MaxMsgSize int32
 	// Replicas for a clustered hub; 1 on a single server.
 	Replicas int
 }
 
+// DefaultMaxMsgSize is the default StreamConfig.MaxMsgSize: a value of
+// DefaultMaxValueBytes with room for its envelope, or a resource list.
+const DefaultMaxMsgSize = DefaultMaxValueBytes + 4096
+
 // DefaultStreamConfig keeps 500 values per subject (40 min of 5 s sensors)
 // for 7 days, in at most 1 GiB.
 func DefaultStreamConfig() StreamConfig {
-	return StreamConfig{History: 500, MaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 30, Replicas: 1}
+	return StreamConfig{History: 500, MaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 30, MaxMsgSize: DefaultMaxMsgSize, Replicas: 1}
 }
 
 func (c StreamConfig) validate() error {
@@ -50,13 +60,18 @@ func NodesStreamConfig(c StreamConfig) jetstream.StreamConfig {
 	if maxBytes == 0 {
 		maxBytes = -1
 	}
+	maxMsgSize := c.MaxMsgSize
+	if maxMsgSize == 0 {
+		maxMsgSize = -1
+	}
 	return jetstream.StreamConfig{
 		Name:              NodesStream,
 		Description:       "goaiot node events: last value and bounded history per subject",
 		Subjects:          []string{SubjectAllNodes},
 		Storage:           jetstream.FileStorage,
 		Retention:         jetstream.LimitsPolicy,
-		Discard:           jetstream.DiscardOld,
+		Discard:           jetstream.DiscardNew,
+		MaxMsgSize:        maxMsgSize,
 		MaxMsgsPerSubject: c.History,
 		MaxAge:            c.MaxAge,
 		MaxBytes:          maxBytes,

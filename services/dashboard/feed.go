@@ -74,6 +74,10 @@ func (d *Dashboard) parse(subject string, data []byte, at time.Time) (event, boo
 }
 
 func toEvent(subject string, data []byte, at time.Time) (event, bool, error) {
+	if len(data) > bus.DefaultMaxMsgSize {
+		// What the NODES stream refuses to store is not shown either.
+		return event{}, false, fmt.Errorf("%s: %d bytes, more than %d", subject, len(data), bus.DefaultMaxMsgSize)
+	}
 	s, err := bus.ParseSubject(subject)
 	if err != nil {
 		return event{}, false, err
