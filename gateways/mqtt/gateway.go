@@ -72,6 +72,9 @@ type Gateway struct {
 	mu       sync.Mutex
 	nodes    map[string]*node
 	unproven map[string]*unproven // listener claims awaiting their proof
+	// claimOrder lists unproven claims oldest first (ids already proven
+	// or dropped are skipped when met).
+	claimOrder []string
 
 	ownedElsewhere, checks, values atomic.Int64
 }

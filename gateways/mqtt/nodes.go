@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -179,9 +180,14 @@ func (g *Gateway) awaitProofLocked(id, addr string) {
 		}
 		return
 	}
-	if len(g.unproven) >= maxUnproven {
-		g.drops.Drop("too many unproven claims", "node", id)
-		return
+	for len(g.unproven) >= maxUnproven && len(g.claimOrder) > 0 {
+		// A flood of claims pushes out the oldest, never the newest: an
+		// honest node answers its discover within milliseconds.
+		oldest := g.claimOrder[0]
+		g.claimOrder = g.claimOrder[1:]
+		if u := g.unproven[oldest]; u != nil {
+			g.dropUnprovenLocked(oldest, u, "claim pushed out by newer claims")
+		}
 	}
 	sub, err := g.cfg.Conn.Subscribe(bus.NodeAll(id), g.handleNodeMsg)
 	if err != nil {
@@ -192,18 +198,29 @@ func (g *Gateway) awaitProofLocked(id, addr string) {
 	u := &unproven{addr: addr, sub: sub, asked: now}
 	u.timer = time.AfterFunc(6*g.cfg.RediscoverInterval, func() { g.dropUnproven(id, u) })
 	g.unproven[id] = u
+	g.claimOrder = append(g.claimOrder, id)
+	if len(g.claimOrder) > 2*maxUnproven { // proven ids linger: compact
+		g.claimOrder = slices.DeleteFunc(g.claimOrder, func(id string) bool { return g.unproven[id] == nil })
+	}
 	g.discover(id, bus.DiscoverResources)
 }
 
 func (g *Gateway) dropUnproven(id string, u *unproven) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.unproven[id] != u {
-		return
+	if g.unproven[id] == u {
+		g.dropUnprovenLocked(id, u, "claim never proven")
 	}
+}
+
+func (g *Gateway) dropUnprovenLocked(id string, u *unproven, why string) {
 	delete(g.unproven, id)
+	u.timer.Stop()
 	_ = u.sub.Unsubscribe()
-	g.drops.Drop("claim never proven", "node", id)
+	g.drops.Drop(why, "node", id)
+	if len(g.unproven) == 0 {
+		g.claimOrder = g.claimOrder[:0]
+	}
 }
 
 // prove claims id if it awaits its proof and m came from a node's own
