@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/mqttsn"
 )
 
@@ -20,6 +21,11 @@ func mqttsnPart() part {
 			fs.UintVar(&gwID, "mqttsn-gateway-id", 1, "MQTT-SN gateway id sent in GWINFO and ADVERTISE (1-255)")
 			fs.IntVar(&cfg.MaxClients, "mqttsn-max-clients", 10000, "MQTT-SN sessions held at most")
 			fs.Float64Var(&cfg.Rate, "mqttsn-rate", 100, "datagrams per second accepted from one MQTT-SN address (bursts of 2x; negative: unlimited)")
+			fs.IntVar(&cfg.MaxValueBytes, "mqttsn-max-value-bytes", bus.DefaultMaxValueBytes, "largest MQTT-SN PUBLISH payload accepted (negative: no limit)")
+			fs.IntVar(&cfg.MaxResources, "mqttsn-max-resources", bus.DefaultMaxResources, "distinct resources one MQTT-SN node may publish (negative: no limit)")
+			fs.Float64Var(&cfg.NodeValueRate, "mqttsn-node-rate", bus.DefaultNodeValueRate, "values per second one MQTT-SN node may publish (negative: unlimited)")
+			fs.IntVar(&cfg.NodeValueBurst, "mqttsn-node-burst", bus.DefaultNodeValueBurst, "values one MQTT-SN node may publish at once above --mqttsn-node-rate")
+			fs.Float64Var(&cfg.NewNodesPerSource, "mqttsn-new-nodes", bus.DefaultNewNodesPerSource, "new MQTT-SN client ids accepted per second from one IP address (negative: unlimited)")
 			fs.StringVar(&cfg.AdvertiseAddr, "mqttsn-advertise", "", "send MQTT-SN ADVERTISE to this UDP address, e.g. 255.255.255.255:1885 (empty: off)")
 			fs.DurationVar(&cfg.AdvertiseInterval, "mqttsn-advertise-interval", 15*time.Minute, "period of MQTT-SN ADVERTISE")
 			fs.DurationVar(&cfg.RetryInterval, "mqttsn-retry", 10*time.Second, "MQTT-SN T_retry: wait for an acknowledgement before sending again")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/goaiot/goaiot/bus"
 )
 
 // Config configures a Gateway. Zero durations and limits take the defaults
@@ -64,6 +66,25 @@ type Config struct {
 	// Default 2×Rate.
 	Burst int
 
+	// MaxValueBytes bounds one PUBLISH payload (and a will message);
+	// larger ones are refused. Default bus.DefaultMaxValueBytes; negative:
+	// no limit.
+	MaxValueBytes int
+	// MaxResources bounds the distinct resources (node/<id>/<res>) one
+	// client registers or publishes. Default bus.DefaultMaxResources;
+	// negative: no limit.
+	MaxResources int
+	// NodeValueRate is the messages per second one client may publish,
+	// NodeValueBurst how many above it at once. Defaults
+	// bus.DefaultNodeValueRate and bus.DefaultNodeValueBurst; negative
+	// rate: unlimited.
+	NodeValueRate  float64
+	NodeValueBurst int
+	// NewNodesPerSource is how many new client ids one source address (IP,
+	// any port) may connect per second, in bursts of as many. Default
+	// bus.DefaultNewNodesPerSource; negative: unlimited.
+	NewNodesPerSource float64
+
 	// AdvertiseAddr, when set, receives an ADVERTISE every
 	// AdvertiseInterval (e.g. a broadcast or multicast address).
 	AdvertiseAddr string
@@ -109,6 +130,26 @@ func (c *Config) setDefaults() {
 	}
 	if c.Burst < 1 {
 		c.Burst = 1
+	}
+	c.setQuotaDefaults()
+}
+
+// setQuotaDefaults fills the per-client quotas from bus's shared defaults.
+func (c *Config) setQuotaDefaults() {
+	if c.MaxValueBytes == 0 {
+		c.MaxValueBytes = bus.DefaultMaxValueBytes
+	}
+	if c.MaxResources == 0 {
+		c.MaxResources = bus.DefaultMaxResources
+	}
+	if c.NodeValueRate == 0 {
+		c.NodeValueRate = bus.DefaultNodeValueRate
+	}
+	if c.NodeValueBurst <= 0 {
+		c.NodeValueBurst = bus.DefaultNodeValueBurst
+	}
+	if c.NewNodesPerSource == 0 {
+		c.NewNodesPerSource = bus.DefaultNewNodesPerSource
 	}
 }
 

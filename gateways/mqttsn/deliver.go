@@ -39,6 +39,11 @@ func (g *Gateway) subscribe(c *client, p *peer, m *packet.Subscribe) {
 		refuse(packet.InvalidTopicID, "topic unsafe as a subject", "topic", s.filter, "err", err)
 		return
 	}
+	if err := subscribeRight(c.id, subject); err != nil {
+		g.refusals[ReasonSubscribe]++
+		refuse(packet.NotSupported, "not the client's own commands", "topic", s.filter, "reason", ReasonSubscribe)
+		return
+	}
 	s.subject = subject
 	if old := c.subs[s.filter]; old != nil {
 		old.qos = qos

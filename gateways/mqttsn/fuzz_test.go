@@ -30,6 +30,12 @@ func FuzzGateway(f *testing.F) {
 		&packet.Register{MsgID: 1, TopicName: "a/b"}, &packet.Publish{Flags: 0x40, TopicID: 1, MsgID: 2},
 		&packet.Subscribe{Flags: 0x20, MsgID: 3, TopicName: "a/#"}, &packet.Disconnect{HasDuration: true, Duration: 1},
 		&packet.Pingreq{ClientID: "f"}, &packet.MsgIDOnly{Kind: packet.TypePubrel, MsgID: 2}))
+	// The same, on topics node "f" may use.
+	f.Add(seq(connect, connect, &packet.WillTopic{Topic: "node/f/w"}, &packet.WillMsg{Message: []byte("x")},
+		&packet.Register{MsgID: 1, TopicName: "node/f/b"}, &packet.Publish{Flags: 0x40, TopicID: 1, MsgID: 2},
+		&packet.Subscribe{Flags: 0x20, MsgID: 3, TopicName: "gateway/f/#"}, &packet.Publish{Flags: 0x21, TopicID: 1, MsgID: 4},
+		&packet.Register{MsgID: 5, TopicName: "node/f/c"}, &packet.Register{MsgID: 6, TopicName: "node/f/d"},
+		&packet.Pingreq{ClientID: "f"}, &packet.MsgIDOnly{Kind: packet.TypePubrel, MsgID: 2}))
 
 	srv := bustest.StartServer(f)
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -41,7 +47,7 @@ func FuzzGateway(f *testing.F) {
 	addrs := [2]netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9"), netip.MustParseAddrPort("127.0.0.1:10")}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		g, err := New(Config{Conn: nc, Logger: bustest.Quiet(), PacketConn: conn, MaxClients: 1, MaxTopics: 2,
-			MaxSubscriptions: 2, MaxQueue: 2, Predefined: map[uint16]string{1: "p/q"}})
+			MaxSubscriptions: 2, MaxQueue: 2, MaxResources: 2, Predefined: map[uint16]string{1: "node/f/q"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,8 +68,8 @@ func FuzzGateway(f *testing.F) {
 			t.Fatalf("%d clients, cap 1", len(g.byID))
 		}
 		for _, c := range g.byID {
-			if len(c.ids) > 2 || len(c.subs) > 2 || len(c.queue) > 2 {
-				t.Fatalf("bounds broken: %d topics, %d subs, %d queued", len(c.ids), len(c.subs), len(c.queue))
+			if len(c.ids) > 2 || len(c.subs) > 2 || len(c.queue) > 2 || len(c.resources) > 2 {
+				t.Fatalf("bounds broken: %d topics, %d subs, %d queued, %d resources", len(c.ids), len(c.subs), len(c.queue), len(c.resources))
 			}
 		}
 	})

@@ -38,6 +38,10 @@ type Gateway struct {
 	stranger *rate.Limiter            // shared by addresses beyond the peers cap
 	wbuf     []byte
 
+	sources     map[netip.Addr]*source // new client ids, by source address
+	strangerIDs *rate.Limiter          // shared by addresses beyond the sources cap
+	refusals    map[string]int64       // by reason (Reason…)
+
 	stats counters
 }
 
@@ -57,6 +61,10 @@ type Stats struct {
 	Rejected  int64 // messages answered with an error return code
 	Dropped   int64 // datagrams and messages dropped (malformed, rate limited, queue full)
 	Lost      int64 // clients lost (keep-alive, sleep, retries, eviction)
+	// Refused counts what a client was not allowed to do, by reason
+	// (ReasonClientID, ReasonPublish, …); each is also in Rejected (when
+	// answered with a return code) or Dropped (QoS 0 and −1).
+	Refused map[string]int64 `json:"refused"`
 }
 
 type counters struct {
@@ -85,6 +93,9 @@ func New(cfg Config) (*Gateway, error) {
 		subs:         map[*nats.Subscription]*subscription{},
 		peers:        map[netip.AddrPort]*peer{},
 		stranger:     rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst),
+		sources:      map[netip.Addr]*source{},
+		strangerIDs:  newIDLimiter(max(cfg.NewNodesPerSource, 1)),
+		refusals:     map[string]int64{},
 	}, nil
 }
 
@@ -105,10 +116,15 @@ func (g *Gateway) Addr() net.Addr {
 func (g *Gateway) Stats() Stats {
 	g.mu.Lock()
 	n := len(g.byID)
+	refused := make(map[string]int64, len(g.refusals))
+	for r, v := range g.refusals {
+		refused[r] = v
+	}
 	g.mu.Unlock()
 	return Stats{
 		Clients: n, Published: g.stats.published.Load(), Delivered: g.stats.delivered.Load(),
 		Rejected: g.stats.rejected.Load(), Dropped: g.stats.dropped.Load(), Lost: g.stats.lost.Load(),
+		Refused: refused,
 	}
 }
 
@@ -278,6 +294,7 @@ func (g *Gateway) sweep(now time.Time) {
 			delete(g.peers, addr)
 		}
 	}
+	g.sweepSources(now)
 }
 
 // advertiseLoop sends ADVERTISE every AdvertiseInterval.

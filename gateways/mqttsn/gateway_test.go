@@ -34,7 +34,6 @@ func TestPublishQoS(t *testing.T) {
 		{"qos1 registered", packet.Flags(0).WithQoS(1), regID, "node.p1.humidity", packet.TypePuback},
 		{"qos2 registered", packet.Flags(0).WithQoS(2), regID, "node.p1.humidity", packet.TypePubrec},
 		{"qos1 predefined", packet.Flags(0).WithQoS(1).WithTopicIDType(packet.TopicPredefined), 7, "node.p1.temperature", packet.TypePuback},
-		{"qos1 short", packet.Flags(0).WithQoS(1).WithTopicIDType(packet.TopicShort), 0x7331, "s1", packet.TypePuback},
 		{"qos-1 predefined", packet.Flags(0).WithQoS(-1).WithTopicIDType(packet.TopicPredefined), 7, "node.p1.temperature", 0},
 	}
 	for i, tt := range tests {
@@ -76,19 +75,29 @@ func TestPublishQoS(t *testing.T) {
 	}
 }
 
+// TestQoSMinus1WithoutConnection: a QoS −1 PUBLISH speaks for the node id
+// of the session at its address; without a session it has no node id and
+// is dropped.
 func TestQoSMinus1WithoutConnection(t *testing.T) {
 	tg := startGateway(t, func(c *Config) { c.Predefined = map[uint16]string{3: "node/q/temperature"} })
-	sub := bustest.Subscribe(t, tg.nc, "node.>")
+	sub := bustest.Subscribe(t, tg.nc, ">")
 	node := tg.dial(t, "127.0.0.1:0")
-	node.send(&packet.Publish{Flags: packet.Flags(0).WithQoS(-1).WithTopicIDType(packet.TopicPredefined), TopicID: 3, Data: []byte("21.5")})
+	qosMinus1 := packet.Flags(0).WithQoS(-1).WithTopicIDType(packet.TopicPredefined)
+	node.send(&packet.Publish{Flags: qosMinus1, TopicID: 3, Data: []byte("anonymous")})
+	node.expectNothing(100 * time.Millisecond)
+	eventually(t, "anonymous publish refused", func() bool { return tg.gw.Stats().Refused[ReasonAnonymous] == 1 })
+
+	node.connect("q", 60)
+	node.send(&packet.Publish{Flags: qosMinus1, TopicID: 3, Data: []byte("21.5")})
 	if m := bustest.Next(t, sub, "node.q.temperature", 2*time.Second); string(m.Data) != "21.5" {
 		t.Fatalf("data %q", m.Data)
 	}
-	// Unknown predefined id and a registered id without session: dropped.
-	node.send(&packet.Publish{Flags: packet.Flags(0).WithQoS(-1).WithTopicIDType(packet.TopicPredefined), TopicID: 4, Data: []byte("x")})
+	// Unknown predefined id and a registered id: dropped.
+	node.send(&packet.Publish{Flags: qosMinus1, TopicID: 4, Data: []byte("x")})
 	node.send(&packet.Publish{Flags: packet.Flags(0).WithQoS(-1), TopicID: 1, Data: []byte("x")})
 	node.expectNothing(100 * time.Millisecond)
-	eventually(t, "drops counted", func() bool { return tg.gw.Stats().Dropped >= 2 })
+	eventually(t, "drops counted", func() bool { return tg.gw.Stats().Dropped >= 3 })
+	nothingReachedNATS(t, sub, node, "q")
 }
 
 func TestRegister(t *testing.T) {
@@ -285,8 +294,8 @@ func TestSubscribeRefused(t *testing.T) {
 	}{
 		{"unsafe filter", &packet.Subscribe{MsgID: 1, TopicName: "gateway/a.b/+"}, packet.InvalidTopicID},
 		{"unknown predefined", &packet.Subscribe{Flags: packet.Flags(0).WithTopicIDType(packet.TopicPredefined), MsgID: 2, TopicID: 9}, packet.InvalidTopicID},
-		{"first fits", &packet.Subscribe{MsgID: 3, TopicName: "a/#"}, packet.Accepted},
-		{"second over the cap", &packet.Subscribe{MsgID: 4, TopicName: "b/#"}, packet.Congestion},
+		{"first fits", &packet.Subscribe{MsgID: 3, TopicName: "gateway/s1/a/#"}, packet.Accepted},
+		{"second over the cap", &packet.Subscribe{MsgID: 4, TopicName: "gateway/s1/b/#"}, packet.Congestion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -302,11 +311,11 @@ func TestSubscribeRefused(t *testing.T) {
 // again marked DUP, then counts as lost and its will is published.
 func TestRetriesThenLost(t *testing.T) {
 	tg := startGateway(t, nil)
-	wills := bustest.Subscribe(t, tg.nc, "node.w1.$state")
+	wills := bustest.Subscribe(t, tg.nc, "node.w1.status")
 	node := tg.dial(t, "127.0.0.1:0")
 	node.send(&packet.Connect{Flags: packet.FlagCleanSession | packet.FlagWill, ProtocolID: 1, Duration: 60, ClientID: "w1"})
 	expect[*packet.WillTopicReq](node)
-	node.send(&packet.WillTopic{Flags: packet.Flags(0).WithQoS(1), Topic: "node/w1/$state"})
+	node.send(&packet.WillTopic{Flags: packet.Flags(0).WithQoS(1), Topic: "node/w1/status"})
 	expect[*packet.WillMsgReq](node)
 	node.send(&packet.WillMsg{Message: []byte(`{"state":"offline"}`)})
 	if ack := expect[*packet.Connack](node); ack.ReturnCode != packet.Accepted {
@@ -326,7 +335,7 @@ func TestRetriesThenLost(t *testing.T) {
 			t.Fatalf("retry %#v", again)
 		}
 	}
-	m := bustest.Next(t, wills, "node.w1.$state", 3*time.Second)
+	m := bustest.Next(t, wills, "node.w1.status", 3*time.Second)
 	if string(m.Data) != `{"state":"offline"}` || m.Header.Get(bus.HeaderAddress) != node.addr() {
 		t.Fatalf("will %q %v", m.Data, m.Header)
 	}
@@ -572,13 +581,15 @@ func TestTooBigForMQTTSNIsDropped(t *testing.T) {
 	tg := startGateway(t, nil)
 	node := tg.dial(t, "127.0.0.1:0")
 	node.connect("big", 60)
-	node.subscribe("ab", 0, 1)
-	if err := tg.nc.Publish("ab", make([]byte, 70000)); err != nil {
+	node.subscribe("gateway/big/#", 0, 1)
+	if err := tg.nc.Publish("gateway.big.x", make([]byte, 70000)); err != nil {
 		t.Fatal(err)
 	}
-	if err := tg.nc.Publish("ab", []byte("small")); err != nil {
+	if err := tg.nc.Publish("gateway.big.x", []byte("small")); err != nil {
 		t.Fatal(err)
 	}
+	reg := expect[*packet.Register](node)
+	node.send(&packet.Regack{TopicID: reg.TopicID, MsgID: reg.MsgID})
 	if pub := expect[*packet.Publish](node); string(pub.Data) != "small" {
 		t.Fatalf("got %d bytes", len(pub.Data))
 	}

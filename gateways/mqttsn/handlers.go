@@ -115,15 +115,26 @@ func (g *Gateway) connect(addr netip.AddrPort, p *peer, m *packet.Connect, now t
 		refuse(packet.NotSupported, "client id must be 1..64 printable characters")
 		return
 	}
+	if err := bus.ValidateNodeID(m.ClientID); err != nil {
+		g.refusals[ReasonClientID]++
+		refuse(packet.NotSupported, "client id is not a node id: "+err.Error())
+		return
+	}
+	if g.byID[m.ClientID] == nil && !g.allowNewID(addr.Addr(), now) {
+		g.refusals[ReasonNewIDs]++
+		refuse(packet.Congestion, "too many new client ids from this address")
+		return
+	}
 	if old := g.byAddr[addr]; old != nil && old.id != m.ClientID {
 		g.log.Info("client replaced at its address", "old", old.id, "new", m.ClientID, "addr", addr.String())
 		g.remove(old)
 	}
 	c := g.byID[m.ClientID]
+	var prev *client
 	switch {
 	case c != nil && m.Flags.CleanSession():
 		g.remove(c)
-		c = nil
+		prev, c = c, nil
 	case c != nil:
 		delete(g.byAddr, c.addr)
 		c.setAddr(addr)
@@ -134,7 +145,7 @@ func (g *Gateway) connect(addr netip.AddrPort, p *peer, m *packet.Connect, now t
 		return
 	}
 	if c == nil {
-		c = newClient(m.ClientID, addr, now)
+		c = g.newSession(m.ClientID, addr, now, prev)
 		g.byID[c.id] = c
 	}
 	g.byAddr[addr] = c
@@ -183,9 +194,14 @@ func (g *Gateway) willTopic(c *client, p *peer, m *packet.WillTopic) {
 		return
 	}
 	subject, err := g.literalSubject(m.Topic)
+	if err == nil {
+		if _, err = publishRight(c.id, subject); err != nil {
+			g.refusals[ReasonWill]++
+		}
+	}
 	if err != nil {
 		g.stats.rejected.Add(1)
-		g.badInput(p, "connect refused: will topic unsafe as a subject", "client", c.id, "err", err)
+		g.badInput(p, "connect refused: will topic", "client", c.id, "topic", m.Topic, "err", err)
 		g.send(c.addr, &packet.Connack{ReturnCode: packet.NotSupported})
 		g.remove(c)
 		return
@@ -217,6 +233,12 @@ func (g *Gateway) willTopicUpd(c *client, p *peer, m *packet.WillTopicUpd) {
 		g.send(c.addr, &packet.WillTopicResp{ReturnCode: packet.InvalidTopicID})
 		return
 	}
+	if _, err := publishRight(c.id, subject); err != nil {
+		g.stats.rejected.Add(1)
+		g.refused(p, ReasonWill, "will topic refused", "client", c.id, "topic", m.Topic, "err", err)
+		g.send(c.addr, &packet.WillTopicResp{ReturnCode: packet.NotSupported})
+		return
+	}
 	if c.will == nil {
 		c.will = &will{}
 	}
@@ -232,18 +254,31 @@ func (g *Gateway) literalSubject(name string) (string, error) {
 	return bus.TopicToSubject(name)
 }
 
+// register hands back the topic id of a topic name the client may publish
+// on (the same id for the same name every time), counting a new resource
+// against MaxResources.
 func (g *Gateway) register(c *client, p *peer, m *packet.Register) {
 	ack := &packet.Regack{MsgID: m.MsgID}
+	subject, err := g.literalSubject(m.TopicName)
+	if err != nil {
+		g.stats.rejected.Add(1)
+		g.badInput(p, "register refused: topic unsafe as a subject", "client", c.id, "topic", m.TopicName, "err", err)
+		ack.ReturnCode = packet.InvalidTopicID
+		g.send(c.addr, ack)
+		return
+	}
+	if code := g.mayRegister(c, p, subject); code != packet.Accepted {
+		g.stats.rejected.Add(1)
+		ack.ReturnCode = code
+		g.send(c.addr, ack)
+		return
+	}
 	if id, ok := c.topics[m.TopicName]; ok {
 		ack.TopicID = id
 		g.send(c.addr, ack)
 		return
 	}
-	subject, err := g.literalSubject(m.TopicName)
 	switch {
-	case err != nil:
-		ack.ReturnCode = packet.InvalidTopicID
-		g.badInput(p, "register refused: topic unsafe as a subject", "client", c.id, "topic", m.TopicName, "err", err)
 	case len(c.ids) >= g.cfg.MaxTopics:
 		ack.ReturnCode = packet.Congestion
 		g.badInput(p, "register refused: too many topics", "client", c.id, "max", g.cfg.MaxTopics)
@@ -304,8 +339,12 @@ func (g *Gateway) wake(addr netip.AddrPort, id string, now time.Time) {
 func (g *Gateway) lose(c *client, why string) {
 	g.stats.lost.Add(1)
 	g.log.Info("client lost", "client", c.id, "addr", c.addr.String(), "reason", why, "will", c.will != nil)
-	if c.will != nil && c.will.subject != "" {
-		g.relay(c, c.will.subject, c.will.data)
+	if w := c.will; w != nil && w.subject != "" {
+		if g.admit(c, g.peers[c.addr], w.subject, w.data) == packet.Accepted {
+			_ = g.relay(c, w.subject, w.data)
+		} else {
+			g.stats.dropped.Add(1)
+		}
 	}
 	g.remove(c)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/bus/bustest"
 	"github.com/goaiot/goaiot/gateways/mqttsn/packet"
 )
@@ -177,4 +178,36 @@ func (c *snClient) subscribe(filter string, qos int, msgID uint16) *packet.Subac
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	bustest.Eventually(t, 10*time.Second, what, cond)
+}
+
+// nothingReachedNATS has the honest client publish node/<id>/resources
+// (never counted against a quota but the value rate) through the gateway
+// and reads sub (subscribed to ">" before the attack) up to that sentinel:
+// the gateway relays in the order it handles datagrams, on one NATS
+// connection, so anything an earlier refused message leaked arrives before
+// it. Only messages the gateway stamped (bus.HeaderTransport) count: the
+// test's own traffic and JetStream's replies do not.
+func nothingReachedNATS(t *testing.T, sub <-chan *nats.Msg, honest *snClient, id string) {
+	t.Helper()
+	topic := "node/" + id + "/resources"
+	tid := honest.register(topic, 0xFFF0)
+	honest.send(&packet.Publish{Flags: packet.Flags(0).WithQoS(1), TopicID: tid, MsgID: 0xFFF1, Data: []byte("[]")})
+	if a := expect[*packet.Puback](honest); a.ReturnCode != packet.Accepted {
+		t.Fatalf("sentinel refused: %v", a.ReturnCode)
+	}
+	want := bus.NodeResources(id)
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case m := <-sub:
+			switch {
+			case m.Subject == want:
+				return
+			case m.Header.Get(bus.HeaderTransport) != "":
+				t.Fatalf("reached NATS: %s %q", m.Subject, m.Data)
+			}
+		case <-deadline:
+			t.Fatalf("no sentinel on %s", want)
+		}
+	}
 }

@@ -49,10 +49,17 @@ func (g *Gateway) relay(c *client, subject string, data []byte) error {
 	return nil
 }
 
-// publishQoSMinus1 relays a PUBLISH sent without a connection: predefined
-// and short topic ids only, no answer.
+// publishQoSMinus1 relays a PUBLISH sent without CONNECT (predefined and
+// short topic ids only, no answer) when the address has a session: the
+// client speaks for the node id it connected with. Without a session there
+// is no node id to speak for, and the message is dropped.
 func (g *Gateway) publishQoSMinus1(addr netip.AddrPort, p *peer, m *packet.Publish) {
 	c := g.byAddr[addr]
+	if c == nil {
+		g.stats.dropped.Add(1)
+		g.refused(p, ReasonAnonymous, "dropped QoS -1 publish: no session, no node id", "addr", addr.String())
+		return
+	}
 	subject, ok := "", false
 	if m.Flags.TopicIDType() != packet.TopicNormal {
 		subject, ok = g.resolve(c, m.Flags, m.TopicID)
@@ -62,14 +69,15 @@ func (g *Gateway) publishQoSMinus1(addr netip.AddrPort, p *peer, m *packet.Publi
 		g.badInput(p, "dropped QoS -1 publish: unknown topic id", "addr", addr.String(), "topic_id", m.TopicID, "type", m.Flags.TopicIDType())
 		return
 	}
-	if c == nil {
-		c = &client{id: "qos-1:" + addr.String()}
-		c.setAddr(addr)
+	if g.admit(c, p, subject, m.Data) != packet.Accepted {
+		g.stats.dropped.Add(1)
+		return
 	}
 	_ = g.relay(c, subject, m.Data)
 }
 
-// publish relays a client's PUBLISH QoS 0, 1 or 2 and acknowledges it.
+// publish relays a client's PUBLISH QoS 0, 1 or 2 and acknowledges it,
+// once admit allowed it (a refused QoS 0 message is dropped).
 func (g *Gateway) publish(c *client, p *peer, m *packet.Publish) {
 	qos := m.Flags.QoS()
 	ack := &packet.Puback{TopicID: m.TopicID, MsgID: m.MsgID}
@@ -86,6 +94,20 @@ func (g *Gateway) publish(c *client, p *peer, m *packet.Publish) {
 		g.send(c.addr, ack)
 		return
 	}
+	if qos == 2 && c.qos2In[m.MsgID] { // sent again before PUBREL: relayed already
+		g.send(c.addr, &packet.MsgIDOnly{Kind: packet.TypePubrec, MsgID: m.MsgID})
+		return
+	}
+	if code := g.admit(c, p, subject, m.Data); code != packet.Accepted {
+		if qos == 0 {
+			g.stats.dropped.Add(1)
+			return
+		}
+		g.stats.rejected.Add(1)
+		ack.ReturnCode = code
+		g.send(c.addr, ack)
+		return
+	}
 	if qos == 2 {
 		g.publishQoS2(c, m, subject)
 		return
@@ -98,20 +120,18 @@ func (g *Gateway) publish(c *client, p *peer, m *packet.Publish) {
 	}
 }
 
-// publishQoS2 relays a QoS 2 message once, however often it is re-sent
-// before PUBREL, and answers PUBREC.
+// publishQoS2 relays a QoS 2 message once and answers PUBREC (publish
+// answers a message sent again before PUBREL).
 func (g *Gateway) publishQoS2(c *client, m *packet.Publish, subject string) {
-	if !c.qos2In[m.MsgID] {
-		if len(c.qos2In) >= maxQoS2Pending {
-			g.stats.rejected.Add(1)
-			g.send(c.addr, &packet.Puback{TopicID: m.TopicID, MsgID: m.MsgID, ReturnCode: packet.Congestion})
-			return
-		}
-		if err := g.relay(c, subject, m.Data); err != nil {
-			g.send(c.addr, &packet.Puback{TopicID: m.TopicID, MsgID: m.MsgID, ReturnCode: packet.Congestion})
-			return
-		}
-		c.qos2In[m.MsgID] = true
+	if len(c.qos2In) >= maxQoS2Pending {
+		g.stats.rejected.Add(1)
+		g.send(c.addr, &packet.Puback{TopicID: m.TopicID, MsgID: m.MsgID, ReturnCode: packet.Congestion})
+		return
 	}
+	if err := g.relay(c, subject, m.Data); err != nil {
+		g.send(c.addr, &packet.Puback{TopicID: m.TopicID, MsgID: m.MsgID, ReturnCode: packet.Congestion})
+		return
+	}
+	c.qos2In[m.MsgID] = true
 	g.send(c.addr, &packet.MsgIDOnly{Kind: packet.TypePubrec, MsgID: m.MsgID})
 }

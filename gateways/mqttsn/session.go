@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"golang.org/x/time/rate"
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/mqttsn/packet"
@@ -102,6 +103,9 @@ type client struct {
 
 	qos2In map[uint16]bool // QoS 2 message ids received, waiting for PUBREL
 
+	resources map[string]bool // resources published or registered, against MaxResources
+	values    *rate.Limiter   // values per second; nil: unlimited
+
 	queue     []outMsg
 	inflight  *flight
 	nextMsgID uint16
@@ -116,6 +120,7 @@ func newClient(id string, addr netip.AddrPort, now time.Time) *client {
 		ids:       map[uint16]topic{},
 		subs:      map[string]*subscription{},
 		qos2In:    map[uint16]bool{},
+		resources: map[string]bool{},
 	}
 	c.setAddr(addr)
 	return c

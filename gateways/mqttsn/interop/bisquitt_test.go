@@ -38,7 +38,10 @@ func (l testLogger) WithTag(tag string) bqutil.Logger {
 }
 func (l testLogger) Sync() {}
 
-var predefined = map[uint16]string{5: "node/bq-pre/temperature", 6: "gateway/bq-pre/led/set"}
+var predefined = map[uint16]string{
+	5: "node/bq-pub/temperature", 6: "gateway/bq-sub/discover", // their own
+	7: "node/bq-other/temperature", 8: "gateway/bq-other/led/set", // another node's
+}
 
 // startGateway runs the gateway on a loopback port; edit adjusts its config.
 func startGateway(t *testing.T, edit func(*mqttsn.Config)) (string, *nats.Conn) {
@@ -125,9 +128,10 @@ func next(t *testing.T, ch chan received) received {
 	}
 }
 
-// TestBisquittPublish: bisquitt publishes at every QoS through registered,
-// predefined and short topics; each message reaches its subject once,
-// with the transport headers.
+// TestBisquittPublish: bisquitt publishes at every QoS through registered
+// and predefined topics of its own node; each message reaches its subject
+// once, with the transport headers. Topics of another node, NATS's own and
+// short topic names are refused, and nothing of them reaches NATS.
 func TestBisquittPublish(t *testing.T) {
 	gw, nc := startGateway(t, nil)
 	sub := bustest.Subscribe(t, nc, ">")
@@ -144,8 +148,7 @@ func TestBisquittPublish(t *testing.T) {
 		{"registered qos0", func(d []byte, q uint8) error { return c.Publish("node/bq-pub/temperature", d, q, false) }, 0, "node.bq-pub.temperature"},
 		{"registered qos1", func(d []byte, q uint8) error { return c.Publish("node/bq-pub/temperature", d, q, false) }, 1, "node.bq-pub.temperature"},
 		{"registered qos2", func(d []byte, q uint8) error { return c.Publish("node/bq-pub/temperature", d, q, false) }, 2, "node.bq-pub.temperature"},
-		{"predefined qos1", func(d []byte, q uint8) error { return c.PublishPredefined(5, d, q, false) }, 1, "node.bq-pre.temperature"},
-		{"short qos1", func(d []byte, q uint8) error { return c.Publish("zz", d, q, false) }, 1, "zz"},
+		{"predefined qos1", func(d []byte, q uint8) error { return c.PublishPredefined(5, d, q, false) }, 1, "node.bq-pub.temperature"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,14 +167,36 @@ func TestBisquittPublish(t *testing.T) {
 			}
 		})
 	}
-	if err := c.Register("node/bq.bad/temperature"); err == nil {
-		t.Fatal("a topic unsafe as a subject was registered")
+	for _, topic := range []string{"node/bq.bad/temperature", "node/bq-other/temperature", "$JS/API/STREAM/DELETE/NODES", "node/bq-pub/$state"} {
+		if err := c.Register(topic); err == nil {
+			t.Fatalf("%s registered", topic)
+		}
+	}
+	// bisquitt v0.6.0 does not report a refused PUBACK: the sentinel on the
+	// client's own resources shows that nothing came before it.
+	_ = c.Publish("zz", []byte("short"), 1, false)
+	_ = c.PublishPredefined(7, []byte(`{"value":"99"}`), 1, false)
+	_ = c.PublishPredefined(7, []byte(`{"value":"99"}`), 0, false)
+	if err := c.Register("node/bq-pub/resources"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish("node/bq-pub/resources", []byte(`["temperature"]`), 1, false); err != nil {
+		t.Fatal(err)
+	}
+	for m := range sub {
+		if m.Subject == "node.bq-pub.resources" {
+			break
+		}
+		if m.Header.Get(bus.HeaderTransport) != "" {
+			t.Fatalf("refused message reached NATS: %s %q", m.Subject, m.Data)
+		}
 	}
 }
 
 // TestBisquittSubscribe: a wildcard subscription gets a NATS request on
-// gateway.<id>.led.set (the gateway REGISTERs the topic first), plain,
-// predefined and short subscriptions get theirs, each with its QoS.
+// gateway.<id>.led.set (the gateway REGISTERs the topic first), plain and
+// predefined subscriptions get theirs, each with its QoS. Filters outside
+// the client's own gateway/<id>/# and gateway/check are refused.
 func TestBisquittSubscribe(t *testing.T) {
 	gw, nc := startGateway(t, nil)
 	c := dial(t, gw, bqclient.ClientConfig{ClientID: "bq-sub", KeepAlive: 30 * time.Second})
@@ -186,8 +211,7 @@ func TestBisquittSubscribe(t *testing.T) {
 	}{
 		{"wildcard qos1, a request", func() error { return c.Subscribe("gateway/bq-sub/+/set", 1, handler) }, "gateway.bq-sub.led.set", "gateway/bq-sub/led/set", 1, true},
 		{"plain qos2", func() error { return c.Subscribe("gateway/check", 2, handler) }, "gateway.check", "gateway/check", 2, false},
-		{"predefined qos0", func() error { return c.SubscribePredefined(6, 0, handler) }, "gateway.bq-pre.led.set", "gateway/bq-pre/led/set", 0, false},
-		{"short qos1", func() error { return c.Subscribe("gw", 1, handler) }, "gw", "gw", 1, false},
+		{"predefined qos0", func() error { return c.SubscribePredefined(6, 0, handler) }, "gateway.bq-sub.discover", "gateway/bq-sub/discover", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,8 +233,13 @@ func TestBisquittSubscribe(t *testing.T) {
 			}
 		})
 	}
-	if err := c.Subscribe("gateway/bq.sub/+", 1, handler); err == nil {
-		t.Fatal("a filter unsafe as a subject was accepted")
+	for _, filter := range []string{"gateway/bq.sub/+", "gw", "gateway/#", "_INBOX/#", "#", "gateway/bq-other/+/set"} {
+		if err := c.Subscribe(filter, 1, handler); err == nil {
+			t.Fatalf("%s accepted", filter)
+		}
+	}
+	if err := c.SubscribePredefined(8, 1, handler); err == nil {
+		t.Fatal("another node's predefined topic accepted")
 	}
 	if err := c.Unsubscribe("gateway/check"); err != nil {
 		t.Fatalf("unsubscribe: %v", err)
@@ -226,14 +255,25 @@ func TestBisquittSubscribe(t *testing.T) {
 }
 
 // TestBisquittWill: a client that vanishes (no keep-alive, silent past the
-// idle timeout) has its will published on NATS.
+// idle timeout) has its will published on NATS; a will on another node's
+// subject is refused at CONNECT.
 func TestBisquittWill(t *testing.T) {
 	gw, nc := startGateway(t, func(c *mqttsn.Config) { c.IdleTimeout = 300 * time.Millisecond })
-	wills := bustest.Subscribe(t, nc, "node.bq-will.$state")
+	wills := bustest.Subscribe(t, nc, "node.bq-will.status")
 	dial(t, gw, bqclient.ClientConfig{
-		ClientID: "bq-will", WillTopic: "node/bq-will/$state", WillPayload: []byte(`{"state":"offline"}`), WillQOS: 1,
+		ClientID: "bq-will", WillTopic: "node/bq-will/status", WillPayload: []byte(`{"state":"offline"}`), WillQOS: 1,
 	})
-	m := bustest.Next(t, wills, "node.bq-will.$state", 5*time.Second)
+	cfg := bqclient.ClientConfig{ClientID: "bq-spoof", WillTopic: "node/bq-other/$state", WillPayload: []byte("x"),
+		CleanSession: true, RetryDelay: time.Second, RetryCount: 1, ConnectTimeout: 5 * time.Second}
+	spoof := bqclient.NewClient(testLogger{t: t, tag: cfg.ClientID}, &cfg)
+	if err := spoof.Dial(gw); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = spoof.Close() })
+	if err := spoof.Connect(); err == nil {
+		t.Fatal("a will on another node's subject was accepted")
+	}
+	m := bustest.Next(t, wills, "node.bq-will.status", 5*time.Second)
 	if string(m.Data) != `{"state":"offline"}` || m.Header.Get(bus.HeaderTransport) != bus.ProtocolMQTTSN {
 		t.Fatalf("will %q %v", m.Data, m.Header)
 	}

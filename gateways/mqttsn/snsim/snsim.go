@@ -24,10 +24,10 @@ type Config struct {
 	// Gateway is the MQTT-SN gateway's UDP address, host:port. Required.
 	Gateway string
 	// NodeID names the node in its topics (node/<id>/…). Required; it must
-	// be a valid node id (bus.ValidateNodeID).
+	// be a valid node id (bus.ValidateNodeID). It is also the MQTT-SN
+	// client id: the gateway lets a client speak only for the node id it
+	// connected with.
 	NodeID string
-	// ClientID is the MQTT-SN client id. Default: NodeID.
-	ClientID string
 	// Local is the UDP address to send from. Default "" (any address, an
 	// ephemeral port). RIOT's emcute sends from port 1883.
 	Local string
@@ -76,7 +76,6 @@ func (c *Config) setDefaults() {
 			*s = v
 		}
 	}
-	str(&c.ClientID, c.NodeID)
 	str(&c.Board, "native64")
 	str(&c.MCU, "native")
 	str(&c.OS, "riot")
@@ -375,7 +374,7 @@ func (n *Node) connect(ctx context.Context) error {
 		Flags:      packet.FlagCleanSession,
 		ProtocolID: packet.ProtocolID,
 		Duration:   uint16(min(n.cfg.KeepAlive/time.Second, 0xFFFF)),
-		ClientID:   n.cfg.ClientID,
+		ClientID:   n.cfg.NodeID,
 	}
 	ans, err := n.exchange(ctx, conn, func(p packet.Packet) bool { _, ok := p.(*packet.Connack); return ok })
 	if err != nil {

@@ -3,6 +3,7 @@ package snsim_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -165,13 +166,16 @@ func TestNewValidates(t *testing.T) {
 }
 
 // TestManyNodes runs a few dozen nodes from one process against one
-// gateway and waits until every one has announced itself.
+// gateway and waits until every one has announced itself. The nodes come
+// from four loopback addresses, ten each: the gateway takes at most
+// bus.DefaultNewNodesPerSource new client ids a second from one address.
 func TestManyNodes(t *testing.T) {
 	gw, nc := startGateway(t)
 	checks := bustest.Subscribe(t, nc, bus.SubjectNodeCheck)
 	const count = 40
 	for i := range count {
-		n, err := snsim.New(snsim.Config{Gateway: gw, NodeID: "m" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Logger: bustest.Logger(t)})
+		n, err := snsim.New(snsim.Config{Gateway: gw, NodeID: "m" + string(rune('a'+i%26)) + string(rune('a'+i/26)),
+			Local: fmt.Sprintf("127.0.3.%d:0", 1+i/bus.DefaultNewNodesPerSource), Logger: bustest.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
