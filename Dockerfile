@@ -21,6 +21,10 @@ COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/
 COPY --from=build /out/aiot /aiot
 VOLUME /data
 EXPOSE 8080 4222 1883 5683/udp 1885/udp 7422
-ENV AIOT_DATA=/data AIOT_NATS_LISTEN=0.0.0.0:4222
+# NATS is published on 4222, so clients sign in: keys are made in the data
+# volume on first start (or mount your own auth.json and seeds there); the
+# log line "nats keys generated" says where. Get one out with
+#   docker cp CONTAINER:/data/keys/viewer.nk .
+ENV AIOT_DATA=/data AIOT_NATS_LISTEN=0.0.0.0:4222 AIOT_AUTH_DIR=/data/keys
 ENTRYPOINT ["/aiot"]
 CMD ["run"]

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -37,14 +38,28 @@ func Roles() []Role {
 }
 
 // streamRead are the JetStream API subjects needed to read NODES: stream
-// info, direct gets and ordered consumers (creation, next, flow control).
+// info, direct gets, and consumers a reader makes for itself (ordered
+// consumers, `nats stream view`'s pager): create by name or the legacy
+// ephemeral endpoint, info, next, delete, flow control and acks.
+//
+// Left out on purpose: the legacy durable endpoint
+// ($JS.API.CONSUMER.DURABLE.CREATE.>, refused by permission), consumer
+// lists and names (a reader cannot find, hence not delete, another's
+// consumer: names are random), pause, unpin, reset and leader step-down.
+// What a subject cannot show (a create's payload: durable name,
+// deliver_subject) is bounded by the stream (NodesStreamConfig: at most
+// MaxNodesConsumers, each gone after NodesConsumerIdle unused) and made
+// harmless by the receivers (commands delivered by JetStream are ignored:
+// IsJetStreamDelivery).
 var streamRead = []string{
 	"$JS.API.INFO",
 	"$JS.API.STREAM.INFO." + NodesStream,
 	"$JS.API.STREAM.MSG.GET." + NodesStream,
 	"$JS.API.DIRECT.GET." + NodesStream, "$JS.API.DIRECT.GET." + NodesStream + ".>",
-	"$JS.API.CONSUMER.*." + NodesStream, "$JS.API.CONSUMER.*." + NodesStream + ".>",
-	"$JS.API.CONSUMER.MSG.NEXT." + NodesStream + ".>",
+	"$JS.API.CONSUMER.CREATE." + NodesStream, "$JS.API.CONSUMER.CREATE." + NodesStream + ".>",
+	"$JS.API.CONSUMER.INFO." + NodesStream + ".*",
+	"$JS.API.CONSUMER.DELETE." + NodesStream + ".*",
+	"$JS.API.CONSUMER.MSG.NEXT." + NodesStream + ".*",
 	"$JS.FC." + NodesStream + ".>", "$JS.ACK." + NodesStream + ".>",
 }
 
@@ -52,31 +67,60 @@ var streamRead = []string{
 // service endpoints.
 var discovery = []string{"$SRV.>", "aiot.>"}
 
-// RolePermissions returns the subject permissions of a role.
+// InboxPrefix is the reply-subject prefix of a role's connections
+// (nats.CustomInboxPrefix; Identity.Option sets it): a role subscribes only
+// to its own inboxes, so it neither reads another role's replies nor, not
+// being allowed to publish there, forges them. The admin keeps nats's
+// default _INBOX.
+func InboxPrefix(r Role) string {
+	if r == RoleAdmin {
+		return strings.TrimSuffix(nats.InboxPrefix, ".")
+	}
+	return "_INBOX_" + string(r)
+}
+
+// Inboxes are the subjects of every role's inboxes, for links that carry
+// replies (a hub's leaf users).
+func Inboxes() []string {
+	var out []string
+	for _, r := range Roles() {
+		if r != RoleNode {
+			out = append(out, InboxPrefix(r)+".>")
+		}
+	}
+	return out
+}
+
+// replies lets a connection answer the requests it receives (one answer
+// each, within two minutes) without the right to publish into any inbox.
+var replies = &server.ResponsePermission{MaxMsgs: 1, Expires: 2 * time.Minute}
+
+// RolePermissions returns the subject permissions of a role. Every role
+// but the admin subscribes only to its own inboxes (InboxPrefix) and
+// publishes into none: answers go out through response permissions.
 func RolePermissions(r Role) (*server.Permissions, error) {
 	allow := func(pub, sub []string) *server.Permissions {
 		return &server.Permissions{
 			Publish:   &server.SubjectPermission{Allow: pub},
 			Subscribe: &server.SubjectPermission{Allow: sub},
+			Response:  replies,
 		}
 	}
-	inbox := []string{"_INBOX.>"}
+	inbox := []string{InboxPrefix(r) + ".>"}
 	switch r {
 	case RoleAdmin:
 		return nil, nil // no restriction
 	case RoleGateway:
-		subjects := concat([]string{"node.>", "gateway.>"}, discovery, inbox)
-		return allow(subjects, subjects), nil
+		subjects := concat([]string{"node.>", "gateway.>"}, discovery)
+		return allow(subjects, concat(subjects, inbox)), nil
 	case RoleDashboard:
-		return allow(concat([]string{SubjectAllSets}, streamRead, discovery, inbox),
+		return allow(concat([]string{SubjectAllSets}, streamRead, discovery),
 			concat([]string{SubjectAllNodes}, discovery, inbox)), nil
 	case RoleViewer:
-		return allow(concat(streamRead, []string{"$SRV.>"}, inbox),
+		return allow(concat(streamRead, []string{"$SRV.>"}),
 			concat([]string{SubjectAllNodes}, discovery, inbox)), nil
 	case RoleNode:
-		p := allow([]string{SubjectAllNodes}, []string{"gateway.>"})
-		p.Response = &server.ResponsePermission{MaxMsgs: 1}
-		return p, nil
+		return allow([]string{SubjectAllNodes}, []string{"gateway.>"}), nil
 	}
 	return nil, fmt.Errorf("unknown role %q", r)
 }
@@ -180,10 +224,18 @@ func (id *Identity) User(name string) AuthUser {
 	return AuthUser{Name: name, Role: id.Role, Nkey: pub}
 }
 
-// Option makes a nats connection sign in with this identity.
+// Option makes a nats connection sign in with this identity and take its
+// role's inbox prefix (InboxPrefix), the only inboxes the role may read.
 func (id *Identity) Option() nats.Option {
 	pub, _ := id.kp.PublicKey()
-	return nats.Nkey(pub, id.kp.Sign)
+	nkey := nats.Nkey(pub, id.kp.Sign)
+	inbox := nats.CustomInboxPrefix(InboxPrefix(id.Role))
+	return func(o *nats.Options) error {
+		if err := nkey(o); err != nil {
+			return err
+		}
+		return inbox(o)
+	}
 }
 
 // GenerateKeys writes one seed file per role (<dir>/<role>.nk, mode 0600)

@@ -11,6 +11,21 @@ import (
 // NodesStream is the name of the stream that stores node.>.
 const NodesStream = "NODES"
 
+// Consumers on NODES, whoever makes them: readers (viewer, dashboard) may
+// create consumers, and NATS permissions cannot see whether a create asks
+// for a durable or a deliver_subject, so the stream bounds them all.
+const (
+	// MaxNodesConsumers is how many consumers NODES holds at once (the
+	// sources of a hub's stream not counted); past it a create is refused
+	// with JetStream's "maximum consumers limit reached" (10026).
+	MaxNodesConsumers = 256
+	// NodesConsumerIdle is the longest a consumer on NODES, durable or not,
+	// outlives its last use (`nats stream view` asks for exactly one hour);
+	// asking for longer is refused with "consumer inactive threshold
+	// exceeds system limit" (10153).
+	NodesConsumerIdle = time.Hour
+)
+
 // StreamConfig bounds the NODES stream.
 type StreamConfig struct {
 	// History is how many values are kept per subject (1 = last value only).
@@ -77,6 +92,8 @@ func NodesStreamConfig(c StreamConfig) jetstream.StreamConfig {
 		MaxBytes:          maxBytes,
 		Replicas:          replicas,
 		AllowDirect:       true,
+		MaxConsumers:      MaxNodesConsumers,
+		ConsumerLimits:    jetstream.StreamConsumerLimits{InactiveThreshold: NodesConsumerIdle},
 		Duplicates:        2 * time.Minute,
 	}
 }

@@ -13,10 +13,10 @@ func LeafDeny() []string { return []string{bus.SubjectAllNodes} }
 // LeafPublish is what a site may send into the hub when the hub has a leaf
 // user per site (bus.LeafUser.Publish): its own aiot.site.<site> tree
 // (heartbeats), replies to requests (commands from the hub, JetStream API
-// answers) and the messages of the hub stream's source consumer. Node
+// answers: every role's inboxes, bus.Inboxes) and the messages of the hub stream's source consumer. Node
 // events (they come through the site's stream), commands to other sites'
 // nodes (gateway.>), other sites' heartbeats and the hub's JetStream API
 // are refused.
 func LeafPublish(site string) []string {
-	return []string{SubjectTree(site), "_INBOX.>", "$JS.S.>", "$JSC.R.>"}
+	return append([]string{SubjectTree(site), "$JS.S.>", "$JSC.R.>"}, bus.Inboxes()...)
 }

@@ -6,6 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
 
 	"github.com/goaiot/goaiot/bus"
 )
@@ -21,13 +25,65 @@ func partRole(name string) bus.Role {
 	return bus.RoleGateway
 }
 
-// loadAuth reads --auth and adds one fresh identity per role for this
-// process's own in-process parts (never written anywhere).
-func (s *system) loadAuth() (*bus.Auth, error) {
-	if s.opts.auth == "" {
-		return nil, nil
+// checkNATSListen refuses an embedded NATS client listener that other hosts
+// can reach when clients need not sign in, unless --insecure-nats.
+func (o *options) checkNATSListen() error {
+	if o.natsListen == "" || o.auth != "" || o.authDir != "" || o.insecureNATS || loopbackListen(o.natsListen) {
+		return nil
 	}
-	auth, err := bus.LoadAuth(s.opts.auth)
+	return fmt.Errorf("--nats-listen %s without --auth: anyone reaching it could command every node and delete the history; "+
+		"give --auth-dir DIR (keys made on first start) or --auth FILE, listen on 127.0.0.1, or accept it with --insecure-nats", o.natsListen)
+}
+
+// loopbackListen tells whether addr (host:port) listens on loopback only.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false // an empty host is every interface
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// authFile is the auth.json to use: --auth, or --auth-dir's, whose keys are
+// generated on first start (and logged: where the admin and viewer keys
+// are, how to use them). Empty: no auth.
+func (s *system) authFile() (string, error) {
+	o := s.opts
+	if o.auth != "" && o.authDir != "" {
+		return "", errors.New("--auth and --auth-dir: give one")
+	}
+	if o.authDir == "" {
+		return o.auth, nil
+	}
+	path := filepath.Join(o.authDir, "auth.json")
+	if _, err := os.Stat(path); err == nil {
+		s.log.Info("nats keys", "dir", o.authDir, "admin", filepath.Join(o.authDir, "admin.nk"), "viewer", filepath.Join(o.authDir, "viewer.nk"))
+		return path, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("--auth-dir: %w", err)
+	}
+	if _, err := bus.GenerateKeys(o.authDir, true); err != nil {
+		return "", fmt.Errorf("--auth-dir: %w", err)
+	}
+	viewer := filepath.Join(o.authDir, "viewer.nk")
+	s.log.Info("nats keys generated: copy a role's seed file to use it (docker compose cp SERVICE:"+viewer+" .)",
+		"dir", o.authDir, "admin", filepath.Join(o.authDir, "admin.nk"), "viewer", viewer,
+		"try", "nats --nkey viewer.nk --inbox-prefix "+bus.InboxPrefix(bus.RoleViewer)+" sub 'node.>'")
+	return path, nil
+}
+
+// loadAuth reads --auth (or --auth-dir) and adds one fresh identity per
+// role for this process's own in-process parts (never written anywhere).
+func (s *system) loadAuth() (*bus.Auth, error) {
+	path, err := s.authFile()
+	if err != nil || path == "" {
+		return nil, err
+	}
+	auth, err := bus.LoadAuth(path)
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +135,6 @@ func keysCommand(_ context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "start the hub with:  aiot run --auth %s/auth.json\n", *dir)
 	fmt.Fprintf(stdout, "connect a role with: aiot coap --nats nats://HOST:4222 --nkey %s/gateway.nk\n", *dir)
-	fmt.Fprintf(stdout, "ops, read-only:      nats --nkey %s/viewer.nk sub 'node.>'\n", *dir)
+	fmt.Fprintf(stdout, "ops, read-only:      nats --nkey %s/viewer.nk --inbox-prefix %s sub 'node.>'\n", *dir, bus.InboxPrefix(bus.RoleViewer))
 	return nil
 }

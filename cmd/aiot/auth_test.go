@@ -31,8 +31,9 @@ func TestAuthRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	viewerInbox := nats.CustomInboxPrefix(bus.InboxPrefix(bus.RoleViewer))
 	ids := []string{"sim-coap-1", "sim-mqtt-1", "sim-mqttsn-1", "sim-ws-1"}
-	waitOnline(t, natsURL, ids, viewerOpt)
+	waitOnline(t, natsURL, ids, viewerOpt, viewerInbox)
 
 	t.Run("anonymous refused", func(t *testing.T) {
 		if nc, err := nats.Connect(natsURL); err == nil {
@@ -41,7 +42,7 @@ func TestAuthRoles(t *testing.T) {
 		}
 	})
 	t.Run("viewer cannot command", func(t *testing.T) {
-		nc, err := nats.Connect(natsURL, viewerOpt)
+		nc, err := nats.Connect(natsURL, viewerOpt, viewerInbox)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +57,7 @@ func TestAuthRoles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		nc, err := nats.Connect(natsURL, opt)
+		nc, err := nats.Connect(natsURL, opt, nats.CustomInboxPrefix(bus.InboxPrefix(bus.RoleDashboard)))
 		if err != nil {
 			t.Fatal(err)
 		}

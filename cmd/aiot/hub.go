@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/services/dashboard"
 	"github.com/goaiot/goaiot/sites"
 )
 
@@ -61,15 +62,17 @@ func (idle) Run(context.Context) error { return nil }
 
 // hubTopology is the hub's server and stream.
 type hubTopology struct {
-	leafListen string
-	leafUsers  string
-	tls        tlsFlags
-	sites      listFlag
+	leafListen    string
+	leafUsers     string
+	insecureLeafs bool
+	tls           tlsFlags
+	sites         listFlag
 }
 
 func (h *hubTopology) register(fs *flag.FlagSet) {
 	fs.StringVar(&h.leafListen, "leaf-listen", ":7422", "leaf node listener the sites join (aiot site --hub nats-leaf://this-host:7422)")
 	fs.StringVar(&h.leafUsers, "leaf-users", "", "file of per-site leaf logins, lines \"<site> <password or bcrypt hash>\": sites must log in and may send only their own tree (empty: any site may join)")
+	fs.BoolVar(&h.insecureLeafs, "insecure-leafs", false, "allow a leaf listener without --leaf-users or --leaf-tls-ca: any leaf node may join, command every site and reach the JetStream API")
 	h.tls.register(fs, "leaf-tls", "leaf listener", "the sites' client certificates (then required)")
 	fs.Var(&h.sites, "sites", "sites to source from at start (any other is added at its first heartbeat); repeatable, comma-separated in the environment")
 }
@@ -77,6 +80,10 @@ func (h *hubTopology) register(fs *flag.FlagSet) {
 func (h *hubTopology) configure(_ *system, cfg *bus.ServerConfig) error {
 	if h.leafListen == "" {
 		return errors.New("--leaf-listen: empty: sites could not join")
+	}
+	if h.leafUsers == "" && h.tls.ca == "" && !h.insecureLeafs {
+		return fmt.Errorf("--leaf-listen %s without --leaf-users or --leaf-tls-ca: any leaf node could join, command every site and reach the JetStream API; "+
+			"give --leaf-users FILE (one login per site) or --leaf-tls-ca, or accept it with --insecure-leafs", h.leafListen)
 	}
 	cfg.Name, cfg.JetStreamDomain = "aiot-hub", sites.HubDomain
 	cfg.LeafListen, cfg.LeafIsolate = h.leafListen, true
@@ -149,8 +156,12 @@ func sitesMonitorPart() part {
 				if err != nil {
 					return nil, err
 				}
+				d, ok := sys.built["dashboard"].(*dashboard.Dashboard)
+				if !ok {
+					return nil, errors.New("/sites follows the dashboard's login: no dashboard")
+				}
 				sys.handle("/metrics/sites", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-				sys.handle("/sites", sitesHandler(mon))
+				sys.handle("/sites", d.RequireViewer(sitesHandler(mon)))
 				return mon, nil
 			}
 		},

@@ -40,6 +40,8 @@ type options struct {
 	stream       bus.StreamConfig
 	demo         bool
 	auth         string
+	authDir      string
+	insecureNATS bool
 	nkey         string
 	tls          tlsOptions // tls.go
 }
@@ -62,6 +64,8 @@ func (o *options) register(fs *flag.FlagSet, embedded bool) {
 	fs.StringVar(&o.gateway, "gateway-name", host, "this process's name in $state and `nats micro ls`")
 	if embedded {
 		fs.StringVar(&o.auth, "auth", "", "auth.json from 'aiot keys': NATS clients must sign in, each role with its permissions")
+		fs.StringVar(&o.authDir, "auth-dir", "", "like --auth with DIR/auth.json, made with one key per role ('aiot keys --dir DIR') on first start")
+		fs.BoolVar(&o.insecureNATS, "insecure-nats", false, "allow a --nats-listen reachable from other hosts without --auth: anyone there has every right")
 	}
 	fs.StringVar(&o.nkey, "nkey", "", "nkey seed file (from 'aiot keys') to sign in to --nats with")
 	o.tls.register(fs, embedded)
@@ -241,6 +245,9 @@ func startTopology(ctx context.Context, args []string, stderr io.Writer, line st
 // sure the NODES stream exists.
 func (s *system) startBus(ctx context.Context, embedded bool) error {
 	if embedded && s.opts.natsURL == "" {
+		if err := s.opts.checkNATSListen(); err != nil {
+			return err
+		}
 		auth, err := s.loadAuth()
 		if err != nil {
 			return err

@@ -265,6 +265,9 @@ func startService(t *testing.T, p *types.Project, s types.ServiceConfig, hubLeaf
 	environ = append(environ, "AIOT_DATA="+filepath.Join(dir, "data"), "AIOT_LOG_FORMAT=text",
 		"AIOT_HTTP=127.0.0.1:0", "AIOT_NATS_LISTEN=127.0.0.1:0", "AIOT_MQTT_LISTEN=127.0.0.1:0",
 		"AIOT_COAP_LISTEN=127.0.0.1:0", "AIOT_MQTTSN_LISTEN="+freeUDP(t), "AIOT_LEAF_LISTEN=127.0.0.1:0")
+	if env(s, "AIOT_AUTH_DIR") != "" {
+		environ = append(environ, "AIOT_AUTH_DIR="+filepath.Join(dir, "data", "keys"))
+	}
 	for _, c := range s.Configs {
 		path := filepath.Join(dir, c.Source)
 		if err := os.WriteFile(path, []byte(p.Configs[c.Source].Content), 0o600); err != nil {
@@ -388,4 +391,26 @@ func sitesUp(t *testing.T, hubHTTP string, want map[string]bool) (bool, string) 
 		}
 	}
 	return ok == len(want), fmt.Sprintf("%+v", v.Sites)
+}
+
+// TestComposeNATSSignsIn: a service whose NATS listener other hosts reach
+// makes its clients sign in (aiot refuses to start otherwise, unless
+// --insecure-nats, which compose.yaml must not use).
+func TestComposeNATSSignsIn(t *testing.T) {
+	for _, profile := range [][]string{nil, {"single"}} {
+		for name, s := range loadProject(t, profile...).Services {
+			t.Run(name, func(t *testing.T) {
+				host, _, err := net.SplitHostPort(env(s, "AIOT_NATS_LISTEN"))
+				if err != nil || host == "127.0.0.1" || host == "localhost" {
+					return
+				}
+				if env(s, "AIOT_AUTH_DIR") == "" && env(s, "AIOT_AUTH") == "" {
+					t.Errorf("NATS on %s without AIOT_AUTH_DIR or AIOT_AUTH", env(s, "AIOT_NATS_LISTEN"))
+				}
+				if env(s, "AIOT_INSECURE_NATS") != "" {
+					t.Errorf("AIOT_INSECURE_NATS set")
+				}
+			})
+		}
+	}
 }

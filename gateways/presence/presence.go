@@ -386,6 +386,10 @@ func (t *Tracker) publishJSON(subject string, v any) error {
 }
 
 func (t *Tracker) handleCommand(m *nats.Msg) {
+	if !bus.IsCommandRequest(m) { // delivered by a JetStream consumer, or no request
+		t.log.Debug("command ignored: not a request", "subject", m.Subject, "reply", m.Reply)
+		return
+	}
 	s, err := bus.ParseSubject(m.Subject)
 	if err != nil || s.Kind != bus.KindGatewaySet {
 		t.reply(m, "", "", fmt.Errorf("bad command subject: %w", err))

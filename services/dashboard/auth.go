@@ -231,3 +231,18 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// RequireViewer serves h only to browsers that may open /ws (a viewer at
+// least, logged in or anonymous by Config.Anonymous); others get the 401
+// /ws answers. For pages of the same listener that show what browsers see,
+// e.g. a hub's /sites.
+func (d *Dashboard) RequireViewer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := d.identify(r); !ok {
+			d.m.unauth.Inc()
+			http.Error(w, "log in first (POST /login)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
