@@ -21,10 +21,26 @@
 // node.check messages that carry bus.HeaderOwner come from gateways that own
 // their nodes themselves (CoAP, websocket): they are ignored, never claimed.
 //
+// # Identity
+//
+// A listener node's connection may publish only its own node.<id>.* and
+// node.check, and receive only gateway.<id>.> and gateway.check; its id is
+// its MQTT client id, or <id> for a client id "mqtt-<id>" (bus.edgeAuth,
+// bus.ClientNodeIDs). node.check still names any id, so from the listener
+// it is only a claim: the gateway subscribes to node.X.> and asks X for its
+// resources, and X becomes a node at the first message on its own subjects
+// (the list, a value), which only X's connection can publish. At most 1 024
+// claims wait for their proof (the oldest pushed out first), each for
+// 6 × RediscoverInterval. MQTT-SN nodes' checks come from the MQTT-SN
+// gateway, which already holds each client to its own id, and bridged
+// nodes' from the broker this gateway bridges: both are claimed at once.
+// An id online at another gateway is never claimed (package presence).
+//
 // # Protocol (Pyaiot §4, with its bugs fixed)
 //
-//	node.check {"id":X}       new X: $state online, subscribe node.X.>, publish
-//	                          gateway.X.discover "resources". Known X: refreshed;
+//	node.check {"id":X}       new X: subscribe node.X.>, publish gateway.X.discover
+//	                          "resources"; $state online once proven (listener)
+//	                          or at once (MQTT-SN, bridge). Known X: refreshed;
 //	                          still without resources: asked again (≤ every 5 s)
 //	node.X.resources [..]     publish gateway.X.discover "values" (≤ once a second)
 //	node.X.<res> {"value":v}  a sign of life; confirms a pending command of v on <res>
