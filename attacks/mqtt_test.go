@@ -163,8 +163,20 @@ func TestMQTTListenerAttacks(t *testing.T) {
 		states := bustest.Subscribe(t, e.nc, bus.NodeState("honest"))
 		disc := bustest.Subscribe(t, e.nc, bus.GatewayDiscover("honest"))
 		c := mqttClient(t, e.srv, "mqtt-honest")
-		publish(t, c, "node/check", []byte(`{"id":"honest"}`))
-		bustest.Next(t, disc, bus.GatewayDiscover("honest"), wait)
+		// Like a real node, it beacons until it is asked for its list (the
+		// gateway may still be working through the flood).
+		deadline := time.Now().Add(3 * wait)
+		for asked := false; !asked; {
+			publish(t, c, "node/check", []byte(`{"id":"honest"}`))
+			select {
+			case <-disc:
+				asked = true
+			case <-time.After(time.Second):
+				if time.Now().After(deadline) {
+					t.Fatalf("never asked for its resources: %+v", e.gw.Stats())
+				}
+			}
+		}
 		publish(t, c, "node/honest/resources", []byte(`["temperature"]`))
 		bustest.Next(t, states, bus.NodeState("honest"), wait)
 		publish(t, c, "node/honest/temperature", []byte(`{"value":"21.5°C"}`))
