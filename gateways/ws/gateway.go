@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 
@@ -42,8 +41,32 @@ type Config struct {
 	// bursts of FrameBurst. Defaults 50/s and 200.
 	FrameRate  float64
 	FrameBurst int
-	// MaxResources caps the resources of one node. Default 256.
+	// MaxResources caps the resources of one node. Default
+	// bus.DefaultMaxResources (256).
 	MaxResources int
+	// MaxValueBytes caps one value as published on the bus (its text
+	// wrapped in bus.Value); larger values are skipped. Default
+	// bus.DefaultMaxValueBytes (4096).
+	MaxValueBytes int
+	// ValueRate is the sustained values per second one node may publish,
+	// with bursts of ValueBurst; values past it are skipped. Defaults
+	// bus.DefaultNodeValueRate and bus.DefaultNodeValueBurst; negative: no limit.
+	ValueRate  float64
+	ValueBurst int
+	// NewIDsPerSource caps the handshakes per second, from one source IP
+	// address, of ids not connected here (generated ids included); past it
+	// the handshake gets 429. Token-proven ids are not counted. Default
+	// bus.DefaultNewNodesPerSource; negative: no limit.
+	NewIDsPerSource float64
+	// AllowOrigins are browser origins (scheme://host[:port], or "*" for
+	// any) let in besides the request's own host; requests without an
+	// Origin always pass. See originPolicy.
+	AllowOrigins []string
+	// Tokens lists the ids that may connect only with their token.
+	Tokens Tokens
+	// TakeoverWait bounds the ping that decides whether a connected id's
+	// socket is dead when a newer connection claims the id. Default 2 s.
+	TakeoverWait time.Duration
 	// MaxNodes caps the nodes connected at once. Default presence's (100 000).
 	MaxNodes int
 	// SendQueue is the number of frames queued to one node. Default 64.
@@ -58,10 +81,14 @@ func (c *Config) setDefaults() error {
 		return errors.New("ws: no logger")
 	case c.Gateway == "":
 		return errors.New("ws: no gateway name")
-	case c.NodeTimeout < 0 || c.PingInterval < 0 || c.CommandTimeout < 0:
+	case c.NodeTimeout < 0 || c.PingInterval < 0 || c.CommandTimeout < 0 || c.TakeoverWait < 0:
 		return errors.New("ws: negative duration")
-	case c.MaxFrameBytes < 0 || c.FrameRate < 0 || c.FrameBurst < 0 || c.MaxResources < 0 || c.MaxNodes < 0 || c.SendQueue < 0:
+	case c.MaxFrameBytes < 0 || c.FrameRate < 0 || c.FrameBurst < 0 || c.MaxResources < 0 || c.MaxNodes < 0 || c.SendQueue < 0,
+		c.MaxValueBytes < 0 || c.ValueBurst < 0:
 		return errors.New("ws: negative limit")
+	}
+	if _, err := newOriginPolicy(c.AllowOrigins); err != nil {
+		return fmt.Errorf("ws: %w", err)
 	}
 	c.NodeTimeout = orDefault(c.NodeTimeout, 120*time.Second)
 	c.PingInterval = orDefault(c.PingInterval, min(c.NodeTimeout/3, 30*time.Second))
@@ -72,7 +99,12 @@ func (c *Config) setDefaults() error {
 	c.MaxFrameBytes = orDefault(c.MaxFrameBytes, 64<<10)
 	c.FrameRate = orDefault(c.FrameRate, 50)
 	c.FrameBurst = orDefault(c.FrameBurst, 200)
-	c.MaxResources = orDefault(c.MaxResources, 256)
+	c.MaxResources = orDefault(c.MaxResources, bus.DefaultMaxResources)
+	c.MaxValueBytes = orDefault(c.MaxValueBytes, bus.DefaultMaxValueBytes)
+	c.ValueRate = orDefault(c.ValueRate, bus.DefaultNodeValueRate)
+	c.ValueBurst = orDefault(c.ValueBurst, bus.DefaultNodeValueBurst)
+	c.NewIDsPerSource = orDefault(c.NewIDsPerSource, bus.DefaultNewNodesPerSource)
+	c.TakeoverWait = orDefault(c.TakeoverWait, 2*time.Second)
 	c.SendQueue = orDefault(c.SendQueue, 64)
 	return nil
 }
@@ -86,10 +118,16 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-// Stats counts what the gateway did.
+// Stats counts what the gateway did; `nats micro stats aiot-ws` shows it.
 type Stats struct {
 	presence.Stats
 	Connections, Frames, Values, Skipped, BadFrames int64
+	// Takeovers counts connections that replaced an older one of their id.
+	Takeovers int64
+	// Refusals counts refused handshakes and skipped values by reason:
+	// origin, bad_id, token, new_ids_rate, id_in_use, value_too_large,
+	// value_rate, too_many_resources, bad_resource.
+	Refusals map[string]int64
 }
 
 // Gateway serves websocket nodes. It is an http.Handler for /node.
@@ -98,13 +136,17 @@ type Gateway struct {
 	log      *slog.Logger
 	tracker  *presence.Tracker
 	upgrader websocket.Upgrader
+	origins  *originPolicy
+	newIDs   *sourceLimiter
+	lines    *logLimit // refusal lines, bounded
 
 	mu       sync.Mutex
 	sessions map[string]*session
 	closed   bool
 	wg       sync.WaitGroup
 
-	conns, frames, values, skipped, bad atomic.Int64
+	conns, frames, values, skipped, bad, takeovers atomic.Int64
+	refused                                        refusals
 }
 
 // New validates cfg.
@@ -112,7 +154,9 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger, sessions: make(map[string]*session)}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, sessions: make(map[string]*session),
+		newIDs: newSourceLimiter(cfg.NewIDsPerSource), lines: &logLimit{log: cfg.Logger, burst: 10}}
+	g.origins, _ = newOriginPolicy(cfg.AllowOrigins) // validated by setDefaults
 	tr, err := presence.New(presence.Config{
 		Conn: cfg.Conn, Logger: cfg.Logger, Protocol: bus.ProtocolWebSocket,
 		Gateway: cfg.Gateway, Site: cfg.Site, Timeout: cfg.NodeTimeout,
@@ -127,7 +171,7 @@ func New(cfg Config) (*Gateway, error) {
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,
-		// Any origin: nodes are not browsers (see the package doc).
+		// ServeHTTP checked the origin already, with a reason and a counter.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	return g, nil
@@ -137,7 +181,7 @@ func New(cfg Config) (*Gateway, error) {
 // ctx ends; then it closes every node's socket with 1001 and publishes the
 // nodes offline.
 func (g *Gateway) Run(ctx context.Context) error {
-	svc, err := g.tracker.AddService(ServiceName)
+	svc, err := g.addService()
 	if err != nil {
 		return fmt.Errorf("ws: %w", err)
 	}
@@ -174,63 +218,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 // Stats returns the counters.
 func (g *Gateway) Stats() Stats {
 	return Stats{Stats: g.tracker.Stats(), Connections: g.conns.Load(), Frames: g.frames.Load(),
-		Values: g.values.Load(), Skipped: g.skipped.Load(), BadFrames: g.bad.Load()}
+		Values: g.values.Load(), Skipped: g.skipped.Load(), BadFrames: g.bad.Load(),
+		Takeovers: g.takeovers.Load(), Refusals: g.refused.snapshot()}
 }
 
 // Nodes lists the connected nodes.
 func (g *Gateway) Nodes() []presence.Node { return g.tracker.Nodes() }
-
-// ServeHTTP upgrades a node's connection and serves it until it closes.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if g.stopped() {
-		http.Error(w, "gateway stopping", http.StatusServiceUnavailable)
-		return
-	}
-	id := r.URL.Query().Get("id")
-	if id == "" {
-		id = uuid.NewString()
-	} else if err := bus.ValidateNodeID(id); err != nil {
-		http.Error(w, "bad ?id=: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	c, err := g.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		g.log.Debug("websocket upgrade", "remote", r.RemoteAddr, "err", err) // Upgrade answered already
-		return
-	}
-	s := newSession(g, c, id, r.RemoteAddr)
-	if !g.attach(s) {
-		s.closeWith(websocket.CloseGoingAway, "gateway stopping")
-		return
-	}
-	defer g.wg.Done()
-	s.serve()
-}
-
-func (g *Gateway) stopped() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.closed
-}
-
-// attach registers s, replacing an older session of the same node.
-func (g *Gateway) attach(s *session) bool {
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		return false
-	}
-	old := g.sessions[s.id]
-	g.sessions[s.id] = s
-	g.wg.Add(1)
-	g.mu.Unlock()
-	g.conns.Add(1)
-	if old != nil {
-		g.log.Info("node reconnected, closing its older connection", "node", s.id, "old", old.addr, "new", s.addr)
-		old.closeWith(websocket.ClosePolicyViolation, "replaced by a newer connection with the same id")
-	}
-	return true
-}
 
 // detach unregisters s and reports whether it still owned its node.
 func (g *Gateway) detach(s *session) bool {

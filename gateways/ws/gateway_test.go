@@ -315,27 +315,6 @@ func TestValues(t *testing.T) {
 	}
 }
 
-func TestSameIDReplaces(t *testing.T) {
-	e := startGateway(t, nil)
-	states := bustest.Subscribe(t, e.nc, "node.*.$state")
-	old := dial(t, e.url+"?id=phone")
-	nextState(t, states, "phone", 5*time.Second)
-	cur := dial(t, e.url+"?id=phone")
-	if code, reason := waitClose(t, old); code != websocket.ClosePolicyViolation || !strings.Contains(reason, "replaced") {
-		t.Errorf("old connection closed with %d %q, want 1008 replaced", code, reason)
-	}
-	if st := nextState(t, states, "phone", 5*time.Second); st.State != bus.StateOnline {
-		t.Errorf("after takeover: %s, want online (moved)", st.State)
-	}
-	if err := cur.WriteMessage(websocket.TextMessage, []byte(`{"type":"update","data":{"a":"1"}}`)); err != nil {
-		t.Fatal(err)
-	}
-	_ = cur.Close()
-	if st := nextState(t, states, "phone", 5*time.Second); st.State != bus.StateOffline {
-		t.Errorf("after close: %s, want offline", st.State)
-	}
-}
-
 func TestBusRequests(t *testing.T) {
 	e := startGateway(t, nil)
 	all := bustest.Subscribe(t, e.nc, ">")
@@ -390,6 +369,7 @@ func TestConfig(t *testing.T) {
 		{"no logger", ws.Config{Conn: nc, Gateway: "g"}},
 		{"no name", ws.Config{Conn: nc, Logger: log}},
 		{"negative", ws.Config{Conn: nc, Logger: log, Gateway: "g", FrameRate: -1}},
+		{"bad allowed origin", ws.Config{Conn: nc, Logger: log, Gateway: "g", AllowOrigins: []string{"ftp://x"}}},
 		{"ping too slow", ws.Config{Conn: nc, Logger: log, Gateway: "g", NodeTimeout: time.Second, PingInterval: 2 * time.Second}},
 	}
 	for _, tt := range tests {

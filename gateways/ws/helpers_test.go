@@ -2,7 +2,11 @@ package ws_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -126,4 +130,148 @@ func waitClose(t *testing.T, c *websocket.Conn) (int, string) {
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	bustest.Eventually(t, 10*time.Second, what, cond)
+}
+
+// peer is a raw node connection whose frames a goroutine reads (and so
+// answers pings) until the gateway closes it.
+type peer struct {
+	c      *websocket.Conn
+	closed chan struct{} // closed once the connection ended
+	code   int           // close code, valid after closed
+	reason string
+}
+
+// dialPeer connects a reading node; header may be nil.
+func dialPeer(t *testing.T, url string, header http.Header) *peer {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial(url, header)
+	if err != nil {
+		t.Fatalf("dial %s: %v (%s)", url, err, status(resp))
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	p := &peer{c: c, closed: make(chan struct{})}
+	go p.read()
+	return p
+}
+
+func (p *peer) read() {
+	defer close(p.closed)
+	for {
+		if _, _, err := p.c.ReadMessage(); err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				p.code, p.reason = ce.Code, ce.Text
+			}
+			return
+		}
+	}
+}
+
+// open reports whether the gateway has not closed the connection.
+func (p *peer) open() bool {
+	select {
+	case <-p.closed:
+		return false
+	default:
+		return true
+	}
+}
+
+// waitClosed waits for the gateway to close p and returns code and reason.
+func (p *peer) waitClosed(t *testing.T) (int, string) {
+	t.Helper()
+	select {
+	case <-p.closed:
+		return p.code, p.reason
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gateway did not close the connection")
+		return 0, ""
+	}
+}
+
+// send writes one update frame of data (resource: JSON string).
+func send(t *testing.T, c *websocket.Conn, data map[string]string) {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"type": "update", "data": data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteMessage(websocket.TextMessage, b); err != nil {
+		t.Fatalf("send update: %v", err)
+	}
+}
+
+// refusedDial dials url expecting the handshake to be refused, and returns
+// the HTTP status and body.
+func refusedDial(t *testing.T, url string, header http.Header) (int, string) {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial(url, header)
+	if err == nil {
+		_ = c.Close()
+		t.Fatalf("dial %s: admitted, want refused", url)
+	}
+	if resp == nil {
+		t.Fatalf("dial %s: %v, want an HTTP refusal", url, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func status(resp *http.Response) string {
+	if resp == nil {
+		return "no response"
+	}
+	return resp.Status
+}
+
+// drain waits until the gateway handled (published or skipped) handled
+// values in all, then returns the messages on ch (a subscription to node.>)
+// up to the next node.check, which the gateway publishes on the connection
+// its values go out on: every value it published is in the list, and
+// nothing else can have been published in between.
+func drain(t *testing.T, e *env, ch <-chan *nats.Msg, handled int64) []*nats.Msg {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d values handled", handled), func() bool {
+		st := e.gw.Stats()
+		return st.Values+st.Skipped >= handled
+	})
+	if err := e.nc.Publish(bus.SubjectGatewayCheck, nil); err != nil {
+		t.Fatal(err)
+	}
+	var out []*nats.Msg
+	for {
+		select {
+		case m := <-ch:
+			if m.Subject == bus.SubjectNodeCheck {
+				return out
+			}
+			out = append(out, m)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no node.check after gateway.check")
+		}
+	}
+}
+
+// handled is how many values the gateway published or skipped so far.
+func handled(e *env) int64 {
+	st := e.gw.Stats()
+	return st.Values + st.Skipped
+}
+
+// values lists "res=value" of the node values among msgs, in order.
+func values(t *testing.T, msgs []*nats.Msg) []string {
+	t.Helper()
+	var out []string
+	for _, m := range msgs {
+		sub, err := bus.ParseSubject(m.Subject)
+		if err != nil || sub.Kind != bus.KindNodeValue {
+			continue
+		}
+		v, err := bus.ParseValue(m.Data)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Subject, err)
+		}
+		out = append(out, sub.Node+"."+sub.Resource+"="+v.Text())
+	}
+	return out
 }

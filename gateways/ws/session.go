@@ -30,8 +30,12 @@ type session struct {
 	id      string
 	addr    string
 	log     *slog.Logger
-	limiter *rate.Limiter
+	limiter *rate.Limiter // frames
+	values  *rate.Limiter // values; nil: no limit
 	out     chan []byte
+
+	heard   chan struct{} // a sign of life since the last drain, for answers
+	probeMu sync.Mutex    // one answers probe at a time
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -49,6 +53,8 @@ func newSession(g *Gateway, c *websocket.Conn, id, addr string) *session {
 		g: g, c: c, id: id, addr: addr,
 		log:       g.log.With("node", id, "remote", addr),
 		limiter:   rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst),
+		values:    newValueLimiter(g.cfg.ValueRate, g.cfg.ValueBurst),
+		heard:     make(chan struct{}, 1),
 		out:       make(chan []byte, g.cfg.SendQueue),
 		done:      make(chan struct{}),
 		resources: make(map[string]bool),
@@ -110,6 +116,10 @@ func truncate(s string, n int) string {
 // over. It runs on the read goroutine (frames, pings and pongs) and does the
 // work at most every NodeTimeout/20, which keeps busy nodes cheap.
 func (s *session) alive() {
+	select {
+	case s.heard <- struct{}{}:
+	default:
+	}
 	now := time.Now()
 	if now.Sub(s.lastAlive) < s.g.cfg.NodeTimeout/20 {
 		return
@@ -119,6 +129,38 @@ func (s *session) alive() {
 	if s.g.session(s.id) == s {
 		_, _ = s.g.tracker.Seen(s.id, s.addr)
 	}
+}
+
+// answers pings the node and reports whether it shows a sign of life (a
+// pong, a ping or a frame) within wait; false if its socket is closed.
+func (s *session) answers(wait time.Duration) bool {
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	select {
+	case <-s.heard: // older news
+	default:
+	}
+	if err := s.c.WriteControl(websocket.PingMessage, []byte("id claimed"), time.Now().Add(wait)); err != nil {
+		return false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-s.heard:
+		return true
+	case <-s.done:
+	case <-t.C:
+	}
+	return false
+}
+
+// newValueLimiter allows perSecond values with bursts of burst; nil (no
+// limit) when perSecond is negative.
+func newValueLimiter(perSecond float64, burst int) *rate.Limiter {
+	if perSecond < 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(perSecond), burst)
 }
 
 // readLoop reads frames until the socket fails or a bad frame closes it,
@@ -204,14 +246,24 @@ func (s *session) handle(data []byte) (int, string) {
 	return websocket.CloseUnsupportedData, fmt.Sprintf("unknown message type %q", truncate(f.Type, 40))
 }
 
-// update publishes each resource: value pair of an update.
+// update publishes each resource: value pair of an update. Values too
+// large for the bus, on resources past MaxResources or with bad names, or
+// past the node's value rate are skipped, counted and logged; the socket
+// stays open.
 func (s *session) update(raw json.RawMessage) (int, string) {
 	var pairs map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &pairs); err != nil || pairs == nil {
 		return websocket.CloseUnsupportedData, `update data must be an object {"resource":"value",…}`
 	}
+	texts := make(map[string]string, len(pairs))
 	names := make([]string, 0, len(pairs))
-	for name := range pairs {
+	for name, v := range pairs {
+		text := valueText(v)
+		if !fitsOnBus(text, s.g.cfg.MaxValueBytes) {
+			s.skip(refusedValueTooLarge, "value skipped", "resource", truncate(name, 40), "bytes", len(text), "max_bytes", s.g.cfg.MaxValueBytes)
+			continue
+		}
+		texts[name] = text
 		names = append(names, name)
 	}
 	slices.Sort(names)
@@ -220,7 +272,11 @@ func (s *session) update(raw json.RawMessage) (int, string) {
 		s.publishResources()
 	}
 	for _, name := range accepted {
-		v := valueText(pairs[name])
+		if s.values != nil && !s.values.Allow() {
+			s.skip(refusedValueRate, "value skipped", "resource", name, "max_rate", s.g.cfg.ValueRate)
+			continue
+		}
+		v := texts[name]
 		if err := s.g.tracker.PublishValue(s.id, name, v); err != nil {
 			s.log.Warn("publish value", "resource", name, "err", err)
 			continue
@@ -229,6 +285,12 @@ func (s *session) update(raw json.RawMessage) (int, string) {
 		s.answered(name, v)
 	}
 	return 0, ""
+}
+
+// skip counts a value skipped for why and logs it, at a bounded rate.
+func (s *session) skip(why reason, msg string, args ...any) {
+	s.g.skipped.Add(1)
+	s.g.refuse(why, msg, append(args, "node", s.id, "remote", s.addr)...)
 }
 
 // accept returns the names that are valid resources (recording new ones)
@@ -242,15 +304,16 @@ func (s *session) accept(names []string) (ok []string, added bool) {
 			ok = append(ok, name)
 			continue
 		}
-		err := bus.ValidateResource(name)
+		why, err := refusedBadResource, bus.ValidateResource(name)
 		if err == nil && len(s.resources) >= s.g.cfg.MaxResources {
-			err = fmt.Errorf("resource %q: more than %d resources", name, s.g.cfg.MaxResources)
+			why, err = refusedResources, fmt.Errorf("resource %q: more than %d resources", name, s.g.cfg.MaxResources)
 		}
 		if err != nil {
 			s.g.skipped.Add(1)
+			s.g.refused[why].Add(1)
 			if !s.rejected[name] && len(s.rejected) < 64 {
 				s.rejected[name] = true
-				s.log.Warn("value skipped", "err", err)
+				s.log.Warn("value skipped", "err", err, "reason", reasonNames[why])
 			}
 			continue
 		}

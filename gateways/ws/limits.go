@@ -1,0 +1,154 @@
+package ws
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// reason is why the gateway refused a handshake or skipped a value; it is
+// the label of Stats.Refusals.
+type reason int
+
+const (
+	refusedOrigin        reason = iota // 403: a browser page of a foreign origin
+	refusedBadID                       // 400: ?id= is not a node id
+	refusedToken                       // 401: a token-listed id without its token
+	refusedNewIDRate                   // 429: too many new ids from one source address
+	refusedIDInUse                     // 1008: the id's older connection still answers
+	refusedValueTooLarge               // value skipped: above MaxValueBytes
+	refusedValueRate                   // value skipped: above ValueRate
+	refusedResources                   // value skipped: a new resource past MaxResources
+	refusedBadResource                 // value skipped: resource name not a subject token
+	numReasons
+)
+
+// reasonNames are the Stats.Refusals keys, by reason.
+var reasonNames = [numReasons]string{
+	refusedOrigin: "origin", refusedBadID: "bad_id", refusedToken: "token",
+	refusedNewIDRate: "new_ids_rate", refusedIDInUse: "id_in_use",
+	refusedValueTooLarge: "value_too_large", refusedValueRate: "value_rate",
+	refusedResources: "too_many_resources", refusedBadResource: "bad_resource",
+}
+
+// refusals counts refusals by reason.
+type refusals [numReasons]atomic.Int64
+
+// snapshot returns every reason's count, zeros included, so that the keys
+// of `nats micro stats aiot-ws` are stable.
+func (r *refusals) snapshot() map[string]int64 {
+	m := make(map[string]int64, numReasons)
+	for i := range r {
+		m[reasonNames[i]] = r[i].Load()
+	}
+	return m
+}
+
+// maxLimitedSources bounds the per-source limiters kept; past it they are
+// all dropped and start afresh, so that many sources cannot grow memory.
+const maxLimitedSources = 65536
+
+// sourceLimiter caps the events (here: new node ids) accepted from one
+// source IP address, any port. A nil limiter allows everything.
+type sourceLimiter struct {
+	limit rate.Limit
+	burst int
+
+	mu      sync.Mutex
+	sources map[netip.Addr]*rate.Limiter
+}
+
+// newSourceLimiter allows perSecond events per source address with bursts
+// of as many; perSecond < 0 means no limit (nil limiter).
+func newSourceLimiter(perSecond float64) *sourceLimiter {
+	if perSecond < 0 {
+		return nil
+	}
+	return &sourceLimiter{limit: rate.Limit(perSecond), burst: max(1, int(perSecond)),
+		sources: make(map[netip.Addr]*rate.Limiter)}
+}
+
+// allow reports whether one more event from a is within its rate.
+func (l *sourceLimiter) allow(a netip.Addr) bool {
+	if l == nil {
+		return true
+	}
+	l.mu.Lock()
+	lim := l.sources[a]
+	if lim == nil {
+		if len(l.sources) >= maxLimitedSources {
+			clear(l.sources)
+		}
+		lim = rate.NewLimiter(l.limit, l.burst)
+		l.sources[a] = lim
+	}
+	l.mu.Unlock()
+	return lim.Allow()
+}
+
+// sourceAddr is the IP address of r's peer (RemoteAddr: proxy headers are
+// not trusted); the zero Addr when it cannot be parsed, which then shares
+// one bucket.
+func sourceAddr(remote string) netip.Addr {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+// logLimit bounds log lines about refusals: a flood of bad handshakes or
+// oversized values must not flood the log as well. At most burst lines a
+// second are written; the count of the others is logged the next second.
+type logLimit struct {
+	log   *slog.Logger
+	burst int
+
+	mu         sync.Mutex
+	window     time.Time
+	n          int
+	suppressed int
+}
+
+// Warn logs msg unless more than burst lines were written this second.
+func (l *logLimit) Warn(msg string, args ...any) {
+	now := time.Now()
+	l.mu.Lock()
+	if now.Sub(l.window) >= time.Second {
+		if l.suppressed > 0 {
+			l.log.Warn("websocket node refusals not logged", "count", l.suppressed, "since", l.window.Format(time.TimeOnly))
+		}
+		l.window, l.n, l.suppressed = now, 0, 0
+	}
+	l.n++
+	write := l.n <= l.burst
+	if !write {
+		l.suppressed++
+	}
+	l.mu.Unlock()
+	if write {
+		l.log.Warn(msg, args...)
+	}
+}
+
+// valueEnvelope is the most a value's bus payload adds around the JSON
+// string of its text: {"value":…,"ts":"2006-01-02T15:04:05.999999999Z"}.
+const valueEnvelope = len(`{"value":,"ts":"2006-01-02T15:04:05.999999999Z"}`)
+
+// fitsOnBus reports whether value, once wrapped by bus.StringValue, takes
+// at most max bytes on the bus. Escaping makes a byte at most six (\u00XX),
+// so short values need no marshalling; longer ones are measured.
+func fitsOnBus(value string, max int) bool {
+	if 6*len(value)+2+valueEnvelope <= max {
+		return true
+	}
+	b, err := json.Marshal(value)
+	return err == nil && len(b)+valueEnvelope <= max
+}
