@@ -120,14 +120,27 @@ func TestRolePublishPermissions(t *testing.T) {
 			if err := nc.Publish(tt.subject, []byte("x")); err != nil {
 				t.Fatal(err)
 			}
-			_ = nc.Flush()
-			_, err = sub.NextMsg(500 * time.Millisecond)
-			got := err == nil
-			if got != tt.allowed {
-				t.Fatalf("%s publishing %s: delivered=%v, want %v", tt.role, tt.subject, got, tt.allowed)
+			if tt.allowed {
+				if _, err := sub.NextMsg(5 * time.Second); err != nil {
+					t.Fatalf("%s publishing %s: not delivered: %v", tt.role, tt.subject, err)
+				}
+				return
 			}
-			if !tt.allowed && !waitFor(func() bool { return v.has(tt.subject) }) {
+			// Refused: the server says so to the publisher...
+			if !waitFor(func() bool { return v.has(tt.subject) }) {
 				t.Fatalf("no permissions violation reported for %s", tt.subject)
+			}
+			// ...and delivered nothing: the server handled the publish before
+			// answering nc's PING, and queued any delivery to admin before
+			// answering admin's, so after both flushes it would be here.
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if err := admin.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := sub.NextMsg(50 * time.Millisecond); err == nil {
+				t.Fatalf("%s publishing %s: delivered %q", tt.role, tt.subject, m.Data)
 			}
 		})
 	}
@@ -148,20 +161,49 @@ func TestRoleSubscribePermissions(t *testing.T) {
 		{bus.RoleNode, "gateway.n1.led.set", true},
 		{bus.RoleNode, "node.>", false},
 	}
+	admin := connectAs(t, s, ids[bus.RoleAdmin], nil)
 	for _, tt := range tests {
 		t.Run(string(tt.role)+" "+tt.subject, func(t *testing.T) {
 			var v violations
 			nc := connectAs(t, s, ids[tt.role], &v)
-			if _, err := nc.SubscribeSync(tt.subject); err != nil {
+			sub, err := nc.SubscribeSync(tt.subject)
+			if err != nil {
 				t.Fatal(err)
 			}
-			_ = nc.Flush()
-			denied := waitFor(func() bool { return v.has(tt.subject) })
-			if denied == tt.allowed {
-				t.Fatalf("%s subscribing %s: denied=%v, want allowed=%v", tt.role, tt.subject, denied, tt.allowed)
+			if !tt.allowed {
+				if !waitFor(func() bool { return v.has(tt.subject) }) {
+					t.Fatalf("%s subscribing %s: no permissions violation reported", tt.role, tt.subject)
+				}
+				return
+			}
+			// Allowed: a sentinel published after the subscription (the flush
+			// makes the server have it) arrives, and no violation came first.
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			sentinel := concrete(tt.subject)
+			if err := admin.Publish(sentinel, []byte("sentinel")); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := sub.NextMsg(5 * time.Second); err != nil || string(m.Data) != "sentinel" {
+				t.Fatalf("%s subscribing %s: sentinel on %s not delivered: %v", tt.role, tt.subject, sentinel, err)
+			}
+			if v.has(tt.subject) {
+				t.Fatalf("%s subscribing %s: permissions violation reported", tt.role, tt.subject)
 			}
 		})
 	}
+}
+
+// concrete is a subject that subject's wildcards match.
+func concrete(subject string) string {
+	tokens := strings.Split(subject, ".")
+	for i, tok := range tokens {
+		if tok == "*" || tok == ">" {
+			tokens[i] = "x"
+		}
+	}
+	return strings.Join(tokens, ".")
 }
 
 func TestViewerReadsStreamButCannotCommand(t *testing.T) {

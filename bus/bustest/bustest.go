@@ -6,8 +6,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -171,19 +169,4 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// Peer finds the binary of a real protocol peer (libcoap, mosquitto, the
-// nats CLI). Missing, it fails the test under CI (where .ci/run installs
-// it) and skips it elsewhere, saying how to install it.
-func Peer(t testing.TB, name, install string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s not installed (%s)", name, install)
-	}
-	t.Skipf("%s not installed (%s)", name, install)
-	return ""
 }

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/goaiot/goaiot/bus/bustest"
 	"github.com/nats-io/nats.go"
 )
 
@@ -99,7 +99,7 @@ func TestVersion(t *testing.T) {
 
 // TestNatsCLISeesEvents is the ops path: the real nats CLI against aiot run.
 func TestNatsCLISeesEvents(t *testing.T) {
-	cli := natsCLI(t)
+	cli := bustest.Peer(t, "nats")
 	p := startAiot(t, append([]string{"run"}, randomPorts(t)...)...)
 	natsURL := p.url(t, "nats")
 
@@ -154,19 +154,4 @@ func microList(t *testing.T, cli, natsURL string) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
-}
-
-// natsCLI finds the nats CLI; CI installs it, so there it must be present.
-func natsCLI(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"nats", os.ExpandEnv("$HOME/go/bin/nats")} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("nats CLI not installed (go install github.com/nats-io/natscli/nats@v0.5.0)")
-	}
-	t.Skip("nats CLI not installed (go install github.com/nats-io/natscli/nats@v0.5.0)")
-	return ""
 }

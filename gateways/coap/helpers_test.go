@@ -115,13 +115,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	bustest.Eventually(t, wait, what, cond)
 }
 
-// peer finds a real peer binary: missing fails the test under CI, skips it
-// otherwise.
-func peer(t *testing.T, name string) string {
-	t.Helper()
-	return bustest.Peer(t, name, "apt-get install libcoap3-bin")
-}
-
 func mustJSON(t *testing.T, data []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(data, v); err != nil {

@@ -17,7 +17,7 @@ import (
 // source address of its own, as a NON request like RIOT.
 func coapPost(t *testing.T, g *coap.Gateway, from, path, payload string) {
 	t.Helper()
-	client := peer(t, "coap-client-notls")
+	client := bustest.Peer(t, "coap-client-notls")
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	uri := "coap://" + g.Addr().String() + path
@@ -31,7 +31,7 @@ func coapPost(t *testing.T, g *coap.Gateway, from, path, payload string) {
 // what it printed (the response payload, or the error code).
 func coapRequest(t *testing.T, g *coap.Gateway, from, method, path, payload string) string {
 	t.Helper()
-	client := peer(t, "coap-client-notls")
+	client := bustest.Peer(t, "coap-client-notls")
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	args := []string{"-B", "2", "-a", from, "-m", method}
@@ -84,7 +84,7 @@ func TestLibcoapClientPosts(t *testing.T) {
 // 5683 of its own address, announced by a coap-client-notls POST from that
 // address, is discovered; its observable /time is observed.
 func TestLibcoapServerNode(t *testing.T) {
-	server := peer(t, "coap-server-notls")
+	server := bustest.Peer(t, "coap-server-notls")
 	srv := bustest.StartServer(t)
 	nc := bustest.Connect(t, srv)
 	events := bustest.Subscribe(t, nc, "node.>")
@@ -124,7 +124,7 @@ func TestLibcoapServerNode(t *testing.T) {
 // waitUDP waits until a CoAP server answers a ping at addr.
 func waitUDP(t *testing.T, addr string) {
 	t.Helper()
-	client := peer(t, "coap-client-notls")
+	client := bustest.Peer(t, "coap-client-notls")
 	eventually(t, "coap server at "+addr, func() bool {
 		out, err := exec.Command(client, "-B", "1", "coap://"+addr+"/").CombinedOutput()
 		return err == nil && len(out) > 0

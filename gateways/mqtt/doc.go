@@ -66,7 +66,7 @@
 // node reported meanwhile if any (a node that refuses a payload, like the
 // LED firmware given "5", just republishes nothing). A republish of another
 // value does not end the wait, since it may be a value already in flight. A
-// matching value that arrived up to 0.5 s before the tracker saw the request
+// matching value that arrived up to 2 s before the tracker saw the request
 // also confirms it, because the node may answer before the tracker's handler
 // runs. The node must get the command exactly once, so who delivers
 // it depends on the transport:

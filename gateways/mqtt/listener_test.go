@@ -12,6 +12,7 @@ import (
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/bus/bustest"
 	"github.com/goaiot/goaiot/gateways/mqtt/internal/mqtttest"
+	"github.com/goaiot/goaiot/gateways/mqtt/mqttsim"
 )
 
 // A mosquitto_pub/mosquitto_sub node on the embedded listener appears,
@@ -85,19 +86,26 @@ func TestListenerRediscovers(t *testing.T) {
 }
 
 // Commands to listener nodes: the request reaches the node once, and the
-// reply is ok once the node republished the resource.
+// reply is ok once the node republished the resource. Each subtest commands
+// a node of its own, so what it counts is its own doing.
 func TestListenerCommands(t *testing.T) {
 	srv := bustest.StartServer(t, bustest.WithMQTT())
 	nc := bustest.Connect(t, srv)
-	states := bustest.Subscribe(t, nc, "node.*.$state")
 	startGateway(t, srv, func(c *Config) { c.CommandTimeout = time.Second })
 	addr := srv.MQTTAddr()
-
-	sim := startSim(t, "tcp://"+addr, "sim1")
-	nextState(t, states, "sim1")
+	// node starts a simulated node for one subtest and waits until it is online.
+	node := func(t *testing.T, id string) *mqttsim.Node {
+		t.Helper()
+		states := bustest.Subscribe(t, nc, bus.NodeState(id))
+		sim := startSim(t, "tcp://"+addr, id)
+		nextState(t, states, id)
+		return sim
+	}
 
 	t.Run("nats.go request", func(t *testing.T) {
-		if r := request(t, nc, "sim1", "led", "1"); !r.OK {
+		t.Parallel()
+		sim := node(t, "go1")
+		if r := request(t, nc, "go1", "led", "1"); !r.OK {
 			t.Fatalf("reply = %+v, want ok", r)
 		}
 		if sim.LED() != "1" {
@@ -105,34 +113,51 @@ func TestListenerCommands(t *testing.T) {
 		}
 	})
 	t.Run("nats CLI request", func(t *testing.T) {
-		natsCLI := mqtttest.RequirePeer(t, "/root/go/bin/nats")
-		out, err := exec.Command(natsCLI, "--server", srv.ClientURL(), "req", "gateway.sim1.led.set", "0", "--timeout", "5s").CombinedOutput()
+		t.Parallel()
+		natsCLI := bustest.Peer(t, "nats")
+		sim := node(t, "cli1")
+		out, err := exec.Command(natsCLI, "--server", srv.ClientURL(), "req", "gateway.cli1.led.set", "1", "--timeout", "5s").CombinedOutput()
 		if err != nil {
 			t.Fatalf("nats req: %v: %s", err, out)
 		}
 		if !strings.Contains(string(out), `{"ok":true}`) {
 			t.Fatalf("nats req output has no ok reply:\n%s", out)
 		}
-		if sim.LED() != "0" {
-			t.Fatalf("led = %s, want 0", sim.LED())
+		if sim.LED() != "1" {
+			t.Fatalf("led = %s, want 1", sim.LED())
 		}
 	})
-	t.Run("refused payload times out", func(t *testing.T) {
-		r := request(t, nc, "sim1", "led", "7")
+	t.Run("refused payload times out, delivered once", func(t *testing.T) {
+		t.Parallel()
+		sim := node(t, "refuse1")
+		r := request(t, nc, "refuse1", "led", "7")
 		if r.OK || !strings.Contains(r.Error, "timeout") {
 			t.Fatalf("reply = %+v, want a timeout error", r)
 		}
+		if got := sim.Stats().Commands; got != 1 {
+			t.Fatalf("node got %d commands, want 1", got)
+		}
 	})
 	t.Run("each command delivered once", func(t *testing.T) {
+		t.Parallel()
+		sim := node(t, "once1")
+		for _, v := range []string{"1", "0", "1"} {
+			if r := request(t, nc, "once1", "led", v); !r.OK {
+				t.Fatalf("led %s: reply = %+v, want ok", v, r)
+			}
+		}
 		if got := sim.Stats().Commands; got != 3 {
 			t.Fatalf("node got %d commands, want 3", got)
 		}
 	})
 	t.Run("mosquitto node", func(t *testing.T) {
+		t.Parallel()
+		states := bustest.Subscribe(t, nc, bus.NodeState("m1"))
 		m1 := []string{"-i", "mqtt-m1"}
-		cmds := mqtttest.Sub(t, addr, "gateway/m1/led/set", "-i", "m1")
+		cmds := mqtttest.Sub(t, addr, "gateway/m1/#", "-i", "m1")
 		mqtttest.Pub(t, addr, "node/check", `{"id":"m1"}`, m1...)
-		mqtttest.Pub(t, addr, "node/m1/led", `{"value":"0"}`, m1...)
+		mqtttest.NextLine(t, cmds, "gateway/m1/discover resources", wait)
+		mqtttest.Pub(t, addr, "node/m1/led", `{"value":"0"}`, m1...) // the proof
 		nextState(t, states, "m1")
 		replies := make(chan bus.Reply, 1)
 		go func() {

@@ -23,7 +23,7 @@ const (
 	// long before the command reached the gateway still confirms it (the
 	// node may answer the request, which reaches it directly, before the
 	// gateway's command handler runs).
-	confirmGrace = 500 * time.Millisecond
+	confirmGrace = 2 * time.Second
 	// Per-node subscription limits: a flooding node overflows only its own.
 	nodePendingMsgs  = 10_000
 	nodePendingBytes = 8 << 20

@@ -222,12 +222,7 @@ func (c benchClient) countAcks(n *atomic.Int64, nudge func()) {
 // QoS 1 messages in flight) to mosquitto_sub, at QoS 0 and 1.
 func BenchmarkMosquitto(b *testing.B) {
 	for _, bin := range []string{"mosquitto", "mosquitto_pub", "mosquitto_sub"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				b.Fatalf("%s not installed (apt-get install mosquitto mosquitto-clients)", bin)
-			}
-			b.Skipf("%s not installed (apt-get install mosquitto mosquitto-clients)", bin)
-		}
+		bustest.Peer(b, bin)
 	}
 	port := startMosquitto(b)
 	for _, qos := range []int{0, 1} {
@@ -248,7 +243,7 @@ func startMosquitto(b *testing.B) string {
 	if err := os.WriteFile(conf, []byte("listener "+port+" 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command("mosquitto", "-c", conf)
+	cmd := exec.Command(bustest.Peer(b, "mosquitto"), "-c", conf)
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -269,7 +264,7 @@ func startMosquitto(b *testing.B) string {
 
 func benchMosquitto(b *testing.B, port string, qos int) {
 	q := fmt.Sprint(qos)
-	sub := exec.Command("mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-q", q, "-t", "bench/#")
+	sub := exec.Command(bustest.Peer(b, "mosquitto_sub"), "-h", "127.0.0.1", "-p", port, "-q", q, "-t", "bench/#")
 	out, err := sub.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -289,7 +284,7 @@ func benchMosquitto(b *testing.B, port string, qos int) {
 	waitSubscribed(b, port, lines)
 
 	input := strings.Repeat(benchPayload+"\n", b.N)
-	pub := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", q, "-t", "bench/v", "-l")
+	pub := exec.Command(bustest.Peer(b, "mosquitto_pub"), "-h", "127.0.0.1", "-p", port, "-q", q, "-t", "bench/v", "-l")
 	pub.Stdin = strings.NewReader(input)
 	b.SetBytes(int64(len(benchPayload)))
 	b.ResetTimer()
@@ -325,7 +320,7 @@ func waitSubscribed(b *testing.B, port string, lines <-chan string) {
 	b.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		probe := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t", "bench/ready", "-m", "ready")
+		probe := exec.Command(bustest.Peer(b, "mosquitto_pub"), "-h", "127.0.0.1", "-p", port, "-q", "1", "-t", "bench/ready", "-m", "ready")
 		probe.Stdout, probe.Stderr = io.Discard, io.Discard
 		if err := probe.Run(); err != nil {
 			var ee *exec.ExitError

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Aiot, buildAiot, freePorts, runArgs } from './aiot.mjs'
-import { launch } from './browser.mjs'
+import { browserSkip, launch } from './browser.mjs'
 import { WsNode } from './wsnode.mjs'
 
 const E2E_ID = 'e2e-node'
@@ -61,7 +61,7 @@ const demoChartValues = (id) =>
     return out
   }, id)
 
-describe('dashboard against aiot run --demo', { concurrency: false }, () => {
+describe('dashboard against aiot run --demo', { concurrency: false, skip: browserSkip }, () => {
   let ports, args
 
   before(async () => {

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Aiot, buildAiot, freePorts, runArgs } from './aiot.mjs'
-import { launch } from './browser.mjs'
+import { browserSkip, launch } from './browser.mjs'
 
 const USER = 'ops'
 const PASSWORD = 'e2e-secret-pw'
@@ -38,7 +38,7 @@ const waitRole = (role, user) =>
     return el && el.dataset.role === role && el.dataset.user === user
   }, { role, user })
 
-describe('login and roles against aiot run --demo --users FILE', { concurrency: false }, () => {
+describe('login and roles against aiot run --demo --users FILE', { concurrency: false, skip: browserSkip }, () => {
   let ledNode = ''
   let ledName = ''
   const led = () => `${node(ledNode)} [data-testid="resource"][data-res="${ledName}"]`

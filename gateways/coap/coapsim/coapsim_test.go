@@ -3,7 +3,6 @@ package coapsim_test
 import (
 	"context"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -108,13 +107,7 @@ func TestWireLikeRIOT(t *testing.T) {
 // TestServerWithLibcoap: libcoap's client reads and commands the node like
 // a RIOT node_leds.
 func TestServerWithLibcoap(t *testing.T) {
-	client, err := exec.LookPath("coap-client-notls")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("coap-client-notls missing (apt-get install libcoap3-bin)")
-		}
-		t.Skip("coap-client-notls missing (apt-get install libcoap3-bin)")
-	}
+	client := bustest.Peer(t, "coap-client-notls")
 	gw, _ := gatewaySocket(t)
 	n, err := coapsim.New(coapsim.Config{UID: "sim81", Listen: "127.0.53.81:5683", Gateway: gw.LocalAddr().String(),
 		Board: "native64", Name: "Node LED", Logger: bustest.Logger(t)})

@@ -15,22 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// RequirePeer returns the path of program, skipping the test when it is not
-// installed — or failing it when CI=true.
-func RequirePeer(t testing.TB, program string) string {
-	t.Helper()
-	path, err := exec.LookPath(program)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required (apt-get install mosquitto mosquitto-clients): %v", program, err)
-	}
-	t.Skipf("%s not installed (apt-get install mosquitto mosquitto-clients): skipping", program)
-	return ""
-}
+	"github.com/goaiot/goaiot/bus/bustest"
+)
 
 // Broker is a running mosquitto.
 type Broker struct {
@@ -52,7 +39,7 @@ type BrokerOptions struct {
 // the test ends.
 func StartBroker(t testing.TB, o BrokerOptions) *Broker {
 	t.Helper()
-	bin := RequirePeer(t, "mosquitto")
+	bin := bustest.Peer(t, "mosquitto")
 	dir := t.TempDir()
 	port := FreePort(t)
 	conf := []string{
@@ -71,7 +58,7 @@ func StartBroker(t testing.TB, o BrokerOptions) *Broker {
 		conf = append(conf, "allow_anonymous true")
 	} else {
 		passwd := filepath.Join(dir, "passwd")
-		out, err := exec.Command(RequirePeer(t, "mosquitto_passwd"), "-b", "-c", passwd, o.User, o.Password).CombinedOutput()
+		out, err := exec.Command(bustest.Peer(t, "mosquitto_passwd"), "-b", "-c", passwd, o.User, o.Password).CombinedOutput()
 		if err != nil {
 			t.Fatalf("mosquitto_passwd: %v: %s", err, out)
 		}
@@ -151,7 +138,7 @@ func Pub(t testing.TB, addr, topic, payload string, extra ...string) {
 	t.Helper()
 	host, port := SplitAddr(t, addr)
 	args := append([]string{"-h", host, "-p", port, "-q", "1", "-t", topic, "-m", payload}, extra...)
-	out, err := exec.Command(RequirePeer(t, "mosquitto_pub"), args...).CombinedOutput()
+	out, err := exec.Command(bustest.Peer(t, "mosquitto_pub"), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("mosquitto_pub %s %q: %v: %s", topic, payload, err, out)
 	}
@@ -162,7 +149,7 @@ func Pub(t testing.TB, addr, topic, payload string, extra ...string) {
 func PubLines(t testing.TB, addr, topic string, lines []string) {
 	t.Helper()
 	host, port := SplitAddr(t, addr)
-	cmd := exec.Command(RequirePeer(t, "mosquitto_pub"), "-h", host, "-p", port, "-q", "1", "-t", topic, "-l")
+	cmd := exec.Command(bustest.Peer(t, "mosquitto_pub"), "-h", host, "-p", port, "-q", "1", "-t", topic, "-l")
 	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_pub -l %s: %v: %s", topic, err, out)
@@ -178,9 +165,9 @@ func Sub(t testing.TB, addr, filter string, extra ...string) <-chan string {
 	ctx, cancel := context.WithCancel(context.Background())
 	// -d prints the SUBACK, which tells that the subscription is in place;
 	// stdbuf makes mosquitto_sub write each line at once into the pipe.
-	args := append([]string{"-oL", RequirePeer(t, "mosquitto_sub"),
+	args := append([]string{"-oL", bustest.Peer(t, "mosquitto_sub"),
 		"-h", host, "-p", port, "-q", "1", "-v", "-d", "-t", filter}, extra...)
-	cmd := exec.CommandContext(ctx, RequirePeer(t, "stdbuf"), args...)
+	cmd := exec.CommandContext(ctx, bustest.Peer(t, "stdbuf"), args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
