@@ -162,8 +162,9 @@ func startSystem(ctx context.Context, bin, dataDir string, nodePort int, extra [
 	args := []string{"run", "--data", dataDir, "--log-format", "json", "--gateway-name", "bench",
 		"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0",
 		"--coap-listen", "127.0.0.1:0", "--mqttsn-listen", "127.0.0.1:0",
-		// the load tool's MQTT-SN nodes all come from 127.0.0.1
-		"--mqttsn-new-nodes", "-1",
+		// the load tool's MQTT-SN and websocket nodes all come from
+		// 127.0.0.1 and send as fast as asked
+		"--mqttsn-new-nodes", "-1", "--ws-new-nodes", "-1", "--ws-value-rate", "-1",
 		"--coap-node-port", strconv.Itoa(nodePort)}
 	args = append(args, extra...)
 	t = Target{Kind: KindGoaiot, CoAPNodePort: nodePort}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/gateways/ws"
 )
 
 // partRole is the bus role a part signs in with when auth is on.
@@ -118,12 +119,19 @@ func keysCommand(_ context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", "aiot-keys", "directory for the seed files and auth.json")
 	anon := fs.Bool("mqtt-anonymous", true, "let MQTT nodes without credentials in with the node role")
-	fs.Usage = usage(fs, "aiot keys [--dir DIR]")
+	var wsNodes listFlag
+	fs.Var(&wsNodes, "ws-node-ids", "also write a token for each of these websocket node ids (comma-separated), for --ws-node-tokens")
+	fs.Usage = usage(fs, "aiot keys [--dir DIR] [--ws-node-ids ID,ID]")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return errUsage
+	}
+	for _, id := range wsNodes {
+		if err := bus.ValidateNodeID(id); err != nil {
+			return fmt.Errorf("--ws-node-ids %q: %w", id, err)
+		}
 	}
 	auth, err := bus.GenerateKeys(*dir, *anon)
 	if err != nil {
@@ -136,5 +144,13 @@ func keysCommand(_ context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "start the hub with:  aiot run --auth %s/auth.json\n", *dir)
 	fmt.Fprintf(stdout, "connect a role with: aiot coap --nats nats://HOST:4222 --nkey %s/gateway.nk\n", *dir)
 	fmt.Fprintf(stdout, "ops, read-only:      nats --nkey %s/viewer.nk --inbox-prefix %s sub 'node.>'\n", *dir, bus.InboxPrefix(bus.RoleViewer))
+	if len(wsNodes) == 0 {
+		return nil
+	}
+	path, err := ws.WriteTokens(*dir, wsNodes)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "websocket node tokens: aiot run --ws-node-tokens %s; node ID connects with ?token= or Authorization: Bearer <%s/ws-node-ID.token>\n", path, *dir)
 	return nil
 }

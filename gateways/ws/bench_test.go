@@ -76,7 +76,7 @@ func BenchmarkIngest(b *testing.B) {
 func benchIngest(b *testing.B, nodes, perFrame int) {
 	srv := bustest.StartServer(b)
 	gw, err := ws.New(ws.Config{Conn: bustest.Connect(b, srv), Logger: bustest.Quiet(), Gateway: "ws@bench",
-		FrameRate: 1e9, FrameBurst: 1 << 30})
+		FrameRate: 1e9, FrameBurst: 1 << 30, ValueRate: -1, NewIDsPerSource: -1})
 	if err != nil {
 		b.Fatal(err)
 	}

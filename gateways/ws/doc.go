@@ -24,11 +24,29 @@
 // so that it keeps its identity (and its history) across reconnects; the id
 // must pass bus.ValidateNodeID or the handshake is refused with 400. Without
 // it the gateway assigns a random UUID (a valid subject token), as Pyaiot
-// does. When a second connection claims an id that is still connected, the
-// newer one wins and the older one is closed with 1008: a node that
-// reconnects after a network change must not wait for its dead socket to
-// time out. Ids are not checked across gateways: a websocket node named like
-// a CoAP node would share its subjects.
+// does. Ids are not checked across gateways: a websocket node named like a
+// CoAP node would share its subjects.
+//
+// Per-node tokens are optional (Config.Tokens, --ws-node-tokens FILE; lines
+// "<node id> <sha256 of the token in hex>", written with the tokens by
+// `aiot keys --ws-node-ids id,…`). An id listed there connects only with
+// its token, as ?token=… or Authorization: Bearer …; without it, or with
+// another, the handshake gets 401. The file holds hashes so that it is not
+// itself every node's credential; SHA-256 rather than bcrypt because the
+// tokens are 256 random bits (no dictionary to slow down) and bcrypt would
+// let anyone who reaches /node spend tens of milliseconds of CPU per
+// handshake. Ids not listed need no token, as in Pyaiot.
+//
+// When a connection claims an id that is still connected, it replaces the
+// older connection (closed with 1008 "replaced…") only if
+//   - it proved the id with the node's token, or
+//   - the older socket is dead: the gateway pings it and it shows no sign
+//     of life (pong, ping or frame) within TakeoverWait (2 s).
+//
+// Otherwise the newcomer is closed with 1008 "id in use" right after its
+// handshake, and the node keeps its connection and its values: a node that
+// reconnects after a network change waits at most TakeoverWait for its dead
+// socket, and nobody else takes a live node's id by simply asking for it.
 //
 // # Presence
 //
@@ -56,19 +74,40 @@
 // A frame that is binary, not JSON, not an object, of an unknown type, or an
 // update whose data is not an object closes the socket with 1003 and a reason
 // (Pyaiot's rule). Frames above MaxFrameBytes close with 1009; frames above
-// FrameRate (token bucket of FrameBurst) close with 1008; a node with more
-// than MaxResources resources gets the extra ones skipped; past MaxNodes new
-// connections close with 1013.
+// FrameRate (token bucket of FrameBurst) close with 1008; past MaxNodes new
+// connections close with 1013. The per-node quotas of bus/quota.go skip a
+// value, with a reason, a counter and a log line (at most 10 a second), and
+// leave the socket open:
+//   - a value larger than MaxValueBytes (4096) once published on the bus
+//     (its text in the {"value":…,"ts":…} envelope);
+//   - values past ValueRate per node (50/s, bursts of 200; values, not
+//     frames: one frame may carry many; --ws-value-rate);
+//   - a new resource past MaxResources (256) per node, or one whose name is
+//     not a safe subject token.
+//
+// New node ids are rate limited per source IP address (the TCP peer; proxy
+// headers are not trusted): past NewIDsPerSource (10/s, --ws-new-nodes) a
+// handshake whose id is not connected here, generated ids included, gets
+// 429. Token-proven ids are not counted. Behind a reverse proxy every node
+// shares the proxy's address: raise the rate or turn it off (negative).
+//
+// Stats, which `nats micro stats aiot-ws` shows, count Takeovers and
+// Refusals by reason: origin, bad_id, token, new_ids_rate, id_in_use,
+// value_too_large, value_rate, too_many_resources, bad_resource.
 //
 // # Origin policy
 //
-// The handshake accepts any Origin. Nodes are programs, not browsers: the
-// Python websocket-client library sends an Origin made up from the URL,
-// Android and embedded clients send whatever they like or none, so an
-// allow-list would only break real nodes. An origin check protects a
-// browser user's ambient credentials (cookies) from other sites; /node uses
-// no credentials at all and is, like Pyaiot's, open to anyone who can reach
-// it (as are CoAP, MQTT-SN and MQTT). Restrict who can reach it with the
-// listen address, a firewall or a reverse proxy. The browser endpoint of
-// the dashboard (/ws) is where an origin policy belongs.
+// Nodes are programs, not browsers, but a browser page of any site its user
+// visits could otherwise open /node from inside the user's network and
+// claim node ids. So the handshake admits a request with no Origin header
+// (Pyaiot's Android and embedded clients, most libraries), one whose Origin
+// names the host it is sent to (gorilla's default rule; the Python
+// websocket-client library makes its Origin up from the URL), and origins
+// of the allow-list (Config.AllowOrigins, --ws-allow-origin
+// scheme://host[:port], or * for any); any other gets 403 before the
+// upgrade, so it cannot disturb a connected node. Unlike the dashboard's
+// /ws, pages served from localhost are not admitted. The check is no
+// authentication: a program sends the Origin it likes. Restrict who can
+// reach /node with the listen address, a firewall or a reverse proxy, and
+// protect ids with tokens.
 package ws

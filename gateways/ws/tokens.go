@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/goaiot/goaiot/bus"
@@ -127,4 +128,33 @@ func presentedToken(r *http.Request) string {
 		}
 	}
 	return r.URL.Query().Get("token")
+}
+
+// TokensFile is the name WriteTokens gives the tokens file in its directory.
+const TokensFile = "ws-node-tokens"
+
+// WriteTokens makes a fresh token for each id: it writes dir/TokensFile
+// (hashes, for --ws-node-tokens) and dir/ws-node-<id>.token (the token
+// itself, for the node), all 0600. It refuses to overwrite a tokens file.
+func WriteTokens(dir string, ids []string) (string, error) {
+	path := filepath.Join(dir, TokensFile)
+	if _, err := os.Stat(path); err == nil {
+		return "", fmt.Errorf("node tokens: %s exists; remove it to generate new tokens", path)
+	}
+	var lines strings.Builder
+	lines.WriteString("# websocket node tokens: <node id> <sha256 of the token>; the tokens are in ws-node-<id>.token\n")
+	for _, id := range ids {
+		tok, line, err := NewToken(id)
+		if err != nil {
+			return "", fmt.Errorf("node tokens: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "ws-node-"+id+".token"), []byte(tok+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("node tokens: %w", err)
+		}
+		lines.WriteString(line + "\n")
+	}
+	if err := os.WriteFile(path, []byte(lines.String()), 0o600); err != nil {
+		return "", fmt.Errorf("node tokens: %w", err)
+	}
+	return path, nil
 }
