@@ -407,6 +407,8 @@ func TestUsersFile(t *testing.T) {
 		})
 	}
 	t.Run("SetUser adds and replaces, keeps the rest, mode 0600", func(t *testing.T) {
+		defer func(c int) { hashCost = c }(hashCost)
+		hashCost = bcrypt.MinCost
 		path := filepath.Join(t.TempDir(), "users")
 		if err := os.WriteFile(path, []byte("# keep me\n"), 0o644); err != nil {
 			t.Fatal(err)

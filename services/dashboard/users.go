@@ -161,12 +161,16 @@ func (u *Users) authenticate(name, password string) (User, bool) {
 	return user, true
 }
 
+// hashCost is the bcrypt cost of HashPassword: bcrypt's default; tests
+// lower it, as each hash at the default costs seconds under -race.
+var hashCost = bcrypt.DefaultCost
+
 // HashPassword hashes a password with bcrypt at the default cost.
 func HashPassword(password string) (string, error) {
 	if password == "" {
 		return "", errors.New("empty password")
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(password), hashCost)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
