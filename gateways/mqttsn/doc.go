@@ -17,13 +17,16 @@
 //
 // # Client → NATS
 //
-// Every PUBLISH (QoS −1, 0, 1, 2) is published on its subject with the
-// headers Aiot-Transport: MQTT-SN and Aiot-Address: <host:port of the
-// client>. QoS 1 is acknowledged (PUBACK) once the message is handed to the
+// Every PUBLISH (QoS −1, 0, 1, 2) the client may send (see "Who may do
+// what") is published on its subject with the headers Aiot-Transport:
+// MQTT-SN and Aiot-Address: <host:port of the client>. QoS 1 is acknowledged (PUBACK) once the message is handed to the
 // NATS connection, QoS 2 is relayed once however often the client re-sends
 // it before PUBREL. The retain flag is ignored (NATS keeps no retained
 // messages; the NODES stream keeps the last value of every node subject).
-// QoS −1 needs no connection and accepts predefined and short topic ids.
+// QoS −1 accepts predefined and short topic ids and needs no CONNECT, but
+// it needs a session at its address: a node speaks for the id it connected
+// with, and an address without a session has none (dropped, counted as
+// "anonymous").
 //
 // Topic ids: REGISTER hands back one id per topic name and client, the same
 // id every time the same name is registered again (RIOT's emcute registers
@@ -44,6 +47,60 @@
 // message; the gateway does not reply (the MQTT node logic does, once the
 // node republishes the value).
 //
+// # Who may do what
+//
+// One rule: a client's node id is its CONNECT client id (RIOT's emcute uses
+// the node id, e.g. mqtt-2; there is no mqtt-<id> prefix rule). A client id
+// that is not a valid node id (bus.ValidateNodeID: no ".", "/", "*", ">",
+// white space, not "check", "resources", … nor "$…") gets CONNACK 0x03. A
+// client speaks only for itself:
+//   - it may publish node/<id>/<res> (res a valid resource: never $state or
+//     any $ name), node/<id>/resources, and node/check whose JSON payload
+//     is {"id":"<id>"} (checked at each PUBLISH);
+//   - it may subscribe to gateway/check and to gateway/<id>/# or any filter
+//     inside it (gateway/<id>/+/set, gateway/<id>/discover); nothing else
+//     (#, gateway/#, another node's commands, _INBOX/#, $JS/…, $SYS/…).
+//
+// Rights are checked on every REGISTER, every PUBLISH (registered,
+// predefined and short topic ids, QoS −1 to 2: a predefined topic from
+// --mqttsn-topics is checked when used, not when loaded), SUBSCRIBE
+// (wildcards included), WILLTOPIC and WILLTOPICUPD, and again when a will
+// is published. Short topic names (two characters) can never be a node's
+// topic: they are always refused.
+//
+// Quotas per client (Config, defaults from bus/quota.go): MaxValueBytes
+// per payload (4096), NodeValueRate/NodeValueBurst values per second
+// (50/200), MaxResources distinct resources (256, counted at REGISTER and
+// at PUBLISH through predefined ids, kept across a clean reconnect of the
+// same id, as is the value budget), and NewNodesPerSource new client ids
+// per second from one IP address (10; reconnecting a held id is not new).
+//
+// Return codes (MQTT-SN 1.2 §5.3.10), chosen by what the client should do:
+//   - 0x03 "rejected: not supported" for what sending again can never
+//     change: REGACK, SUBACK, PUBACK (QoS 1 and 2) for a topic outside the
+//     client's rights, a node/check for another id, a payload over
+//     MaxValueBytes, one resource over MaxResources; CONNACK for a client
+//     id that is not a node id or a will topic outside its rights;
+//     WILLTOPICRESP for such a will topic.
+//   - 0x01 "rejected: congestion" for quotas that pass with time (the
+//     client waits T_wait and tries again, §6.13): PUBACK past the value
+//     rate, CONNACK past the new ids of its address.
+//   - 0x02 "rejected: invalid topic id" only where the id or name is
+//     unusable as such: an id the gateway never handed out, a topic that
+//     cannot be a subject. (A client answers 0x02 by registering again,
+//     which for a forbidden topic would loop, hence 0x03 there.)
+//
+// Refused QoS 0 and −1 messages are dropped. Every refusal is counted in
+// Stats.Refused by reason (client_id, new_ids, publish_topic, check_id,
+// subscribe_topic, will_topic, value_bytes, value_rate, resources,
+// anonymous; `nats micro stats aiot-mqttsn`) and logged within the
+// sender's per-address log budget.
+//
+// Client ids are claims, not credentials: over plain UDP, whoever sends
+// CONNECT (or PINGREQ with a client id) with a held id takes that session
+// over, as in MQTT-SN itself. Which transport and gateway an online node id
+// belongs to is decided by the node logic (gateways/mqtt), not here.
+//
 // # Sessions
 //
 // CONNECT opens a session keyed by client id (clean session discards the
@@ -60,8 +117,8 @@
 // SEARCHGW is answered with GWINFO to the sender; ADVERTISE is sent every
 // AdvertiseInterval to AdvertiseAddr when set. Messages from an address
 // with no session (other than CONNECT, SEARCHGW, PINGREQ with a client id
-// and QoS −1 PUBLISH) are answered with DISCONNECT, so that clients of a
-// restarted gateway connect again.
+// and QoS −1 PUBLISH, which is dropped) are answered with DISCONNECT, so
+// that clients of a restarted gateway connect again.
 //
 // The gateway's own message ids start at 0x8000: clients count theirs from
 // 1, and some (bisquitt) keep both directions in one table.

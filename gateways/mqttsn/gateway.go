@@ -64,7 +64,7 @@ type Stats struct {
 	// Refused counts what a client was not allowed to do, by reason
 	// (ReasonClientID, ReasonPublish, …); each is also in Rejected (when
 	// answered with a return code) or Dropped (QoS 0 and −1).
-	Refused map[string]int64 `json:"refused"`
+	Refused map[string]int64
 }
 
 type counters struct {

@@ -575,6 +575,15 @@ func TestMicroService(t *testing.T) {
 	if err != nil || !strings.Contains(string(ping.Data), "aiot-mqttsn") {
 		t.Fatalf("service ping: %v %s", err, ping.Data)
 	}
+	// Refusals show in `nats micro stats`, by reason.
+	node.send(&packet.Subscribe{MsgID: 2, TopicName: "#"})
+	if ack := expect[*packet.Suback](node); ack.ReturnCode != packet.NotSupported {
+		t.Fatalf("suback %#v", ack)
+	}
+	stats, err := tg.nc.Request("$SRV.STATS.aiot-mqttsn", nil, 2*time.Second)
+	if err != nil || !strings.Contains(string(stats.Data), `"Refused":{"subscribe_topic":1}`) {
+		t.Fatalf("service stats: %v %s", err, stats.Data)
+	}
 }
 
 func TestTooBigForMQTTSNIsDropped(t *testing.T) {

@@ -267,9 +267,11 @@ func (g *Gateway) register(c *client, p *peer, m *packet.Register) {
 		g.send(c.addr, ack)
 		return
 	}
-	if code := g.mayRegister(c, p, subject); code != packet.Accepted {
+	res, err := publishRight(c.id, subject)
+	if err != nil {
 		g.stats.rejected.Add(1)
-		ack.ReturnCode = code
+		g.refused(p, ReasonPublish, "register refused", "client", c.id, "subject", subject, "err", err)
+		ack.ReturnCode = packet.NotSupported
 		g.send(c.addr, ack)
 		return
 	}
@@ -282,6 +284,9 @@ func (g *Gateway) register(c *client, p *peer, m *packet.Register) {
 	case len(c.ids) >= g.cfg.MaxTopics:
 		ack.ReturnCode = packet.Congestion
 		g.badInput(p, "register refused: too many topics", "client", c.id, "max", g.cfg.MaxTopics)
+	case res != "" && !g.claimResource(c, res):
+		ack.ReturnCode = packet.NotSupported
+		g.refused(p, ReasonResources, "register refused", "client", c.id, "resource", res, "max", g.cfg.MaxResources)
 	default:
 		ack.TopicID = c.newTopicID()
 		c.addTopic(ack.TopicID, topic{name: m.TopicName, subject: subject})

@@ -175,19 +175,3 @@ func (g *Gateway) newSession(id string, addr netip.AddrPort, now time.Time, prev
 	}
 	return c
 }
-
-// mayRegister checks a REGISTER of subject against c's rights and its
-// resource quota; it returns packet.Accepted or the refusal's return code
-// (0x03 "not supported"), counted and logged.
-func (g *Gateway) mayRegister(c *client, p *peer, subject string) packet.ReturnCode {
-	res, err := publishRight(c.id, subject)
-	switch {
-	case err != nil:
-		g.refused(p, ReasonPublish, "register refused", "client", c.id, "subject", subject, "err", err)
-		return packet.NotSupported
-	case res != "" && !g.claimResource(c, res):
-		g.refused(p, ReasonResources, "register refused", "client", c.id, "resource", res, "max", g.cfg.MaxResources)
-		return packet.NotSupported
-	}
-	return packet.Accepted
-}
