@@ -31,6 +31,15 @@ func ClientNodeIDs(clientID string) []string {
 	return ids
 }
 
+// SpeaksFor reports whether a client with clientID may speak for node id
+// (see ClientNodeIDs).
+func SpeaksFor(clientID, id string) bool {
+	if ValidateNodeID(id) != nil {
+		return false
+	}
+	return id == clientID || clientID == "mqtt-"+id
+}
+
 // NodePermissions are the rights of the connection of nodes ids (usually
 // one, see ClientNodeIDs): each publishes
 // only its own values and resource list (node.<id>.<res>, never its $state,

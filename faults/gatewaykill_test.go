@@ -48,12 +48,33 @@ func startProcess(t *testing.T, ready string, args ...string) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var (
+		mu    sync.Mutex
+		lines []string // the process's last log lines, shown if the test fails
+	)
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		<-done
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("aiot %v, last log lines:\n%s", args, strings.Join(lines, "\n"))
+			mu.Unlock()
+		}
+	})
 	found := make(chan struct{})
 	go func() {
+		defer close(done)
 		sc := bufio.NewScanner(stderr)
 		once := sync.Once{}
 		for sc.Scan() {
+			mu.Lock()
+			lines = append(lines, sc.Text())
+			if len(lines) > 60 {
+				lines = lines[1:]
+			}
+			mu.Unlock()
 			if strings.Contains(sc.Text(), ready) {
 				once.Do(func() { close(found) })
 			}

@@ -49,11 +49,13 @@
 //
 // # Who may do what
 //
-// One rule: a client's node id is its CONNECT client id (RIOT's emcute uses
-// the node id, e.g. mqtt-2; there is no mqtt-<id> prefix rule). A client id
-// that is not a valid node id (bus.ValidateNodeID: no ".", "/", "*", ">",
-// white space, not "check", "resources", … nor "$…") gets CONNACK 0x03. A
-// client speaks only for itself:
+// One rule for every MQTT edge (bus.ClientNodeIDs, as on nats-server's MQTT
+// listener): a client speaks for the node whose id is its CONNECT client id
+// (RIOT's emcute uses the node id, e.g. mqtt-2) and, for a client id
+// mqtt-<id> (Pyaiot's firmware convention), for <id> too. A client id that
+// is neither a valid node id (bus.ValidateNodeID: no ".", "/", "*", ">",
+// white space, not "check", "resources", … nor "$…") nor mqtt-<valid id>
+// gets CONNACK 0x03. Below, <id> is a node the client speaks for:
 //   - it may publish node/<id>/<res> (res a valid resource: never $state or
 //     any $ name), node/<id>/resources, and node/check whose JSON payload
 //     is {"id":"<id>"} (checked at each PUBLISH);

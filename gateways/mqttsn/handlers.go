@@ -115,9 +115,9 @@ func (g *Gateway) connect(addr netip.AddrPort, p *peer, m *packet.Connect, now t
 		refuse(packet.NotSupported, "client id must be 1..64 printable characters")
 		return
 	}
-	if err := bus.ValidateNodeID(m.ClientID); err != nil {
+	if len(bus.ClientNodeIDs(m.ClientID)) == 0 {
 		g.refusals[ReasonClientID]++
-		refuse(packet.NotSupported, "client id is not a node id: "+err.Error())
+		refuse(packet.NotSupported, "client id is not a node id (nor mqtt-<node id>)")
 		return
 	}
 	if g.byID[m.ClientID] == nil && !g.allowNewID(addr.Addr(), now) {

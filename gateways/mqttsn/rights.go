@@ -31,7 +31,9 @@ const (
 // errNotOwn is why a topic outside the client's own rights is refused.
 var errNotOwn = errors.New("not a topic of the client's own node")
 
-// publishRight reports whether node id own may publish on subject: its own
+// publishRight reports whether client id own may publish on subject: the
+// nodes it speaks for (bus.SpeaksFor: its client id, or <id> for a client
+// id mqtt-<id>) publish their own
 // node.<own>.<res> (a valid resource, never $state or another $ name),
 // node.<own>.resources and node.check. It returns the resource name for a
 // value subject ("" for the others), to count against MaxResources.
@@ -43,9 +45,9 @@ func publishRight(own, subject string) (string, error) {
 	switch {
 	case s.Kind == bus.KindNodeCheck:
 		return "", nil
-	case s.Kind == bus.KindNodeResources && s.Node == own:
+	case s.Kind == bus.KindNodeResources && bus.SpeaksFor(own, s.Node):
 		return "", nil
-	case s.Kind == bus.KindNodeValue && s.Node == own:
+	case s.Kind == bus.KindNodeValue && bus.SpeaksFor(own, s.Node):
 		return s.Resource, nil
 	}
 	return "", errNotOwn
@@ -59,16 +61,17 @@ func subscribeRight(own, sub string) error {
 		return nil
 	}
 	t := strings.SplitN(sub, ".", 3)
-	if len(t) >= 2 && t[0] == "gateway" && t[1] == own {
+	if len(t) >= 2 && t[0] == "gateway" && bus.SpeaksFor(own, t[1]) {
 		return nil
 	}
 	return errNotOwn
 }
 
-// checkAnnounces reports whether a node.check payload announces id.
-func checkAnnounces(data []byte, id string) bool {
+// checkAnnounces reports whether a node.check payload announces a node the
+// client clientID speaks for.
+func checkAnnounces(data []byte, clientID string) bool {
 	var c bus.Check
-	return json.Unmarshal(data, &c) == nil && c.ID == id
+	return json.Unmarshal(data, &c) == nil && bus.SpeaksFor(clientID, c.ID)
 }
 
 // admit checks one message of c on subject (a PUBLISH, or its will) against

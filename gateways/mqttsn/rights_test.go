@@ -251,6 +251,9 @@ func TestRights(t *testing.T) {
 		resource       string
 	}{
 		{"own value", "node.n1.temperature", true, false, "temperature"},
+		{"own value under the client id mqtt-n1", "node.mqtt-n1.temperature", true, false, "temperature"},
+		{"own commands under the client id mqtt-n1", "gateway.mqtt-n1.>", false, true, ""},
+		{"value of n1's prefix", "node.mqtt.temperature", false, false, ""},
 		{"own resources", "node.n1.resources", true, false, ""},
 		{"check", "node.check", true, false, ""},
 		{"own $state", "node.n1.$state", false, false, ""},
@@ -269,11 +272,11 @@ func TestRights(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := publishRight("n1", tt.subject)
+			res, err := publishRight("mqtt-n1", tt.subject)
 			if (err == nil) != tt.pub || res != tt.resource {
 				t.Errorf("publish: %q %v, want %v %q", res, err, tt.pub, tt.resource)
 			}
-			if err := subscribeRight("n1", tt.subject); (err == nil) != tt.subscribe {
+			if err := subscribeRight("mqtt-n1", tt.subject); (err == nil) != tt.subscribe {
 				t.Errorf("subscribe: %v, want %v", err, tt.subscribe)
 			}
 		})
