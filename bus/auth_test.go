@@ -29,7 +29,11 @@ func authServer(t *testing.T) (*bus.Server, map[bus.Role]*bus.Identity) {
 			t.Fatal(err)
 		}
 		ids[r] = id
-		auth.Users = append(auth.Users, id.User(string(r)))
+		name := string(r)
+		if r == bus.RoleNode {
+			name = "n1" // a node user is the node its name says
+		}
+		auth.Users = append(auth.Users, id.User(name))
 	}
 	s, err := newServer(t, bus.ServerConfig{Listen: "127.0.0.1:0", MQTTListen: "127.0.0.1:0", Auth: auth})
 	if err != nil {
@@ -103,6 +107,8 @@ func TestRolePublishPermissions(t *testing.T) {
 		{bus.RoleViewer, "gateway.n1.led.set", false},
 		{bus.RoleViewer, "node.n1.$state", false},
 		{bus.RoleNode, "node.n1.temperature", true},
+		{bus.RoleNode, "node.n2.temperature", false},
+		{bus.RoleNode, "node.n1.$state", false},
 		{bus.RoleNode, "gateway.n1.led.set", false},
 	}
 	for _, tt := range tests {
@@ -159,6 +165,7 @@ func TestRoleSubscribePermissions(t *testing.T) {
 		{bus.RoleDashboard, "gateway.*.*.set", false},
 		{bus.RoleGateway, "gateway.*.*.set", true},
 		{bus.RoleNode, "gateway.n1.led.set", true},
+		{bus.RoleNode, "gateway.n2.led.set", false},
 		{bus.RoleNode, "node.>", false},
 	}
 	admin := connectAs(t, s, ids[bus.RoleAdmin], nil)

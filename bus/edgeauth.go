@@ -73,7 +73,7 @@ func NodePermissions(ids ...string) *server.Permissions {
 //   - an MQTT client without credentials: the node whose id is its MQTT
 //     client id (ClientNodeIDs, NodePermissions), when MQTT anonymous access is on (always
 //     without Auth); a client id that is not a valid node id is refused;
-//   - a user of role node with a password: the node whose id is its name;
+//   - a user of role node (nkey or password): the node whose id is its name;
 //   - a NATS client without credentials: admin, only without Auth (the
 //     loopback default of `aiot run`; see ServerConfig.Listen).
 //
@@ -97,8 +97,8 @@ type edgeAuth struct {
 }
 
 type passwordUser struct {
-	hash string
-	role Role
+	hash  string
+	perms *server.Permissions
 }
 
 func newEdgeAuth(cfg ServerConfig) (*edgeAuth, error) {
@@ -111,11 +111,18 @@ func newEdgeAuth(cfg ServerConfig) (*edgeAuth, error) {
 				return nil, fmt.Errorf("auth: %w", err)
 			}
 			perms, _ := RolePermissions(u.Role) // validated
+			if u.Role == RoleNode {
+				// A node user speaks only for the node its name says.
+				if err := ValidateNodeID(u.Name); err != nil {
+					return nil, fmt.Errorf("auth: node user: %w", err)
+				}
+				perms = NodePermissions(u.Name)
+			}
 			if u.Nkey != "" {
 				a.nkeys[u.Nkey] = perms
 				continue
 			}
-			a.users[u.Name] = passwordUser{hash: u.Password, role: u.Role}
+			a.users[u.Name] = passwordUser{hash: u.Password, perms: perms}
 		}
 	}
 	for _, u := range cfg.LeafUsers {
@@ -169,14 +176,7 @@ func (a *edgeAuth) decide(c server.ClientAuthentication) (*server.Permissions, b
 		if !known || bcrypt.CompareHashAndPassword([]byte(u.hash), []byte(o.Password)) != nil {
 			return nil, false, "unknown user or wrong password"
 		}
-		if u.role == RoleNode {
-			if err := ValidateNodeID(o.Username); err != nil {
-				return nil, false, "node user: " + err.Error()
-			}
-			return NodePermissions(o.Username), true, ""
-		}
-		perms, _ := RolePermissions(u.role)
-		return perms, true, ""
+		return u.perms, true, ""
 	case isMQTT:
 		if !a.mqttAnonymous {
 			return nil, false, "anonymous MQTT clients are not allowed"
