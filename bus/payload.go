@@ -136,3 +136,17 @@ const (
 	// HeaderAddress is the network address of the node that sent a message.
 	HeaderAddress = "Aiot-Address"
 )
+
+// SubjectClaimRefused carries a report each time a gateway refuses to claim
+// an id another gateway owns (payload ClaimRefused): the dashboard shows
+// them, `nats sub aiot.claims.refused` follows them.
+const SubjectClaimRefused = "aiot.claims.refused"
+
+// ClaimRefused is the payload of SubjectClaimRefused.
+type ClaimRefused struct {
+	UID      string    `json:"uid"`
+	Owner    string    `json:"owner"`    // protocol/gateway that owns it
+	Claimant string    `json:"claimant"` // protocol/gateway that was refused
+	Address  string    `json:"address,omitempty"`
+	Time     time.Time `json:"ts"`
+}

@@ -12,20 +12,6 @@ import (
 	"github.com/goaiot/goaiot/bus"
 )
 
-// SubjectClaimRefused carries a report each time a tracker refuses to claim
-// an id another gateway owns (payload ClaimRefused). The dashboard shows
-// them; `nats sub aiot.claims.refused` follows them.
-const SubjectClaimRefused = "aiot.claims.refused"
-
-// ClaimRefused is the payload of SubjectClaimRefused.
-type ClaimRefused struct {
-	UID      string    `json:"uid"`
-	Owner    string    `json:"owner"`    // protocol/gateway that owns it
-	Claimant string    `json:"claimant"` // protocol/gateway that was refused
-	Address  string    `json:"address,omitempty"`
-	Time     time.Time `json:"ts"`
-}
-
 // ErrOwnedElsewhere is returned by Seen for an id another gateway owns.
 var ErrOwnedElsewhere = errors.New("owned by another gateway")
 
@@ -196,8 +182,8 @@ func (t *Tracker) refuseClaim(id, address string, c claim) error {
 			"refused_total", t.ownedElsewhere.Load())
 	}
 	if t.claimReports.Allow() {
-		b, _ := json.Marshal(ClaimRefused{UID: id, Owner: c.owner, Claimant: t.owners.self, Address: address, Time: t.cfg.Now().UTC()})
-		_ = t.cfg.Conn.Publish(SubjectClaimRefused, b)
+		b, _ := json.Marshal(bus.ClaimRefused{UID: id, Owner: c.owner, Claimant: t.owners.self, Address: address, Time: t.cfg.Now().UTC()})
+		_ = t.cfg.Conn.Publish(bus.SubjectClaimRefused, b)
 	}
 	return fmt.Errorf("node %s: %w (%s)", id, ErrOwnedElsewhere, c.owner)
 }

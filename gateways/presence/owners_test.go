@@ -38,7 +38,7 @@ func runTracker(t *testing.T, srv *bus.Server, protocol, gateway string, expired
 func TestOnlineIDHasOneOwner(t *testing.T) {
 	srv := bustest.StartServer(t)
 	nc := bustest.Connect(t, srv)
-	reports := bustest.Subscribe(t, nc, presence.SubjectClaimRefused)
+	reports := bustest.Subscribe(t, nc, bus.SubjectClaimRefused)
 	states := bustest.Subscribe(t, nc, "node.*.$state")
 	coap := runTracker(t, srv, bus.ProtocolCoAP, "coap@a", nil)
 	ws := runTracker(t, srv, bus.ProtocolWebSocket, "ws@a", nil)
@@ -51,8 +51,8 @@ func TestOnlineIDHasOneOwner(t *testing.T) {
 		_, err := ws.Seen("uid1", "127.0.0.1:4444")
 		return errors.Is(err, presence.ErrOwnedElsewhere)
 	})
-	var r presence.ClaimRefused
-	if err := json.Unmarshal(bustest.Next(t, reports, presence.SubjectClaimRefused, 5*time.Second).Data, &r); err != nil {
+	var r bus.ClaimRefused
+	if err := json.Unmarshal(bustest.Next(t, reports, bus.SubjectClaimRefused, 5*time.Second).Data, &r); err != nil {
 		t.Fatal(err)
 	}
 	if r.UID != "uid1" || r.Owner != "CoAP/coap@a" || r.Claimant != "WebSocket/ws@a" {

@@ -59,6 +59,11 @@
 //	    Node id U is online at several sites (multi-site hubs): their values
 //	    share U's subjects. Fewer than two sites: the collision is over.
 //	    Current collisions are part of the snapshot.
+//	{"type":"refused","uid":U,"owner":O,"claimant":C,"ts":MS}             (ext)
+//	    Gateway C (protocol/gateway) tried to claim node id U, which
+//	    gateway O owns: refused (bus.SubjectClaimRefused, at most 10/s per
+//	    gateway). Shown once, not part of the snapshot; counted in
+//	    aiot_dashboard_claims_refused_total.
 //	{"type":"hello","server":"goaiot","version":V,"role":"viewer"|"operator",
 //	 "user":NAME,"login":true|false}                                     (ext)
 //	    First message after the handshake, before any "new". role is what

@@ -33,6 +33,7 @@ type metrics struct {
 	online     prometheus.Gauge
 	eventsIn   prometheus.Counter
 	invalid    prometheus.Counter
+	refused    prometheus.Counter
 	framesOut  prometheus.Counter
 	coalesced  prometheus.Counter
 	dropped    prometheus.Counter
@@ -65,6 +66,7 @@ func newMetrics() *metrics {
 		online:     g("nodes_online", "Nodes online (or reset)."),
 		eventsIn:   f("events_in_total", "Node messages received from the bus."),
 		invalid:    f("events_invalid_total", "Node messages from the bus that were ignored as malformed."),
+		refused:    f("claims_refused_total", "Claims of an online node id by a gateway that does not own it (aiot.claims.refused)."),
 		framesOut:  f("frames_out_total", "Messages written to browsers."),
 		coalesced:  f("coalesced_total", "Updates replaced by a later value of the same resource for a slow browser."),
 		dropped:    f("dropped_total", "Messages still queued for a browser when it was disconnected."),

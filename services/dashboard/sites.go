@@ -24,7 +24,7 @@ func (d *Dashboard) subscribeSites() (stop func(), err error) {
 			_ = s.Unsubscribe()
 		}
 	}
-	for _, subject := range []string{sites.SubjectAllLinks, sites.SubjectCollision} {
+	for _, subject := range []string{sites.SubjectAllLinks, sites.SubjectCollision, bus.SubjectClaimRefused} {
 		s, err := d.nc.Subscribe(subject, d.onSiteMsg)
 		if err != nil {
 			stop()
@@ -42,6 +42,9 @@ func (d *Dashboard) onSiteMsg(m *nats.Msg) {
 		d.log.Debug("ignored site message", "subject", m.Subject, "err", err)
 		return
 	}
+	if m.Subject == bus.SubjectClaimRefused {
+		d.m.refused.Inc()
+	}
 	d.hub.publishSite(key, f, keep)
 }
 
@@ -49,6 +52,9 @@ func (d *Dashboard) onSiteMsg(m *nats.Msg) {
 // identifies what it is the state of; keep is false for a collision that is
 // over, which no later snapshot needs.
 func siteFrame(subject string, data []byte) (key string, f *frame, keep bool, err error) {
+	if subject == bus.SubjectClaimRefused {
+		return refusedFrame(data)
+	}
 	if subject == sites.SubjectCollision {
 		var c sites.Collision
 		if err := json.Unmarshal(data, &c); err != nil {
@@ -109,4 +115,30 @@ func (h *hub) withSites(snapshot []*frame) []*frame {
 		out = append(out, h.sites[k])
 	}
 	return append(out, synced)
+}
+
+// refused is the browser message of a refused claim (bus.ClaimRefused).
+type refused struct {
+	Type     string `json:"type"`
+	UID      string `json:"uid"`
+	Owner    string `json:"owner"`
+	Claimant string `json:"claimant"`
+	TS       int64  `json:"ts"`
+}
+
+// refusedFrame checks a refused claim and encodes it for browsers; it is
+// shown once, never kept for snapshots.
+func refusedFrame(data []byte) (string, *frame, bool, error) {
+	var c bus.ClaimRefused
+	if err := json.Unmarshal(data, &c); err != nil {
+		return "", nil, false, err
+	}
+	if err := bus.ValidateNodeID(c.UID); err != nil {
+		return "", nil, false, err
+	}
+	if len(c.Owner) > 256 || len(c.Claimant) > 256 {
+		return "", nil, false, errors.New("refused claim: owner or claimant too long")
+	}
+	r := refused{Type: "refused", UID: c.UID, Owner: c.Owner, Claimant: c.Claimant, TS: c.Time.UnixMilli()}
+	return "refused\x00" + c.UID, mustFrame(r, "", true), false, nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/bus/bustest"
 	"github.com/goaiot/goaiot/sites"
 )
@@ -115,4 +116,38 @@ func TestSiteLinksAndCollisionsReachBrowsers(t *testing.T) {
 			t.Fatalf("snapshot still has %+v", m)
 		}
 	})
+}
+
+// A claim refused by a gateway reaches every browser once and is counted;
+// it is not kept for later snapshots, and a bad one is dropped.
+func TestRefusedClaimsReachBrowsers(t *testing.T) {
+	srv := bustest.StartServer(t)
+	td := startDashboard(t, srv)
+	pub := publisher{t: t, nc: bustest.Connect(t, srv)}
+	live := dial(t, td, nil)
+	live.subscribe()
+	pub.json(bus.SubjectClaimRefused, bus.ClaimRefused{UID: "a.b", Owner: "x", Claimant: "y"}) // unsafe uid: dropped
+	pub.json(bus.SubjectClaimRefused, bus.ClaimRefused{UID: "uid1", Owner: "CoAP/coap@a", Claimant: "MQTT/mqtt@a", Time: time.UnixMilli(5)})
+	var got refused
+	for got.Type != "refused" {
+		_ = live.conn.SetReadDeadline(time.Now().Add(wait))
+		_, data, err := live.conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if err := json.Unmarshal(data, &got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got.UID != "uid1" || got.Owner != "CoAP/coap@a" || got.Claimant != "MQTT/mqtt@a" || got.TS != 5 {
+		t.Fatalf("refused message %+v", got)
+	}
+	if n := metric(t, td, "aiot_dashboard_claims_refused_total"); n != 1 {
+		t.Fatalf("claims refused counted %v, want 1", n)
+	}
+	late := dial(t, td, nil)
+	late.send(`{"type":"new","data":"client"}`)
+	if m, ok := late.nextSiteMsg(true); ok {
+		t.Fatalf("snapshot holds %+v", m)
+	}
 }
