@@ -40,7 +40,7 @@ func benchListener(b *testing.B, qos byte) {
 	srv := bustest.StartServer(b, bustest.WithMQTT())
 	nc := bustest.Connect(b, srv)
 	startBenchGateway(b, srv, nil)
-	pub := pahoClient(b, "tcp://"+srv.MQTTAddr(), "bench-pub")
+	pub := pahoClient(b, "tcp://"+srv.MQTTAddr(), "mqtt-bench") // speaks for node bench
 	announce(b, nc, pub)
 	runIngest(b, pub, qos, natsCounter(b, nc))
 }
@@ -92,6 +92,8 @@ func announce(b *testing.B, nc *nats.Conn, pub paho.Client) {
 	deadline := time.Now().Add(wait)
 	for len(states) == 0 {
 		pub.Publish("node/check", 1, false, `{"id":"bench"}`).Wait()
+		// a listener claim is proven by a message on the node's own subjects
+		pub.Publish("node/bench/resources", 1, false, `["temperature"]`).Wait()
 		if time.Now().After(deadline) {
 			b.Fatal("bench node not claimed")
 		}
