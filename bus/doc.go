@@ -13,6 +13,8 @@
 //	                                                      the owning gateway replies {"ok":true}
 //	                                                      or {"ok":false,"error":"…"}
 //	gateway.check              empty                      every node re-announces itself
+//	aiot.claims.refused        {"uid","owner","claimant"} a gateway refused to claim an id
+//	                                                      another gateway owns ([ClaimRefused])
 //
 // MQTT topics map onto subjects exactly as nats-server's MQTT listener maps
 // them: "/" becomes ".", "+" becomes "*" and "#" becomes ">". Node ids and
@@ -20,9 +22,31 @@
 // [ValidateResource] reject anything that is not (".", "*", ">", white space,
 // empty, over-long, non-UTF-8) and the reserved names.
 //
+// # Who may do what
+//
+// The embedded server authenticates every connection itself (edgeauth.go,
+// nats-server's custom client authentication), with or without an [Auth]:
+//
+//	nkey or password user of a role      RolePermissions (admin: anything)
+//	user of role node, MQTT client       NodePermissions: its own node.<id>.*
+//	  without credentials                (never $state) and node.check; receives
+//	                                     gateway.<id>.> and gateway.check. The id
+//	                                     is the user name, or the MQTT client id
+//	                                     (<id> or mqtt-<id>, ClientNodeIDs)
+//	leaf node                            a LeafUser (any leaf when none is set)
+//	NATS client without credentials      admin without Auth (loopback default),
+//	                                     refused with it
+//
+// So no node-facing endpoint reaches $JS, $SYS, _INBOX, aiot.> or another
+// node's subjects; the MQTT-SN and websocket gateways apply the same rule
+// to their clients (SpeaksFor), and per-node quotas (quota.go).
+//
 // # Storage
 //
 // The NODES stream captures node.> and keeps, per subject, the last value
 // plus a bounded history (a count and an age). It is the source of the
-// dashboard's snapshot and of chart history; see [EnsureNodesStream].
+// dashboard's snapshot and of chart history; see [EnsureNodesStream]. It
+// refuses a message above MaxMsgSize (8 KiB) and, once MaxBytes is reached,
+// new messages rather than old ones (DiscardNew): no node, however loud,
+// evicts another node's history.
 package bus
