@@ -86,6 +86,10 @@ type Config struct {
 	MaxHistory int
 	// LoadTimeout bounds reading the stream at start; default 30 s.
 	LoadTimeout time.Duration
+	// ForgetAfter: a node offline for longer leaves the index, so that ids
+	// that come and go (or are spoofed) do not grow memory or snapshots;
+	// its history stays in the stream. 0 keeps every node (`aiot` sets 24 h).
+	ForgetAfter time.Duration
 }
 
 func (c *Config) defaults() {
@@ -125,7 +129,7 @@ func (c *Config) validate() error {
 		return errors.New("dashboard: no nats connection")
 	case c.Logger == nil:
 		return errors.New("dashboard: no logger")
-	case c.CommandTimeout < 0 || c.WriteTimeout < 0 || c.PingInterval < 0 || c.LoadTimeout < 0 || c.SessionTTL < 0:
+	case c.CommandTimeout < 0 || c.WriteTimeout < 0 || c.PingInterval < 0 || c.LoadTimeout < 0 || c.SessionTTL < 0 || c.ForgetAfter < 0:
 		return errors.New("dashboard: negative duration")
 	case c.MaxMessageBytes < 0 || c.MessageRate < 0 || c.MessageBurst < 0 || c.MaxInFlight < 0 ||
 		c.QueueLimit < 0 || c.SlowAfter < 0 || c.MaxBrowsers < 0 || c.MaxHistory < 0 || c.MaxSessions < 0 || c.LoginRate < 0:
@@ -219,11 +223,21 @@ func (d *Dashboard) Run(ctx context.Context) error {
 		d.log.Error("reading node state from the stream", "err", err)
 	}
 	close(d.ready)
+	var sweep <-chan time.Time
+	if d.cfg.ForgetAfter > 0 {
+		t := time.NewTicker(min(d.cfg.ForgetAfter/10, time.Minute))
+		defer t.Stop()
+		sweep = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			d.closeAll()
 			return nil
+		case now := <-sweep:
+			if n := d.hub.forget(now.Add(-d.cfg.ForgetAfter)); n > 0 {
+				d.log.Info("forgot nodes offline for longer than the retention", "nodes", n, "forget_after", d.cfg.ForgetAfter)
+			}
 		case <-status:
 			// Live events sent while disconnected are lost: read them back.
 			d.log.Info("nats reconnected: reading node state again")

@@ -71,6 +71,10 @@
 //	    user (absent when anonymous); login is true when the dashboard has
 //	    users, i.e. when a login form makes sense.
 //
+// A node offline for longer than Config.ForgetAfter (`--forget-after`,
+// 24 h) leaves the index: it is in no later snapshot, and a browser that
+// saw its "out" hears nothing more of it. Its history stays in the stream.
+//
 // MS is milliseconds since the Unix epoch. Bad frames (not JSON, unknown
 // type, missing fields, oversized) close the socket with 1003 and a reason.
 //

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"sync"
+	"time"
 )
 
 // hub fans node events out to the subscribed browsers. Applying an event to
@@ -37,6 +38,17 @@ func (h *hub) publish(ev event) {
 	h.mu.Unlock()
 	h.m.nodes.Set(float64(known))
 	h.m.online.Set(float64(online))
+}
+
+// forget drops the nodes offline since before cutoff from the index.
+func (h *hub) forget(cutoff time.Time) int {
+	h.mu.Lock()
+	n := h.idx.forget(cutoff)
+	known, online := h.idx.stats()
+	h.mu.Unlock()
+	h.m.nodes.Set(float64(known))
+	h.m.online.Set(float64(online))
+	return n
 }
 
 // push queues f for c; a browser whose queue is full is unsubscribed and cut

@@ -31,6 +31,7 @@ type nodeEntry struct {
 	state     bus.State
 	newFrame  *frame // "new" with the current state
 	outFrame  *frame // "out", when offline
+	offlineAt time.Time
 	values    map[string]*valueEntry
 	endpoints []string // in order of appearance
 }
@@ -134,6 +135,12 @@ func (x *index) setState(n *nodeEntry, st bus.State) {
 	n.outFrame = nil
 	if st.State == bus.StateOffline {
 		n.outFrame = mustFrame(nodeEventMsg{Type: typeOut, UID: n.uid, TS: millis(st.Time)}, "", true)
+		if was != bus.StateOffline || n.offlineAt.IsZero() {
+			n.offlineAt = st.Time
+			if n.offlineAt.IsZero() {
+				n.offlineAt = time.Now()
+			}
+		}
 	}
 }
 
@@ -171,6 +178,24 @@ func (x *index) snapshot() []*frame {
 		}
 	}
 	return append(out, mustFrame(syncedMsg{Type: typeSynced, Nodes: len(x.order)}, "", false))
+}
+
+// forget drops the nodes offline since before cutoff (browsers were told
+// "out" when they left; from now on they are not in snapshots either) and
+// returns how many it dropped.
+func (x *index) forget(cutoff time.Time) int {
+	kept := x.order[:0]
+	for _, n := range x.order {
+		if n.state.State == bus.StateOffline && n.offlineAt.Before(cutoff) {
+			delete(x.nodes, n.uid)
+			continue
+		}
+		kept = append(kept, n)
+	}
+	dropped := len(x.order) - len(kept)
+	clear(x.order[len(kept):]) // let the dropped entries go
+	x.order = kept
+	return dropped
 }
 
 // stats counts the known and online nodes.
