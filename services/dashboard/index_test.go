@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/bus/bustest"
 )
 
 // Nodes offline for longer than the retention leave the index and the
@@ -45,5 +46,24 @@ func TestIndexForgetsLongOfflineNodes(t *testing.T) {
 	if frames := x.apply(event{kind: bus.KindNodeState, uid: "gone", ts: t0.Add(2 * time.Hour),
 		state: bus.State{State: bus.StateOnline, Time: t0.Add(2 * time.Hour)}}); len(frames) != 1 {
 		t.Fatalf("comeback frames %d, want a new", len(frames))
+	}
+}
+
+// The dashboard sweeps its index: a spoofed id that went offline is gone
+// from memory and from a later browser's snapshot after the retention.
+func TestDashboardForgetsOfflineNodes(t *testing.T) {
+	srv := bustest.StartServer(t)
+	td := startDashboard(t, srv, func(c *Config) { c.ForgetAfter = 300 * time.Millisecond })
+	pub := publisher{t: t, nc: bustest.Connect(t, srv)}
+	now := time.Now().UTC()
+	pub.json(bus.NodeState("spoof1"), bus.State{State: bus.StateOnline, Protocol: bus.ProtocolCoAP, Time: now})
+	pub.json(bus.NodeState("spoof1"), bus.State{State: bus.StateOffline, Protocol: bus.ProtocolCoAP, Time: now})
+	pub.json(bus.NodeState("kept"), bus.State{State: bus.StateOnline, Protocol: bus.ProtocolCoAP, Time: now})
+	bustest.Eventually(t, wait, "both nodes known", func() bool { return metric(t, td, "aiot_dashboard_nodes") == 2 })
+	bustest.Eventually(t, wait, "the offline node forgotten", func() bool { return metric(t, td, "aiot_dashboard_nodes") == 1 })
+	for _, m := range dial(t, td, nil).subscribe() {
+		if m.UID == "spoof1" {
+			t.Fatalf("forgotten node in the snapshot: %+v", m)
+		}
 	}
 }
