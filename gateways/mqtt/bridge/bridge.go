@@ -72,8 +72,9 @@ type Config struct {
 	NodeBurst int
 	// MaxPayload drops larger messages; default 64 KiB.
 	MaxPayload int
-	// MaxNodes bounds the node ids the bridge keeps a rate limit for;
-	// messages of further nodes are dropped. Default 100 000.
+	// MaxNodes bounds the node ids the bridge keeps a rate limit for: idle
+	// ones make room for new ones; while all are busy, messages of further
+	// nodes are dropped. Default 100 000.
 	MaxNodes int
 	// ConnectTimeout bounds one connection attempt; default 10 s.
 	ConnectTimeout time.Duration
@@ -356,18 +357,30 @@ func (b *Bridge) check(topic string, payload []byte) (string, string, *rejection
 }
 
 // allow applies node's rate limit.
-func (b *Bridge) allow(node string) bool {
+func (b *Bridge) allow(node string) bool { return b.allowAt(node, time.Now()) }
+
+// allowAt is allow at time now. At MaxNodes, the limiters of idle nodes
+// (bucket full again, the same as a fresh one) are dropped first; only
+// when every tracked node is busy is a new node refused.
+func (b *Bridge) allowAt(node string, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	l, ok := b.limiters[node]
 	if !ok {
+		if len(b.limiters) >= b.cfg.MaxNodes {
+			for id, idle := range b.limiters {
+				if idle.TokensAt(now) >= float64(b.cfg.NodeBurst) {
+					delete(b.limiters, id)
+				}
+			}
+		}
 		if len(b.limiters) >= b.cfg.MaxNodes {
 			return false
 		}
 		l = rate.NewLimiter(rate.Limit(b.cfg.NodeRate), b.cfg.NodeBurst)
 		b.limiters[node] = l
 	}
-	return l.Allow()
+	return l.AllowN(now, 1)
 }
 
 // Stats returns the bridge's counters.
