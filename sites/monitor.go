@@ -236,7 +236,13 @@ func (mo *Monitor) onState(m *nats.Msg) {
 	}
 	now := mo.cfg.Now()
 	mo.mu.Lock()
-	s := mo.site(st.Site)
+	s, known := mo.sites[st.Site]
+	if !known {
+		// Sites are made by their heartbeats (which list their nodes), never
+		// by a $state naming any site: that would grow memory without bound.
+		mo.mu.Unlock()
+		return
+	}
 	if st.State == bus.StateOffline {
 		delete(s.nodes, subj.Node)
 	} else {

@@ -95,8 +95,24 @@ func TestCollisionsReportedNotMerged(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a $state naming an unknown site makes no site", func(t *testing.T) {
+		state(t, nc, "g1", "ghost", bus.StateOnline)
+		state(t, nc, "l1", "paris", bus.StateOnline) // same subscription, after it
+		if c := nextCollision(t, coll); c.UID != "l1" {
+			t.Fatalf("collision %+v, want l1", c)
+		}
+		for _, s := range mon.Sites() {
+			if s.Site == "ghost" {
+				t.Fatal("a site was made by a $state")
+			}
+		}
+		state(t, nc, "l1", "paris", bus.StateOffline)
+		if c := nextCollision(t, coll); c.UID != "l1" || len(c.Sites) != 1 {
+			t.Fatalf("collision %+v, want l1 over", c)
+		}
+	})
 	t.Run("an id at one site only is no collision", func(t *testing.T) {
-		if len(coll) != 0 || gauge(t, reg, "aiot_site_id_collisions_total") != 3 {
+		if len(coll) != 0 || gauge(t, reg, "aiot_site_id_collisions_total") != 4 {
 			t.Fatalf("%d more collision messages, %v found", len(coll), gauge(t, reg, "aiot_site_id_collisions_total"))
 		}
 	})
