@@ -50,7 +50,8 @@ func validateToken(s string) error {
 	}
 	for _, r := range s {
 		if r == '.' || r == '*' || r == '>' || r == '/' || r == '+' || r == '#' ||
-			unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError {
+			unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError ||
+			unicode.Is(unicode.Cf, r) { // invisible and bidi formatting: U+200B, U+202E, U+FEFF…
 			return fmt.Errorf("%w %q", ErrUnsafeToken, r)
 		}
 	}
