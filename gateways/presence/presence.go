@@ -69,7 +69,8 @@ type Node struct {
 
 type entry struct {
 	Node
-	sub *nats.Subscription
+	sub   *nats.Subscription
+	reset bool // the last $state published was reset
 }
 
 // Stats counts what a tracker did.
@@ -185,10 +186,13 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 	if ok {
 		e.LastSeen = now
 		moved := e.Address != address
-		e.Address = address
+		back := e.reset // a sign of life after a reboot: online again
+		e.Address, e.reset = address, false
 		t.mu.Unlock()
 		if moved {
 			t.log.Info("node moved", "node", id, "address", address)
+		}
+		if moved || back {
 			t.publishState(id, bus.StateOnline, address)
 		}
 		return false, nil
@@ -227,12 +231,14 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 }
 
 // Reset publishes that node id rebooted; the gateway then rediscovers it.
+// Its next sign of life (Seen) publishes it online again.
 func (t *Tracker) Reset(id string) {
 	t.mu.Lock()
 	e, ok := t.nodes[id]
 	var addr string
 	if ok {
 		e.LastSeen = t.cfg.Now()
+		e.reset = true
 		addr = e.Address
 	}
 	t.mu.Unlock()

@@ -65,6 +65,14 @@ func TestLifecycle(t *testing.T) {
 	if s := state(t, bustest.Next(t, states, bus.NodeState("n1"), 2*time.Second)); s.State != bus.StateReset {
 		t.Fatalf("after reset: %s", s.State)
 	}
+	// The next sign of life after a reboot says online again, even from
+	// the same address.
+	if _, err := tr.Seen("n1", "[::1]:5683"); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(t, bustest.Next(t, states, bus.NodeState("n1"), 2*time.Second)); s.State != bus.StateOnline {
+		t.Fatalf("after the reset and a sign of life: %s", s.State)
+	}
 	if _, err := tr.Seen("n1", "[::2]:5683"); err != nil {
 		t.Fatal(err)
 	}
