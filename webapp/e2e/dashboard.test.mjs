@@ -20,6 +20,7 @@ const res = (uid, name) => `${node(uid)} [data-testid="resource"][data-res="${na
 
 let tmp, aiot, browser, page, wsnode
 const pageErrors = []
+const failedRequests = [] // the page's requests to aiot answered with an error
 
 /** waitDom waits for a condition evaluated in the page, with a readable failure. */
 async function waitDom(what, fn, arg, timeout = 30_000) {
@@ -74,6 +75,9 @@ describe('dashboard against aiot run --demo', { concurrency: false, skip: browse
     browser = await launch()
     page = browser.context.pages()[0] ?? (await browser.context.newPage())
     page.on('pageerror', (e) => pageErrors.push(e.message))
+    page.on('response', (r) => {
+      if (r.status() >= 400 && r.url().startsWith(aiot.url)) failedRequests.push(`${r.status()} ${r.url()}`)
+    })
   })
 
   after(async () => {
@@ -169,6 +173,9 @@ describe('dashboard against aiot run --demo', { concurrency: false, skip: browse
     )
     // The position is listed with its coordinates (no tiles needed).
     await waitDom('the position in the marker list', () => document.querySelector('[data-testid="map"]')?.textContent.includes('48.71280° N'))
+    // Drawing markers requests nothing that is not there (Leaflet's default
+    // marker images used to 404 on every load).
+    assert.deepEqual(failedRequests, [])
   })
 
   test('the LED toggle reaches the node and the page shows its new state', async () => {
