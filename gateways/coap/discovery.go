@@ -15,8 +15,15 @@ import (
 	"github.com/goaiot/goaiot/bus"
 )
 
-// startDiscovery discovers n in the background. g.mu held.
+// startDiscovery discovers n in the background, unless its address had its
+// share of discoveries (DiscoveryRate): then the next beacon tries again.
+// g.mu held.
 func (g *Gateway) startDiscovery(n *node) {
+	if n.secure == nil && !g.toward.allow(n.addr.Addr()) { // a DTLS peer cannot be spoofed
+		g.deferred.Add(1)
+		g.bad.Warn("discovery deferred: too many toward this address (a spoofed /alive?)", "node", n.uid, "address", n.addr.String())
+		return
+	}
 	n.discovering = true
 	go func() {
 		ok := g.discoverNode(n)

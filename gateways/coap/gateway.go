@@ -72,6 +72,12 @@ type Config struct {
 	MaxNodes int
 	// MaxDiscoveries caps discoveries running at once. Default 32.
 	MaxDiscoveries int
+	// DiscoveryRate caps the discoveries started per second toward one
+	// address (IPv4, or IPv6 /64), bursts of twice that, so that spoofed
+	// /alive beacons cannot turn the gateway into a reflector; a deferred
+	// discovery is tried at the node's next beacon. Default 10; negative:
+	// no limit.
+	DiscoveryRate float64
 }
 
 func (c *Config) validate() error {
@@ -123,6 +129,9 @@ func (c *Config) defaults() {
 	if c.SourceRate == 0 {
 		c.SourceRate = 1000
 	}
+	if c.DiscoveryRate == 0 {
+		c.DiscoveryRate = 10
+	}
 	if c.MaxDiscoveries == 0 {
 		c.MaxDiscoveries = 32
 	}
@@ -134,6 +143,9 @@ type Stats struct {
 	Beacons, Values, Rejected, Discovered, DiscoveryFailures, Notifications int64
 	// Limited counts POSTs refused because their source was over SourceRate.
 	Limited int64
+	// DiscoveriesDeferred counts discoveries put off because their
+	// destination was over DiscoveryRate.
+	DiscoveriesDeferred int64
 }
 
 // Gateway is the CoAP gateway: it serves /alive and /server, discovers and
@@ -143,6 +155,8 @@ type Gateway struct {
 	log     *slog.Logger
 	bad     *logLimit // lines about bad input
 	limiter *sourceLimiter
+	// toward bounds the discoveries started per destination (DiscoveryRate).
+	toward  *sourceLimiter
 	tracker *presence.Tracker
 
 	ready    chan struct{}
@@ -156,7 +170,7 @@ type Gateway struct {
 	nodes    map[string]*node  // by uid
 	bySource map[string]string // source key → uid
 
-	beacons, values, rejected, discovered, discoveryFailures, notifications, limited atomic.Int64
+	beacons, values, rejected, discovered, discoveryFailures, notifications, limited, deferred atomic.Int64
 }
 
 // New validates cfg and builds the gateway; Run starts it.
@@ -170,6 +184,7 @@ func New(cfg Config) (*Gateway, error) {
 		log:      cfg.Logger,
 		bad:      newLogLimit(cfg.Logger, 20),
 		limiter:  newSourceLimiter(cfg.SourceRate),
+		toward:   newSourceLimiter(cfg.DiscoveryRate),
 		ready:    make(chan struct{}),
 		discover: make(chan struct{}, cfg.MaxDiscoveries),
 		nodes:    make(map[string]*node),
@@ -217,7 +232,7 @@ func (g *Gateway) Nodes() []presence.Node { return g.tracker.Nodes() }
 func (g *Gateway) Stats() Stats {
 	return Stats{Stats: g.tracker.Stats(), Beacons: g.beacons.Load(), Values: g.values.Load(),
 		Rejected: g.rejected.Load(), Discovered: g.discovered.Load(), DiscoveryFailures: g.discoveryFailures.Load(),
-		Notifications: g.notifications.Load(), Limited: g.limited.Load()}
+		Notifications: g.notifications.Load(), Limited: g.limited.Load(), DiscoveriesDeferred: g.deferred.Load()}
 }
 
 // Run binds the listeners and serves until ctx ends; then every owned node
