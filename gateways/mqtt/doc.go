@@ -65,10 +65,12 @@
 // "timeout…"} after --mqtt-command-timeout (5 s), naming the other value the
 // node reported meanwhile if any (a node that refuses a payload, like the
 // LED firmware given "5", just republishes nothing). A republish of another
-// value does not end the wait, since it may be a value already in flight. A
-// matching value that arrived up to 2 s before the tracker saw the request
-// also confirms it, because the node may answer before the tracker's handler
-// runs. The node must get the command exactly once, so who delivers
+// value does not end the wait, since it may be a value already in flight. If
+// the node's latest value, reported within the command timeout before the
+// tracker's handler ran, already is the payload, it confirms the command:
+// the node may answer the request, which reaches it directly, before that
+// handler runs (on a loaded machine, seconds before), and a node already in
+// the commanded state is in it. The node must get the command exactly once, so who delivers
 // it depends on the transport:
 //
 //   - Listener nodes: nats-server's MQTT listener delivers a message published

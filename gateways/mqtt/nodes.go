@@ -19,11 +19,6 @@ const (
 	// valuesEvery: a resource list asks for values at most this often, so
 	// that a node flooding its list does not make the gateway flood it back.
 	valuesEvery = time.Second
-	// confirmGrace: a value equal to the command's payload that arrived this
-	// long before the command reached the gateway still confirms it (the
-	// node may answer the request, which reaches it directly, before the
-	// gateway's command handler runs).
-	confirmGrace = 2 * time.Second
 	// Per-node subscription limits: a flooding node overflows only its own.
 	nodePendingMsgs  = 10_000
 	nodePendingBytes = 8 << 20
@@ -414,7 +409,7 @@ func (g *Gateway) command(ctx context.Context, id, res string, payload []byte) e
 		return fmt.Errorf("node %s: not served by gateway %s", id, g.cfg.Gateway)
 	}
 	via := n.via
-	if r, ok := n.recent[res]; ok && via != viaBridge && start.Sub(r.at) <= confirmGrace && r.text == string(payload) {
+	if r, ok := n.recent[res]; ok && via != viaBridge && start.Sub(r.at) <= g.cfg.CommandTimeout && r.text == string(payload) {
 		g.mu.Unlock()
 		return nil
 	}

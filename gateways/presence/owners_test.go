@@ -47,7 +47,7 @@ func TestOnlineIDHasOneOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	bustest.Next(t, states, bus.NodeState("uid1"), 5*time.Second)
-	bustest.Eventually(t, 5*time.Second, "the websocket gateway's claim refused", func() bool {
+	bustest.Eventually(t, 20*time.Second, "the websocket gateway's claim refused", func() bool {
 		_, err := ws.Seen("uid1", "127.0.0.1:4444")
 		return errors.Is(err, presence.ErrOwnedElsewhere)
 	})
@@ -66,7 +66,7 @@ func TestOnlineIDHasOneOwner(t *testing.T) {
 	}
 
 	coap.Forget("uid1")
-	bustest.Eventually(t, 5*time.Second, "the id free once offline", func() bool {
+	bustest.Eventually(t, 20*time.Second, "the id free once offline", func() bool {
 		_, err := ws.Seen("uid1", "127.0.0.1:4444")
 		return err == nil
 	})
@@ -85,7 +85,7 @@ func TestSimultaneousClaimsSettle(t *testing.T) {
 	if _, err := second.Seen("uid2", "b"); err != nil && !errors.Is(err, presence.ErrOwnedElsewhere) {
 		t.Fatal(err)
 	}
-	bustest.Eventually(t, 5*time.Second, "one owner left", func() bool {
+	bustest.Eventually(t, 20*time.Second, "one owner left", func() bool {
 		_, a := first.Lookup("uid2")
 		_, b := second.Lookup("uid2")
 		return a && !b
