@@ -65,7 +65,7 @@ func (t *Target) fill() error {
 		}
 		ws := "ws://" + u.Host
 		if t.WSURL == "" {
-			t.WSURL = ws + "/ws"
+			t.WSURL = ws + "/ws?ext=1" // goaiot's extensions: synced, results
 		}
 		if t.NodeURL == "" {
 			t.NodeURL = ws + "/node"

@@ -221,7 +221,7 @@ func TestDashboardRestart(t *testing.T) {
 	}
 	f.stored()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	url := "ws://" + addr + "/ws"
+	url := "ws://" + addr + "/ws?ext=1"
 	stop := runDashboard(t, ns.connect("dashboard-1"), addr)
 	var open []*browser
 	for range browsers {

@@ -273,7 +273,7 @@ func TestBrowserFlood(t *testing.T) {
 	f.state("good", bus.StateOnline)
 	f.stored()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	url := "ws://" + addr + "/ws"
+	url := "ws://" + addr + "/ws?ext=1"
 	runDashboard(t, ns.connect("dashboard"), addr)
 	good, err := openBrowser(url)
 	if err != nil {

@@ -59,7 +59,7 @@ type browser struct {
 
 func openBrowser(t *testing.T, httpURL string) *browser {
 	t.Helper()
-	c, _, err := websocket.DefaultDialer.Dial(strings.Replace(httpURL, "http://", "ws://", 1)+"/ws", nil)
+	c, _, err := websocket.DefaultDialer.Dial(strings.Replace(httpURL, "http://", "ws://", 1)+"/ws?ext=1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -375,7 +375,8 @@ func serveHTTP(ctx context.Context, hs *http.Server, ln net.Listener) error {
 	return nil
 }
 
-// stopBus drains every connection, then stops the embedded server.
+// stopBus flushes and closes every connection, then stops the embedded
+// server.
 func (s *system) stopBus() {
 	s.mu.Lock()
 	conns := s.conns

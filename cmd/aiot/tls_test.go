@@ -67,7 +67,7 @@ func TestHTTPSelfSigned(t *testing.T) {
 		t.Errorf("healthz %+v", health)
 	}
 	dialer := websocket.Dialer{TLSClientConfig: conf}
-	conn, _, err := dialer.Dial("wss"+strings.TrimPrefix(url, "https")+"/ws", nil)
+	conn, _, err := dialer.Dial("wss"+strings.TrimPrefix(url, "https")+"/ws?ext=1", nil)
 	if err != nil {
 		t.Fatalf("wss: %v", err)
 	}

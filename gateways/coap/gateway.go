@@ -66,7 +66,7 @@ type Config struct {
 	// 1 000; negative: no limit.
 	SourceRate float64
 	// PeerIdle evicts go-coap's per-peer state after this much silence.
-	// Default 60 s.
+	// Default 10 s (shorter than RIOT's 30 s beacon).
 	PeerIdle time.Duration
 	// MaxNodes caps the nodes owned. Default 100 000.
 	MaxNodes int

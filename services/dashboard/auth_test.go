@@ -356,7 +356,7 @@ func TestLoginModes(t *testing.T) {
 		}
 		close(d.ready) // not running: no snapshot needed for the hello
 		dialer := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: hs.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}}
-		conn, _, err := dialer.Dial("wss"+strings.TrimPrefix(hs.URL, "https")+"/ws",
+		conn, _, err := dialer.Dial("wss"+strings.TrimPrefix(hs.URL, "https")+"/ws?ext=1",
 			http.Header{"Cookie": {SessionCookie + "=" + resp.Cookies()[0].Value}})
 		if err != nil {
 			t.Fatal(err)

@@ -38,8 +38,11 @@ type client struct {
 	limiter *rate.Limiter
 	slots   chan struct{} // one per running command or history request
 	deflate bool          // the browser offered permessage-deflate
-	wmu     chan struct{} // the write lock (a channel, to wait with a timeout)
-	wbuf    []byte
+	// ext: the browser asked for goaiot's extensions (/ws?ext=1, goaiot's
+	// page). Without it, it gets exactly Pyaiot's protocol (doc.go).
+	ext  bool
+	wmu  chan struct{} // the write lock (a channel, to wait with a timeout)
+	wbuf []byte
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when the connection is to end
@@ -78,6 +81,7 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		closing: make(chan struct{}),
 		wmu:     make(chan struct{}, 1),
 		deflate: strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ",")), "permessage-deflate"),
+		ext:     r.URL.Query().Get("ext") == "1",
 	}
 	conn.SetPingHandler(func(data string) error {
 		c.control(websocket.PongMessage, []byte(data))
@@ -121,7 +125,7 @@ func (d *Dashboard) untrack(c *client) {
 
 func (c *client) serve() {
 	c.log.Debug("browser connected")
-	c.out.push(mustFrame(helloMsg{Type: typeHello, Server: "goaiot", Version: c.d.cfg.Version,
+	c.send(mustFrame(helloMsg{Type: typeHello, Server: "goaiot", Version: c.d.cfg.Version,
 		Role: c.id.role, User: c.id.user, Login: c.d.cfg.Users != nil}, "", false))
 	writerDone := make(chan struct{})
 	go func() {
@@ -288,8 +292,12 @@ func (c *client) run(req request, answer func(*client, request) *frame) {
 	}()
 }
 
-// send queues a message for this browser only.
+// send queues a message for this browser only (an extension message only
+// if it asked for them).
 func (c *client) send(f *frame) {
+	if f.ext && !c.ext {
+		return
+	}
 	if c.out.push(f) == overflow {
 		c.cut(cutSlow)
 	}

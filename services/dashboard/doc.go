@@ -6,6 +6,18 @@
 // JSON objects, one per text frame, compatible with Pyaiot's dashboard. The
 // fields marked "ext" are goaiot extensions; Pyaiot's page ignores them.
 //
+// Two dialects, chosen at the handshake:
+//   - /ws?ext=1 (goaiot's page): everything below, hello first.
+//   - /ws (Pyaiot's page, and any client that does not ask): exactly what
+//     Pyaiot's broker sends. No extension message (hello, synced, result,
+//     history, site, collision, refused); the snapshot leaves offline nodes
+//     out (Pyaiot's page would draw them, then drop them); and each "new"
+//     (and "reset") is followed by the node's seed values as Pyaiot's
+//     gateways sent them, which its page lists in the node menu:
+//     update "protocol" (CoAP, MQTT, MQTT-SN, WebSocket), and "ip" for a
+//     CoAP node or "id" for an MQTT node. Extra fields of new/update stay
+//     (Pyaiot's page ignores them).
+//
 // Browser to server:
 //
 //	{"type":"new","data":"client"}

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/goaiot/goaiot/sites"
 )
 
 // frame is one server message, encoded once and shared by every browser it
@@ -24,6 +26,14 @@ type frame struct {
 	// barrier is set for node lifecycle messages (new, out, reset): an
 	// update queued before one is never replaced by one queued after it.
 	barrier bool
+	// ext marks goaiot's extension messages (hello, synced, result,
+	// history, site, collision, refused): only browsers that asked for
+	// them get them (see client.ext).
+	ext bool
+	// pyaiot are the messages that follow this one for Pyaiot's page: a
+	// node's seed values (protocol, ip or id) after its "new" or "reset",
+	// as Pyaiot's gateways sent them.
+	pyaiot []*frame
 
 	pmOnce sync.Once
 	pm     *websocket.PreparedMessage
@@ -36,7 +46,7 @@ func newFrame(v any, key string, barrier bool) (*frame, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %T: %w", v, err)
 	}
-	return &frame{wire: textFrame(b), hdr: headerLen(len(b)), key: key, barrier: barrier}, nil
+	return &frame{wire: textFrame(b), hdr: headerLen(len(b)), key: key, barrier: barrier, ext: isExtension(v)}, nil
 }
 
 // mustFrame is newFrame for the message types, which always encode.
@@ -88,4 +98,31 @@ func textFrame(payload []byte) []byte {
 	}
 	copy(b[h:], payload)
 	return b
+}
+
+// isExtension reports whether v is one of goaiot's extension messages.
+func isExtension(v any) bool {
+	switch v.(type) {
+	case helloMsg, syncedMsg, resultMsg, historyMsg, refused, sites.Collision, sites.Link:
+		return true
+	}
+	return false
+}
+
+// framesFor returns what a browser gets of frames: all of them for one that
+// asked for goaiot's extensions; for Pyaiot's page, no extension message,
+// and each node's seed values after its "new" or "reset".
+func framesFor(ext bool, frames []*frame) []*frame {
+	if ext {
+		return frames
+	}
+	out := make([]*frame, 0, len(frames))
+	for _, f := range frames {
+		if f.ext {
+			continue
+		}
+		out = append(out, f)
+		out = append(out, f.pyaiot...)
+	}
+	return out
 }

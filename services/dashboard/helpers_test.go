@@ -30,7 +30,7 @@ type testDashboard struct {
 
 // wsURL is the dashboard's /ws as a ws:// URL.
 func (td *testDashboard) wsURL() string {
-	return "ws" + strings.TrimPrefix(td.http.URL, "http") + "/ws"
+	return "ws" + strings.TrimPrefix(td.http.URL, "http") + "/ws?ext=1"
 }
 
 // startDashboard runs a dashboard on srv until the test ends (or stop).

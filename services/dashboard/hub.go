@@ -27,8 +27,16 @@ func newHub(m *metrics) *hub {
 func (h *hub) publish(ev event) {
 	h.mu.Lock()
 	frames := h.idx.apply(ev)
+	var pyaiot []*frame // computed once for every Pyaiot browser
 	for c := range h.clients {
-		for _, f := range frames {
+		fs := frames
+		if !c.ext {
+			if pyaiot == nil {
+				pyaiot = framesFor(false, frames)
+			}
+			fs = pyaiot
+		}
+		for _, f := range fs {
 			if !h.push(c, f) {
 				break
 			}
@@ -70,7 +78,11 @@ func (h *hub) push(c *client, f *frame) bool {
 func (h *hub) subscribe(c *client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	switch c.out.pushAll(h.withSites(h.idx.snapshot())) {
+	snap := h.idx.snapshot(c.ext)
+	if c.ext {
+		snap = h.withSites(snap)
+	}
+	switch c.out.pushAll(framesFor(c.ext, snap)) {
 	case overflow, discarded:
 		delete(h.clients, c)
 		c.cut(cutSlow)

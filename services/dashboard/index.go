@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"net"
 	"time"
 
 	"github.com/goaiot/goaiot/bus"
@@ -106,7 +107,9 @@ func (x *index) applyState(n *nodeEntry, isNew bool, ev event) []*frame {
 		if prev.State == bus.StateOffline {
 			return []*frame{n.newFrame} // its card is gone: show it again
 		}
-		return []*frame{mustFrame(nodeEventMsg{Type: typeReset, UID: n.uid, TS: millis(ev.ts)}, "", true)}
+		f := mustFrame(nodeEventMsg{Type: typeReset, UID: n.uid, TS: millis(ev.ts)}, "", true)
+		f.pyaiot = n.newFrame.pyaiot // Pyaiot re-seeds a node that rebooted
+		return []*frame{f}
 	}
 	if sameInfo(prev, ev.state) {
 		return nil // a repeated online, e.g. on a resync
@@ -132,6 +135,7 @@ func (x *index) setState(n *nodeEntry, st bus.State) {
 		Type: typeNew, UID: n.uid, Site: st.Site, Gateway: st.Gateway, Protocol: st.Protocol,
 		Address: st.Address, State: st.State, TS: millis(st.Time),
 	}, "", true)
+	n.newFrame.pyaiot = seeds(n.uid, st)
 	n.outFrame = nil
 	if st.State == bus.StateOffline {
 		n.outFrame = mustFrame(nodeEventMsg{Type: typeOut, UID: n.uid, TS: millis(st.Time)}, "", true)
@@ -165,10 +169,14 @@ func (x *index) applyValue(n *nodeEntry, ev event) *frame {
 }
 
 // snapshot is every node as a browser must learn it: "new", its values,
-// then "out" if it is offline; then "synced".
-func (x *index) snapshot() []*frame {
+// then "out" if it is offline; then "synced". Pyaiot's page (withOffline
+// false) never shows offline nodes: they are left out.
+func (x *index) snapshot(withOffline bool) []*frame {
 	out := make([]*frame, 0, len(x.order)*4+1)
 	for _, n := range x.order {
+		if !withOffline && n.outFrame != nil {
+			continue
+		}
 		out = append(out, n.newFrame)
 		for _, ep := range n.endpoints {
 			out = append(out, n.values[ep].frame)
@@ -200,3 +208,35 @@ func (x *index) forget(cutoff time.Time) int {
 
 // stats counts the known and online nodes.
 func (x *index) stats() (known, online int) { return len(x.order), x.online }
+
+// seeds are the values Pyaiot's gateways sent right after a node's "new"
+// (its page lists them in the node's menu): "protocol", and the CoAP
+// node's "ip" or the MQTT node's "id". goaiot's page gets them as fields
+// of "new" instead.
+func seeds(uid string, st bus.State) []*frame {
+	if st.Protocol == "" {
+		return nil
+	}
+	out := []*frame{seed(uid, "protocol", st.Protocol, st.Time)}
+	switch st.Protocol {
+	case bus.ProtocolCoAP:
+		if host := addressHost(st.Address); host != "" {
+			out = append(out, seed(uid, "ip", host, st.Time))
+		}
+	case bus.ProtocolMQTT, bus.ProtocolMQTTSN:
+		out = append(out, seed(uid, "id", uid, st.Time))
+	}
+	return out
+}
+
+func seed(uid, endpoint, value string, ts time.Time) *frame {
+	return mustFrame(updateMsg{Type: typeUpdate, UID: uid, Endpoint: endpoint, Data: value, TS: millis(ts)}, "", false)
+}
+
+// addressHost is the host part of a host:port address, or the address.
+func addressHost(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}

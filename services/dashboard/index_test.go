@@ -35,7 +35,7 @@ func TestIndexForgetsLongOfflineNodes(t *testing.T) {
 		t.Fatalf("known %d online %d, want 2 and 1", known, online)
 	}
 	var snap []string
-	for _, f := range x.snapshot() {
+	for _, f := range x.snapshot(true) {
 		snap = append(snap, string(f.data()))
 	}
 	all := strings.Join(snap, "\n")

@@ -94,7 +94,9 @@ func (h *hub) publishSite(key string, f *frame, keep bool) {
 		delete(h.sites, key)
 	}
 	for c := range h.clients {
-		h.push(c, f)
+		if c.ext {
+			h.push(c, f)
+		}
 	}
 }
 

@@ -39,16 +39,25 @@ export function backoffDelay(attempt: number, base = 500, max = 15000, rand = Ma
 /**
  * defaultWsUrl is `/ws` on the page's own origin (ws: or wss: after the
  * page's scheme), unless the page's query has ?ws=URL (for development).
+ * It always asks for goaiot's extensions (`ext=1`: hello, synced, results,
+ * history, sites…); without it the server speaks exactly Pyaiot's protocol.
  */
 export function defaultWsUrl(loc: { protocol: string; host: string; search: string }): string {
   const q = new URLSearchParams(loc.search).get('ws')
+  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:'
   if (q) {
-    if (/^wss?:\/\//i.test(q)) return q
-    if (/^https?:\/\//i.test(q)) return q.replace(/^http/i, 'ws')
-    const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:'
-    return q.startsWith('/') ? `${scheme}//${loc.host}${q}` : `${scheme}//${q}`
+    if (/^wss?:\/\//i.test(q)) return withExt(q)
+    if (/^https?:\/\//i.test(q)) return withExt(q.replace(/^http/i, 'ws'))
+    return withExt(q.startsWith('/') ? `${scheme}//${loc.host}${q}` : `${scheme}//${q}`)
   }
-  return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws`
+  return withExt(`${scheme}//${loc.host}/ws`)
+}
+
+/** withExt adds `ext=1` to a websocket URL's query unless it has it. */
+export function withExt(url: string): string {
+  const u = new URL(url)
+  if (!u.searchParams.has('ext')) u.searchParams.set('ext', '1')
+  return u.toString()
 }
 
 export class Connection {
