@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,23 +19,50 @@ import (
 	"github.com/goaiot/goaiot/gateways/mqttsn"
 )
 
-// testLogger sends bisquitt's log lines to the test log.
+// testLogger sends bisquitt's log lines to the test log, until the test
+// ends: bisquitt's goroutines may log after that (a receive loop ending),
+// which testing does not allow (a data race on the test's state).
 type testLogger struct {
-	t   *testing.T
+	g   *logGate
 	tag string
 }
 
+// logGate passes log lines to t until t's cleanup begins.
+type logGate struct {
+	mu   sync.Mutex
+	t    *testing.T
+	done bool
+}
+
+func newLogGate(t *testing.T) *logGate {
+	g := &logGate{t: t}
+	t.Cleanup(func() {
+		g.mu.Lock()
+		g.done = true
+		g.mu.Unlock()
+	})
+	return g
+}
+
+func (g *logGate) logf(format string, a ...any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.done {
+		g.t.Logf(format, a...)
+	}
+}
+
 func (l testLogger) Debug(f string, a ...any) {
-	l.t.Logf("bisquitt %s DEBUG "+f, append([]any{l.tag}, a...)...)
+	l.g.logf("bisquitt %s DEBUG "+f, append([]any{l.tag}, a...)...)
 }
 func (l testLogger) Info(f string, a ...any) {
-	l.t.Logf("bisquitt %s INFO "+f, append([]any{l.tag}, a...)...)
+	l.g.logf("bisquitt %s INFO "+f, append([]any{l.tag}, a...)...)
 }
 func (l testLogger) Error(f string, a ...any) {
-	l.t.Logf("bisquitt %s ERROR "+f, append([]any{l.tag}, a...)...)
+	l.g.logf("bisquitt %s ERROR "+f, append([]any{l.tag}, a...)...)
 }
 func (l testLogger) WithTag(tag string) bqutil.Logger {
-	return testLogger{t: l.t, tag: l.tag + "/" + tag}
+	return testLogger{g: l.g, tag: l.tag + "/" + tag}
 }
 func (l testLogger) Sync() {}
 
@@ -92,7 +120,7 @@ func dial(t *testing.T, gw string, cfg bqclient.ClientConfig) *bqclient.Client {
 		topics.Add("*", name, id)
 	}
 	cfg.PredefinedTopics = topics
-	c := bqclient.NewClient(testLogger{t: t, tag: cfg.ClientID}, &cfg)
+	c := bqclient.NewClient(testLogger{g: newLogGate(t), tag: cfg.ClientID}, &cfg)
 	if err := c.Dial(gw); err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -265,7 +293,7 @@ func TestBisquittWill(t *testing.T) {
 	})
 	cfg := bqclient.ClientConfig{ClientID: "bq-spoof", WillTopic: "node/bq-other/$state", WillPayload: []byte("x"),
 		CleanSession: true, RetryDelay: time.Second, RetryCount: 1, ConnectTimeout: 5 * time.Second}
-	spoof := bqclient.NewClient(testLogger{t: t, tag: cfg.ClientID}, &cfg)
+	spoof := bqclient.NewClient(testLogger{g: newLogGate(t), tag: cfg.ClientID}, &cfg)
 	if err := spoof.Dial(gw); err != nil {
 		t.Fatal(err)
 	}
