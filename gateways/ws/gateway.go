@@ -16,6 +16,7 @@ import (
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/presence"
+	"github.com/goaiot/goaiot/internal/origin"
 )
 
 // ServiceName is the NATS micro service the gateway registers.
@@ -60,7 +61,7 @@ type Config struct {
 	NewIDsPerSource float64
 	// AllowOrigins are browser origins (scheme://host[:port], or "*" for
 	// any) let in besides the request's own host; requests without an
-	// Origin always pass. See originPolicy.
+	// Origin always pass. See origin.Policy (without loopback pages).
 	AllowOrigins []string
 	// Tokens lists the ids that may connect only with their token.
 	Tokens Tokens
@@ -87,7 +88,7 @@ func (c *Config) setDefaults() error {
 		c.MaxValueBytes < 0 || c.ValueBurst < 0:
 		return errors.New("ws: negative limit")
 	}
-	if _, err := newOriginPolicy(c.AllowOrigins); err != nil {
+	if _, err := origin.New(c.AllowOrigins, false); err != nil {
 		return fmt.Errorf("ws: %w", err)
 	}
 	c.NodeTimeout = orDefault(c.NodeTimeout, 120*time.Second)
@@ -136,7 +137,7 @@ type Gateway struct {
 	log      *slog.Logger
 	tracker  *presence.Tracker
 	upgrader websocket.Upgrader
-	origins  *originPolicy
+	origins  *origin.Policy
 	newIDs   *sourceLimiter
 	lines    *logLimit // refusal lines, bounded
 
@@ -156,7 +157,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, sessions: make(map[string]*session),
 		newIDs: newSourceLimiter(cfg.NewIDsPerSource), lines: &logLimit{log: cfg.Logger, burst: 10}}
-	g.origins, _ = newOriginPolicy(cfg.AllowOrigins) // validated by setDefaults
+	g.origins, _ = origin.New(cfg.AllowOrigins, false) // validated by setDefaults
 	tr, err := presence.New(presence.Config{
 		Conn: cfg.Conn, Logger: cfg.Logger, Protocol: bus.ProtocolWebSocket,
 		Gateway: cfg.Gateway, Site: cfg.Site, Timeout: cfg.NodeTimeout,

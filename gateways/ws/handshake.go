@@ -65,7 +65,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // token, new ids per source. It returns the node id and whether the node
 // proved it with its token, or why the handshake is refused.
 func (g *Gateway) admit(r *http.Request) (id string, proven bool, ref *refusal) {
-	if !g.origins.allow(r) {
+	if !g.origins.Allow(r) {
 		return "", false, &refusal{http.StatusForbidden, refusedOrigin,
 			fmt.Errorf("origin %q may not open /node (not this host, not allowed)", r.Header.Get("Origin"))}
 	}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/goaiot/goaiot/internal/origin"
 )
 
 // What a browser that has not logged in may do (Config.Anonymous).
@@ -105,7 +107,7 @@ func isLocalRequest(r *http.Request) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	return isLoopback(strings.Trim(host, "[]"))
+	return origin.IsLoopback(strings.Trim(host, "[]"))
 }
 
 // loginStatus is the body of GET /login and of the answers of POST /login
@@ -206,7 +208,7 @@ func (d *Dashboard) serveLogout(w http.ResponseWriter, r *http.Request) {
 // not JSON (a cross-site form cannot send application/json without a CORS
 // preflight, which this server never grants).
 func (d *Dashboard) postAllowed(w http.ResponseWriter, r *http.Request) bool {
-	if !d.origins.allow(r) {
+	if !d.origins.Allow(r) {
 		d.m.origins.Inc()
 		d.log.Warn("login origin refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
 		d.loginRefused(w, r, http.StatusForbidden, "origin not allowed")

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/origin"
 	"github.com/goaiot/goaiot/webapp"
 )
 
@@ -139,7 +140,7 @@ func (c *Config) validate() error {
 	case c.SlowAfter >= c.QueueLimit:
 		return fmt.Errorf("dashboard: slow-after %d must be below the queue limit %d", c.SlowAfter, c.QueueLimit)
 	}
-	_, err := newOriginPolicy(c.AllowOrigins)
+	_, err := origin.New(c.AllowOrigins, true)
 	return err
 }
 
@@ -151,7 +152,7 @@ type Dashboard struct {
 	m        *metrics
 	hub      *hub
 	feed     *feed
-	origins  *originPolicy
+	origins  *origin.Policy
 	upgrader websocket.Upgrader
 	sessions *sessions
 	logins   *rate.Limiter // password checks
@@ -172,7 +173,7 @@ func New(cfg Config) (*Dashboard, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	origins, _ := newOriginPolicy(cfg.AllowOrigins) // validated above
+	origins, _ := origin.New(cfg.AllowOrigins, true) // validated above
 	m := newMetrics()
 	d := &Dashboard{
 		cfg: cfg, log: cfg.Logger, nc: cfg.Conn, m: m, hub: newHub(m), origins: origins,
