@@ -25,6 +25,7 @@ import (
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/presence"
+	"github.com/goaiot/goaiot/internal/loglimit"
 )
 
 // DefaultNodePort is where RIOT's gcoap server listens on every node.
@@ -153,7 +154,7 @@ type Stats struct {
 type Gateway struct {
 	cfg     Config
 	log     *slog.Logger
-	bad     *logLimit // lines about bad input
+	bad     *loglimit.Limit // lines about bad input
 	limiter *sourceLimiter
 	// toward bounds the discoveries started per destination (DiscoveryRate).
 	toward  *sourceLimiter
@@ -182,7 +183,7 @@ func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		bad:      newLogLimit(cfg.Logger, 20),
+		bad:      loglimit.New(cfg.Logger, 20, "bad coap requests"),
 		limiter:  newSourceLimiter(cfg.SourceRate),
 		toward:   newSourceLimiter(cfg.DiscoveryRate),
 		ready:    make(chan struct{}),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/presence"
+	"github.com/goaiot/goaiot/internal/loglimit"
 	"github.com/goaiot/goaiot/internal/origin"
 )
 
@@ -139,7 +140,7 @@ type Gateway struct {
 	upgrader websocket.Upgrader
 	origins  *origin.Policy
 	newIDs   *sourceLimiter
-	lines    *logLimit // refusal lines, bounded
+	lines    *loglimit.Limit // refusal lines, bounded
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -156,7 +157,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, sessions: make(map[string]*session),
-		newIDs: newSourceLimiter(cfg.NewIDsPerSource), lines: &logLimit{log: cfg.Logger, burst: 10}}
+		newIDs: newSourceLimiter(cfg.NewIDsPerSource), lines: loglimit.New(cfg.Logger, 10, "websocket node refusals")}
 	g.origins, _ = origin.New(cfg.AllowOrigins, false) // validated by setDefaults
 	tr, err := presence.New(presence.Config{
 		Conn: cfg.Conn, Logger: cfg.Logger, Protocol: bus.ProtocolWebSocket,

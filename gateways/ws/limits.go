@@ -2,12 +2,10 @@ package ws
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -102,40 +100,6 @@ func sourceAddr(remote string) netip.Addr {
 	}
 	a, _ := netip.ParseAddr(host)
 	return a.Unmap()
-}
-
-// logLimit bounds log lines about refusals: a flood of bad handshakes or
-// oversized values must not flood the log as well. At most burst lines a
-// second are written; the count of the others is logged the next second.
-type logLimit struct {
-	log   *slog.Logger
-	burst int
-
-	mu         sync.Mutex
-	window     time.Time
-	n          int
-	suppressed int
-}
-
-// Warn logs msg unless more than burst lines were written this second.
-func (l *logLimit) Warn(msg string, args ...any) {
-	now := time.Now()
-	l.mu.Lock()
-	if now.Sub(l.window) >= time.Second {
-		if l.suppressed > 0 {
-			l.log.Warn("websocket node refusals not logged", "count", l.suppressed, "since", l.window.Format(time.TimeOnly))
-		}
-		l.window, l.n, l.suppressed = now, 0, 0
-	}
-	l.n++
-	write := l.n <= l.burst
-	if !write {
-		l.suppressed++
-	}
-	l.mu.Unlock()
-	if write {
-		l.log.Warn(msg, args...)
-	}
 }
 
 // valueEnvelope is the most a value's bus payload adds around the JSON

@@ -1,4 +1,4 @@
-package coap
+package loglimit
 
 import (
 	"bytes"
@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-func TestLogLimit(t *testing.T) {
+func TestLimit(t *testing.T) {
 	var buf bytes.Buffer
-	l := newLogLimit(slog.New(slog.NewTextHandler(&buf, nil)), 3)
+	l := New(slog.New(slog.NewTextHandler(&buf, nil)), 3, "bad lines")
 	for range 10 {
 		l.Warn("bad")
 	}
@@ -21,10 +21,10 @@ func TestLogLimit(t *testing.T) {
 	l.window = l.window.Add(-time.Second) // the second is over
 	l.mu.Unlock()
 	l.Warn("bad")
-	if !strings.Contains(buf.String(), "count=7") {
+	if !strings.Contains(buf.String(), `msg="bad lines not logged" count=7`) {
 		t.Errorf("no summary of the 7 suppressed lines in:\n%s", buf.String())
 	}
-	if got := strings.Count(buf.String(), "msg=bad"); got != 4 {
+	if got := strings.Count(buf.String(), "msg=bad\n"); got != 4 {
 		t.Errorf("%d lines, want 4 (a new second)", got)
 	}
 }
