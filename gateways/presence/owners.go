@@ -157,11 +157,11 @@ func (t *Tracker) onState(m *nats.Msg) {
 	if yield {
 		delete(t.nodes, s.Node)
 	}
-	addr := e.Address
+	addr, since := e.Address, e.Since
 	t.mu.Unlock()
 	t.conflicts.Add(1)
 	if !yield {
-		t.publishState(s.Node, bus.StateOnline, addr)
+		t.publishStateAt(s.Node, bus.StateOnline, addr, since)
 		return
 	}
 	if e.sub != nil {

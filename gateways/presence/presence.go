@@ -99,6 +99,7 @@ type Tracker struct {
 	commands, commandsOK, cmdErrs atomic.Int64
 
 	owners                    *owners
+	followed                  chan struct{} // closed once the owners' subscriptions are in place
 	ownedElsewhere, conflicts atomic.Int64
 	claimLog, claimReports    *rate.Limiter
 }
@@ -140,6 +141,7 @@ func New(cfg Config) (*Tracker, error) {
 		inbox: make(chan *nats.Msg, 4096),
 
 		owners:       newOwners(cfg),
+		followed:     make(chan struct{}),
 		claimLog:     rate.NewLimiter(1, 1),
 		claimReports: rate.NewLimiter(10, 20),
 	}, nil
@@ -153,6 +155,8 @@ func (t *Tracker) Run(ctx context.Context) error {
 		return err
 	}
 	defer stop()
+	t.flush() // the server has the subscriptions: claims made from now on are seen
+	close(t.followed)
 	tick := time.NewTicker(sweepEvery(t.cfg.Timeout))
 	defer tick.Stop()
 	for {
@@ -180,6 +184,7 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 	if err := bus.ValidateNodeID(id); err != nil {
 		return false, err
 	}
+	t.awaitFollow()
 	now := t.cfg.Now()
 	t.mu.Lock()
 	e, ok := t.nodes[id]
@@ -228,6 +233,27 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 	t.log.Info("node online", "node", id, "address", address)
 	t.publishState(id, bus.StateOnline, address)
 	return true, nil
+}
+
+// followWait bounds how long a claim made while the tracker starts waits
+// for it to follow the other gateways' claims.
+const followWait = 2 * time.Second
+
+// awaitFollow waits until Run follows the other gateways' claims, so that
+// a claim made at start-up cannot miss one (bounded by followWait: a
+// tracker that is not running does not block its gateway).
+func (t *Tracker) awaitFollow() {
+	select {
+	case <-t.followed:
+		return
+	default:
+	}
+	timer := time.NewTimer(followWait)
+	defer timer.Stop()
+	select {
+	case <-t.followed:
+	case <-timer.C:
+	}
 }
 
 // Reset publishes that node id rebooted; the gateway then rediscovers it.
@@ -346,8 +372,14 @@ func (t *Tracker) Stats() Stats {
 }
 
 func (t *Tracker) publishState(id, state, address string) {
+	t.publishStateAt(id, state, address, t.cfg.Now())
+}
+
+// publishStateAt publishes a $state stamped at (a claim's time when it is
+// said again, so that other gateways compare claims by when they were made).
+func (t *Tracker) publishStateAt(id, state, address string, at time.Time) {
 	s := bus.State{State: state, Protocol: t.cfg.Protocol, Gateway: t.cfg.Gateway,
-		Site: t.cfg.Site, Address: address, Time: t.cfg.Now().UTC()}
+		Site: t.cfg.Site, Address: address, Time: at.UTC()}
 	t.publishJSON(bus.NodeState(id), s)
 }
 
