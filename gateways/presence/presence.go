@@ -100,6 +100,7 @@ type Tracker struct {
 
 	owners                    *owners
 	followed                  chan struct{} // closed once the owners' subscriptions are in place
+	running                   atomic.Bool   // Run has started
 	ownedElsewhere, conflicts atomic.Int64
 	claimLog, claimReports    *rate.Limiter
 }
@@ -150,6 +151,7 @@ func New(cfg Config) (*Tracker, error) {
 // Run times nodes out and dispatches commands until ctx ends, then marks
 // every owned node offline.
 func (t *Tracker) Run(ctx context.Context) error {
+	t.running.Store(true)
 	stop, err := t.follow()
 	if err != nil {
 		return err
@@ -240,13 +242,16 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 const followWait = 2 * time.Second
 
 // awaitFollow waits until Run follows the other gateways' claims, so that
-// a claim made at start-up cannot miss one (bounded by followWait: a
-// tracker that is not running does not block its gateway).
+// a claim made at start-up cannot miss one (bounded by followWait; a
+// tracker whose Run has not started does not wait).
 func (t *Tracker) awaitFollow() {
 	select {
 	case <-t.followed:
 		return
 	default:
+	}
+	if !t.running.Load() {
+		return
 	}
 	timer := time.NewTimer(followWait)
 	defer timer.Stop()
