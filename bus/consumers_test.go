@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/bus/bustest"
 )
 
 // publishValues has a gateway store n values of node.n1.led and returns the
@@ -291,25 +291,11 @@ func TestInboxesPerRole(t *testing.T) {
 	})
 }
 
-// natsCLI is the nats CLI, or a skip.
-func natsCLI(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("nats")
-	if err != nil {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		path = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "nats")
-		if _, err := os.Stat(path); err != nil {
-			t.Skip("nats CLI not installed (go install github.com/nats-io/natscli/nats@v0.5.0)")
-		}
-	}
-	return path
-}
-
 // TestViewerWithNatsCLI is row 7 with the nats CLI and the viewer key from
 // `aiot keys`: a push consumer onto a command and a durable beyond the idle
 // limit are refused or bounded; `nats stream view` and `nats sub` work.
 func TestViewerWithNatsCLI(t *testing.T) {
-	cli := natsCLI(t)
+	cli := bustest.Peer(t, "nats")
 	dir := filepath.Join(t.TempDir(), "keys")
 	auth, err := bus.GenerateKeys(dir, false)
 	if err != nil {
@@ -348,14 +334,26 @@ func TestViewerWithNatsCLI(t *testing.T) {
 		}
 	})
 	t.Run("push consumer onto a command: created, but never a command", func(t *testing.T) {
+		gw, err := connectAs(t, s, gwID, nil).SubscribeSync(bus.GatewaySet("n1", "led"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		out, err := run("consumer", "add", "NODES", "push", "--target", bus.GatewaySet("n1", "led"), "--defaults")
-		t.Logf("nats consumer add --target: %v\n%s", err, out)
+		if err != nil {
+			t.Fatalf("nats consumer add --target: %v\n%s", err, out)
+		}
+		for range 4 { // the stored values, delivered onto the command subject
+			m, err := gw.NextMsg(10 * time.Second)
+			if err != nil {
+				t.Fatalf("delivery: %v", err)
+			}
+			if bus.IsCommandRequest(m) {
+				t.Fatalf("a JetStream delivery passes for a command: reply %q", m.Reply)
+			}
+		}
 	})
 	t.Run("stream view", func(t *testing.T) {
-		script, err := exec.LookPath("script") // stream view wants a terminal
-		if err != nil {
-			t.Skip("no script(1) to give nats stream view a terminal")
-		}
+		script := bustest.Peer(t, "script") // stream view wants a terminal
 		line := strings.Join([]string{cli, "--server", s.ClientURL(), "--nkey", filepath.Join(dir, "viewer.nk"),
 			"--inbox-prefix", bus.InboxPrefix(bus.RoleViewer), "stream", "view", "NODES"}, " ")
 		out, err := exec.Command(script, "-qec", line, "/dev/null").CombinedOutput()

@@ -23,6 +23,7 @@ var install = map[string]string{
 	"coap-server-notls": "apt-get install libcoap3-bin",
 	"chromium":          "apt-get install chromium",
 	"stdbuf":            "apt-get install coreutils",
+	"script":            "apt-get install bsdutils",
 }
 
 // CI reports whether the tests run under CI (CI=true, as .ci/run sets it),
