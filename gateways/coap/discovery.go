@@ -19,7 +19,7 @@ import (
 // share of discoveries (DiscoveryRate): then the next beacon tries again.
 // g.mu held.
 func (g *Gateway) startDiscovery(n *node) {
-	if n.secure == nil && !g.toward.allow(n.addr.Addr()) { // a DTLS peer cannot be spoofed
+	if n.secure == nil && !g.toward.Allow(n.addr.Addr()) { // a DTLS peer cannot be spoofed
 		g.deferred.Add(1)
 		g.bad.Warn("discovery deferred: too many toward this address (a spoofed /alive?)", "node", n.uid, "address", n.addr.String())
 		return

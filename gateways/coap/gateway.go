@@ -26,6 +26,7 @@ import (
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/presence"
 	"github.com/goaiot/goaiot/internal/loglimit"
+	"github.com/goaiot/goaiot/internal/sourcelimit"
 )
 
 // DefaultNodePort is where RIOT's gcoap server listens on every node.
@@ -155,9 +156,9 @@ type Gateway struct {
 	cfg     Config
 	log     *slog.Logger
 	bad     *loglimit.Limit // lines about bad input
-	limiter *sourceLimiter
+	limiter *sourcelimit.Limiter
 	// toward bounds the discoveries started per destination (DiscoveryRate).
-	toward  *sourceLimiter
+	toward  *sourcelimit.Limiter
 	tracker *presence.Tracker
 
 	ready    chan struct{}
@@ -184,8 +185,8 @@ func New(cfg Config) (*Gateway, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		bad:      loglimit.New(cfg.Logger, 20, "bad coap requests"),
-		limiter:  newSourceLimiter(cfg.SourceRate),
-		toward:   newSourceLimiter(cfg.DiscoveryRate),
+		limiter:  sourcelimit.New(cfg.SourceRate, int(2*cfg.SourceRate)),
+		toward:   sourcelimit.New(cfg.DiscoveryRate, int(2*cfg.DiscoveryRate)),
 		ready:    make(chan struct{}),
 		discover: make(chan struct{}, cfg.MaxDiscoveries),
 		nodes:    make(map[string]*node),

@@ -96,7 +96,7 @@ func (g *Gateway) readPost(w mux.ResponseWriter, m *mux.Message) ([]byte, bool) 
 		g.reject(w, codes.MethodNotAllowed, path, fmt.Errorf("method %s: only POST", m.Code()))
 		return nil, false
 	}
-	if from, err := netip.ParseAddrPort(w.Conn().RemoteAddr().String()); err == nil && !g.limiter.allow(from.Addr().Unmap()) {
+	if from, err := netip.ParseAddrPort(w.Conn().RemoteAddr().String()); err == nil && !g.limiter.Allow(from.Addr().Unmap()) {
 		g.limited.Add(1)
 		g.reject(w, codes.TooManyRequests, path, fmt.Errorf("source %s over %g requests/s", from.Addr(), g.cfg.SourceRate))
 		return nil, false

@@ -18,6 +18,7 @@ import (
 	"github.com/goaiot/goaiot/gateways/presence"
 	"github.com/goaiot/goaiot/internal/loglimit"
 	"github.com/goaiot/goaiot/internal/origin"
+	"github.com/goaiot/goaiot/internal/sourcelimit"
 )
 
 // ServiceName is the NATS micro service the gateway registers.
@@ -139,7 +140,7 @@ type Gateway struct {
 	tracker  *presence.Tracker
 	upgrader websocket.Upgrader
 	origins  *origin.Policy
-	newIDs   *sourceLimiter
+	newIDs   *sourcelimit.Limiter
 	lines    *loglimit.Limit // refusal lines, bounded
 
 	mu       sync.Mutex
@@ -157,7 +158,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, sessions: make(map[string]*session),
-		newIDs: newSourceLimiter(cfg.NewIDsPerSource), lines: loglimit.New(cfg.Logger, 10, "websocket node refusals")}
+		newIDs: sourcelimit.New(cfg.NewIDsPerSource, int(cfg.NewIDsPerSource)), lines: loglimit.New(cfg.Logger, 10, "websocket node refusals")}
 	g.origins, _ = origin.New(cfg.AllowOrigins, false) // validated by setDefaults
 	tr, err := presence.New(presence.Config{
 		Conn: cfg.Conn, Logger: cfg.Logger, Protocol: bus.ProtocolWebSocket,

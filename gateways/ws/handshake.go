@@ -82,7 +82,7 @@ func (g *Gateway) admit(r *http.Request) (id string, proven bool, ref *refusal) 
 		}
 		return id, true, nil
 	}
-	if g.session(id) == nil && !g.newIDs.allow(sourceAddr(r.RemoteAddr)) {
+	if g.session(id) == nil && !g.newIDs.Allow(sourceAddr(r.RemoteAddr)) {
 		return "", false, &refusal{http.StatusTooManyRequests, refusedNewIDRate,
 			fmt.Errorf("more than %g new node ids/s from %s", g.cfg.NewIDsPerSource, sourceAddr(r.RemoteAddr))}
 	}

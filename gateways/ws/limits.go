@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
-
-	"golang.org/x/time/rate"
 )
 
 // reason is why the gateway refused a handshake or skipped a value; it is
@@ -46,48 +43,6 @@ func (r *refusals) snapshot() map[string]int64 {
 		m[reasonNames[i]] = r[i].Load()
 	}
 	return m
-}
-
-// maxLimitedSources bounds the per-source limiters kept; past it they are
-// all dropped and start afresh, so that many sources cannot grow memory.
-const maxLimitedSources = 65536
-
-// sourceLimiter caps the events (here: new node ids) accepted from one
-// source IP address, any port. A nil limiter allows everything.
-type sourceLimiter struct {
-	limit rate.Limit
-	burst int
-
-	mu      sync.Mutex
-	sources map[netip.Addr]*rate.Limiter
-}
-
-// newSourceLimiter allows perSecond events per source address with bursts
-// of as many; perSecond < 0 means no limit (nil limiter).
-func newSourceLimiter(perSecond float64) *sourceLimiter {
-	if perSecond < 0 {
-		return nil
-	}
-	return &sourceLimiter{limit: rate.Limit(perSecond), burst: max(1, int(perSecond)),
-		sources: make(map[netip.Addr]*rate.Limiter)}
-}
-
-// allow reports whether one more event from a is within its rate.
-func (l *sourceLimiter) allow(a netip.Addr) bool {
-	if l == nil {
-		return true
-	}
-	l.mu.Lock()
-	lim := l.sources[a]
-	if lim == nil {
-		if len(l.sources) >= maxLimitedSources {
-			clear(l.sources)
-		}
-		lim = rate.NewLimiter(l.limit, l.burst)
-		l.sources[a] = lim
-	}
-	l.mu.Unlock()
-	return lim.Allow()
 }
 
 // sourceAddr is the IP address of r's peer (RemoteAddr: proxy headers are

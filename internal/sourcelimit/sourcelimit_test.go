@@ -1,4 +1,4 @@
-package coap
+package sourcelimit
 
 import (
 	"net/netip"
@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func TestSourceKey(t *testing.T) {
+func TestKey(t *testing.T) {
 	tests := []struct{ addr, key string }{
 		{"192.0.2.1", "192.0.2.1"},
 		{"::ffff:192.0.2.1", "192.0.2.1"},
@@ -16,7 +16,7 @@ func TestSourceKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
-			if got := sourceKey(netip.MustParseAddr(tt.addr)); got.String() != tt.key {
+			if got := Key(netip.MustParseAddr(tt.addr)); got.String() != tt.key {
 				t.Fatalf("sourceKey = %s, want %s", got, tt.key)
 			}
 		})
@@ -26,16 +26,16 @@ func TestSourceKey(t *testing.T) {
 // One host cannot escape its limit by changing the low 64 bits of its IPv6
 // address, and a flooding source keeps its empty bucket when idle sources
 // make room for new ones.
-func TestSourceLimiterBounds(t *testing.T) {
-	l := newSourceLimiter(1) // burst 2
+func TestLimiterBounds(t *testing.T) {
+	l := New(1, 2)
 	l.max = 8
 	a := netip.MustParseAddr("2001:db8::1")
 	b := netip.MustParseAddr("2001:db8::2")
-	if !l.allow(a) || !l.allow(b) || l.allow(a) {
+	if !l.Allow(a) || !l.Allow(b) || l.Allow(a) {
 		t.Fatal("two addresses of one /64 did not share one bucket of 2")
 	}
 	for i := range l.max - 1 { // other sources: one request each
-		l.allow(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}))
+		l.Allow(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}))
 	}
 	if len(l.peers) != l.max {
 		t.Fatalf("%d limiters, want %d", len(l.peers), l.max)
@@ -45,11 +45,11 @@ func TestSourceLimiterBounds(t *testing.T) {
 	if len(l.peers) != 1 {
 		t.Fatalf("%d limiters after eviction, want the flooder's only", len(l.peers))
 	}
-	if _, kept := l.peers[sourceKey(a)]; !kept {
+	if _, kept := l.peers[Key(a)]; !kept {
 		t.Fatal("the flooding source lost its empty bucket")
 	}
 	for i := range 4 * l.max { // and the cap holds whatever comes
-		l.allow(netip.AddrFrom4([4]byte{10, 0, 1, byte(i)}))
+		l.Allow(netip.AddrFrom4([4]byte{10, 0, 1, byte(i)}))
 		if len(l.peers) > l.max {
 			t.Fatalf("%d limiters kept, cap %d", len(l.peers), l.max)
 		}

@@ -1,4 +1,8 @@
-package coap
+// Package sourcelimit caps the events accepted per network source (an IPv4
+// address, or an IPv6 /64: one host picks any address of its /64), any
+// port, with bounded memory: the CoAP gateway's POSTs, the websocket node
+// gateway's new node ids.
+package sourcelimit
 
 import (
 	"net/netip"
@@ -8,20 +12,18 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// maxLimitedSources bounds the per-source limiters kept, so that spoofed
-// sources cannot grow memory.
-const maxLimitedSources = 65536
+// MaxSources bounds the per-source limiters kept, so that spoofed sources
+// cannot grow memory.
+const MaxSources = 65536
 
-// sourceLimiter caps the requests accepted from one source (an IPv4
-// address, or an IPv6 /64: one host picks any address of its /64), any
-// port, so that one flooding peer cannot crowd the bus or other nodes out.
-// A RIOT node sends one value every few seconds; the default allows far more.
+// Limiter caps the events accepted from one source, so that one flooding
+// peer cannot crowd the others out. A nil Limiter allows everything.
 //
 // At the cap, the limiters of idle sources (bucket full again) are dropped,
 // then, if more than half the cap is still busy, random ones down to half.
 // A flooding source is busy: it keeps its empty bucket unless it loses that
 // draw, where Pyaiot-era code cleared every bucket at once.
-type sourceLimiter struct {
+type Limiter struct {
 	limit rate.Limit
 	burst int
 	max   int
@@ -30,18 +32,18 @@ type sourceLimiter struct {
 	peers map[netip.Addr]*rate.Limiter
 }
 
-// newSourceLimiter allows perSecond requests per source with bursts of
-// twice that; perSecond < 0 means no limit (nil limiter).
-func newSourceLimiter(perSecond float64) *sourceLimiter {
+// New allows perSecond events per source with bursts of burst (at least
+// 1); perSecond < 0 means no limit (a nil Limiter).
+func New(perSecond float64, burst int) *Limiter {
 	if perSecond < 0 {
 		return nil
 	}
-	return &sourceLimiter{limit: rate.Limit(perSecond), burst: max(1, int(2*perSecond)), max: maxLimitedSources,
+	return &Limiter{limit: rate.Limit(perSecond), burst: max(1, burst), max: MaxSources,
 		peers: make(map[netip.Addr]*rate.Limiter)}
 }
 
-// sourceKey is the source a is counted as: IPv4 as is, IPv6 by its /64.
-func sourceKey(a netip.Addr) netip.Addr {
+// Key is the source a is counted as: IPv4 as is, IPv6 by its /64.
+func Key(a netip.Addr) netip.Addr {
 	a = a.Unmap()
 	if a.Is6() {
 		if p, err := a.Prefix(64); err == nil {
@@ -51,12 +53,12 @@ func sourceKey(a netip.Addr) netip.Addr {
 	return a
 }
 
-// allow reports whether one more request from a is within its rate.
-func (l *sourceLimiter) allow(a netip.Addr) bool {
+// Allow reports whether one more event from a is within its rate.
+func (l *Limiter) Allow(a netip.Addr) bool {
 	if l == nil {
 		return true
 	}
-	key := sourceKey(a)
+	key := Key(a)
 	l.mu.Lock()
 	lim := l.peers[key]
 	if lim == nil {
@@ -71,7 +73,7 @@ func (l *sourceLimiter) allow(a netip.Addr) bool {
 }
 
 // evictLocked makes room: idle sources first, then random busy ones.
-func (l *sourceLimiter) evictLocked(now time.Time) {
+func (l *Limiter) evictLocked(now time.Time) {
 	for k, lim := range l.peers {
 		if lim.TokensAt(now) >= float64(l.burst) {
 			delete(l.peers, k)
