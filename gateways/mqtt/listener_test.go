@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -361,5 +362,33 @@ func TestFloodContained(t *testing.T) {
 	}
 	if asked > 10 {
 		t.Fatalf("the gateway asked the flooding node for values %d times", asked)
+	}
+}
+
+// A node naming ever new resources does not grow the gateway's memory of
+// its latest values past bus.DefaultMaxResources.
+func TestRecentValuesBounded(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	states := bustest.Subscribe(t, nc, "node.*.$state")
+	g := startGateway(t, srv, nil)
+	transport := nats.Header{bus.HeaderTransport: []string{bus.ProtocolMQTTSN}, bus.HeaderAddress: []string{"127.0.0.1:1"}}
+	if err := nc.PublishMsg(&nats.Msg{Subject: bus.SubjectNodeCheck, Data: []byte(`{"id":"many"}`), Header: transport}); err != nil {
+		t.Fatal(err)
+	}
+	nextState(t, states, "many")
+	const n = bus.DefaultMaxResources + 100
+	for i := range n {
+		m := &nats.Msg{Subject: bus.NodeValue("many", fmt.Sprintf("r%d", i)), Data: []byte(`{"value":"1"}`), Header: transport}
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "every value handled", func() bool { return g.Stats().Values >= n })
+	g.mu.Lock()
+	kept := len(g.nodes["many"].recent)
+	g.mu.Unlock()
+	if kept != bus.DefaultMaxResources {
+		t.Fatalf("%d recent values kept, want the bound %d", kept, bus.DefaultMaxResources)
 	}
 }

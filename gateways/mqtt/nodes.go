@@ -335,7 +335,11 @@ func (g *Gateway) onValue(id, res, text string) {
 	if n == nil {
 		return
 	}
-	n.recent[res] = recentValue{text: text, at: now}
+	if _, known := n.recent[res]; known || len(n.recent) < bus.DefaultMaxResources {
+		// Bounded: a node may name any number of resources; the latest
+		// values of the first ones are enough to confirm commands.
+		n.recent[res] = recentValue{text: text, at: now}
+	}
 	kept := n.waiters[res][:0]
 	for _, w := range n.waiters[res] {
 		if w.want == text {

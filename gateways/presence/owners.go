@@ -15,7 +15,8 @@ import (
 // ErrOwnedElsewhere is returned by Seen for an id another gateway owns.
 var ErrOwnedElsewhere = errors.New("owned by another gateway")
 
-// maxForeign bounds the ids owned elsewhere that one tracker remembers.
+// maxForeign bounds the ids owned elsewhere that one tracker remembers;
+// claims silent for longer than the timeout are pruned (owners.prune).
 const maxForeign = 1 << 20
 
 // owners is a tracker's view of the ids other gateways own: an id belongs
@@ -31,6 +32,8 @@ type owners struct {
 
 	mu      sync.Mutex
 	foreign map[string]claim
+	max     int       // bound of foreign (maxForeign)
+	pruned  time.Time // last prune
 }
 
 type claim struct {
@@ -42,7 +45,24 @@ func ownerName(protocol, gateway string) string { return protocol + "/" + gatewa
 
 func newOwners(cfg Config) *owners {
 	return &owners{self: ownerName(cfg.Protocol, cfg.Gateway), gateway: cfg.Gateway, ttl: cfg.Timeout, now: cfg.Now,
-		foreign: make(map[string]claim)}
+		foreign: make(map[string]claim), max: maxForeign}
+}
+
+// prune forgets the claims nobody refreshed for longer than the timeout (an
+// owner that crashed, or ids that came and went), at most once a timeout.
+func (o *owners) prune() {
+	now := o.now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if now.Sub(o.pruned) < o.ttl {
+		return
+	}
+	o.pruned = now
+	for id, c := range o.foreign {
+		if now.Sub(c.seen) > o.ttl {
+			delete(o.foreign, id)
+		}
+	}
 }
 
 // owner returns who else owns id now, if anyone.
@@ -77,7 +97,7 @@ func (o *owners) onState(id string, s bus.State) (claim, bool) {
 	}
 	c, ok := o.foreign[id]
 	if !ok || c.owner != name {
-		if len(o.foreign) >= maxForeign {
+		if len(o.foreign) >= o.max {
 			return claim{}, false
 		}
 		since := s.Time

@@ -309,6 +309,7 @@ func (t *Tracker) drop(e *entry, why string) {
 }
 
 func (t *Tracker) sweep() {
+	t.owners.prune()
 	cutoff := t.cfg.Now().Add(-t.cfg.Timeout)
 	var gone []*entry
 	t.mu.Lock()
