@@ -175,8 +175,10 @@ func TestDiscoverRequest(t *testing.T) {
 	nc := bustest.Connect(t, srv)
 	events := bustest.Subscribe(t, nc, "node.>")
 	g := startGateway(t, nc, nil)
+	// Beacons every second: the node must stay online (NodeTimeout 5 s) however
+	// slowly a loaded machine runs the test.
 	sim, _ := startSim(t, coapsim.Config{UID: "disc1", Listen: "127.0.53.51:5683", Gateway: g.Addr().String(),
-		Sensors: true, Observe: true, SensorInterval: 50 * time.Millisecond})
+		Sensors: true, Observe: true, SensorInterval: 50 * time.Millisecond, BeaconInterval: time.Second})
 	bustest.Next(t, events, bus.NodeResources("disc1"), wait)
 	eventually(t, "first discovery done and observed", func() bool {
 		return g.Stats().Discovered == 1 && sim.Observers("humidity") == 1
