@@ -25,7 +25,7 @@ func startGateway(t *testing.T, srv *bus.Server, change func(*Config)) *Gateway 
 		Gateway:        "mqtt@test",
 		Site:           "lab",
 		CheckInterval:  time.Hour,
-		CommandTimeout: 3 * time.Second,
+		CommandTimeout: 8 * time.Second, // success paths; a loaded machine is slow (tests of timeouts set their own)
 	}
 	if change != nil {
 		change(&cfg)

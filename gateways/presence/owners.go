@@ -122,8 +122,8 @@ func (o *owners) onBeacon(id, gateway string) {
 	}
 }
 
-// follow subscribes to every $state and node.check.
-func (t *Tracker) follow() (stop func(), err error) {
+// subscribeClaims subscribes to every $state and node.check.
+func (t *Tracker) subscribeClaims() (stop func(), err error) {
 	var subs []*nats.Subscription
 	stop = func() {
 		for _, s := range subs {

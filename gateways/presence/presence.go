@@ -99,8 +99,9 @@ type Tracker struct {
 	commands, commandsOK, cmdErrs atomic.Int64
 
 	owners                    *owners
-	followed                  chan struct{} // closed once the owners' subscriptions are in place
-	running                   atomic.Bool   // Run has started
+	followOnce                sync.Once
+	unfollow                  func() // ends the owners' subscriptions
+	followErr                 error
 	ownedElsewhere, conflicts atomic.Int64
 	claimLog, claimReports    *rate.Limiter
 }
@@ -142,7 +143,6 @@ func New(cfg Config) (*Tracker, error) {
 		inbox: make(chan *nats.Msg, 4096),
 
 		owners:       newOwners(cfg),
-		followed:     make(chan struct{}),
 		claimLog:     rate.NewLimiter(1, 1),
 		claimReports: rate.NewLimiter(10, 20),
 	}, nil
@@ -151,14 +151,10 @@ func New(cfg Config) (*Tracker, error) {
 // Run times nodes out and dispatches commands until ctx ends, then marks
 // every owned node offline.
 func (t *Tracker) Run(ctx context.Context) error {
-	t.running.Store(true)
-	stop, err := t.follow()
-	if err != nil {
+	if err := t.follow(); err != nil {
 		return err
 	}
-	defer stop()
-	t.flush() // the server has the subscriptions: claims made from now on are seen
-	close(t.followed)
+	defer t.unfollow()
 	tick := time.NewTicker(sweepEvery(t.cfg.Timeout))
 	defer tick.Stop()
 	for {
@@ -186,7 +182,9 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 	if err := bus.ValidateNodeID(id); err != nil {
 		return false, err
 	}
-	t.awaitFollow()
+	if err := t.follow(); err != nil {
+		return false, err
+	}
 	now := t.cfg.Now()
 	t.mu.Lock()
 	e, ok := t.nodes[id]
@@ -237,28 +235,18 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 	return true, nil
 }
 
-// followWait bounds how long a claim made while the tracker starts waits
-// for it to follow the other gateways' claims.
-const followWait = 2 * time.Second
-
-// awaitFollow waits until Run follows the other gateways' claims, so that
-// a claim made at start-up cannot miss one (bounded by followWait; a
-// tracker whose Run has not started does not wait).
-func (t *Tracker) awaitFollow() {
-	select {
-	case <-t.followed:
-		return
-	default:
-	}
-	if !t.running.Load() {
-		return
-	}
-	timer := time.NewTimer(followWait)
-	defer timer.Stop()
-	select {
-	case <-t.followed:
-	case <-timer.C:
-	}
+// follow makes sure the tracker follows the other gateways' claims (see
+// owners.go) before it makes its first: once, from Run or from the first
+// Seen, whichever comes first, and flushed, so that the server has the
+// subscriptions before any claim of this tracker is published.
+func (t *Tracker) follow() error {
+	t.followOnce.Do(func() {
+		t.unfollow, t.followErr = t.subscribeClaims()
+		if t.followErr == nil {
+			t.flush()
+		}
+	})
+	return t.followErr
 }
 
 // Reset publishes that node id rebooted; the gateway then rediscovers it.
