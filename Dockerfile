@@ -1,19 +1,12 @@
 # goaiot: one static binary with the dashboard embedded.
 # docker build -t goaiot . && docker run -p 8080:8080 -p 5683:5683/udp -p 1885:1885/udp -p 1883:1883 goaiot
 
-FROM node:20-bookworm-slim AS webapp
-WORKDIR /src/webapp
-COPY webapp/package.json webapp/package-lock.json ./
-RUN npm ci --no-audit --no-fund
-COPY webapp/ ./
-RUN npm run build
-
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
+# the built dashboard (webapp/dist/app) is committed and embedded: no Node stage
 COPY . .
-COPY --from=webapp /src/webapp/dist/app ./webapp/dist/app
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/aiot ./cmd/aiot
 
 FROM scratch

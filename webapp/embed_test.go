@@ -2,46 +2,35 @@ package webapp
 
 import (
 	"io/fs"
+	"regexp"
 	"strings"
 	"testing"
 )
 
-func TestFSHasIndex(t *testing.T) {
+// TestFSServesTheBuiltPage checks the committed build: index.html at the top,
+// and every asset it references embedded beside it.
+func TestFSServesTheBuiltPage(t *testing.T) {
 	fsys := FS()
 	b, err := fs.ReadFile(fsys, "index.html")
 	if err != nil {
 		t.Fatalf("index.html: %v", err)
 	}
-	page := string(b)
-	if Built() {
-		if strings.Contains(page, "was not built") {
-			t.Fatal("Built() is true but FS() serves the placeholder")
-		}
-		// The built page loads its bundle from assets/.
-		if !strings.Contains(page, "assets/") {
-			t.Errorf("built index.html references no assets/: %.200q", page)
-		}
-		assets, err := fs.ReadDir(fsys, "assets")
-		if err != nil || len(assets) == 0 {
-			t.Errorf("built app has no assets: %v", err)
-		}
-	} else {
-		for _, want := range []string{"was not built", "npm ci", "npm run build", "go build ./cmd/aiot"} {
-			if !strings.Contains(page, want) {
-				t.Errorf("placeholder page lacks %q", want)
+	refs := regexp.MustCompile(`(?:src|href)="\./(assets/[^"]+)"`).FindAllStringSubmatch(string(b), -1)
+	if len(refs) == 0 {
+		t.Fatalf("index.html references no ./assets/ file: %.300q", b)
+	}
+	for _, r := range refs {
+		t.Run(r[1], func(t *testing.T) {
+			info, err := fs.Stat(fsys, r[1])
+			if err != nil {
+				t.Fatalf("referenced by index.html but not embedded: %v", err)
 			}
-		}
+			if info.Size() == 0 {
+				t.Fatal("embedded empty")
+			}
+		})
 	}
-	// Whatever is embedded, the other variant's folder is not visible.
-	if _, err := fs.Stat(fsys, "placeholder"); err == nil {
+	if _, err := fs.Stat(fsys, "app"); err == nil || strings.Contains(string(b), "dist/app") {
 		t.Error("FS() is not rooted at the page's folder")
-	}
-}
-
-func TestFSIsStable(t *testing.T) {
-	a, _ := fs.ReadFile(FS(), "index.html")
-	b, _ := fs.ReadFile(FS(), "index.html")
-	if string(a) != string(b) {
-		t.Fatal("FS() changed between calls")
 	}
 }

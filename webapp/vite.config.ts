@@ -10,7 +10,8 @@ export default defineConfig({
   // Relative asset URLs: the page works wherever the Go server mounts it.
   base: './',
   build: {
-    // Only dist/app/ is written (and emptied); dist/placeholder/ is committed.
+    // dist/app/ is committed: `go run ./cmd/aiot` embeds it with no Node installed.
+    // `task test` rebuilds it and fails when it differs from the sources.
     outDir: 'dist/app',
     emptyOutDir: true,
     chunkSizeWarningLimit: 800,

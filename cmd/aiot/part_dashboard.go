@@ -40,9 +40,6 @@ func dashboardPart() part {
 				if err != nil {
 					return nil, err
 				}
-				if !webapp.Built() {
-					sys.log.Warn("web app not built: serving the placeholder page (npm run build in webapp/, then rebuild aiot)")
-				}
 				for _, r := range d.Routes() {
 					sys.handle(r.Pattern, r.Handler)
 				}
