@@ -319,9 +319,9 @@ func (g *Gateway) coapErrors(err error) {
 }
 
 func (g *Gateway) serveUDP(ctx context.Context, grp *errgroup.Group) (func(), error) {
-	l, err := coapNet.NewListenUDP("udp", g.cfg.Listen)
+	l, err := listenUDP(g.cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("coap: listen %s: %w", g.cfg.Listen, err)
+		return nil, err
 	}
 	srv := udp.NewServer(
 		options.WithMux(g.router(false)),
@@ -339,6 +339,26 @@ func (g *Gateway) serveUDP(ctx context.Context, grp *errgroup.Group) (func(), er
 		return nil
 	})
 	return srv.Stop, nil
+}
+
+// udpReadBuffer is the CoAP socket's receive buffer: a burst of beacons
+// (every node of a site powered up at once) waits in the kernel while the
+// read loop is busy, instead of being dropped at the default 208 KiB (the
+// kernel caps it at net.core.rmem_max).
+const udpReadBuffer = 4 << 20
+
+// listenUDP binds the CoAP socket with udpReadBuffer.
+func listenUDP(addr string) (*coapNet.UDPConn, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("coap: listen %s: %w", addr, err)
+	}
+	c, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("coap: listen %s: %w", addr, err)
+	}
+	_ = c.SetReadBuffer(udpReadBuffer) // best effort: the kernel may cap it
+	return coapNet.NewUDPConn("udp", c), nil
 }
 
 func (g *Gateway) serveDTLS(ctx context.Context, grp *errgroup.Group) (func(), error) {

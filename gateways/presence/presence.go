@@ -213,21 +213,17 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 	}
 	e = &entry{Node: Node{ID: id, Address: address, LastSeen: now, Since: now}}
 	t.nodes[id] = e
-	t.mu.Unlock()
-
+	// Once the node is seen online it must take commands. The subscription
+	// and the $state below leave on one connection, and the server handles
+	// a connection's messages in order: whoever sees the node online, the
+	// server has its subscription. So no flush (a round trip) here, which
+	// would hold every caller's lock (the CoAP gateway's, the MQTT logic's)
+	// for as long as the server takes to answer.
 	sub, err := t.cfg.Conn.ChanQueueSubscribe(bus.GatewaySetAll(id), t.queue, t.inbox)
 	if err != nil {
 		t.log.Error("subscribe commands", "node", id, "err", err)
 	}
-	// Once the node is seen online it must take commands: make sure the
-	// server has the subscription before saying so.
-	t.flush()
-	t.mu.Lock()
-	if cur, ok := t.nodes[id]; ok && cur == e {
-		e.sub = sub
-	} else if sub != nil {
-		_ = sub.Unsubscribe() // forgotten meanwhile
-	}
+	e.sub = sub
 	t.mu.Unlock()
 	t.added.Add(1)
 	t.log.Info("node online", "node", id, "address", address)
@@ -276,6 +272,8 @@ func (t *Tracker) Forget(id string) {
 	t.mu.Unlock()
 	if ok {
 		t.drop(e, "left")
+		// A command sent once Forget returns finds no responder, rather
+		// than a subscription that is gone on this side only.
 		t.flush()
 	}
 }
