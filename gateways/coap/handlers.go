@@ -49,13 +49,17 @@ func (g *Gateway) handleAlive(w mux.ResponseWriter, m *mux.Message, secure bool)
 		return
 	}
 	src = src.withDestination(m)
-	if err := g.beacon(src, w.Conn(), b); err != nil {
+	isNew, err := g.beacon(src, w.Conn(), b)
+	if err != nil {
 		code := codes.ServiceUnavailable
 		if errors.Is(err, errSecured) {
 			code = codes.Forbidden
 		}
 		g.reject(w, code, PathAlive, err)
 		return
+	}
+	if isNew {
+		g.tracker.Sync() // acknowledged = its commands reach it (outside g.mu)
 	}
 	g.beacons.Add(1)
 	acknowledge(w, m)

@@ -46,23 +46,23 @@ var errUnknownNode = errors.New("unknown node: POST alive:<uid> to /alive first"
 // beacon handles an /alive from src: a new node goes online and is
 // discovered; a reset or a move rediscovers it; a beacon from a known node
 // only refreshes it (and retries a discovery that failed, and observations
-// that ended).
-func (g *Gateway) beacon(src source, cc mux.Conn, b Beacon) error {
+// that ended). It reports whether the node is new to the tracker.
+func (g *Gateway) beacon(src source, cc mux.Conn, b Beacon) (bool, error) {
 	addr := g.nodeAddr(src)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.runCtx == nil || g.runCtx.Err() != nil {
-		return errors.New("gateway stopping")
+		return false, errors.New("gateway stopping")
 	}
 	if n := g.nodes[b.UID]; n != nil && n.secure != nil && !src.secure {
-		return fmt.Errorf("node %s: %w", b.UID, errSecured)
+		return false, fmt.Errorf("node %s: %w", b.UID, errSecured)
 	}
 	if err := g.tracker.PublishCheck(b.UID); err != nil {
 		g.log.Error("publish check", "node", b.UID, "err", err)
 	}
 	isNew, err := g.tracker.Seen(b.UID, addr.String())
 	if err != nil {
-		return fmt.Errorf("node %s: %w", b.UID, err)
+		return false, fmt.Errorf("node %s: %w", b.UID, err)
 	}
 	n := g.nodes[b.UID]
 	var secure mux.Conn
@@ -84,7 +84,7 @@ func (g *Gateway) beacon(src source, cc mux.Conn, b Beacon) error {
 		}
 		g.heal(n)
 	}
-	return nil
+	return isNew, nil
 }
 
 // replace starts a new incarnation of node uid and discovers it. g.mu held.

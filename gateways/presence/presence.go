@@ -7,8 +7,9 @@
 // tracker publishes node.<id>.$state, times nodes out, and serves
 // gateway.<id>.*.set for every node it owns, in a queue group so that
 // replicas of one gateway answer each command once. The command itself is
-// carried out by the gateway's [CommandFunc]; the tracker replies
-// {"ok":true} or {"ok":false,"error":…}, bounded by a timeout.
+// carried out by the gateway's [CommandFunc], one node's commands in the order
+// they came, on a bounded pool (see [DefaultCommandWorkers]); the tracker
+// replies {"ok":true} or {"ok":false,"error":…}, bounded by a timeout.
 package presence
 
 import (
@@ -51,7 +52,8 @@ type Config struct {
 	Commands CommandFunc
 	// CommandTimeout bounds one command. Default 5 s.
 	CommandTimeout time.Duration
-	// OnExpire is called (outside the tracker's lock) after a node timed out.
+	// OnExpire is called (outside the tracker's lock) when a node timed out,
+	// before its offline $state is published.
 	OnExpire func(id string)
 	// MaxNodes caps the nodes owned; beyond it Seen refuses new nodes. 0 = 100 000.
 	MaxNodes int
@@ -97,6 +99,7 @@ type Tracker struct {
 
 	added, expired, refused       atomic.Int64
 	commands, commandsOK, cmdErrs atomic.Int64
+	pool                          *commandPool
 
 	owners                    *owners
 	followOnce                sync.Once
@@ -141,6 +144,7 @@ func New(cfg Config) (*Tracker, error) {
 		queue: "aiot-" + strings.ToLower(cfg.Protocol),
 		nodes: make(map[string]*entry),
 		inbox: make(chan *nats.Msg, 4096),
+		pool:  newCommandPool(DefaultCommandWorkers, DefaultCommandsPerNode, DefaultCommandsQueued),
 
 		owners:       newOwners(cfg),
 		claimLog:     rate.NewLimiter(1, 1),
@@ -177,7 +181,8 @@ func sweepEvery(timeout time.Duration) time.Duration {
 // Seen records a sign of life from node id at address. A new node is
 // published online and its commands are served; a known node is refreshed
 // (and republished online if its address changed). It returns whether the
-// node was new.
+// node was new. Seen makes no round trip to the server (see Sync), so a
+// gateway may call it under its own lock.
 func (t *Tracker) Seen(id, address string) (bool, error) {
 	if err := bus.ValidateNodeID(id); err != nil {
 		return false, err
@@ -264,6 +269,13 @@ func (t *Tracker) Reset(id string) {
 	t.publishState(id, bus.StateReset, addr)
 }
 
+// Sync waits (at most a second) until the server has what the tracker sent,
+// the command subscriptions of nodes just seen included. Whoever sees a
+// node's online $state can already command it (one connection, in order);
+// a gateway calls Sync, outside its own locks, before it tells a new node
+// that it is registered, so that commands sent from then on reach it.
+func (t *Tracker) Sync() { t.flush() }
+
 // Forget publishes node id offline and stops serving its commands.
 func (t *Tracker) Forget(id string) {
 	t.mu.Lock()
@@ -311,10 +323,11 @@ func (t *Tracker) sweep() {
 	}
 	for _, e := range gone {
 		t.expired.Add(1)
-		t.drop(e, "silent for "+t.cfg.Timeout.String())
+		// The gateway forgets the node before the bus hears it is offline.
 		if t.cfg.OnExpire != nil {
 			t.cfg.OnExpire(e.ID)
 		}
+		t.drop(e, "silent for "+t.cfg.Timeout.String())
 	}
 }
 
@@ -430,16 +443,10 @@ func (t *Tracker) handleCommand(m *nats.Msg) {
 		t.reply(m, s.Node, s.Resource, fmt.Errorf("node %s: not served by gateway %s", s.Node, t.cfg.Gateway))
 		return
 	}
-	payload := append([]byte(nil), m.Data...)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), t.cfg.CommandTimeout)
-		defer cancel()
-		err := t.cfg.Commands(ctx, s.Node, s.Resource, payload)
-		if err != nil && errors.Is(err, context.DeadlineExceeded) {
-			err = ErrCommandTimeout
-		}
+	c := command{msg: m, node: s.Node, res: s.Resource, payload: append([]byte(nil), m.Data...)}
+	if err := t.pool.submit(c, t.runCommand); err != nil {
 		t.reply(m, s.Node, s.Resource, err)
-	}()
+	}
 }
 
 func (t *Tracker) reply(m *nats.Msg, node, res string, err error) {

@@ -125,6 +125,7 @@ func TestCommands(t *testing.T) {
 	if _, err := tr.Seen("n1", ""); err != nil {
 		t.Fatal(err)
 	}
+	tr.Sync()
 	tests := []struct {
 		name, subject, payload string
 		want                   bus.Reply

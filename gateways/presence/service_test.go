@@ -20,6 +20,7 @@ func TestAddService(t *testing.T) {
 	if _, err := tr.Seen("n1", "127.0.0.5:5683"); err != nil {
 		t.Fatal(err)
 	}
+	tr.Sync()
 	m, err := nc.Request("$SRV.INFO.aiot-coap", nil, 2*time.Second)
 	if err != nil {
 		t.Fatalf("service not discoverable: %v", err)

@@ -75,6 +75,7 @@ func (s *session) serve() {
 		s.closeWith(code, err.Error())
 		return
 	}
+	s.g.tracker.Sync() // its commands reach it before its first value is read
 	_ = s.g.tracker.PublishCheck(s.id)
 	go s.writeLoop()
 	s.discover()
