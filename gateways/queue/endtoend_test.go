@@ -29,6 +29,7 @@ func TestCoAPNodeComesBack(t *testing.T) {
 	waitState(t, states, bus.StateOnline)
 	stopSim()
 	waitState(t, states, bus.StateOffline)
+	followed(t, nc, "q1")
 
 	r := mustQueue(t, nc, "q1", "led", "1", "10m")
 	sim, _ := startNode(t, gw)

@@ -84,6 +84,13 @@ func publishState(t *testing.T, nc *nats.Conn, node, state string) {
 func offline(t *testing.T, nc *nats.Conn, node string) {
 	t.Helper()
 	publishState(t, nc, node, bus.StateOffline)
+	followed(t, nc, node)
+}
+
+// followed waits until the queue answers for node (known offline to it):
+// a probe it refuses (a bad duration).
+func followed(t *testing.T, nc *nats.Conn, node string) {
+	t.Helper()
 	bustest.Eventually(t, wait, "the queue to answer for "+node, func() bool {
 		r, err := queueCommand(t, nc, node, "probe", "", "bad")
 		return err == nil && r.Code == bus.CodeBadRequest

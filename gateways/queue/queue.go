@@ -201,9 +201,14 @@ func (q *Queue) loop(ctx context.Context, w jetstream.KeyWatcher) error {
 			q.onRequest(ctx, m)
 		case e, ok := <-w.Updates():
 			if !ok {
+				if ctx.Err() != nil {
+					return nil // the watch ends with ctx
+				}
 				return fmt.Errorf("queue: watch of %s ended", q.cfg.Bucket)
 			}
-			q.apply(e)
+			if e != nil { // nil: the end of the initial values, read before
+				q.apply(e)
+			}
 		case r := <-q.done:
 			q.onReplayed(ctx, r)
 		case <-tick.C:
