@@ -21,7 +21,9 @@ type Role string
 const (
 	// RoleAdmin may do anything (stream management, ops).
 	RoleAdmin Role = "admin"
-	// RoleGateway publishes node.> and serves gateway.>.
+	// RoleGateway publishes node.> and serves gateway.>; it reads the
+	// NODES stream and keeps the queue's bucket (QueueBucket), for the
+	// queue of commands waiting for offline nodes.
 	RoleGateway Role = "gateway"
 	// RoleDashboard reads node.> and the NODES stream and may only request
 	// gateway.*.*.set.
@@ -62,6 +64,24 @@ var streamRead = []string{
 	"$JS.API.CONSUMER.MSG.NEXT." + NodesStream + ".*",
 	"$JS.FC." + NodesStream + ".>", "$JS.ACK." + NodesStream + ".>",
 }
+
+// QueueBucket is the JetStream key-value bucket where queued commands wait
+// for their node (gateways/queue); its stream is "KV_" + QueueBucket.
+const QueueBucket = "AIOT_QUEUE"
+
+// queueStore are the subjects the queue needs to keep its bucket: create
+// it, read, write and watch it, and nothing of any other stream.
+var queueStore = func() []string {
+	const st = "KV_" + QueueBucket
+	return []string{
+		"$KV." + QueueBucket + ".>",
+		"$JS.API.STREAM.INFO." + st, "$JS.API.STREAM.CREATE." + st, "$JS.API.STREAM.UPDATE." + st,
+		"$JS.API.STREAM.MSG.GET." + st, "$JS.API.DIRECT.GET." + st, "$JS.API.DIRECT.GET." + st + ".>",
+		"$JS.API.CONSUMER.CREATE." + st, "$JS.API.CONSUMER.CREATE." + st + ".>",
+		"$JS.API.CONSUMER.INFO." + st + ".*", "$JS.API.CONSUMER.DELETE." + st + ".*",
+		"$JS.FC." + st + ".>", "$JS.ACK." + st + ".>",
+	}
+}()
 
 // discovery are the subjects of NATS micro services and of goaiot's own
 // service endpoints.
@@ -112,7 +132,7 @@ func RolePermissions(r Role) (*server.Permissions, error) {
 		return nil, nil // no restriction
 	case RoleGateway:
 		subjects := concat([]string{"node.>", "gateway.>"}, discovery)
-		return allow(subjects, concat(subjects, inbox)), nil
+		return allow(concat(subjects, streamRead, queueStore), concat(subjects, inbox)), nil
 	case RoleDashboard:
 		return allow(concat([]string{SubjectAllSets}, streamRead, discovery),
 			concat([]string{SubjectAllNodes}, discovery, inbox)), nil

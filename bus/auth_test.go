@@ -100,6 +100,10 @@ func TestRolePublishPermissions(t *testing.T) {
 		{bus.RoleGateway, "node.n1.$state", true},
 		{bus.RoleGateway, "gateway.check", true},
 		{bus.RoleGateway, "$JS.API.STREAM.DELETE.NODES", false},
+		{bus.RoleGateway, "$KV.AIOT_QUEUE.bjE.bGVk", true}, // the command queue's bucket
+		{bus.RoleGateway, "$JS.API.STREAM.DELETE.KV_AIOT_QUEUE", false},
+		{bus.RoleGateway, "$KV.OTHER.x", false},
+		{bus.RoleDashboard, "$KV.AIOT_QUEUE.bjE.bGVk", false},
 		{bus.RoleDashboard, "gateway.n1.led.set", true},
 		{bus.RoleDashboard, "node.n1.temperature", false},
 		{bus.RoleDashboard, "gateway.check", false},

@@ -15,6 +15,14 @@
 //	gateway.check              empty                      every node re-announces itself
 //	aiot.claims.refused        {"uid","owner","claimant"} a gateway refused to claim an id
 //	                                                      another gateway owns ([ClaimRefused])
+//	aiot.commands.<node>.<res>.result  {"command","ok","code",…}  the outcome of a command that
+//	                                                      waited for its offline node
+//	                                                      ([CommandResult], gateways/queue)
+//
+// A set request with the header Aiot-Queue-For: <duration> ([HeaderQueueFor])
+// to an offline node is answered by the queue (gateways/queue) with
+// {"ok":true,"code":"queued","command":ID,"until":…}; a set request without
+// it to a node known offline, {"ok":false,"code":"offline",…}.
 //
 // MQTT topics map onto subjects exactly as nats-server's MQTT listener maps
 // them: "/" becomes ".", "+" becomes "*" and "#" becomes ">". Node ids and

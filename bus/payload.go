@@ -2,6 +2,7 @@ package bus
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -111,9 +112,16 @@ func ParseCheck(data []byte) (Check, error) {
 }
 
 // Reply is the answer of a gateway to a gateway.<node>.<res>.set request.
+// The queue (gateways/queue) answers a request with HeaderQueueFor for an
+// offline node with OK, Code CodeQueued, the command's id and its
+// deadline; its final outcome follows on [CommandResultSubject]. A refusal
+// of the queue carries Code CodeQueueFull or CodeBadRequest.
 type Reply struct {
-	OK    bool   `json:"ok"`
-	Error string `json:"error,omitempty"`
+	OK      bool      `json:"ok"`
+	Error   string    `json:"error,omitempty"`
+	Code    string    `json:"code,omitempty"`
+	Command string    `json:"command,omitempty"`
+	Until   time.Time `json:"until,omitzero"`
 }
 
 // ParseReply decodes a command reply.
@@ -149,4 +157,71 @@ type ClaimRefused struct {
 	Claimant string    `json:"claimant"` // protocol/gateway that was refused
 	Address  string    `json:"address,omitempty"`
 	Time     time.Time `json:"ts"`
+}
+
+// HeaderQueueFor, on a gateway.<node>.<res>.set request, asks that the
+// command wait for the node when it is offline: a Go duration ("90s",
+// "10m", "24h"), the longest the command may wait. While the node is
+// online the header changes nothing. See package gateways/queue.
+const HeaderQueueFor = "Aiot-Queue-For"
+
+// Reply codes: what a command reply or result means, to switch on (Error
+// is for people).
+const (
+	// CodeQueued: the node is offline, the command waits for it (Reply).
+	CodeQueued = "queued"
+	// CodeOffline: refused, the node is offline and the request did not
+	// ask to be queued (Reply).
+	CodeOffline = "offline"
+	// CodeQueueFull: refused, the queue is at one of its caps (Reply).
+	CodeQueueFull = "queue_full"
+	// CodeBadRequest: refused, a bad Aiot-Queue-For or payload (Reply).
+	CodeBadRequest = "bad_request"
+	// CodeDelivered: the node's gateway accepted the command (result).
+	CodeDelivered = "delivered"
+	// CodeFailed: the node's gateway refused it or did not answer (result).
+	CodeFailed = "failed"
+	// CodeExpired: the node did not come back before the deadline (result).
+	CodeExpired = "expired"
+	// CodeReplaced: a newer command for the same resource took its place
+	// before it was delivered (result).
+	CodeReplaced = "replaced"
+)
+
+// CommandResult is the payload of aiot.commands.<node>.<res>.result
+// ([CommandResultSubject]): the final outcome of a queued command. It
+// names the command, never carries its payload (viewers read it).
+type CommandResult struct {
+	Command  string    `json:"command"` // the id the "queued" Reply gave
+	Node     string    `json:"uid"`
+	Resource string    `json:"endpoint"`
+	OK       bool      `json:"ok"`
+	Code     string    `json:"code"` // CodeDelivered, CodeFailed, CodeExpired, CodeReplaced
+	Error    string    `json:"error,omitempty"`
+	QueuedAt time.Time `json:"queued_at"`
+	Until    time.Time `json:"until"`
+	Time     time.Time `json:"ts"`
+}
+
+// ParseCommandResult decodes and checks a CommandResult.
+func ParseCommandResult(data []byte) (CommandResult, error) {
+	var r CommandResult
+	if err := json.Unmarshal(data, &r); err != nil {
+		return CommandResult{}, fmt.Errorf("command result: %w", err)
+	}
+	if err := ValidateNodeID(r.Node); err != nil {
+		return CommandResult{}, fmt.Errorf("command result: %w", err)
+	}
+	if err := ValidateResource(r.Resource); err != nil {
+		return CommandResult{}, fmt.Errorf("command result: %w", err)
+	}
+	switch {
+	case r.Code != CodeDelivered && r.Code != CodeFailed && r.Code != CodeExpired && r.Code != CodeReplaced:
+		return CommandResult{}, fmt.Errorf("command result: unknown code %q", r.Code)
+	case r.Command == "" || len(r.Command) > 64:
+		return CommandResult{}, errors.New("command result: command id empty or over 64 bytes")
+	case len(r.Error) > 1024:
+		return CommandResult{}, errors.New("command result: error over 1024 bytes")
+	}
+	return r, nil
 }

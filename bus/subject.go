@@ -101,6 +101,15 @@ func GatewaySet(id, res string) string { return "gateway." + id + "." + res + ".
 // GatewaySetAll is gateway.<id>.*.set, every command to one node.
 func GatewaySetAll(id string) string { return "gateway." + id + ".*.set" }
 
+// CommandResultSubject is aiot.commands.<id>.<res>.result, where the final
+// outcome of a queued command is published (payload CommandResult).
+func CommandResultSubject(id, res string) string {
+	return "aiot.commands." + id + "." + res + ".result"
+}
+
+// SubjectAllCommandResults matches every CommandResultSubject.
+const SubjectAllCommandResults = "aiot.commands.*.*.result"
+
 // Kind tells which part of the tree a subject belongs to.
 type Kind int
 

@@ -10,6 +10,7 @@ func parts() []part {
 		mqttsnPart(),
 		mqttPart(),
 		coapPart(),
+		queuePart(),
 		pprofPart(), // debug: off unless --pprof
 	}
 }

@@ -15,14 +15,21 @@ import (
 // command carries out a browser's command as a NATS request on
 // gateway.<uid>.<endpoint>.set and returns the "result" for that browser.
 func (d *Dashboard) command(c *client, req request) *frame {
+	if !c.ext {
+		req.queueFor = 0 // Pyaiot's protocol has no queue
+	}
 	outcome, err := d.allowed(c)
+	var reply bus.Reply
 	if err == nil {
-		outcome, err = d.sendCommand(req)
+		reply, outcome, err = d.sendCommand(req)
 	}
 	d.m.results.WithLabelValues(outcome).Inc()
 	res := resultMsg{Type: typeResult, ID: req.id, UID: req.uid, Endpoint: req.endpoint, OK: err == nil}
 	if err != nil {
 		res.Error = err.Error()
+	}
+	if reply.Code == bus.CodeQueued {
+		res.Code, res.Command, res.Until = reply.Code, reply.Command, millis(reply.Until)
 	}
 	c.log.Info("command", "node", req.uid, "resource", req.endpoint, "payload", string(req.payload),
 		"outcome", outcome, "err", err)
@@ -45,33 +52,43 @@ func (d *Dashboard) allowed(c *client) (outcome string, err error) {
 	return "", nil
 }
 
-func (d *Dashboard) sendCommand(req request) (outcome string, err error) {
+// sendCommand makes the request (with bus.HeaderQueueFor when the browser
+// asked to queue it) and returns the reply, the metrics outcome and the
+// error shown to the browser.
+func (d *Dashboard) sendCommand(req request) (bus.Reply, string, error) {
 	if err := checkTarget(req); err != nil {
-		return outcomeInvalid, err
+		return bus.Reply{}, outcomeInvalid, err
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CommandTimeout)
 	defer cancel()
-	m, err := d.nc.RequestWithContext(ctx, bus.GatewaySet(req.uid, req.endpoint), req.payload)
+	msg := nats.NewMsg(bus.GatewaySet(req.uid, req.endpoint))
+	msg.Data = req.payload
+	if req.queueFor > 0 {
+		msg.Header.Set(bus.HeaderQueueFor, req.queueFor.String())
+	}
+	m, err := d.nc.RequestMsgWithContext(ctx, msg)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return outcomeNoResponders, fmt.Errorf("no gateway serves node %s", req.uid)
+		return bus.Reply{}, outcomeNoResponders, fmt.Errorf("no gateway serves node %s", req.uid)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return outcomeTimeout, fmt.Errorf("timeout: no answer within %s", d.cfg.CommandTimeout)
+		return bus.Reply{}, outcomeTimeout, fmt.Errorf("timeout: no answer within %s", d.cfg.CommandTimeout)
 	case err != nil:
-		return outcomeError, fmt.Errorf("nats: %w", err)
+		return bus.Reply{}, outcomeError, fmt.Errorf("nats: %w", err)
 	}
 	reply, err := bus.ParseReply(m.Data)
 	switch {
 	case err != nil:
-		return outcomeError, fmt.Errorf("bad answer from the gateway: %w", err)
+		return bus.Reply{}, outcomeError, fmt.Errorf("bad answer from the gateway: %w", err)
+	case reply.OK && reply.Code == bus.CodeQueued:
+		return reply, outcomeQueued, nil
 	case reply.OK:
-		return outcomeOK, nil
+		return reply, outcomeOK, nil
 	case reply.Error == "":
-		return outcomeRefused, errors.New("refused")
+		return reply, outcomeRefused, errors.New("refused")
 	case strings.HasPrefix(reply.Error, "timeout"):
-		return outcomeTimeout, errors.New(reply.Error)
+		return reply, outcomeTimeout, errors.New(reply.Error)
 	}
-	return outcomeRefused, errors.New(reply.Error)
+	return reply, outcomeRefused, errors.New(reply.Error)
 }
 
 func checkTarget(req request) error {

@@ -28,6 +28,10 @@
 //	{"type":"update","data":{"uid":U,"endpoint":E,"payload":P},"id":"c1"}
 //	    Command: becomes a NATS request on gateway.U.E.set with payload P.
 //	    "id" (ext, optional) is echoed in the "result" message.
+//	    "queue_for":S in data (ext, /ws?ext=1 only; seconds, 1 to one year)
+//	    asks that the command wait up to S seconds for an offline node: the
+//	    request carries Aiot-Queue-For (see package gateways/queue). Any
+//	    other queue_for closes the socket (1003); plain /ws ignores it.
 //	{"type":"history","data":{"uid":U,"endpoint":E,"limit":N},"id":"h1"}  (ext)
 //	    Asks for the stored values of one resource (oldest first). limit
 //	    defaults to 100 and is capped at 1000; "id" (optional) is echoed.
@@ -62,7 +66,17 @@
 //	    endpoint, "forbidden: role viewer may not send commands (log in as
 //	    an operator)", "forbidden: session ended (log in again)" (after a
 //	    logout or expiry), "read-only dashboard: …" or "busy: …" (over the
-//	    limit of requests in flight).
+//	    limit of requests in flight), "node U is offline: …" (no queue_for).
+//	{"type":"result","id":"c1","uid":U,"endpoint":E,"ok":true,"code":"queued",
+//	 "command":CID,"until":MS}                                           (ext)
+//	    The command waits for its offline node until MS; its "outcome"
+//	    follows. A refused queue_for: ok false, code "bad_request" or
+//	    "queue_full", and why in error.
+//	{"type":"outcome","command":CID,"uid":U,"endpoint":E,"ok":B,
+//	 "code":"delivered"|"failed"|"expired"|"replaced","error":…,"ts":MS} (ext)
+//	    The final outcome of a queued command (aiot.commands.U.E.result),
+//	    sent to every goaiot page, viewers included (it carries no payload);
+//	    not part of the snapshot.
 //	{"type":"site","site":S,"link":"up"|"down","ts":MS}                  (ext)
 //	    A site's leaf link state on a multi-site hub (from the hub's
 //	    aiot.site.<site>.link, see package sites); the current one of every

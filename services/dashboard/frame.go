@@ -103,7 +103,7 @@ func textFrame(payload []byte) []byte {
 // isExtension reports whether v is one of goaiot's extension messages.
 func isExtension(v any) bool {
 	switch v.(type) {
-	case helloMsg, syncedMsg, resultMsg, historyMsg, refused, sites.Collision, sites.Link:
+	case helloMsg, syncedMsg, resultMsg, historyMsg, outcomeMsg, refused, sites.Collision, sites.Link:
 		return true
 	}
 	return false

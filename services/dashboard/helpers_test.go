@@ -92,6 +92,9 @@ type msg struct {
 	User     string  `json:"user"`
 	Login    bool    `json:"login"`
 	Points   []point `json:"points"`
+	Code     string  `json:"code"`
+	Command  string  `json:"command"`
+	Until    int64   `json:"until"`
 }
 
 // browser is a gorilla websocket client standing in for a browser.

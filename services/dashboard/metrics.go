@@ -8,6 +8,7 @@ import (
 // Outcomes of a command, the label of aiot_dashboard_command_results_total.
 const (
 	outcomeOK           = "ok"
+	outcomeQueued       = "queued"  // waits for its node (gateways/queue)
 	outcomeRefused      = "refused" // the gateway or node said no
 	outcomeTimeout      = "timeout"
 	outcomeNoResponders = "no_responders"
@@ -87,7 +88,7 @@ func newMetrics() *metrics {
 	for _, r := range []string{cutBadFrame, cutRate, cutSlow, cutStuck, cutStopping} {
 		m.cut.WithLabelValues(r)
 	}
-	for _, o := range []string{outcomeOK, outcomeRefused, outcomeTimeout, outcomeNoResponders, outcomeInvalid, outcomeForbidden, outcomeError} {
+	for _, o := range []string{outcomeOK, outcomeQueued, outcomeRefused, outcomeTimeout, outcomeNoResponders, outcomeInvalid, outcomeForbidden, outcomeError} {
 		m.results.WithLabelValues(o)
 	}
 	for _, o := range []string{loginOK, loginBad, loginLimited, loginRefused} {

@@ -19,12 +19,14 @@ const (
 	typeHistory = "history"
 	typeResult  = "result"
 	typeHello   = "hello"
+	typeOutcome = "outcome"
 )
 
 // Limits on what a browser may ask for.
 const (
-	maxIDLen            = 64  // the optional "id" of a command
-	defaultHistoryLimit = 100 // points in a history answer when the browser gives no limit
+	maxIDLen            = 64                 // the optional "id" of a command
+	maxQueueFor         = 366 * 24 * 60 * 60 // seconds; the queue refuses past its own limit
+	defaultHistoryLimit = 100                // points in a history answer when the browser gives no limit
 )
 
 // badFrame is why a browser frame is refused; the socket closes with 1003
@@ -70,6 +72,7 @@ type request struct {
 	endpoint string
 	payload  []byte
 	limit    int
+	queueFor time.Duration // ext: wait this long for an offline node
 }
 
 // decodeRequest parses one text frame from a browser. Any error it returns
@@ -127,7 +130,8 @@ func decodeCommand(req request, data json.RawMessage) (request, error) {
 	}
 	var d struct {
 		target
-		Payload json.RawMessage `json:"payload"`
+		Payload  json.RawMessage `json:"payload"`
+		QueueFor *int64          `json:"queue_for"`
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
 		return request{}, refuse("bad \"data\": %s", jsonReason(err))
@@ -135,6 +139,12 @@ func decodeCommand(req request, data json.RawMessage) (request, error) {
 	var err error
 	if req.uid, req.endpoint, err = d.check(); err != nil {
 		return request{}, err
+	}
+	if d.QueueFor != nil {
+		if *d.QueueFor <= 0 || *d.QueueFor > maxQueueFor {
+			return request{}, refuse("\"data.queue_for\": want seconds, 1 to %d", maxQueueFor)
+		}
+		req.queueFor = time.Duration(*d.QueueFor) * time.Second
 	}
 	if req.payload, err = payloadText(d.Payload); err != nil {
 		return request{}, err
@@ -251,6 +261,24 @@ type resultMsg struct {
 	Endpoint string `json:"endpoint"`
 	OK       bool   `json:"ok"`
 	Error    string `json:"error,omitempty"`
+	// A command that waits for its node: Code "queued", the queue's
+	// command id and the deadline (ms); its "outcome" follows.
+	Code    string `json:"code,omitempty"`
+	Command string `json:"command,omitempty"`
+	Until   int64  `json:"until,omitempty"`
+}
+
+// outcomeMsg is the final outcome of a queued command (bus.CommandResult),
+// sent to every goaiot page.
+type outcomeMsg struct {
+	Type     string `json:"type"`
+	Command  string `json:"command"`
+	UID      string `json:"uid"`
+	Endpoint string `json:"endpoint"`
+	OK       bool   `json:"ok"`
+	Code     string `json:"code"`
+	Error    string `json:"error,omitempty"`
+	TS       int64  `json:"ts"`
 }
 
 type helloMsg struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -24,7 +25,7 @@ func (d *Dashboard) subscribeSites() (stop func(), err error) {
 			_ = s.Unsubscribe()
 		}
 	}
-	for _, subject := range []string{sites.SubjectAllLinks, sites.SubjectCollision, bus.SubjectClaimRefused} {
+	for _, subject := range []string{sites.SubjectAllLinks, sites.SubjectCollision, bus.SubjectClaimRefused, bus.SubjectAllCommandResults} {
 		s, err := d.nc.Subscribe(subject, d.onSiteMsg)
 		if err != nil {
 			stop()
@@ -54,6 +55,9 @@ func (d *Dashboard) onSiteMsg(m *nats.Msg) {
 func siteFrame(subject string, data []byte) (key string, f *frame, keep bool, err error) {
 	if subject == bus.SubjectClaimRefused {
 		return refusedFrame(data)
+	}
+	if strings.HasPrefix(subject, "aiot.commands.") {
+		return outcomeFrame(subject, data)
 	}
 	if subject == sites.SubjectCollision {
 		var c sites.Collision
@@ -143,4 +147,19 @@ func refusedFrame(data []byte) (string, *frame, bool, error) {
 	}
 	r := refused{Type: "refused", UID: c.UID, Owner: c.Owner, Claimant: c.Claimant, TS: c.Time.UnixMilli()}
 	return "refused\x00" + c.UID, mustFrame(r, "", true), false, nil
+}
+
+// outcomeFrame checks the outcome of a queued command and encodes it for
+// browsers; shown once, never kept for snapshots.
+func outcomeFrame(subject string, data []byte) (string, *frame, bool, error) {
+	r, err := bus.ParseCommandResult(data)
+	if err != nil {
+		return "", nil, false, err
+	}
+	if subject != bus.CommandResultSubject(r.Node, r.Resource) {
+		return "", nil, false, fmt.Errorf("outcome of %s.%s on %s", r.Node, r.Resource, subject)
+	}
+	o := outcomeMsg{Type: typeOutcome, Command: r.Command, UID: r.Node, Endpoint: r.Resource, OK: r.OK,
+		Code: r.Code, Error: r.Error, TS: millis(r.Time)}
+	return "outcome\x00" + r.Command, mustFrame(o, "", true), false, nil
 }

@@ -479,3 +479,79 @@ describe('Store: roles', () => {
     expect(h.store.readOnly).toBe(READ_ONLY_LOGIN)
   })
 })
+
+describe('Store: commands queued for offline nodes', () => {
+  const queuedResult = (id: string, command = 'Q1', until = T + 3_600_000): ServerMsg =>
+    ({ type: 'result', id, uid: 'a', endpoint: 'led', ok: true, code: 'queued', command, until })
+
+  it('sends queue_for only while "queue if offline" is on', () => {
+    const h = harness()
+    h.feed(newNode('a'))
+    h.store.command('a', 'led', '1')
+    expect(h.sent.at(-1)).toMatchObject({ data: { uid: 'a', endpoint: 'led', payload: '1' } })
+    expect((h.sent.at(-1) as { data: object }).data).not.toHaveProperty('queue_for')
+    h.store.setQueueIfOffline(true, 600)
+    const c = h.store.command('a', 'led', '0')
+    expect(h.sent.at(-1)).toEqual({ type: 'update', data: { uid: 'a', endpoint: 'led', payload: '0', queue_for: 600 }, id: c.id })
+    h.store.setQueueIfOffline(false)
+    h.store.command('a', 'led', '1')
+    expect((h.sent.at(-1) as { data: object }).data).not.toHaveProperty('queue_for')
+  })
+
+  it('stays pending as queued until its outcome arrives', () => {
+    const h = harness()
+    h.feed(newNode('a'))
+    h.store.setQueueIfOffline(true)
+    const c = h.store.command('a', 'led', '1')
+    h.feed(queuedResult(c.id))
+    expect(c).toMatchObject({ status: 'queued', queued: { command: 'Q1', until: T + 3_600_000 } })
+    expect(h.store.pendingCommand('a', 'led')).toBe(c)
+    h.advance(60_000)
+    h.store.tick()
+    expect(c.status).toBe('queued') // no client timeout while the node is away
+    h.feed({ type: 'outcome', command: 'OTHER', uid: 'a', endpoint: 'led', ok: true, code: 'delivered' })
+    expect(c.status).toBe('queued') // another page's command
+    h.feed({ type: 'outcome', command: 'Q1', uid: 'a', endpoint: 'led', ok: true, code: 'delivered' })
+    expect(c.status).toBe('ok')
+    expect(h.store.pendingCommand('a', 'led')).toBeUndefined()
+  })
+
+  it.each([
+    ['expired', 'expired: node a did not come back by …'],
+    ['replaced', 'replaced by command Q2'],
+    ['failed', '4.00 Bad Request'],
+  ] as const)('reports a %s outcome with its reason', (code, error) => {
+    const h = harness()
+    h.feed(newNode('a'))
+    h.store.setQueueIfOffline(true)
+    const c = h.store.command('a', 'led', '1')
+    h.feed(queuedResult(c.id))
+    h.feed({ type: 'outcome', command: 'Q1', uid: 'a', endpoint: 'led', ok: false, code, error })
+    expect(c).toMatchObject({ status: 'error', error })
+  })
+
+  it('gives up on a missed outcome once the deadline is well past', () => {
+    const h = harness()
+    h.feed(newNode('a'))
+    h.store.setQueueIfOffline(true, 60)
+    const c = h.store.command('a', 'led', '1')
+    h.feed(queuedResult(c.id, 'Q1', T + 60_000))
+    h.advance(60_000)
+    h.store.tick()
+    expect(c.status).toBe('queued')
+    h.advance(60_000)
+    h.store.tick()
+    expect(c.status).toBe('error')
+    expect(c.error).toMatch(/^expired/)
+  })
+
+  it('keeps queued commands across a lost connection (the server keeps them)', () => {
+    const h = harness()
+    h.feed(newNode('a'))
+    h.store.setQueueIfOffline(true)
+    const c = h.store.command('a', 'led', '1')
+    h.feed(queuedResult(c.id))
+    h.store.connectionLost()
+    expect(c.status).toBe('queued')
+  })
+})

@@ -44,6 +44,24 @@ export interface ResultMsg {
   endpoint?: string
   ok: boolean
   error?: string
+  /** 'queued': the command waits for its offline node; its outcome follows. */
+  code?: string
+  /** The queue's id of a queued command (matches OutcomeMsg.command). */
+  command?: string
+  /** A queued command's deadline, ms since the epoch. */
+  until?: number
+}
+
+/** The final outcome of a queued command, sent to every goaiot page. */
+export interface OutcomeMsg {
+  type: 'outcome'
+  command: string
+  uid: string
+  endpoint: string
+  ok: boolean
+  code: 'delivered' | 'failed' | 'expired' | 'replaced'
+  error?: string
+  ts?: number
 }
 
 export interface SiteMsg { type: 'site'; site: string; link: 'up' | 'down'; ts?: number }
@@ -61,13 +79,14 @@ export interface HelloMsg {
 
 export type ServerMsg =
   | NewMsg | UpdateMsg | OutMsg | ResetMsg | SyncedMsg
-  | HistoryMsg | ResultMsg | SiteMsg | HelloMsg
+  | HistoryMsg | ResultMsg | OutcomeMsg | SiteMsg | HelloMsg
 
 // Browser to server.
 export interface SubscribeFrame { type: 'new'; data: 'client' }
 export interface CommandFrame {
   type: 'update'
-  data: { uid: string; endpoint: string; payload: string }
+  /** queue_for (seconds): wait that long for an offline node (goaiot's queue). */
+  data: { uid: string; endpoint: string; payload: string; queue_for?: number }
   id?: string
 }
 export interface HistoryFrame {

@@ -7,7 +7,7 @@
 // charts directly.
 
 import type {
-  ClientFrame, HistoryMsg, NewMsg, NodeState, ResultMsg, ServerMsg, UpdateMsg,
+  ClientFrame, HistoryMsg, NewMsg, NodeState, ResultMsg, OutcomeMsg, ServerMsg, UpdateMsg,
 } from './protocol'
 import { decode } from './protocol'
 import { Series } from './series'
@@ -51,7 +51,8 @@ export interface NodeRec {
   version: number
 }
 
-export type CommandStatus = 'pending' | 'ok' | 'error'
+/** pending: sent, no answer yet; queued: waits for its offline node. */
+export type CommandStatus = 'pending' | 'queued' | 'ok' | 'error'
 
 export interface CommandRec {
   readonly id: string
@@ -62,6 +63,10 @@ export interface CommandRec {
   status: CommandStatus
   error?: string
   doneAt?: number
+  /** Seconds the command may wait for an offline node (0: it may not). */
+  readonly queueFor: number
+  /** Set once queued: the queue's command id and the deadline (ms). */
+  queued?: { command: string; until: number }
 }
 
 export interface SiteRec {
@@ -149,6 +154,10 @@ const defaultSchedule = (cb: () => void): void => {
 export class Store {
   readonly nodes = new Map<string, NodeRec>()
   readonly commands: CommandRec[] = []
+  /** The "queue if offline" checkbox: commands may wait for offline nodes. */
+  queueIfOffline = false
+  /** How long a queued command may wait, in seconds (default 1 h). */
+  queueForSeconds = 3600
   readonly sites = new Map<string, SiteRec>()
   server: ServerInfo = { server: '', version: '', role: '', user: '', login: false }
   /** True once the snapshot of the current connection has arrived. */
@@ -326,6 +335,9 @@ export class Store {
         break
       case 'result':
         this.onResult(m)
+        break
+      case 'outcome':
+        this.onOutcome(m)
         break
       case 'site':
         if (typeof m.site === 'string') {
@@ -626,6 +638,7 @@ export class Store {
    * to the payload (servers without results), or a timeout.
    */
   command(uid: string, endpoint: string, payload: string): CommandRec {
+    const queueFor = this.queueIfOffline ? this.queueForSeconds : 0
     const c: CommandRec = {
       id: `c${this.nextCommand++}`,
       uid,
@@ -633,6 +646,7 @@ export class Store {
       payload,
       sentAt: this.now(),
       status: 'pending',
+      queueFor,
     }
     this.commands.push(c)
     if (this.commands.length > 50) this.commands.splice(0, this.commands.length - 50)
@@ -641,7 +655,8 @@ export class Store {
       // The server would refuse it ("forbidden: …"): do not send it at all.
       this.finish(c, false, `forbidden: ${denied}`)
     } else {
-      const sent = this.sendFrame({ type: 'update', data: { uid, endpoint, payload }, id: c.id })
+      const data = queueFor > 0 ? { uid, endpoint, payload, queue_for: queueFor } : { uid, endpoint, payload }
+      const sent = this.sendFrame({ type: 'update', data, id: c.id })
       if (sent === false) this.finish(c, false, 'not connected')
     }
     this.pending.commands = true
@@ -651,13 +666,24 @@ export class Store {
     return c
   }
 
-  /** pendingCommand is the newest unfinished command for a resource. */
+  /** pendingCommand is the newest unfinished command for a resource (sent or queued). */
   pendingCommand(uid: string, endpoint: string): CommandRec | undefined {
     for (let i = this.commands.length - 1; i >= 0; i--) {
       const c = this.commands[i]
-      if (c.uid === uid && c.endpoint === endpoint) return c.status === 'pending' ? c : undefined
+      if (c.uid === uid && c.endpoint === endpoint) return c.status === 'pending' || c.status === 'queued' ? c : undefined
     }
     return undefined
+  }
+
+  /**
+   * setQueueIfOffline: commands sent from now on may wait up to seconds for
+   * an offline node (the "queue if offline" checkbox); off, they may not.
+   */
+  setQueueIfOffline(on: boolean, seconds = this.queueForSeconds): void {
+    this.queueIfOffline = on
+    if (seconds > 0) this.queueForSeconds = Math.round(seconds)
+    this.pending.commands = true
+    this.wake()
   }
 
   /** lastCommand is the newest command for a resource, finished or not. */
@@ -672,7 +698,28 @@ export class Store {
   private onResult(m: ResultMsg): void {
     const c = this.commands.find((x) => x.id === m.id)
     if (!c || c.status !== 'pending') return
+    if (m.ok === true && m.code === 'queued' && typeof m.command === 'string') {
+      c.status = 'queued'
+      c.queued = { command: m.command, until: typeof m.until === 'number' ? m.until : this.now() + c.queueFor * 1000 }
+      this.pending.commands = true
+      this.wakeFor(c.uid)
+      return
+    }
     this.finish(c, m.ok === true, m.ok ? undefined : m.error || 'refused')
+  }
+
+  /** onOutcome settles the queued command the outcome is about (if this page sent it). */
+  private onOutcome(m: OutcomeMsg): void {
+    const c = this.commands.find((x) => x.status === 'queued' && x.queued?.command === m.command)
+    if (!c) return
+    if (m.ok === true) this.finish(c, true)
+    else this.finish(c, false, m.error || m.code || 'failed')
+  }
+
+  private wakeFor(uid: string): void {
+    const n = this.nodes.get(uid)
+    if (n) this.touch(n)
+    else this.wake()
   }
 
   private settleCommands(uid: string, endpoint: string, value: string): void {
@@ -705,6 +752,11 @@ export class Store {
     for (const c of this.commands) {
       if (c.status === 'pending' && now - c.sentAt > this.commandTimeoutMs) {
         this.finish(c, false, 'timeout')
+      }
+      // The outcome may have been missed (connection lost): past its
+      // deadline and a grace period, a queued command is reported expired.
+      if (c.status === 'queued' && c.queued && now > c.queued.until + this.commandTimeoutMs) {
+        this.finish(c, false, 'expired: no outcome by the deadline')
       }
     }
   }

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"flag"
+	"time"
+
+	"github.com/goaiot/goaiot/gateways/queue"
+)
+
+// queuePart keeps commands for offline nodes (gateways/queue). It runs
+// wherever gateways run: `aiot run`, `aiot site`, or alone with `aiot queue`.
+func queuePart() part {
+	return part{
+		name:    "queue",
+		summary: "commands sent with Aiot-Queue-For wait for offline nodes, in the AIOT_QUEUE bucket, and go out when the node is back",
+		register: func(fs *flag.FlagSet) func(*system) (runner, error) {
+			var cfg queue.Config
+			on := true
+			fs.BoolVar(&on, "queue", true, "answer commands for offline nodes: queued (with Aiot-Queue-For) or refused as offline (false: no responder, as before)")
+			fs.DurationVar(&cfg.MaxFor, "queue-max-for", 24*time.Hour, "longest Aiot-Queue-For a command may ask")
+			fs.IntVar(&cfg.MaxNodes, "queue-max-nodes", 1000, "most nodes with commands waiting (each: one command per resource, at most 16 resources)")
+			return func(sys *system) (runner, error) {
+				if !on {
+					return idle{}, nil
+				}
+				nc, err := sys.connect("queue")
+				if err != nil {
+					return nil, err
+				}
+				cfg.Conn, cfg.Logger = nc, sys.log.With("part", "queue")
+				return queue.New(cfg)
+			}
+		},
+	}
+}

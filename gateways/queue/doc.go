@@ -1,0 +1,97 @@
+// Package queue keeps commands for nodes that are offline (or asleep past
+// their timeout) and carries them out when the node comes back, whatever
+// its protocol. It runs beside the gateways (`aiot run`, `aiot site` and
+// each gateway role, --queue) and meets them only on subjects.
+//
+// # Why a package of its own
+//
+// A gateway's presence tracker (gateways/presence) serves gateway.<id>.*.set
+// only while it owns the node; an offline node has no owner, often no
+// gateway that ever heard of it in this process. The queue is the one
+// responder for exactly those nodes: it follows every node.<id>.$state,
+// answers queued requests for nodes no gateway owns, stores them, and
+// replays them as ordinary requests once a gateway owns the node again.
+//
+// # Contract
+//
+//	request  gateway.<id>.<res>.set, payload P, header Aiot-Queue-For: <Go duration>
+//	         ("90s", "10m", "24h"; more than 0, at most --queue-max-for, 24 h)
+//
+// The header is opt-in; requests without it are never answered here. While
+// the node is owned (its last $state is online or reset) the queue stays
+// silent and the owning gateway carries the command out at once, as for any
+// request: the header changes nothing. For a node whose last $state is
+// offline the queue answers (queue group aiot-queue: once per bus):
+//
+//	{"ok":true,"code":"queued","command":"<id>","until":"<RFC 3339>"}
+//	{"ok":false,"code":"bad_request","error":"Aiot-Queue-For …"}   bad duration, payload over 4 KiB
+//	{"ok":false,"code":"queue_full","error":"queue full: …"}      over a cap (see Bounds)
+//
+// A node never seen (no $state since its last one left the NODES stream)
+// is not queued: nobody answers, the requester gets "no responders" as
+// before. The newest command per node and resource replaces the older one.
+//
+// When a $state says the node is online again, each waiting command is
+// sent as gateway.<id>.<res>.set with payload P (header Aiot-Queued: <id>,
+// no Aiot-Queue-For) and the owning gateway's answer becomes its result,
+// published once on
+//
+//	aiot.commands.<id>.<res>.result  {"command","uid","endpoint","ok","code","error","queued_at","until","ts"}
+//
+// (bus.CommandResult) with code
+//
+//	delivered  the gateway answered ok (the node accepted it)
+//	failed     the gateway refused it (its error, e.g. "4.00 Bad Request",
+//	           "timeout: the node did not answer") or did not answer within 10 s
+//	expired    the deadline passed first ("expired: node … did not come back by …")
+//	replaced   a newer command for the same resource took its place
+//
+// A result never carries the payload: viewers and dashboards read aiot.>.
+// "No responders" at replay (the node left again at once) puts the command
+// back to wait.
+//
+// # Storage
+//
+// Commands wait in the file-backed JetStream key-value bucket AIOT_QUEUE
+// (key: base64url(id).base64url(res), one value each), so they survive
+// restarts of the queue and of the bus with the same data directory; their
+// deadline is absolute. A replay first marks its command "sending" with a
+// revision check (only one queue replays it), and removes it once answered;
+// a command still marked at start is replayed again (at least once: a set
+// command is idempotent). Node presence is read at start from the NODES
+// stream (the last $state per node) and then followed live.
+//
+// # Sleeping MQTT-SN nodes
+//
+// An MQTT-SN node asleep is still online (its $state) until the node
+// timeout: its commands go the usual way and the MQTT-SN gateway buffers
+// them to its wake-up (gateways/mqttsn); the queue stays out. Asleep longer
+// than the node timeout it is offline, and queued commands wait here until
+// its next message makes it online.
+//
+// # Bounds
+//
+// At most --queue-max-nodes (1 000) nodes have commands waiting, each for at
+// most 16 resources, one command per resource; a command past a cap is
+// refused with code queue_full. Payloads over 4 KiB are refused. At most
+// 100 000 node ids are followed (beyond, new ids are not queueable). The
+// bucket's size is bounded accordingly.
+//
+// # Who may queue
+//
+// Whoever may send the command: publishing gateway.*.*.set is allowed to
+// the admin, dashboard and gateway roles (bus.RolePermissions), never to
+// nodes. The queue runs with the gateway role, which may read the NODES
+// stream and keep the AIOT_QUEUE bucket.
+//
+// # Races
+//
+// A node coming online in the very instant a queued request is made may
+// get the command twice (once from its new gateway, once replayed).
+//
+// # Operations
+//
+// Micro service aiot-queue: `nats micro stats aiot-queue`, and
+// aiot.aiot-queue.stats answers [Stats]. `nats kv ls AIOT_QUEUE` lists the
+// waiting commands.
+package queue

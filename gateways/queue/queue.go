@@ -1,0 +1,245 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/goaiot/goaiot/bus"
+)
+
+// QueueGroup is the NATS queue group of every queue on one bus: each
+// queued request is answered once however many run.
+const QueueGroup = "aiot-queue"
+
+// Config configures a Queue. Zero values take the defaults shown.
+type Config struct {
+	Conn   *nats.Conn   // required
+	Logger *slog.Logger // required
+	// Bucket is the JetStream key-value bucket of queued commands;
+	// default bus.QueueBucket. It is file-backed: commands survive restarts.
+	Bucket string
+	// Stream holds the nodes' last $state, read at start; default
+	// bus.NodesStream. A missing stream is not an error.
+	Stream string
+	// MaxFor is the longest Aiot-Queue-For accepted; default 24 h.
+	MaxFor time.Duration
+	// MaxNodes caps the nodes with commands waiting; default 1 000.
+	MaxNodes int
+	// MaxPerNode caps the resources of one node with a command waiting
+	// (one command per resource by construction); default 16.
+	MaxPerNode int
+	// MaxPayload caps one queued command's payload; default
+	// bus.DefaultMaxValueBytes (4 KiB).
+	MaxPayload int
+	// MaxKnown caps the node ids whose presence is followed; default
+	// 100 000. Beyond it, new ids are not followed (not queueable).
+	MaxKnown int
+	// ReplayTimeout bounds the wait for the gateway's answer to a replayed
+	// command; default 10 s (gateways answer within 5 s).
+	ReplayTimeout time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if c.Bucket == "" {
+		c.Bucket = bus.QueueBucket
+	}
+	if c.Stream == "" {
+		c.Stream = bus.NodesStream
+	}
+	if c.MaxFor == 0 {
+		c.MaxFor = 24 * time.Hour
+	}
+	if c.ReplayTimeout == 0 {
+		c.ReplayTimeout = 10 * time.Second
+	}
+	def(&c.MaxNodes, 1000)
+	def(&c.MaxPerNode, 16)
+	def(&c.MaxPayload, bus.DefaultMaxValueBytes)
+	def(&c.MaxKnown, 100_000)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Conn == nil:
+		return errors.New("queue: no nats connection")
+	case c.Logger == nil:
+		return errors.New("queue: no logger")
+	case c.MaxFor < 0 || c.ReplayTimeout < 0:
+		return errors.New("queue: negative duration")
+	case c.MaxNodes < 0 || c.MaxPerNode < 0 || c.MaxPayload < 0 || c.MaxKnown < 0:
+		return errors.New("queue: negative limit")
+	}
+	return nil
+}
+
+// Stats counts what a queue did.
+type Stats struct {
+	Waiting    int   `json:"waiting"` // commands waiting now
+	Nodes      int   `json:"nodes"`   // nodes with commands waiting
+	Queued     int64 `json:"queued"`
+	Refused    int64 `json:"refused"`
+	Delivered  int64 `json:"delivered"`
+	Failed     int64 `json:"failed"`
+	Expired    int64 `json:"expired"`
+	Replaced   int64 `json:"replaced"`
+	Unfollowed int64 `json:"unfollowed"` // ids not followed: MaxKnown reached
+}
+
+// Queue answers queued commands for nodes no gateway owns, keeps them in
+// a bucket and replays them when their node comes online.
+type Queue struct {
+	cfg Config
+	log *slog.Logger
+	nc  *nats.Conn
+	kv  jetstream.KeyValue
+
+	// Owned by Run's loop.
+	states   map[string]nodeState
+	waiting  map[string]map[string]*entry // node → resource → command
+	inflight map[string]bool              // bucket keys being replayed
+
+	states0 chan *nats.Msg // live $state
+	reqs    chan *nats.Msg // gateway.<id>.*.set of nodes not owned
+	done    chan replayed  // a replay ended
+	replays sync.WaitGroup
+	ready   chan struct{}
+
+	statsMu                                                           sync.Mutex
+	shown                                                             Stats // Waiting and Nodes, set by the loop
+	queued, refused, delivered, failed, expired, replaced, unfollowed atomic.Int64
+}
+
+// New validates cfg; Run starts the queue.
+func New(cfg Config) (*Queue, error) {
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Queue{
+		cfg: cfg, log: cfg.Logger, nc: cfg.Conn,
+		states:   make(map[string]nodeState),
+		waiting:  make(map[string]map[string]*entry),
+		inflight: make(map[string]bool),
+		states0:  make(chan *nats.Msg, 8192),
+		reqs:     make(chan *nats.Msg, 4096),
+		done:     make(chan replayed, 64),
+		ready:    make(chan struct{}),
+	}, nil
+}
+
+// Ready is closed once the queue answers requests.
+func (q *Queue) Ready() <-chan struct{} { return q.ready }
+
+// Run opens the bucket, follows presence, answers queued requests and
+// replays commands until ctx ends.
+func (q *Queue) Run(ctx context.Context) error {
+	js, err := jetstream.New(q.nc)
+	if err != nil {
+		return fmt.Errorf("queue: jetstream: %w", err)
+	}
+	if err := q.openBucket(ctx, js); err != nil {
+		return err
+	}
+	stop, err := q.followStates(ctx, js)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	w, err := q.kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("queue: watch %s: %w", q.cfg.Bucket, err)
+	}
+	defer func() { _ = w.Stop() }()
+	if err := q.loadWaiting(ctx, w); err != nil {
+		return err
+	}
+	defer q.unserve()
+	svc, err := q.addService()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = svc.Stop() }()
+	if err := q.nc.FlushTimeout(10 * time.Second); err != nil {
+		return fmt.Errorf("queue: flush: %w", err)
+	}
+	q.replayOnline(ctx)
+	q.show()
+	close(q.ready)
+	q.log.Info("queue ready", "bucket", q.cfg.Bucket, "waiting", q.count(), "nodes_followed", len(q.states))
+	defer q.replays.Wait()
+	return q.loop(ctx, w)
+}
+
+func (q *Queue) loop(ctx context.Context, w jetstream.KeyWatcher) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-q.states0:
+			q.onState(ctx, m)
+		case m := <-q.reqs:
+			q.onRequest(ctx, m)
+		case e, ok := <-w.Updates():
+			if !ok {
+				if ctx.Err() != nil {
+					return nil // the watch ends with ctx
+				}
+				return fmt.Errorf("queue: watch of %s ended", q.cfg.Bucket)
+			}
+			if e != nil { // nil: the end of the initial values, read before
+				q.apply(e)
+			}
+		case r := <-q.done:
+			q.onReplayed(ctx, r)
+		case <-tick.C:
+			q.expire(ctx)
+		}
+		q.show()
+	}
+}
+
+// Stats returns the counters.
+func (q *Queue) Stats() Stats {
+	q.statsMu.Lock()
+	s := q.shown
+	q.statsMu.Unlock()
+	s.Queued, s.Refused, s.Delivered = q.queued.Load(), q.refused.Load(), q.delivered.Load()
+	s.Failed, s.Expired, s.Replaced = q.failed.Load(), q.expired.Load(), q.replaced.Load()
+	s.Unfollowed = q.unfollowed.Load()
+	return s
+}
+
+func (q *Queue) show() {
+	n := q.count()
+	q.statsMu.Lock()
+	q.shown.Waiting, q.shown.Nodes = n, len(q.waiting)
+	q.statsMu.Unlock()
+}
+
+func (q *Queue) count() int {
+	n := 0
+	for _, m := range q.waiting {
+		n += len(m)
+	}
+	return n
+}

@@ -1,0 +1,151 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/goaiot/goaiot/bus"
+)
+
+// nodeState is the last $state of a node: whether a gateway owns it
+// (online or reset) and when that was said.
+type nodeState struct {
+	owned bool
+	at    time.Time
+	sub   *nats.Subscription // gateway.<id>.*.set while not owned
+}
+
+// followStates subscribes to every $state, then reads the last one of
+// each node from the stream; live messages wait in q.states0 meanwhile and
+// are applied after, an older one never overriding a newer (by its time).
+func (q *Queue) followStates(ctx context.Context, js jetstream.JetStream) (stop func(), err error) {
+	sub, err := q.nc.ChanSubscribe(bus.NodeState("*"), q.states0)
+	if err != nil {
+		return nil, fmt.Errorf("queue: subscribe: %w", err)
+	}
+	_ = sub.SetPendingLimits(-1, 64<<20)
+	stop = func() { _ = sub.Unsubscribe() }
+	if err := q.nc.FlushTimeout(10 * time.Second); err != nil {
+		stop()
+		return nil, fmt.Errorf("queue: flush: %w", err)
+	}
+	n, err := q.loadStates(ctx, js)
+	if err != nil {
+		q.log.Warn("queue: last node states not read: following live ones only", "err", err)
+	}
+	q.log.Debug("queue: node states read", "messages", n)
+	return stop, nil
+}
+
+func (q *Queue) loadStates(ctx context.Context, js jetstream.JetStream) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, q.cfg.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", q.cfg.Stream, err)
+	}
+	if stream.CachedInfo().State.Msgs == 0 {
+		return 0, nil
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.NodeState("*")},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: consumer: %w", q.cfg.Stream, err)
+	}
+	if cons.CachedInfo().NumPending == 0 {
+		return 0, nil
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", q.cfg.Stream, err)
+	}
+	defer it.Stop()
+	for n := 1; ; n++ {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return n, fmt.Errorf("stream %s: after %d states: %w", q.cfg.Stream, n, err)
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return n, fmt.Errorf("stream %s: %w", q.cfg.Stream, err)
+		}
+		q.record(m.Subject(), m.Data(), meta.Timestamp)
+		if meta.NumPending == 0 {
+			return n, nil
+		}
+	}
+}
+
+// onState applies a live $state; a node now online gets its commands.
+func (q *Queue) onState(ctx context.Context, m *nats.Msg) {
+	node, owned := q.record(m.Subject, m.Data, q.cfg.Now())
+	if owned {
+		q.replayNode(ctx, node)
+	}
+}
+
+// record keeps the $state carried by (subject, data) unless an older one;
+// it returns the node and whether a gateway owns it now.
+func (q *Queue) record(subject string, data []byte, at time.Time) (string, bool) {
+	s, err := bus.ParseSubject(subject)
+	if err != nil || s.Kind != bus.KindNodeState {
+		return "", false
+	}
+	st, err := bus.ParseState(data)
+	if err != nil {
+		return "", false
+	}
+	if !st.Time.IsZero() {
+		at = st.Time
+	}
+	cur, known := q.states[s.Node]
+	if known && at.Before(cur.at) {
+		return s.Node, false
+	}
+	if !known && len(q.states) >= q.cfg.MaxKnown {
+		if q.unfollowed.Add(1)%1000 == 1 {
+			q.log.Warn("queue: too many nodes to follow: new ids are not queueable", "max", q.cfg.MaxKnown)
+		}
+		return s.Node, false
+	}
+	owned := st.State != bus.StateOffline
+	q.states[s.Node] = q.serve(s.Node, nodeState{owned: owned, at: at, sub: cur.sub})
+	return s.Node, owned && st.State == bus.StateOnline
+}
+
+// serve makes the queue answer node's commands exactly while no gateway
+// owns it, so that commands to nodes nobody knows still find no responder.
+func (q *Queue) serve(node string, st nodeState) nodeState {
+	switch {
+	case st.owned && st.sub != nil:
+		_ = st.sub.Unsubscribe()
+		st.sub = nil
+	case !st.owned && st.sub == nil:
+		sub, err := q.nc.ChanQueueSubscribe(bus.GatewaySetAll(node), QueueGroup, q.reqs)
+		if err != nil {
+			q.log.Error("queue: subscribe", "node", node, "err", err)
+			return st
+		}
+		st.sub = sub
+	}
+	return st
+}
+
+// unserve ends every subscription of serve.
+func (q *Queue) unserve() {
+	for _, st := range q.states {
+		if st.sub != nil {
+			_ = st.sub.Unsubscribe()
+		}
+	}
+}
