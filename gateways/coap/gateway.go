@@ -343,9 +343,11 @@ func (g *Gateway) serveUDP(ctx context.Context, grp *errgroup.Group) (func(), er
 
 // udpReadBuffer is the CoAP socket's receive buffer: a burst of beacons
 // (every node of a site powered up at once) waits in the kernel while the
-// read loop is busy, instead of being dropped at the default 208 KiB (the
-// kernel caps it at net.core.rmem_max).
-const udpReadBuffer = 4 << 20
+// read loop is busy, instead of being dropped at the default 208 KiB. Not
+// more: under a flood, a deeper queue only makes a good node's datagrams
+// wait longer behind the bad ones (4 MiB made a confirmable POST time out
+// in faults.TestCoAPMalformedFlood). The kernel caps it at net.core.rmem_max.
+const udpReadBuffer = 1 << 20
 
 // listenUDP binds the CoAP socket with udpReadBuffer.
 func listenUDP(addr string) (*coapNet.UDPConn, error) {
