@@ -21,7 +21,8 @@ type Role string
 const (
 	// RoleAdmin may do anything (stream management, ops).
 	RoleAdmin Role = "admin"
-	// RoleGateway publishes node.> and serves gateway.>.
+	// RoleGateway publishes node.> and serves gateway.>, and keeps its node
+	// table in the NODE_TABLES bucket (NodeTablesRights).
 	RoleGateway Role = "gateway"
 	// RoleDashboard reads node.> and the NODES stream and may only request
 	// gateway.*.*.set.
@@ -112,7 +113,7 @@ func RolePermissions(r Role) (*server.Permissions, error) {
 		return nil, nil // no restriction
 	case RoleGateway:
 		subjects := concat([]string{"node.>", "gateway.>"}, discovery)
-		return allow(subjects, concat(subjects, inbox)), nil
+		return allow(concat(subjects, NodeTablesRights()), concat(subjects, inbox)), nil
 	case RoleDashboard:
 		return allow(concat([]string{SubjectAllSets}, streamRead, discovery),
 			concat([]string{SubjectAllNodes}, discovery, inbox)), nil
