@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -337,10 +338,15 @@ func (t *Table[T]) flush(ctx context.Context) bool {
 // refresh writes every entry again, so that the bucket's TTL keeps it.
 func (t *Table[T]) refresh(ctx context.Context) {
 	entries := t.cfg.Entries(nil)
-	for id, e := range entries {
-		if err := t.put(ctx, id, e); err != nil {
+	ids := slices.Sorted(maps.Keys(entries))
+	for i, id := range ids {
+		if err := t.put(ctx, id, entries[id]); err != nil {
+			// The rest goes with the changes, tried again backing off.
 			t.failed.Add(1)
-			t.requeue([]string{id})
+			t.requeue(ids[i:])
+			t.poke()
+			t.log.Warn("node table not refreshed; trying again later", "pending", len(ids)-i, "err", err)
+			return
 		}
 	}
 	t.log.Debug("node table refreshed", "entries", len(entries))
