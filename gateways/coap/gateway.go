@@ -153,6 +153,8 @@ type Stats struct {
 	// DiscoveriesDeferred counts discoveries put off because their
 	// destination was over DiscoveryRate.
 	DiscoveriesDeferred int64
+	// Table counts the node table kept in NODE_TABLES (see doc.go).
+	Table persist.Stats
 }
 
 // Gateway is the CoAP gateway: it serves /alive and /server, discovers and
@@ -245,7 +247,8 @@ func (g *Gateway) Nodes() []presence.Node { return g.tracker.Nodes() }
 func (g *Gateway) Stats() Stats {
 	return Stats{Stats: g.tracker.Stats(), Beacons: g.beacons.Load(), Values: g.values.Load(),
 		Rejected: g.rejected.Load(), Discovered: g.discovered.Load(), DiscoveryFailures: g.discoveryFailures.Load(),
-		Notifications: g.notifications.Load(), Limited: g.limited.Load(), DiscoveriesDeferred: g.deferred.Load()}
+		Notifications: g.notifications.Load(), Limited: g.limited.Load(), DiscoveriesDeferred: g.deferred.Load(),
+		Table: g.table.Stats()}
 }
 
 // Run binds the listeners and serves until ctx ends; then every owned node
