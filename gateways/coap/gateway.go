@@ -83,7 +83,7 @@ type Config struct {
 	DiscoveryRate float64
 	// PersistDelay is how soon a change of the node table (source ↔ uid)
 	// reaches the NODE_TABLES bucket (see doc.go, "Restarts"). Default
-	// 500 ms; negative: the table is not persisted.
+	// 100 ms; negative: the table is not persisted.
 	PersistDelay time.Duration
 }
 

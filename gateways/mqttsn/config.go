@@ -95,7 +95,7 @@ type Config struct {
 	Tick time.Duration
 	// PersistDelay is how soon a change of a session (a CONNECT, a topic
 	// id, a subscription, a will, a sleep) reaches the NODE_TABLES bucket
-	// (see doc.go, "Restarts"). Default 500 ms; negative: sessions are not
+	// (see doc.go, "Restarts"). Default 100 ms; negative: sessions are not
 	// persisted.
 	PersistDelay time.Duration
 }

@@ -21,7 +21,7 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultDelay      = 500 * time.Millisecond
+	DefaultDelay      = 100 * time.Millisecond
 	DefaultRefresh    = bus.NodeTablesTTL / 4
 	DefaultMaxPending = 100_000
 	DefaultMaxEntries = 100_000
