@@ -419,3 +419,32 @@ func TestNilTable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkTableFlush writes b.N changed entries to a real embedded
+// server in one flush, as a gateway does after many nodes appeared at once.
+func BenchmarkTableFlush(b *testing.B) {
+	srv := bustest.StartServer(b)
+	nc := bustest.Connect(b, srv)
+	n := newNodes()
+	tb, err := persist.New(persist.Config[entry]{Conn: nc, Logger: bustest.Quiet(), Kind: "bench", Gateway: "gw",
+		Entries: n.entries, Decode: decode, MaxPending: b.N + 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tb.Load(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	for i := range b.N {
+		id := "n" + strconv.Itoa(i)
+		n.set(id, i)
+		tb.Changed(id)
+	}
+	b.ResetTimer()
+	if !tb.Flush(b.Context()) {
+		b.Fatal("flush failed")
+	}
+	b.StopTimer()
+	if st := tb.Stats(); st.Written != int64(b.N) {
+		b.Fatalf("stats %+v", st)
+	}
+}
