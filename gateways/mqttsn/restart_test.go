@@ -136,6 +136,9 @@ func TestEmcuteAcrossRestart(t *testing.T) {
 			if st.Clients != 1 || st.Rejected != 0 || st.Dropped != 0 || st.Table.Loaded != 1 {
 				t.Fatalf("stats after the restart %+v", st)
 			}
+			if st.Table.Written != 0 || st.Table.Pending != 0 {
+				t.Fatalf("table stats %+v: REGISTERs of known topics and values wrote something", st.Table)
+			}
 		})
 	}
 }
