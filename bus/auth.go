@@ -21,9 +21,10 @@ type Role string
 const (
 	// RoleAdmin may do anything (stream management, ops).
 	RoleAdmin Role = "admin"
-	// RoleGateway publishes node.> and serves gateway.>; it reads the
-	// NODES stream and keeps the queue's bucket (QueueBucket), for the
-	// queue of commands waiting for offline nodes.
+	// RoleGateway publishes node.> and serves gateway.>; it keeps its node
+	// table in the NODE_TABLES bucket (NodeTablesRights), reads the NODES
+	// stream and keeps the queue's bucket (QueueBucket), for the queue of
+	// commands waiting for offline nodes.
 	RoleGateway Role = "gateway"
 	// RoleDashboard reads node.> and the NODES stream and may only request
 	// gateway.*.*.set.
@@ -132,7 +133,7 @@ func RolePermissions(r Role) (*server.Permissions, error) {
 		return nil, nil // no restriction
 	case RoleGateway:
 		subjects := concat([]string{"node.>", "gateway.>"}, discovery)
-		return allow(concat(subjects, streamRead, queueStore), concat(subjects, inbox)), nil
+		return allow(concat(subjects, streamRead, queueStore, NodeTablesRights()), concat(subjects, inbox)), nil
 	case RoleDashboard:
 		return allow(concat([]string{SubjectAllSets}, streamRead, discovery),
 			concat([]string{SubjectAllNodes}, discovery, inbox)), nil

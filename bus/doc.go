@@ -57,4 +57,11 @@
 // refuses a message above MaxMsgSize (8 KiB) and, once MaxBytes is reached,
 // new messages rather than old ones (DiscardNew): no node, however loud,
 // evicts another node's history.
+//
+// The NODE_TABLES key-value bucket ([NodeTablesBucket], stream
+// KV_NODE_TABLES) keeps the gateways' node tables across restarts (package
+// gateways/persist): keys <kind>.<gateway>.<id>, one JSON entry each,
+// bounded per entry, in total and in age ([NodeTablesConfig]). Only the
+// gateway role may use it ([NodeTablesRights]); no node-facing endpoint
+// reaches $KV or $JS.
 package bus

@@ -101,7 +101,8 @@ func freeUDP(t testing.TB, ip string) string {
 
 // TestCoAPGatewayKilled kills `aiot coap --nats URL` (SIGKILL: no goodbye,
 // no offline state) and starts it again on the same address: its node
-// comes back online at its next beacon, and its values flow again.
+// comes back online at its next value (its entry in NODE_TABLES survived;
+// at its next beacon otherwise), and its values flow again.
 func TestCoAPGatewayKilled(t *testing.T) {
 	const beacon = 2 * time.Second
 	ns := newNATSServer(t)

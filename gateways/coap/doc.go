@@ -52,6 +52,29 @@
 //   - Silent for longer than the node timeout: $state offline, forgotten;
 //     its observations are cancelled and no late value is published.
 //
+// # Restarts (NODE_TABLES)
+//
+// The source ↔ uid table survives a restart of the gateway, of `aiot` or
+// of NATS on the same data directory: it is kept in the NODE_TABLES
+// key-value bucket (package gateways/persist), one key per node,
+// coap.<gateway>.<uid>, holding {"v":1,"uid","from":"ip:port of its
+// /alive","to":"the gateway address it was sent to (wildcard listeners
+// only)","dtls":true|absent,"since"}. It is written when a node appears,
+// moves, resets or is forgotten (Config.PersistDelay later, outside the
+// gateway's lock; never per value or per beacon) and read once when Run
+// starts, before the listeners open. An entry that does not decode, names
+// another uid, an unsafe uid or an unusable address is skipped with a log
+// line.
+//
+// A restored node is known, not online: its first value is accepted at
+// once (no "4.04 unknown node" until the next beacon) and makes it online
+// through package presence, which still refuses an id another gateway
+// owns; its first beacon rediscovers it and observes again. A restored
+// node that says nothing for the node timeout is forgotten and its entry
+// deleted. A uid restored as known over DTLS keeps refusing plain CoAP
+// (4.03); commands to it wait for its next DTLS beacon (the session did
+// not survive). Config.PersistDelay < 0 turns this off.
+//
 // # Commands
 //
 // gateway.<uid>.<res>.set (a NATS request) becomes a confirmable PUT of the

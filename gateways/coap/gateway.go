@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/gateways/persist"
 	"github.com/goaiot/goaiot/gateways/presence"
 	"github.com/goaiot/goaiot/internal/loglimit"
 	"github.com/goaiot/goaiot/internal/sourcelimit"
@@ -80,6 +81,10 @@ type Config struct {
 	// discovery is tried at the node's next beacon. Default 10; negative:
 	// no limit.
 	DiscoveryRate float64
+	// PersistDelay is how soon a change of the node table (source ↔ uid)
+	// reaches the NODE_TABLES bucket (see doc.go, "Restarts"). Default
+	// 100 ms; negative: the table is not persisted.
+	PersistDelay time.Duration
 }
 
 func (c *Config) validate() error {
@@ -148,6 +153,8 @@ type Stats struct {
 	// DiscoveriesDeferred counts discoveries put off because their
 	// destination was over DiscoveryRate.
 	DiscoveriesDeferred int64
+	// Table counts the node table kept in NODE_TABLES (see doc.go).
+	Table persist.Stats
 }
 
 // Gateway is the CoAP gateway: it serves /alive and /server, discovers and
@@ -160,6 +167,7 @@ type Gateway struct {
 	// toward bounds the discoveries started per destination (DiscoveryRate).
 	toward  *sourcelimit.Limiter
 	tracker *presence.Tracker
+	table   *persist.Table[nodeEntry] // nil: not persisted
 
 	ready    chan struct{}
 	udpSrv   *udpServer.Server
@@ -201,6 +209,11 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("coap: %w", err)
 	}
 	g.tracker = t
+	if cfg.PersistDelay >= 0 {
+		if g.table, err = g.newTable(); err != nil {
+			return nil, fmt.Errorf("coap: %w", err)
+		}
+	}
 	return g, nil
 }
 
@@ -234,7 +247,8 @@ func (g *Gateway) Nodes() []presence.Node { return g.tracker.Nodes() }
 func (g *Gateway) Stats() Stats {
 	return Stats{Stats: g.tracker.Stats(), Beacons: g.beacons.Load(), Values: g.values.Load(),
 		Rejected: g.rejected.Load(), Discovered: g.discovered.Load(), DiscoveryFailures: g.discoveryFailures.Load(),
-		Notifications: g.notifications.Load(), Limited: g.limited.Load(), DiscoveriesDeferred: g.deferred.Load()}
+		Notifications: g.notifications.Load(), Limited: g.limited.Load(), DiscoveriesDeferred: g.deferred.Load(),
+		Table: g.table.Stats()}
 }
 
 // Run binds the listeners and serves until ctx ends; then every owned node
@@ -245,6 +259,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Lock()
 	g.runCtx = ctx
 	g.mu.Unlock()
+	restored := g.restore(ctx)
 
 	grp, gctx := errgroup.WithContext(ctx)
 	var stops []func()
@@ -281,6 +296,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// bench/ (aiot bench) reads this line: keep its message and fields.
 	g.log.Info("coap gateway listening", "udp", g.addr, "dtls", g.dtlsAddr, "node_port", g.nodePortText())
 	grp.Go(func() error { return g.tracker.Run(gctx) })
+	grp.Go(func() error { return g.table.Run(gctx) })
+	if restored > 0 {
+		grp.Go(func() error { g.forgetSilentRestored(gctx); return nil })
+	}
 	grp.Go(func() error {
 		<-gctx.Done()
 		for _, stop := range stops {
@@ -289,7 +308,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		stops = nil
 		return nil
 	})
-	return grp.Wait()
+	err = grp.Wait()
+	g.flushTable()
+	return err
 }
 
 func (g *Gateway) nodePortText() string {
@@ -413,6 +434,11 @@ func (g *Gateway) sourceOf(cc mux.Conn, secure bool) (source, error) {
 	if err != nil {
 		return source{}, fmt.Errorf("source address %q: %w", cc.RemoteAddr(), err)
 	}
+	return g.sourceAt(ap, secure), nil
+}
+
+// sourceAt is the source of a request from ap.
+func (g *Gateway) sourceAt(ap netip.AddrPort, secure bool) source {
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	s := source{from: ap, secure: secure}
 	switch {
@@ -423,7 +449,7 @@ func (g *Gateway) sourceOf(cc mux.Conn, secure bool) (source, error) {
 	default:
 		s.key = ap.Addr().String()
 	}
-	return s, nil
+	return s
 }
 
 // nodeAddr is where the node that sent from s serves CoAP.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/mux"
+
+	"github.com/goaiot/goaiot/gateways/presence"
 )
 
 // node is one incarnation of a node: a reset, a move or an expiry ends it
@@ -17,11 +19,13 @@ type node struct {
 	uid    string
 	src    source
 	addr   netip.AddrPort // the node's own CoAP server
-	secure mux.Conn       // the DTLS session, nil over plain UDP
+	secure mux.Conn       // the DTLS session, nil over plain UDP (or not back since a restart)
+	since  time.Time      // when this incarnation began
 	ctx    context.Context
 	cancel context.CancelFunc
 
 	// guarded by Gateway.mu
+	restored    bool // from NODE_TABLES, not heard from since (persist.go)
 	discovering bool
 	discovered  bool
 	observed    map[string]*observation
@@ -54,7 +58,7 @@ func (g *Gateway) beacon(src source, cc mux.Conn, b Beacon) (bool, error) {
 	if g.runCtx == nil || g.runCtx.Err() != nil {
 		return false, errors.New("gateway stopping")
 	}
-	if n := g.nodes[b.UID]; n != nil && n.secure != nil && !src.secure {
+	if n := g.nodes[b.UID]; n != nil && n.src.secure && !src.secure {
 		return false, fmt.Errorf("node %s: %w", b.UID, errSecured)
 	}
 	if err := g.tracker.PublishCheck(b.UID); err != nil {
@@ -94,10 +98,11 @@ func (g *Gateway) replace(uid string, src source, addr netip.AddrPort, secure mu
 		g.log.Info("source now belongs to another node", "source", src.key, "was", old, "now", uid)
 	}
 	ctx, cancel := context.WithCancel(g.runCtx)
-	n := &node{uid: uid, src: src, addr: addr, secure: secure, ctx: ctx, cancel: cancel,
+	n := &node{uid: uid, src: src, addr: addr, secure: secure, since: time.Now(), ctx: ctx, cancel: cancel,
 		observed: make(map[string]*observation)}
 	g.nodes[uid] = n
 	g.bySource[src.key] = uid
+	g.table.Changed(uid)
 	g.startDiscovery(n)
 }
 
@@ -129,6 +134,7 @@ func (g *Gateway) dropLocked(uid string) {
 	if g.bySource[n.src.key] == uid {
 		delete(g.bySource, n.src.key)
 	}
+	g.table.Changed(uid)
 	n.cancel()
 	for _, o := range n.observed {
 		go cancelObservation(o, g.cfg.RequestTimeout)
@@ -168,6 +174,15 @@ func (g *Gateway) update(src source, u Update) error {
 		return fmt.Errorf("%s from %s: %w", u.Resource, src.key, errUnknownNode)
 	}
 	if _, err := g.tracker.Seen(uid, n.addr.String()); err != nil {
+		if errors.Is(err, presence.ErrOwnedElsewhere) {
+			// Another gateway owns the uid (e.g. a node restored from the
+			// table that moved meanwhile): it is not this gateway's node.
+			g.mu.Lock()
+			if g.nodes[uid] == n {
+				g.dropLocked(uid)
+			}
+			g.mu.Unlock()
+		}
 		return err
 	}
 	return g.tracker.PublishValue(uid, u.Resource, u.Value)
@@ -183,8 +198,8 @@ func (g *Gateway) lookup(uid string) *node {
 // connTo is how the gateway talks to a node: its DTLS session, or over
 // plain UDP a conn on the server's own socket (see doc.go).
 func (g *Gateway) connTo(n *node) (mux.Conn, error) {
-	if n.secure != nil {
-		if n.secure.Context().Err() != nil {
+	if n.src.secure {
+		if n.secure == nil || n.secure.Context().Err() != nil {
 			return nil, errors.New("dtls session closed; waiting for the node to reconnect")
 		}
 		return n.secure, nil

@@ -93,6 +93,11 @@ type Config struct {
 	// Tick is how often timers (keep-alive, sleep, retries) are checked.
 	// Default 1 s.
 	Tick time.Duration
+	// PersistDelay is how soon a change of a session (a CONNECT, a topic
+	// id, a subscription, a will, a sleep) reaches the NODE_TABLES bucket
+	// (see doc.go, "Restarts"). Default 100 ms; negative: sessions are not
+	// persisted.
+	PersistDelay time.Duration
 }
 
 func (c *Config) setDefaults() {

@@ -48,6 +48,7 @@ func (g *Gateway) subscribe(c *client, p *peer, m *packet.Subscribe) {
 	if old := c.subs[s.filter]; old != nil {
 		old.qos = qos
 		ack.TopicID = g.subackTopicID(c, old)
+		g.changed(c)
 		g.send(c.addr, ack)
 		return
 	}
@@ -76,6 +77,7 @@ func (g *Gateway) subscribe(c *client, p *peer, m *packet.Subscribe) {
 	c.subs[s.filter] = s
 	g.subs[sub] = s
 	ack.TopicID = g.subackTopicID(c, s)
+	g.changed(c)
 	g.send(c.addr, ack)
 }
 
@@ -108,6 +110,7 @@ func (g *Gateway) unsubscribe(c *client, m *packet.Unsubscribe) {
 	}
 	if s := c.subs[filter]; s != nil {
 		g.dropSubscription(s)
+		g.changed(c)
 	}
 	g.send(c.addr, &packet.MsgIDOnly{Kind: packet.TypeUnsuback, MsgID: m.MsgID})
 }
@@ -273,6 +276,7 @@ func (g *Gateway) regack(c *client, m *packet.Regack) {
 	} else {
 		subject, _ := bus.TopicToSubject(f.msg.topic)
 		c.addTopic(f.msg.topicID, topic{name: f.msg.topic, subject: subject})
+		g.changed(c)
 		g.sendPublish(c, f.msg)
 	}
 	g.pump(c)
@@ -290,6 +294,7 @@ func (g *Gateway) puback(c *client, m *packet.Puback) {
 		if t, ok := c.ids[m.TopicID]; ok && f.msg.idType == packet.TopicNormal {
 			delete(c.ids, m.TopicID)
 			delete(c.topics, t.name)
+			g.changed(c)
 		}
 	}
 	if m.ReturnCode != packet.Accepted {

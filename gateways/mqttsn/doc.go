@@ -120,7 +120,43 @@
 // AdvertiseInterval to AdvertiseAddr when set. Messages from an address
 // with no session (other than CONNECT, SEARCHGW, PINGREQ with a client id
 // and QoS −1 PUBLISH, which is dropped) are answered with DISCONNECT, so
-// that clients of a restarted gateway connect again.
+// that well-behaved clients connect again. A restart does not end the
+// sessions (next section).
+//
+// # Restarts (NODE_TABLES)
+//
+// Sessions survive a restart of the gateway, of `aiot` or of NATS on the
+// same data directory: RIOT's emcute connects only at boot and ignores a
+// DISCONNECT it did not ask for, so a gateway that forgot it would lose it
+// until the node reboots. Each session CONNACK accepted is kept in the
+// NODE_TABLES key-value bucket (package gateways/persist) under
+// mqttsn.<Name>.<client id>: {"v":1,"id","addr":"ip:port","clean",
+// "keepalive" and "sleep" (seconds; sleep set: asleep),"will":{"subject",
+// "data"},"topics":[{"id","name"}] (registered both ways),"next_topic",
+// "subs":[{"filter","qos","type","topic_id","seq"}],"resources" (the
+// MaxResources quota),"check" (the node its last node/check announced)}.
+// It is written when one of these changes (PersistDelay later, outside the
+// gateway's lock; never per PUBLISH nor per REGISTER of a known topic) and
+// deleted when the session ends (DISCONNECT, lost, evicted, replaced, a
+// clean CONNECT); a gateway that stops keeps it. Messages queued or in
+// flight, QoS 2 ids and the value budget are not kept.
+//
+// Run reads the sessions back before it reads the first datagram, and
+// checks each as it checks a client: client id, address, topics that are
+// subjects, subscriptions and a will within the client's rights, counts
+// within MaxTopics, MaxSubscriptions, MaxResources and MaxClients; a
+// session that fails any of it is skipped with a log line, a
+// subscription to a predefined id that --mqttsn-topics no longer maps
+// the same way is dropped. A restored client goes on as if nothing
+// happened: its PUBLISH with an old topic id is accepted, REGISTER hands
+// back the same ids, its subscriptions deliver, a sleeping client wakes
+// with PINGREQ, and one that stays silent is lost (will published) after
+// 1.5× its keep-alive or sleep. Its first message (other than CONNECT or
+// DISCONNECT) is preceded on NATS by the node/check it announced before
+// the restart, relayed with its headers as if it had sent it, so that the
+// MQTT node logic has it online at its first value, not at its next
+// beacon; presence and ownership stay the node logic's.
+// PersistDelay < 0 turns this off.
 //
 // The gateway's own message ids start at 0x8000: clients count theirs from
 // 1, and some (bisquitt) keep both directions in one table.

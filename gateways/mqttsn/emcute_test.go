@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/bus/bustest"
 	"github.com/goaiot/goaiot/gateways/mqttsn/packet"
@@ -64,67 +66,85 @@ func TestEmcuteReplay(t *testing.T) {
 }
 
 func replayEmcute(t *testing.T, tg *testGateway, local string) {
-	values := bustest.Subscribe(t, tg.nc, "node.>")
-	node := tg.dial(t, local)
-	from := node.addr()
+	e := &emcute{node: tg.dial(t, local), ids: map[string]uint16{}}
+	e.play(t, bustest.Subscribe(t, tg.nc, "node.>"), readCapture(t, "testdata/emcute-boot.txt"))
+	if e.published != 18 {
+		t.Fatalf("%d values published, want 18", e.published)
+	}
+	wantTopics := []string{"node/check", "node/mqtt-2/resources", "node/mqtt-2/board", "node/mqtt-2/humidity",
+		"node/mqtt-2/mcu", "node/mqtt-2/os", "node/mqtt-2/name", "node/mqtt-2/pressure", "node/mqtt-2/temperature"}
+	if len(e.ids) != len(wantTopics) {
+		t.Fatalf("registered %v, want %v", e.ids, wantTopics)
+	}
+}
 
-	ids := map[string]uint16{}
-	var lastID uint16
-	published := 0
-	for i, dgram := range readCapture(t, "testdata/emcute-boot.txt") {
+// emcute plays captured emcute datagrams as the node sent them, checking
+// every answer: topic ids handed out (the same for a name every time),
+// PUBACKs, and each value on its subject with the transport headers.
+type emcute struct {
+	node      *snClient
+	ids       map[string]uint16 // topic ids handed out, by name
+	lastID    uint16
+	published int
+}
+
+func (e *emcute) play(t *testing.T, values <-chan *nats.Msg, grams [][]byte) {
+	t.Helper()
+	for i, dgram := range grams {
 		pkt, err := packet.Unmarshal(dgram)
 		if err != nil {
 			t.Fatalf("datagram %d: %v", i, err)
 		}
 		switch m := pkt.(type) {
 		case *packet.Connect:
-			node.sendRaw(dgram)
-			if ack := expect[*packet.Connack](node); ack.ReturnCode != packet.Accepted {
+			e.node.sendRaw(dgram)
+			if ack := expect[*packet.Connack](e.node); ack.ReturnCode != packet.Accepted {
 				t.Fatalf("connack %v", ack.ReturnCode)
 			}
 		case *packet.Register:
-			node.sendRaw(dgram)
-			ack := expect[*packet.Regack](node)
-			if ack.ReturnCode != packet.Accepted || ack.MsgID != m.MsgID {
-				t.Fatalf("regack for %s: %#v", m.TopicName, ack)
-			}
-			if prev, ok := ids[m.TopicName]; ok && prev != ack.TopicID {
-				t.Fatalf("%s registered again: id %d, was %d", m.TopicName, ack.TopicID, prev)
-			}
-			ids[m.TopicName], lastID = ack.TopicID, ack.TopicID
+			e.register(t, dgram, m)
 		case *packet.Publish:
-			patched := append([]byte(nil), dgram...)
-			binary.BigEndian.PutUint16(patched[3:], lastID) // our id, not the captured gateway's
-			node.sendRaw(patched)
-			ack := expect[*packet.Puback](node)
-			if ack.ReturnCode != packet.Accepted || ack.MsgID != m.MsgID || ack.TopicID != lastID {
-				t.Fatalf("puback: %#v", ack)
-			}
-			topic := topicOf(ids, lastID)
-			subject, err := bus.TopicToSubject(topic)
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg := bustest.Next(t, values, subject, 2*time.Second)
-			if string(msg.Data) != string(m.Data) {
-				t.Fatalf("%s: data %q, want %q", subject, msg.Data, m.Data)
-			}
-			if msg.Header.Get(bus.HeaderTransport) != bus.ProtocolMQTTSN || msg.Header.Get(bus.HeaderAddress) != from {
-				t.Fatalf("%s: headers %v", subject, msg.Header)
-			}
-			published++
+			e.publish(t, values, dgram, m)
 		default:
 			t.Fatalf("datagram %d: unexpected %T in capture", i, pkt)
 		}
 	}
-	if published != 18 {
-		t.Fatalf("%d values published, want 18", published)
+}
+
+func (e *emcute) register(t *testing.T, dgram []byte, m *packet.Register) {
+	t.Helper()
+	e.node.sendRaw(dgram)
+	ack := expect[*packet.Regack](e.node)
+	if ack.ReturnCode != packet.Accepted || ack.MsgID != m.MsgID {
+		t.Fatalf("regack for %s: %#v", m.TopicName, ack)
 	}
-	wantTopics := []string{"node/check", "node/mqtt-2/resources", "node/mqtt-2/board", "node/mqtt-2/humidity",
-		"node/mqtt-2/mcu", "node/mqtt-2/os", "node/mqtt-2/name", "node/mqtt-2/pressure", "node/mqtt-2/temperature"}
-	if len(ids) != len(wantTopics) {
-		t.Fatalf("registered %v, want %v", ids, wantTopics)
+	if prev, ok := e.ids[m.TopicName]; ok && prev != ack.TopicID {
+		t.Fatalf("%s registered again: id %d, was %d", m.TopicName, ack.TopicID, prev)
 	}
+	e.ids[m.TopicName], e.lastID = ack.TopicID, ack.TopicID
+}
+
+func (e *emcute) publish(t *testing.T, values <-chan *nats.Msg, dgram []byte, m *packet.Publish) {
+	t.Helper()
+	patched := append([]byte(nil), dgram...)
+	binary.BigEndian.PutUint16(patched[3:], e.lastID) // our id, not the captured gateway's
+	e.node.sendRaw(patched)
+	ack := expect[*packet.Puback](e.node)
+	if ack.ReturnCode != packet.Accepted || ack.MsgID != m.MsgID || ack.TopicID != e.lastID {
+		t.Fatalf("puback: %#v", ack)
+	}
+	subject, err := bus.TopicToSubject(topicOf(e.ids, e.lastID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := bustest.Next(t, values, subject, 2*time.Second)
+	if string(msg.Data) != string(m.Data) {
+		t.Fatalf("%s: data %q, want %q", subject, msg.Data, m.Data)
+	}
+	if msg.Header.Get(bus.HeaderTransport) != bus.ProtocolMQTTSN || msg.Header.Get(bus.HeaderAddress) != e.node.addr() {
+		t.Fatalf("%s: headers %v", subject, msg.Header)
+	}
+	e.published++
 }
 
 func topicOf(ids map[string]uint16, id uint16) string {

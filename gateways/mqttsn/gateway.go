@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/goaiot/goaiot/gateways/mqttsn/packet"
+	"github.com/goaiot/goaiot/gateways/persist"
 )
 
 // Gateway is an MQTT-SN 1.2 gateway onto NATS.
@@ -42,6 +43,8 @@ type Gateway struct {
 	strangerIDs *rate.Limiter          // shared by addresses beyond the sources cap
 	refusals    map[string]int64       // by reason (Reason…)
 
+	table *persist.Table[sessionEntry] // nil: sessions not persisted
+
 	stats counters
 }
 
@@ -65,6 +68,8 @@ type Stats struct {
 	// (ReasonClientID, ReasonPublish, …); each is also in Rejected (when
 	// answered with a return code) or Dropped (QoS 0 and −1).
 	Refused map[string]int64
+	// Table counts the sessions kept in NODE_TABLES (see doc.go).
+	Table persist.Stats
 }
 
 type counters struct {
@@ -81,7 +86,7 @@ func New(cfg Config) (*Gateway, error) {
 	for id, name := range cfg.Predefined {
 		byName[name] = id
 	}
-	return &Gateway{
+	g := &Gateway{
 		cfg:          cfg,
 		log:          cfg.Logger,
 		nc:           cfg.Conn,
@@ -96,7 +101,14 @@ func New(cfg Config) (*Gateway, error) {
 		sources:      map[netip.Addr]*source{},
 		strangerIDs:  newIDLimiter(max(cfg.NewNodesPerSource, 1)),
 		refusals:     map[string]int64{},
-	}, nil
+	}
+	if cfg.PersistDelay >= 0 {
+		var err error
+		if g.table, err = g.newTable(); err != nil {
+			return nil, fmt.Errorf("mqttsn: %w", err)
+		}
+	}
+	return g, nil
 }
 
 // Ready is closed once Run listens; Addr then tells where.
@@ -124,7 +136,7 @@ func (g *Gateway) Stats() Stats {
 	return Stats{
 		Clients: n, Published: g.stats.published.Load(), Delivered: g.stats.delivered.Load(),
 		Rejected: g.stats.rejected.Load(), Dropped: g.stats.dropped.Load(), Lost: g.stats.lost.Load(),
-		Refused: refused,
+		Refused: refused, Table: g.table.Stats(),
 	}
 }
 
@@ -144,6 +156,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Lock()
 	g.conn = conn
 	g.mu.Unlock()
+	g.restore(ctx)
 	svc, err := g.addService()
 	if err != nil {
 		conn.Close()
@@ -157,6 +170,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	eg.Go(func() error { return g.readLoop(conn) })
 	eg.Go(func() error { g.deliverLoop(ctx); return nil })
 	eg.Go(func() error { g.timerLoop(ctx); return nil })
+	eg.Go(func() error { return g.table.Run(ctx) })
 	if g.cfg.AdvertiseAddr != "" {
 		eg.Go(func() error { return g.advertiseLoop(ctx) })
 	}
@@ -165,6 +179,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return conn.Close() // ends readLoop
 	})
 	err = eg.Wait()
+	g.flushTable() // before closeAll: a stopping gateway forgets no session
 	g.closeAll()
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
@@ -321,11 +336,12 @@ func (g *Gateway) advertiseLoop(ctx context.Context) error {
 }
 
 // closeAll ends every session when the gateway stops (no wills: the
-// gateway, not the clients, went away).
+// gateway, not the clients, went away), keeping them in NODE_TABLES for
+// the next start.
 func (g *Gateway) closeAll() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, c := range g.byID {
-		g.remove(c)
+		g.release(c)
 	}
 }

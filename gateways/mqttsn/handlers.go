@@ -39,14 +39,17 @@ func (g *Gateway) dispatch(addr netip.AddrPort, p *peer, pkt packet.Packet, now 
 	}
 	c := g.byAddr[addr]
 	if c == nil {
-		// Not connected (or forgotten after a restart): tell it so, which
-		// makes well-behaved clients connect again.
+		// Not connected (or forgotten, or not restored after a restart):
+		// tell it so, which makes well-behaved clients connect again.
 		g.badInput(p, "message from a client that is not connected", "addr", addr.String(), "type", pkt.Type())
 		g.stats.dropped.Add(1)
 		g.send(addr, &packet.Disconnect{})
 		return
 	}
 	c.lastSeen = now
+	if c.restored {
+		g.resumed(c, pkt)
+	}
 	g.handle(c, p, pkt, now)
 }
 
@@ -80,6 +83,7 @@ func (g *Gateway) handle(c *client, p *peer, pkt packet.Packet, now time.Time) {
 	case *packet.WillMsgUpd:
 		if c.will != nil {
 			c.will.data = append([]byte(nil), m.Message...)
+			g.changed(c)
 		}
 		g.send(c.addr, &packet.WillMsgResp{ReturnCode: packet.Accepted})
 	default:
@@ -139,6 +143,7 @@ func (g *Gateway) connect(addr netip.AddrPort, p *peer, m *packet.Connect, now t
 		delete(g.byAddr, c.addr)
 		c.setAddr(addr)
 		c.will, c.pendingWill = nil, nil
+		c.restored = false // it connected: it announces itself
 		requeueInflight(c)
 	case len(g.byID) >= g.cfg.MaxClients && !g.evictIdle(now):
 		refuse(packet.Congestion, "too many clients")
@@ -163,6 +168,8 @@ func (g *Gateway) connect(addr netip.AddrPort, p *peer, m *packet.Connect, now t
 // accept ends a CONNECT: the client is active and gets what waited for it.
 func (g *Gateway) accept(c *client) {
 	c.state = stateActive
+	c.accepted = true
+	g.changed(c)
 	g.send(c.addr, &packet.Connack{ReturnCode: packet.Accepted})
 	g.log.Debug("client connected", "client", c.id, "addr", c.addr.String(), "keepalive", c.keepAlive, "clean", c.clean)
 	g.pump(c)
@@ -223,6 +230,7 @@ func (g *Gateway) willMsg(c *client, m *packet.WillMsg) {
 func (g *Gateway) willTopicUpd(c *client, p *peer, m *packet.WillTopicUpd) {
 	if m.Topic == "" {
 		c.will = nil
+		g.changed(c)
 		g.send(c.addr, &packet.WillTopicResp{ReturnCode: packet.Accepted})
 		return
 	}
@@ -243,6 +251,7 @@ func (g *Gateway) willTopicUpd(c *client, p *peer, m *packet.WillTopicUpd) {
 		c.will = &will{}
 	}
 	c.will.subject = subject
+	g.changed(c)
 	g.send(c.addr, &packet.WillTopicResp{ReturnCode: packet.Accepted})
 }
 
@@ -290,6 +299,7 @@ func (g *Gateway) register(c *client, p *peer, m *packet.Register) {
 	default:
 		ack.TopicID = c.newTopicID()
 		c.addTopic(ack.TopicID, topic{name: m.TopicName, subject: subject})
+		g.changed(c)
 	}
 	if ack.ReturnCode != packet.Accepted {
 		g.stats.rejected.Add(1)
@@ -307,6 +317,7 @@ func (g *Gateway) disconnect(c *client, m *packet.Disconnect, now time.Time) {
 	c.state = stateAsleep
 	c.sleep = time.Duration(m.Duration) * time.Second
 	c.lastSeen = now
+	g.changed(c)
 	g.log.Debug("client asleep", "client", c.id, "for", c.sleep)
 }
 
@@ -325,8 +336,12 @@ func (g *Gateway) wake(addr netip.AddrPort, id string, now time.Time) {
 		delete(g.byAddr, c.addr)
 		c.setAddr(addr)
 		g.byAddr[addr] = c
+		g.changed(c)
 	}
 	c.lastSeen = now
+	if c.restored {
+		g.resumed(c, nil)
+	}
 	if c.state != stateAsleep && c.state != stateAwake {
 		g.send(addr, &packet.Pingresp{})
 		return
@@ -354,8 +369,15 @@ func (g *Gateway) lose(c *client, why string) {
 	g.remove(c)
 }
 
-// remove forgets a session and its subscriptions.
+// remove forgets a session and its subscriptions, in NODE_TABLES too.
 func (g *Gateway) remove(c *client) {
+	g.release(c)
+	g.changed(c)
+}
+
+// release forgets a session and its subscriptions here (a stopping
+// gateway keeps them in NODE_TABLES).
+func (g *Gateway) release(c *client) {
 	for _, s := range c.subs {
 		g.dropSubscription(s)
 	}

@@ -67,11 +67,14 @@ func subscribeRight(own, sub string) error {
 	return errNotOwn
 }
 
-// checkAnnounces reports whether a node.check payload announces a node the
-// client clientID speaks for.
-func checkAnnounces(data []byte, clientID string) bool {
+// checkAnnounces returns the node a node.check payload announces, and
+// whether the client clientID speaks for it.
+func checkAnnounces(data []byte, clientID string) (string, bool) {
 	var c bus.Check
-	return json.Unmarshal(data, &c) == nil && bus.SpeaksFor(clientID, c.ID)
+	if json.Unmarshal(data, &c) != nil || !bus.SpeaksFor(clientID, c.ID) {
+		return "", false
+	}
+	return c.ID, true
 }
 
 // admit checks one message of c on subject (a PUBLISH, or its will) against
@@ -85,17 +88,25 @@ func (g *Gateway) admit(c *client, p *peer, subject string, data []byte) packet.
 		return code
 	}
 	res, err := publishRight(c.id, subject)
+	check, announces := "", false
+	if subject == bus.SubjectNodeCheck {
+		check, announces = checkAnnounces(data, c.id)
+	}
 	switch {
 	case err != nil:
 		return refuse(packet.NotSupported, ReasonPublish, "err", err)
 	case g.cfg.MaxValueBytes > 0 && len(data) > g.cfg.MaxValueBytes:
 		return refuse(packet.NotSupported, ReasonValueBytes, "bytes", len(data), "max", g.cfg.MaxValueBytes)
-	case subject == bus.SubjectNodeCheck && !checkAnnounces(data, c.id):
+	case subject == bus.SubjectNodeCheck && !announces:
 		return refuse(packet.NotSupported, ReasonCheckID, "payload", truncate(data, 64))
 	case res != "" && !g.claimResource(c, res):
 		return refuse(packet.NotSupported, ReasonResources, "resource", res, "max", g.cfg.MaxResources)
 	case c.values != nil && !c.values.Allow():
 		return refuse(packet.Congestion, ReasonValueRate, "rate", g.cfg.NodeValueRate)
+	}
+	if check != "" && check != c.check {
+		c.check = check // announced again after a restart (persist.go)
+		g.changed(c)
 	}
 	return packet.Accepted
 }
@@ -110,6 +121,7 @@ func (g *Gateway) claimResource(c *client, res string) bool {
 		return false
 	}
 	c.resources[res] = true
+	g.changed(c)
 	return true
 }
 

@@ -106,6 +106,10 @@ type client struct {
 	resources map[string]bool // resources published or registered, against MaxResources
 	values    *rate.Limiter   // values per second; nil: unlimited
 
+	accepted bool   // CONNACK accepted the session once: it is kept in NODE_TABLES
+	restored bool   // from NODE_TABLES, not heard from since (persist.go)
+	check    string // the node id its last node/check announced
+
 	queue     []outMsg
 	inflight  *flight
 	nextMsgID uint16

@@ -1,0 +1,82 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// NodeTablesBucket is the JetStream key-value bucket in which gateways keep
+// their node tables across restarts (package gateways/persist): the CoAP
+// gateway's source ↔ uid table, the MQTT-SN gateway's sessions. Its stream
+// is KV_NODE_TABLES, on disk in the data directory like NODES. Only the
+// gateway role may use it (NodeTablesRights).
+const NodeTablesBucket = "NODE_TABLES"
+
+// Bounds of NODE_TABLES: a backstop behind the gateways' own caps and
+// deletes.
+const (
+	// NodeTablesTTL drops an entry nobody wrote for this long (the entries
+	// of a gateway that was renamed or removed for good); gateways write
+	// their live entries again well within it.
+	NodeTablesTTL = 30 * 24 * time.Hour
+	// NodeTablesMaxBytes bounds the whole bucket; when it is full, new
+	// writes are refused and the gateways log it.
+	NodeTablesMaxBytes = 256 << 20
+	// NodeTablesMaxValue bounds one entry (an MQTT-SN session with its
+	// topics and subscriptions).
+	NodeTablesMaxValue = 256 << 10
+	// NodeTablesMarkerTTL is how long the marker of a deleted entry stays:
+	// deleted nodes leave nothing behind for longer.
+	NodeTablesMarkerTTL = time.Minute
+)
+
+// NodeTablesConfig is the configuration of the NODE_TABLES bucket.
+func NodeTablesConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:         NodeTablesBucket,
+		Description:    "goaiot gateways' node tables, kept across restarts",
+		History:        1,
+		TTL:            NodeTablesTTL,
+		MaxBytes:       NodeTablesMaxBytes,
+		MaxValueSize:   NodeTablesMaxValue,
+		Storage:        jetstream.FileStorage,
+		LimitMarkerTTL: NodeTablesMarkerTTL,
+	}
+}
+
+// EnsureNodeTables creates the NODE_TABLES bucket, or binds to it when it
+// exists (with this configuration or, made by another version, another).
+func EnsureNodeTables(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+	kv, err := js.CreateKeyValue(ctx, NodeTablesConfig())
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = js.KeyValue(ctx, NodeTablesBucket)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", NodeTablesBucket, err)
+	}
+	return kv, nil
+}
+
+// NodeTablesRights are the subjects a gateway publishes to use
+// NODE_TABLES, and nothing more: create the bucket or read its info
+// (creating it asks for the account's JetStream info), write and delete
+// its keys, and read them back at start through an ordered consumer of
+// its own (create, delete, flow control; deliveries come to the gateway's
+// own inbox). No other role has any of them; nodes never reach $KV or
+// $JS (NodePermissions).
+func NodeTablesRights() []string {
+	stream := "KV_" + NodeTablesBucket
+	return []string{
+		"$JS.API.INFO",
+		"$JS.API.STREAM.CREATE." + stream,
+		"$JS.API.STREAM.INFO." + stream,
+		"$JS.API.CONSUMER.CREATE." + stream + ".>",
+		"$JS.API.CONSUMER.DELETE." + stream + ".*",
+		"$JS.FC." + stream + ".>",
+		"$KV." + NodeTablesBucket + ".>",
+	}
+}
