@@ -12,17 +12,19 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/mux"
 	coapNet "github.com/plgd-dev/go-coap/v3/net"
 	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/udp"
+
+	"github.com/goaiot/goaiot/internal/coapreply"
 )
 
 // ServeNoopCoAP is the CoAP baseline: a go-coap server, configured like
-// the goaiot gateway's, that answers every request 2.04 and does nothing
-// else. It prints "listening <addr>" to w once bound and serves until ctx
+// the goaiot gateway's, that answers every request 2.04 as the gateway
+// does (package coapreply: NON to NON, none when No-Response declines it)
+// and does nothing else. It prints "listening <addr>" to w once bound and serves until ctx
 // ends.
 func ServeNoopCoAP(ctx context.Context, addr string, w io.Writer) error {
 	l, err := coapNet.NewListenUDP("udp4", addr)
@@ -31,10 +33,7 @@ func ServeNoopCoAP(ctx context.Context, addr string, w io.Writer) error {
 	}
 	r := mux.NewRouter()
 	r.DefaultHandleFunc(func(w mux.ResponseWriter, m *mux.Message) {
-		if m.Type() == message.NonConfirmable {
-			return
-		}
-		_ = w.SetResponse(codes.Changed, message.TextPlain, nil)
+		_ = coapreply.Reply(w, m, codes.Changed, "")
 	})
 	srv := udp.NewServer(options.WithMux(r), options.WithContext(ctx))
 	if _, err := fmt.Fprintf(w, "listening %s\n", l.LocalAddr()); err != nil {

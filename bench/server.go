@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,12 +10,13 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/goaiot/goaiot/internal/readiness"
 )
 
 // Target is where a system under test listens. Empty fields are not
@@ -145,21 +145,24 @@ func (c *child) wait() {
 
 // Startup is how long `aiot run` took to be ready.
 type Startup struct {
-	// ReadyMS is from exec until every listener (NATS, MQTT, HTTP, CoAP,
-	// MQTT-SN) has logged its address, as seen by bench.
+	// ReadyMS is from exec until its ready file appeared (every part bound
+	// and serving), as seen by bench (polled every 5 ms).
 	ReadyMS float64 `json:"ready_ms"`
-	// ReportedMS is the "took" of its "ready" line (from flag parsing to
-	// the parts started).
+	// ReportedMS is the "took_ms" of its ready file (from flag parsing to
+	// every part ready).
 	ReportedMS float64 `json:"reported_ms"`
 	// IdleRSSMB is VmRSS 2 s after ready, with no node or browser.
 	IdleRSSMB float64 `json:"idle_rss_mb"`
 }
 
 // startSystem starts `bin run` on random loopback ports with a temporary
-// data directory, and waits for its "ready" line. nodePort is the CoAP
-// gateway's node port (the CoAP fleet's).
+// data directory, and waits for its ready file (package
+// internal/readiness), which names the bound addresses. nodePort is the
+// CoAP gateway's node port (the CoAP fleet's).
 func startSystem(ctx context.Context, bin, dataDir string, nodePort int, extra []string) (c *child, t Target, st Startup, pprofURL string, err error) {
+	readyFile := dataDir + ".ready.json"
 	args := []string{"run", "--data", dataDir, "--log-format", "json", "--gateway-name", "bench",
+		"--ready-file", readyFile,
 		"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0",
 		"--coap-listen", "127.0.0.1:0", "--mqttsn-listen", "127.0.0.1:0",
 		// the load tool's MQTT-SN and websocket nodes all come from
@@ -169,51 +172,23 @@ func startSystem(ctx context.Context, bin, dataDir string, nodePort int, extra [
 		"--coap-node-port", strconv.Itoa(nodePort)}
 	args = append(args, extra...)
 	t = Target{Kind: KindGoaiot, CoAPNodePort: nodePort}
-	var ready, took time.Duration
-	var readyLine bool
 	began := time.Now()
-	c, err = startChild(ctx, bin, args, func(line map[string]any) bool {
-		switch line["msg"] {
-		case "listening":
-			switch line["what"] {
-			case "nats":
-				t.NATS, _ = line["url"].(string)
-			case "mqtt":
-				t.MQTT, _ = line["addr"].(string)
-			case "mqtt-sn":
-				t.MQTTSN = addrOf(line["addr"])
-			case "http":
-				t.HTTP, _ = line["url"].(string)
-			case "pprof":
-				pprofURL, _ = line["url"].(string)
-			}
-		case "coap gateway listening":
-			t.CoAP = addrOf(line["udp"])
-		case "ready":
-			readyLine = true
-			switch v := line["took"].(type) {
-			case string:
-				took, _ = time.ParseDuration(v)
-			case float64:
-				took = time.Duration(v)
-			}
-		}
-		// Gateways bind their sockets as they start running, just after
-		// the "ready" line: ready is when every listener is up.
-		if readyLine && t.CoAP != "" && t.MQTTSN != "" && t.HTTP != "" && (pprofURL != "" || !slices.Contains(extra, "--pprof")) {
-			ready = time.Since(began)
-			return true
-		}
-		return false
-	})
+	c, rep, err := startChild(ctx, bin, args, readyFile)
 	if err != nil {
 		return nil, t, st, "", err
+	}
+	ready := time.Since(began)
+	a := rep.Addrs
+	t.NATS, t.MQTT, t.MQTTSN, t.CoAP = "nats://"+a["nats"], a["mqtt"], a["mqttsn"], a["coap"]
+	t.HTTP = "http://" + a["http"]
+	if p := a["pprof"]; p != "" {
+		pprofURL = "http://" + p + "/debug/pprof/"
 	}
 	if err := t.fill(); err != nil {
 		_ = c.stop()
 		return nil, t, st, "", err
 	}
-	st = Startup{ReadyMS: ms(ready), ReportedMS: ms(took)}
+	st = Startup{ReadyMS: ms(ready), ReportedMS: rep.TookMS}
 	select {
 	case <-time.After(2 * time.Second):
 	case <-ctx.Done():
@@ -223,51 +198,36 @@ func startSystem(ctx context.Context, bin, dataDir string, nodePort int, extra [
 	return c, t, st, pprofURL, nil
 }
 
-// addrOf reads an address logged as a string or as a JSON net.UDPAddr.
-func addrOf(v any) string {
-	switch a := v.(type) {
-	case string:
-		return a
-	case map[string]any:
-		ip, _ := a["IP"].(string)
-		port, _ := a["Port"].(float64)
-		if ip != "" {
-			return net.JoinHostPort(ip, strconv.Itoa(int(port)))
-		}
-	}
-	return ""
-}
-
-// startChild runs bin with args and feeds each JSON line of its stderr to
-// until, until it returns true; then the child runs on, its output kept
-// only as a tail for error messages.
-func startChild(ctx context.Context, bin string, args []string, until func(map[string]any) bool) (*child, error) {
+// startChild runs bin with args and waits for its ready file; the child
+// then runs on, its stderr kept only as a tail for error messages.
+func startChild(ctx context.Context, bin string, args []string, readyFile string) (*child, readiness.Report, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = childEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return nil, err
+		return nil, readiness.Report{}, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return nil, readiness.Report{}, fmt.Errorf("start %s: %w", bin, err)
 	}
 	c := newChild(cmd)
-	readyc := make(chan struct{})
-	go c.read(stderr, until, readyc)
+	go c.read(stderr)
 	go c.wait()
-	select {
-	case <-readyc:
-		return c, nil
-	case <-c.done:
-		return nil, fmt.Errorf("%s %s exited before it was ready: %v\n%s", bin, args[0], c.exitErr(), c.lastLines())
-	case <-ctx.Done():
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rep, err := readiness.Wait(wctx, readyFile, c.pid, c.done)
+	switch {
+	case errors.Is(err, readiness.ErrExited):
+		return nil, rep, fmt.Errorf("%s %s exited before it was ready: %v\n%s", bin, args[0], c.exitErr(), c.lastLines())
+	case err != nil:
 		c.stop()
-		return nil, ctx.Err()
-	case <-time.After(30 * time.Second):
-		c.stop()
-		return nil, fmt.Errorf("%s %s not ready within 30 s\n%s", bin, args[0], c.lastLines())
+		if ctx.Err() != nil {
+			return nil, rep, ctx.Err()
+		}
+		return nil, rep, fmt.Errorf("%s %s not ready within 30 s\n%s", bin, args[0], c.lastLines())
 	}
+	return c, rep, nil
 }
 
 // childEnv is this process's environment without AIOT_* variables, so the
@@ -282,26 +242,17 @@ func childEnv() []string {
 	return env
 }
 
-func (c *child) read(r io.Reader, until func(map[string]any) bool, ready chan struct{}) {
+// read keeps the last lines of r (the child's stderr) for error messages.
+func (c *child) read(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	waiting := true
 	for sc.Scan() {
-		line := sc.Text()
 		c.mu.Lock()
-		c.tail = append(c.tail, line)
+		c.tail = append(c.tail, sc.Text())
 		if len(c.tail) > 40 {
 			c.tail = c.tail[len(c.tail)-40:]
 		}
 		c.mu.Unlock()
-		if !waiting {
-			continue
-		}
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && until(m) {
-			waiting = false
-			close(ready)
-		}
 	}
 }
 

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/bus/bustest"
 	"github.com/goaiot/goaiot/gateways/coap/coapsim"
+	"github.com/goaiot/goaiot/internal/readiness"
 )
 
 // buildAiot builds the aiot binary once per test run.
@@ -32,15 +34,17 @@ var buildAiot = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// startProcess runs the aiot binary with args and returns once a log line
-// contains ready; the process is killed when the test ends.
-func startProcess(t *testing.T, ready string, args ...string) *exec.Cmd {
+// startProcess runs the aiot binary with args and returns once its ready
+// file says every part is bound and serving; the process is killed when
+// the test ends.
+func startProcess(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
 	bin, err := buildAiot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
+	readyFile := filepath.Join(t.TempDir(), "ready.json")
+	cmd := exec.Command(bin, append(args, "--ready-file", readyFile)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -63,11 +67,9 @@ func startProcess(t *testing.T, ready string, args ...string) *exec.Cmd {
 			mu.Unlock()
 		}
 	})
-	found := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(done) // stderr ends when the process does
 		sc := bufio.NewScanner(stderr)
-		once := sync.Once{}
 		for sc.Scan() {
 			mu.Lock()
 			lines = append(lines, sc.Text())
@@ -75,15 +77,12 @@ func startProcess(t *testing.T, ready string, args ...string) *exec.Cmd {
 				lines = lines[1:]
 			}
 			mu.Unlock()
-			if strings.Contains(sc.Text(), ready) {
-				once.Do(func() { close(found) })
-			}
 		}
 	}()
-	select {
-	case <-found:
-	case <-time.After(wait):
-		t.Fatalf("aiot %v: no %q line within %s", args, ready, wait)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := readiness.Wait(ctx, readyFile, cmd.Process.Pid, done); err != nil {
+		t.Fatalf("aiot %v not ready: %v", args, err)
 	}
 	return cmd
 }
@@ -108,7 +107,7 @@ func TestCoAPGatewayKilled(t *testing.T) {
 	ns := newNATSServer(t)
 	gwAddr := freeUDP(t, nodeIP(11))
 	args := []string{"coap", "--nats", ns.url(), "--coap-listen", gwAddr, "--gateway-name", "faults", "--log-level", "info"}
-	gw := startProcess(t, "coap gateway listening", args...)
+	gw := startProcess(t, args...)
 
 	sim, err := coapsim.New(coapsim.Config{UID: "FA0175000000002", Listen: nodeIP(12) + ":5683", Gateway: gwAddr,
 		Sensors: true, BeaconInterval: beacon, SensorInterval: 200 * time.Millisecond})
@@ -130,7 +129,7 @@ func TestCoAPGatewayKilled(t *testing.T) {
 		}
 		_ = gw.Wait()
 		drain(states)
-		gw = startProcess(t, "coap gateway listening", args...)
+		gw = startProcess(t, args...)
 		restarted := time.Now()
 		waitState(t, states, bus.StateOnline, beacon+wait) // generous: a loaded machine starts processes slowly
 		took := time.Since(restarted)

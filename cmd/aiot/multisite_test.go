@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,26 +19,11 @@ import (
 	"github.com/goaiot/goaiot/sites/linktest"
 )
 
-// startMultisite runs `aiot args…` like startAiot, also waiting for its
-// leaf node listener line.
+// startMultisite runs `aiot args…` like startAiot, and stops it cleanly
+// (checking its exit status) when the test ends.
 func startMultisite(t *testing.T, args ...string) *proc {
 	t.Helper()
-	bin, err := buildAiot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: exec.Command(bin, args...), urls: map[string]chan string{}, done: make(chan error, 1)}
-	for _, k := range []string{"nats", "http", "mqtt", "leafnodes"} {
-		p.urls[k] = make(chan string, 1)
-	}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go p.scan(stderr)
+	p := newProc(t, args...)
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {

@@ -36,6 +36,7 @@ func dashboardPart() part {
 				}
 				cfg.Conn, cfg.Logger = nc, sys.log.With("part", "dashboard")
 				cfg.Version, cfg.AllowOrigins, cfg.WebApp = versionString(), origins, webapp.FS()
+				cfg.Readiness = sys.readiness
 				d, err := dashboard.New(cfg)
 				if err != nil {
 					return nil, err

@@ -28,7 +28,7 @@ func pprofPart() part {
 				if _, _, err := net.SplitHostPort(addr); err != nil {
 					return nil, fmt.Errorf("--pprof %q: %w", addr, err)
 				}
-				return &pprofServer{addr: addr, sys: sys}, nil
+				return &pprofServer{listen: addr, sys: sys, ready: make(chan struct{})}, nil
 			}
 		},
 	}
@@ -36,15 +36,32 @@ func pprofPart() part {
 
 // pprofServer serves the profiles until ctx ends.
 type pprofServer struct {
-	addr string
-	sys  *system
+	listen string
+	sys    *system
+	ready  chan struct{} // closed once bound at addr
+	addr   net.Addr
+}
+
+// Ready is closed once the listener is bound.
+func (p *pprofServer) Ready() <-chan struct{} { return p.ready }
+
+// Addr is the bound address, nil before Ready.
+func (p *pprofServer) Addr() net.Addr {
+	select {
+	case <-p.ready:
+		return p.addr
+	default:
+		return nil
+	}
 }
 
 func (p *pprofServer) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", p.addr)
+	ln, err := net.Listen("tcp", p.listen)
 	if err != nil {
 		return fmt.Errorf("--pprof: %w", err)
 	}
+	p.addr = ln.Addr()
+	close(p.ready)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

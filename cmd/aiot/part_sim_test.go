@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/readiness"
 )
 
 // buildAiot builds the binary once per test run.
@@ -36,28 +36,28 @@ var buildAiot = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// proc is a running aiot binary.
+// proc is a running aiot binary, started with --ready-file.
 type proc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  []string
-	urls map[string]chan string // "nats", "http": announced by the "listening" lines
-	done chan error
+	cmd       *exec.Cmd
+	readyFile string
+	mu        sync.Mutex
+	log       []string
+	report    *readiness.Report // once read
+	done      chan error        // the exit status, put back by each reader
+	exited    chan struct{}     // closed at exit
 }
 
-var listening = regexp.MustCompile(`msg=listening what=(\S+) (?:url|addr)=(\S+)`)
-
-// startAiot runs `aiot args…` until the test ends.
-func startAiot(t *testing.T, args ...string) *proc {
+// newProc starts `aiot args… --ready-file F`; startAiot and
+// startMultisite stop it when the test ends.
+func newProc(t *testing.T, args ...string) *proc {
 	t.Helper()
 	bin, err := buildAiot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: exec.Command(bin, args...), urls: map[string]chan string{}, done: make(chan error, 1)}
-	for _, k := range []string{"nats", "http", "mqtt"} {
-		p.urls[k] = make(chan string, 1)
-	}
+	readyFile := filepath.Join(t.TempDir(), "ready.json")
+	p := &proc{cmd: exec.Command(bin, append(args, "--ready-file", readyFile)...), readyFile: readyFile,
+		done: make(chan error, 1), exited: make(chan struct{})}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +66,13 @@ func startAiot(t *testing.T, args ...string) *proc {
 		t.Fatal(err)
 	}
 	go p.scan(stderr)
+	return p
+}
+
+// startAiot runs `aiot args…` until the test ends.
+func startAiot(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := newProc(t, args...)
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -85,20 +92,12 @@ func (p *proc) scan(r interface{ Read([]byte) (int, error) }) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		line := sc.Text()
 		p.mu.Lock()
-		p.log = append(p.log, line)
+		p.log = append(p.log, sc.Text())
 		p.mu.Unlock()
-		if m := listening.FindStringSubmatch(line); m != nil {
-			if ch, ok := p.urls[m[1]]; ok {
-				select {
-				case ch <- m[2]:
-				default:
-				}
-			}
-		}
 	}
 	p.done <- p.cmd.Wait()
+	close(p.exited)
 }
 
 func (p *proc) logText() string {
@@ -107,19 +106,40 @@ func (p *proc) logText() string {
 	return strings.Join(p.log, "\n")
 }
 
-// url waits for the address the process announced for what.
+// ready waits for the process's ready file (every part bound and serving).
+func (p *proc) ready(t *testing.T) readiness.Report {
+	t.Helper()
+	p.mu.Lock()
+	r := p.report
+	p.mu.Unlock()
+	if r != nil {
+		return *r
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := readiness.Wait(ctx, p.readyFile, p.cmd.Process.Pid, p.exited)
+	if err != nil {
+		t.Fatalf("aiot not ready: %v\n%s", err, p.logText())
+	}
+	p.mu.Lock()
+	p.report = &rep
+	p.mu.Unlock()
+	return rep
+}
+
+// url is where the ready process listens for what ("http", "nats",
+// "mqtt", "leafnodes"…): its URL when it has one, else host:port.
 func (p *proc) url(t *testing.T, what string) string {
 	t.Helper()
-	select {
-	case u := <-p.urls[what]:
-		p.urls[what] <- u // for the next caller
+	rep := p.ready(t)
+	if u, ok := rep.URLs[what]; ok {
 		return u
-	case err := <-p.done:
-		t.Fatalf("aiot exited before listening on %s: %v\n%s", what, err, p.logText())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("aiot announced no %s listener\n%s", what, p.logText())
 	}
-	return ""
+	a, ok := rep.Addrs[what]
+	if !ok {
+		t.Fatalf("aiot has no %s listener: %+v", what, rep)
+	}
+	return a
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -137,12 +157,11 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-// randomPorts are the listener flags of a system on random loopback ports.
-// The MQTT-SN gateway does not tell its bound address yet (no Ready/Addr),
-// so it gets a port known free instead of port 0.
+// randomPorts are the listener flags of a system on random loopback ports
+// (port 0: the ready file names them).
 func randomPorts(t *testing.T) []string {
 	return []string{"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0",
-		"--coap-listen", "127.0.0.1:0", "--mqttsn-listen", freeUDP(t), "--data", t.TempDir(),
+		"--coap-listen", "127.0.0.1:0", "--mqttsn-listen", "127.0.0.1:0", "--data", t.TempDir(),
 		"--log-level", "info"}
 }
 

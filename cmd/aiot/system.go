@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/readiness"
 )
 
 // options are the flags every command shares.
@@ -43,6 +45,7 @@ type options struct {
 	authDir      string
 	insecureNATS bool
 	nkey         string
+	readyFile    string
 	tls          tlsOptions // tls.go
 }
 
@@ -68,6 +71,7 @@ func (o *options) register(fs *flag.FlagSet, embedded bool) {
 		fs.BoolVar(&o.insecureNATS, "insecure-nats", false, "allow a --nats-listen reachable from other hosts without --auth: anyone there has every right")
 	}
 	fs.StringVar(&o.nkey, "nkey", "", "nkey seed file (from 'aiot keys') to sign in to --nats with")
+	fs.StringVar(&o.readyFile, "ready-file", "", "once every part is bound and serving, write {\"ready\":true,\"pid\",\"took_ms\",\"addrs\":{…}} here, atomically (removed at start and exit)")
 	o.tls.register(fs, embedded)
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -130,6 +134,9 @@ type system struct {
 	built     map[string]runner
 	httpBound chan struct{}
 	httpAddr  net.Addr
+	httpURL   string
+
+	ready atomic.Pointer[readiness.Report] // set once every part is ready (ready.go)
 }
 
 // connect opens a bus connection named after the part.
@@ -224,6 +231,13 @@ func startTopology(ctx context.Context, args []string, stderr io.Writer, line st
 	}
 	sys := &system{opts: &opts, log: log, mux: http.NewServeMux(), topo: topo,
 		all: embedded, built: make(map[string]runner), httpBound: make(chan struct{})}
+	if opts.readyFile != "" {
+		// A file left by an earlier run must not pass for this one's.
+		if err := readiness.Remove(opts.readyFile); err != nil {
+			return err
+		}
+		defer func() { _ = readiness.Remove(opts.readyFile) }()
+	}
 	began := time.Now()
 	if err := sys.startBus(ctx, embedded); err != nil {
 		return err
@@ -334,8 +348,8 @@ func (s *system) run(ctx context.Context, runners []runner, began time.Time) err
 		if httpTLS != nil {
 			ln, scheme = tls.NewListener(ln, httpTLS), "https://"
 		}
-		s.log.Info("listening", "what", "http", "url", scheme+ln.Addr().String())
-		s.httpAddr = ln.Addr()
+		s.httpAddr, s.httpURL = ln.Addr(), scheme+ln.Addr().String()
+		s.log.Info("listening", "what", "http", "url", s.httpURL)
 		hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 		g.Go(func() error { return serveHTTP(gctx, hs, ln) })
 	}
@@ -343,8 +357,8 @@ func (s *system) run(ctx context.Context, runners []runner, began time.Time) err
 	for _, r := range runners {
 		g.Go(func() error { return r.Run(gctx) })
 	}
+	g.Go(func() error { return s.awaitReady(gctx, runners, began) })
 	g.Go(func() error { <-gctx.Done(); return nil }) // run until stopped, even with no parts
-	s.log.Info("ready", "took", time.Since(began).Round(time.Millisecond))
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
 	select {

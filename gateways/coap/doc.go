@@ -17,14 +17,21 @@
 //   - /server values are matched to their node by source IP (IP and port in
 //     SourcePort mode); a value from a source with no node is refused.
 //
-// Handled NON requests get no answer (a NON carries no promise of one,
-// RFC 7967 formalises such silence, RIOT ignores answers, and go-coap would
-// keep each answer 247 s in the peer's deduplication cache); confirmable
-// ones get 2.04. Every refused
-// request gets an error code with a diagnostic payload and a log line:
-// 4.00 for a malformed, empty, non-UTF-8 payload or an unsafe uid or
+// Every request is answered as RFC 7252 §5.2 asks (package coapreply): a
+// NON one with a NON response (RIOT ignores it; libcoap's `coap-client -N`
+// waits for it), a confirmable one piggybacked on the ACK, unless its
+// No-Response option (RFC 7967: 2 declines 2.xx, 8 4.xx, 16 5.xx) declines
+// that class (then nothing to a NON, an empty ACK to a confirmable one).
+// NON answers bypass go-coap's response cache, which would keep each one
+// EXCHANGE_LIFETIME (247 s) per peer and scan it on every datagram. A
+// response or empty message that nobody waits for is never answered (two
+// peers answering each other's answers would loop). A handled request gets
+// 2.04; a refused one an error code with a diagnostic payload and a log
+// line: 4.00 for a malformed, empty, non-UTF-8 payload or an unsafe uid or
 // resource name, 4.04 for an unknown path or a value from an unknown node,
-// 4.05 for a method other than POST, 4.13 for a body over MaxPayload.
+// 4.05 for a method other than POST, 4.13 for a body over MaxPayload, 4.29
+// for a source over Config.SourceRate, 5.03 for a node that cannot be
+// taken on (see DTLS for 4.03).
 //
 // # Node lifecycle (subjects, see package bus)
 //

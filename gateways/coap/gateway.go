@@ -293,7 +293,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	stops = append(stops, func() { _ = svc.Stop() })
 	close(g.ready)
-	// bench/ (aiot bench) reads this line: keep its message and fields.
 	g.log.Info("coap gateway listening", "udp", g.addr, "dtls", g.dtlsAddr, "node_port", g.nodePortText())
 	grp.Go(func() error { return g.tracker.Run(gctx) })
 	grp.Go(func() error { return g.table.Run(gctx) })

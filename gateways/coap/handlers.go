@@ -1,15 +1,15 @@
 package coap
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 
-	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/mux"
+
+	"github.com/goaiot/goaiot/internal/coapreply"
 )
 
 // Paths the gateway serves.
@@ -40,12 +40,12 @@ func (g *Gateway) handleAlive(w mux.ResponseWriter, m *mux.Message, secure bool)
 	}
 	b, err := ParseBeacon(body)
 	if err != nil {
-		g.reject(w, codes.BadRequest, PathAlive, err)
+		g.reject(w, m, codes.BadRequest, PathAlive, err)
 		return
 	}
 	src, err := g.sourceOf(w.Conn(), secure)
 	if err != nil {
-		g.reject(w, codes.BadRequest, PathAlive, err)
+		g.reject(w, m, codes.BadRequest, PathAlive, err)
 		return
 	}
 	src = src.withDestination(m)
@@ -55,7 +55,7 @@ func (g *Gateway) handleAlive(w mux.ResponseWriter, m *mux.Message, secure bool)
 		if errors.Is(err, errSecured) {
 			code = codes.Forbidden
 		}
-		g.reject(w, code, PathAlive, err)
+		g.reject(w, m, code, PathAlive, err)
 		return
 	}
 	if isNew {
@@ -72,16 +72,16 @@ func (g *Gateway) handleServer(w mux.ResponseWriter, m *mux.Message, secure bool
 	}
 	u, err := ParseUpdate(body)
 	if err != nil {
-		g.reject(w, codes.BadRequest, PathServer, err)
+		g.reject(w, m, codes.BadRequest, PathServer, err)
 		return
 	}
 	src, err := g.sourceOf(w.Conn(), secure)
 	if err != nil {
-		g.reject(w, codes.BadRequest, PathServer, err)
+		g.reject(w, m, codes.BadRequest, PathServer, err)
 		return
 	}
 	if err := g.update(src, u); err != nil {
-		g.reject(w, codes.NotFound, PathServer, err)
+		g.reject(w, m, codes.NotFound, PathServer, err)
 		return
 	}
 	g.values.Add(1)
@@ -89,25 +89,31 @@ func (g *Gateway) handleServer(w mux.ResponseWriter, m *mux.Message, secure bool
 }
 
 func (g *Gateway) handleUnknown(w mux.ResponseWriter, m *mux.Message) {
+	if !coapreply.IsRequest(m.Code()) {
+		// A response nobody waits for (a late answer to a discovery GET, a
+		// node answering the gateway's answer): never answered back.
+		g.log.Debug("coap response without a request dropped", "from", w.Conn().RemoteAddr(), "code", CodeText(m.Code()))
+		return
+	}
 	path, _ := m.Path()
-	g.reject(w, codes.NotFound, path, fmt.Errorf("no resource %q (%s)", path, m.Code()))
+	g.reject(w, m, codes.NotFound, path, fmt.Errorf("no resource %q (%s)", path, m.Code()))
 }
 
 // readPost checks the method and reads a bounded body.
 func (g *Gateway) readPost(w mux.ResponseWriter, m *mux.Message) ([]byte, bool) {
 	path, _ := m.Path()
 	if m.Code() != codes.POST {
-		g.reject(w, codes.MethodNotAllowed, path, fmt.Errorf("method %s: only POST", m.Code()))
+		g.reject(w, m, codes.MethodNotAllowed, path, fmt.Errorf("method %s: only POST", m.Code()))
 		return nil, false
 	}
 	if from, err := netip.ParseAddrPort(w.Conn().RemoteAddr().String()); err == nil && !g.limiter.Allow(from.Addr().Unmap()) {
 		g.limited.Add(1)
-		g.reject(w, codes.TooManyRequests, path, fmt.Errorf("source %s over %g requests/s", from.Addr(), g.cfg.SourceRate))
+		g.reject(w, m, codes.TooManyRequests, path, fmt.Errorf("source %s over %g requests/s", from.Addr(), g.cfg.SourceRate))
 		return nil, false
 	}
 	body, err := readBody(m.Body(), MaxPayload)
 	if err != nil {
-		g.reject(w, codes.RequestEntityTooLarge, path, err)
+		g.reject(w, m, codes.RequestEntityTooLarge, path, err)
 		return nil, false
 	}
 	return body, true
@@ -130,34 +136,26 @@ func readBody(b io.Reader, limit int) ([]byte, error) {
 
 // reject answers an error code with the reason as diagnostic payload and
 // logs it.
-func (g *Gateway) reject(w mux.ResponseWriter, code codes.Code, path string, err error) {
+func (g *Gateway) reject(w mux.ResponseWriter, m *mux.Message, code codes.Code, path string, err error) {
 	g.rejected.Add(1)
 	g.bad.Warn("coap request rejected", "from", w.Conn().RemoteAddr(), "path", path, "code", CodeText(code), "err", err)
 	msg := err.Error()
 	if len(msg) > 128 {
 		msg = msg[:128]
 	}
-	respond(w, code, msg)
+	respond(w, m, code, msg)
 }
 
-// acknowledge answers a handled request: 2.04 to a confirmable one, and
-// nothing to a NON one (a NON carries no promise of an answer, RFC 7967
-// formalises such silence, RIOT ignores answers, and go-coap would
-// otherwise keep every answer for EXCHANGE_LIFETIME, 247 s, in the peer's
-// deduplication cache).
+// acknowledge answers a handled request 2.04: piggybacked on the ACK of
+// a confirmable one, as a NON response to a NON one (package coapreply).
 func acknowledge(w mux.ResponseWriter, m *mux.Message) {
-	if m.Type() == message.NonConfirmable {
-		return
-	}
-	respond(w, codes.Changed, "")
+	respond(w, m, codes.Changed, "")
 }
 
-func respond(w mux.ResponseWriter, code codes.Code, text string) {
-	var body io.ReadSeeker
-	if text != "" {
-		body = bytes.NewReader([]byte(text))
-	}
-	_ = w.SetResponse(code, message.TextPlain, body) // fails only on a closed conn
+// respond answers m with code and text, unless its No-Response option
+// declines that class; a failed write (a closed conn) has nobody to tell.
+func respond(w mux.ResponseWriter, m *mux.Message, code codes.Code, text string) {
+	_ = coapreply.Reply(w, m, code, text)
 }
 
 // CodeText renders a CoAP code as RFC 7252 writes it: "4.00 Bad Request".

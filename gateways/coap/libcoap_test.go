@@ -2,6 +2,7 @@ package coap_test
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -13,28 +14,37 @@ import (
 	"github.com/goaiot/goaiot/gateways/coap"
 )
 
+// noAnswerWait is how long libcoap's client waits for an answer: longer
+// than the test's own timeout, so a request left unanswered fails the test
+// instead of ending quietly.
+const noAnswerWait = "30"
+
 // coapPost POSTs payload to the gateway with libcoap's client, from a
-// source address of its own, as a NON request like RIOT.
+// source address of its own, as a NON request like RIOT, and needs the
+// gateway's NON 2.04 to end before the test's timeout.
 func coapPost(t *testing.T, g *coap.Gateway, from, path, payload string) {
 	t.Helper()
 	client := bustest.Peer(t, "coap-client-notls")
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	uri := "coap://" + g.Addr().String() + path
-	out, err := exec.CommandContext(ctx, client, "-N", "-B", "1", "-a", from, "-m", "post", "-t", "0", "-e", payload, uri).CombinedOutput()
+	out, err := exec.CommandContext(ctx, client, "-N", "-B", noAnswerWait, "-a", from, "-m", "post", "-t", "0", "-e", payload, uri).CombinedOutput()
 	if err != nil {
-		t.Fatalf("coap-client-notls post %s %q: %v\n%s", uri, payload, err, out)
+		t.Fatalf("coap-client-notls -N post %s %q: %v (no answer within %s?)\n%s", uri, payload, err, wait, out)
 	}
 }
 
-// coapRequest sends a confirmable request with libcoap's client and returns
-// what it printed (the response payload, or the error code).
-func coapRequest(t *testing.T, g *coap.Gateway, from, method, path, payload string) string {
+// coapRequest sends a request (NON with non) with libcoap's client and
+// returns what it printed (the response payload, or the error code).
+func coapRequest(t *testing.T, g *coap.Gateway, non bool, from, method, path, payload string) string {
 	t.Helper()
 	client := bustest.Peer(t, "coap-client-notls")
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	args := []string{"-B", "2", "-a", from, "-m", method}
+	args := []string{"-B", noAnswerWait, "-a", from, "-m", method}
+	if non {
+		args = append(args, "-N")
+	}
 	if payload != "" {
 		args = append(args, "-e", payload)
 	}
@@ -71,11 +81,13 @@ func TestLibcoapClientPosts(t *testing.T) {
 			{"get alive", "get", "/alive", "", "4.05"},
 			{"unknown path", "post", "/nothing", "x:y", "4.04"},
 		} {
-			t.Run(tc.name, func(t *testing.T) {
-				if out := coapRequest(t, g, "127.0.53.16", tc.method, tc.path, tc.payload); !strings.Contains(out, tc.want) {
-					t.Errorf("coap-client printed %q, want %s", out, tc.want)
-				}
-			})
+			for _, non := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s non=%v", tc.name, non), func(t *testing.T) {
+					if out := coapRequest(t, g, non, "127.0.53.16", tc.method, tc.path, tc.payload); !strings.Contains(out, tc.want) {
+						t.Errorf("coap-client printed %q, want %s", out, tc.want)
+					}
+				})
+			}
 		}
 	})
 }

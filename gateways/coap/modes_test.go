@@ -75,6 +75,11 @@ func TestIPv6SourcePort(t *testing.T) {
 			t.Errorf("%s temperature %q", uid, v)
 		}
 	}
+	// The gateway's NON 2.04 answers reach the nodes' server sockets: neither
+	// side answers a response, so nothing bounces back to be refused.
+	if st := g.Stats(); st.Rejected != 0 {
+		t.Errorf("%d datagrams rejected: the nodes answered the gateway's answers", st.Rejected)
+	}
 }
 
 // TestIPv6RIOTPort: over IPv6 a RIOT-like node POSTs from an ephemeral
@@ -159,6 +164,15 @@ func TestDTLS(t *testing.T) {
 	}
 	if got := <-ledSet; got != "1" {
 		t.Errorf("node got %q", got)
+	}
+	// A NON value over the session gets its NON 2.04 over the session.
+	req, err := cc.NewPostRequest(ctx, "/server", message.TextPlain, strings.NewReader("led:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetType(message.NonConfirmable)
+	if resp, err := cc.Do(req); err != nil || resp.Code() != codes.Changed || resp.Type() != message.NonConfirmable {
+		t.Errorf("NON value over dtls: %v %v, want a NON 2.04", resp, err)
 	}
 	if got := request(t, dialFrom(t, g, "127.0.53.52"), codes.POST, "/alive", []byte("alive:dtls7")); got != codes.Forbidden {
 		t.Errorf("plain coap takeover of a dtls node answered %s, want 4.03", coap.CodeText(got))

@@ -9,9 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/udp/coder"
+
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/bus/bustest"
 	"github.com/goaiot/goaiot/gateways/coap"
+	"github.com/goaiot/goaiot/internal/coaptest"
 )
 
 // riotCapture is the capture of real RIOT datagrams, kept in the repository
@@ -62,27 +67,20 @@ func TestReplayRIOT(t *testing.T) {
 	nc := bustest.Connect(t, srv)
 	events := bustest.Subscribe(t, nc, "node.>")
 	g := startGateway(t, nc, func(c *coap.Config) { c.RequestTimeout = 200 * time.Millisecond })
-	gw := g.Addr().(*net.UDPAddr)
-
-	socks := map[string]*net.UDPConn{} // captured source → socket on loopback
+	peers := map[string]*coaptest.Peer{} // captured source → peer on loopback
 	loopback := map[string]string{}
 	for _, d := range grams {
 		host, _, err := net.SplitHostPort(d.from)
 		if err != nil {
 			t.Fatalf("source %q: %v", d.from, err)
 		}
-		c, ok := socks[host]
+		p, ok := peers[host]
 		if !ok {
-			ip := net.IPv4(127, 0, 53, byte(20+len(socks)))
-			if c, err = net.ListenUDP("udp", &net.UDPAddr{IP: ip}); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
-			socks[host], loopback[host] = c, ip.String()
+			ip := net.IPv4(127, 0, 53, byte(20+len(peers))).String()
+			p = coaptest.NewPeer(t, ip, g.Addr())
+			peers[host], loopback[host] = p, ip
 		}
-		if _, err := c.WriteToUDP(d.data, gw); err != nil {
-			t.Fatal(err)
-		}
+		p.SendRaw(t, d.data)
 	}
 	eventually(t, "every datagram handled", func() bool { return g.Stats().Beacons == int64(len(grams)) })
 
@@ -102,5 +100,24 @@ func TestReplayRIOT(t *testing.T) {
 	}
 	if st := g.Stats(); st.Added != 2 || st.Rejected != 0 {
 		t.Errorf("stats %+v: want 2 nodes added once each, nothing rejected", st)
+	}
+	// What the nodes got back (and ignore): one NON 2.04 per request, in
+	// whatever order.
+	answers := map[string][]message.Message{} // by token
+	for _, d := range grams {
+		host, _, _ := net.SplitHostPort(d.from)
+		req := message.Message{Options: make(message.Options, 0, 8)}
+		if _, err := coder.DefaultCoder.Decode(d.data, &req); err != nil {
+			t.Fatalf("captured datagram: %v", err)
+		}
+		tok := string(req.Token)
+		if len(answers[tok]) == 0 {
+			for _, a := range peers[host].Until(t, coaptest.Token(tok), wait) {
+				answers[string(a.Token)] = append(answers[string(a.Token)], a)
+			}
+		}
+		if got := answers[tok]; len(got) != 1 || got[0].Type != message.NonConfirmable || got[0].Code != codes.Changed {
+			t.Errorf("request %x answered %v, want one NON 2.04", req.Token, got)
+		}
 	}
 }

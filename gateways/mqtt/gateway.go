@@ -76,6 +76,8 @@ type Gateway struct {
 	// or dropped are skipped when met).
 	claimOrder []string
 
+	ready chan struct{} // closed once Run has subscribed
+
 	ownedElsewhere, checks, values atomic.Int64
 }
 
@@ -110,6 +112,7 @@ func New(cfg Config) (*Gateway, error) {
 		nodes: make(map[string]*node),
 
 		unproven: make(map[string]*unproven),
+		ready:    make(chan struct{}),
 	}
 	var err error
 	if g.mqtt, err = g.tracker(bus.ProtocolMQTT); err != nil {
@@ -135,6 +138,10 @@ func (g *Gateway) tracker(protocol string) (*presence.Tracker, error) {
 	return t, nil
 }
 
+// Ready is closed once Run has subscribed to node.check and registered its
+// services: a node announcing itself from then on is seen.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
+
 // Run serves the nodes until ctx ends; then every owned node goes offline.
 func (g *Gateway) Run(ctx context.Context) error {
 	sub, err := g.cfg.Conn.Subscribe(bus.SubjectNodeCheck, g.handleCheck)
@@ -155,6 +162,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			_ = s.Stop()
 		}
 	}()
+	close(g.ready)
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return g.mqtt.Run(ctx) })
 	eg.Go(func() error { return g.sn.Run(ctx) })

@@ -142,6 +142,7 @@ type Gateway struct {
 	origins  *origin.Policy
 	newIDs   *sourcelimit.Limiter
 	lines    *loglimit.Limit // refusal lines, bounded
+	ready    chan struct{}   // closed once Run has subscribed
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -157,7 +158,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger, sessions: make(map[string]*session),
+	g := &Gateway{cfg: cfg, log: cfg.Logger, sessions: make(map[string]*session), ready: make(chan struct{}),
 		newIDs: sourcelimit.New(cfg.NewIDsPerSource, int(cfg.NewIDsPerSource)), lines: loglimit.New(cfg.Logger, 10, "websocket node refusals")}
 	g.origins, _ = origin.New(cfg.AllowOrigins, false) // validated by setDefaults
 	tr, err := presence.New(presence.Config{
@@ -211,12 +212,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 	trackerDone := make(chan error, 1)
 	go func() { trackerDone <- g.tracker.Run(tctx) }()
 	g.log.Info("ws gateway running", "gateway", g.cfg.Gateway, "node_timeout", g.cfg.NodeTimeout)
+	close(g.ready)
 
 	<-ctx.Done()
 	g.closeAll()
 	stopTracker()
 	return <-trackerDone
 }
+
+// Ready is closed once Run has subscribed to discover and gateway.check
+// requests and registered its service: nodes connecting from then on are
+// served in full.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
 
 // Stats returns the counters.
 func (g *Gateway) Stats() Stats {

@@ -91,6 +91,10 @@ type Config struct {
 	// that come and go (or are spoofed) do not grow memory or snapshots;
 	// its history stays in the stream. 0 keeps every node (`aiot` sets 24 h).
 	ForgetAfter time.Duration
+	// Readiness says whether the process around the dashboard is ready and
+	// what it bound, for /healthz (aiot: every part bound and serving); nil:
+	// the dashboard alone, ready once Run has read the stream.
+	Readiness func() (ready bool, addrs map[string]string)
 }
 
 func (c *Config) defaults() {
@@ -300,21 +304,49 @@ func (d *Dashboard) Handler() http.Handler {
 
 // Health is the body of GET /healthz.
 type Health struct {
-	Status   string `json:"status"` // "ok" or "degraded"
+	Status   string `json:"status"` // "ok", "starting" or "degraded"
 	NATS     string `json:"nats"`   // the connection state, e.g. "CONNECTED"
 	Browsers int64  `json:"browsers"`
 	Nodes    int    `json:"nodes"`
 	Online   int    `json:"online"`
+	// Ready: every part of the process has bound its listeners and serves
+	// (Config.Readiness); Addrs are the bound addresses by listener, as in
+	// `aiot --ready-file` (package internal/readiness).
+	Ready bool              `json:"ready"`
+	Addrs map[string]string `json:"addrs,omitempty"`
 }
 
-// serveHealth answers 200 while connected to NATS, 503 otherwise, with the
-// connection state in both cases.
+// Ready is closed once Run has subscribed and read the stream: snapshots
+// are complete from then on.
+func (d *Dashboard) Ready() <-chan struct{} { return d.ready }
+
+// readiness is the dashboard's own readiness and, with Config.Readiness,
+// the process's.
+func (d *Dashboard) readiness() (bool, map[string]string) {
+	select {
+	case <-d.ready:
+	default:
+		return false, nil
+	}
+	if d.cfg.Readiness == nil {
+		return true, nil
+	}
+	return d.cfg.Readiness()
+}
+
+// serveHealth answers 200 once ready and while connected to NATS: 503
+// "starting" before, "degraded" when the connection is down; the body
+// always says why.
 func (d *Dashboard) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	known, online := d.hub.stats()
 	h := Health{Status: "ok", NATS: d.nc.Status().String(), Browsers: d.browsers.Load(), Nodes: known, Online: online}
+	h.Ready, h.Addrs = d.readiness()
 	code := http.StatusOK
-	if !d.nc.IsConnected() {
+	switch {
+	case !d.nc.IsConnected():
 		h.Status, code = "degraded", http.StatusServiceUnavailable
+	case !h.Ready:
+		h.Status, code = "starting", http.StatusServiceUnavailable
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

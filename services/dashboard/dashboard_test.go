@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -448,7 +451,7 @@ func TestHTTP(t *testing.T) {
 	t.Run("healthz", func(t *testing.T) {
 		code, body := get(t, "/healthz")
 		var h Health
-		if err := json.Unmarshal([]byte(body), &h); err != nil || code != 200 || h.NATS != "CONNECTED" || h.Status != "ok" || h.Browsers != 1 {
+		if err := json.Unmarshal([]byte(body), &h); err != nil || code != 200 || h.NATS != "CONNECTED" || h.Status != "ok" || h.Browsers != 1 || !h.Ready {
 			t.Errorf("%d %s (%v)", code, body, err)
 		}
 	})
@@ -491,4 +494,55 @@ func TestHTTP(t *testing.T) {
 			t.Errorf("stats %s (%v)", r.Data, err)
 		}
 	})
+}
+
+// TestHealthReadiness: /healthz says "starting" (503, ready false) until
+// the dashboard has read the stream and the process around it is ready,
+// then ok with the addresses the process bound.
+func TestHealthReadiness(t *testing.T) {
+	srv := bustest.StartServer(t)
+	var ready atomic.Bool
+	addrs := map[string]string{"http": "127.0.0.1:1234", "coap": "127.0.0.1:5683"}
+	d, err := New(Config{Conn: bustest.Connect(t, srv), Logger: bustest.Logger(t),
+		Readiness: func() (bool, map[string]string) {
+			if !ready.Load() {
+				return false, nil
+			}
+			return true, addrs
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(d.Handler())
+	defer hs.Close()
+	health := func(t *testing.T) (int, Health) {
+		t.Helper()
+		resp, err := http.Get(hs.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var h Health
+		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, h
+	}
+	check := func(t *testing.T, wantCode int, wantStatus string, wantReady bool, wantAddrs map[string]string) {
+		t.Helper()
+		code, h := health(t)
+		if code != wantCode || h.Status != wantStatus || h.Ready != wantReady || !maps.Equal(h.Addrs, wantAddrs) {
+			t.Errorf("healthz %d %+v, want %d %s ready=%v addrs %v", code, h, wantCode, wantStatus, wantReady, wantAddrs)
+		}
+	}
+	t.Run("dashboard not running", func(t *testing.T) { check(t, 503, "starting", false, nil) })
+	bustest.Run(t, d.Run)
+	select {
+	case <-d.Ready():
+	case <-time.After(wait):
+		t.Fatal("dashboard not ready")
+	}
+	t.Run("process not ready", func(t *testing.T) { check(t, 503, "starting", false, nil) })
+	ready.Store(true)
+	t.Run("ready", func(t *testing.T) { check(t, 200, "ok", true, addrs) })
 }

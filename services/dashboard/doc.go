@@ -154,6 +154,11 @@
 //	                (5 password checks/s for the whole dashboard, Retry-After),
 //	                404 when there is no users file, 400 bad body (max 4 KiB)
 //	POST /logout  → 200 (the status after logout) and the cookie cleared
+//	GET  /healthz → 200 {"status":"ok","nats":"CONNECTED","browsers","nodes","online",
+//	                "ready":true,"addrs":{"http":"127.0.0.1:8080",…}}; 503 with
+//	                "status":"starting" until the process is ready (Config.Readiness:
+//	                under aiot, every part bound and serving), "degraded" while NATS
+//	                is down
 //
 // The session cookie is HttpOnly, SameSite=Strict, Path=/, Secure when the
 // dashboard serves TLS; its value is a random 256-bit id, the session is

@@ -5,6 +5,7 @@ import { createServer } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
+import { readFile } from 'node:fs/promises'
 
 export const WEBAPP = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const REPO = resolve(WEBAPP, '..')
@@ -65,6 +66,7 @@ export function runArgs(ports, dataDir, extra = []) {
   return [
     'run', '--demo',
     '--data', dataDir,
+    '--ready-file', `${dataDir}.ready.json`,
     '--http', `127.0.0.1:${ports.http}`,
     '--nats-listen', `127.0.0.1:${ports.nats}`,
     '--mqtt-listen', `127.0.0.1:${ports.mqtt}`,
@@ -75,47 +77,62 @@ export function runArgs(ports, dataDir, extra = []) {
   ]
 }
 
-// aiot logs slog text; at start: level=INFO msg=listening what=http url=http://127.0.0.1:PORT
-const HTTP_LINE = /\bwhat=http\b.*?\burl="?(https?:\/\/[^\s"]+)/
+// readyFileOf is the --ready-file in args: aiot writes it, atomically, once every
+// part is bound and serving (internal/readiness in the Go code):
+// {"ready":true,"pid":N,"took_ms":…,"addrs":{…},"urls":{"http":"http://127.0.0.1:PORT",…}}
+function readyFileOf(args) {
+  const i = args.indexOf('--ready-file')
+  if (i < 0 || i + 1 >= args.length) throw new Error('aiot args lack --ready-file (use runArgs)')
+  return args[i + 1]
+}
 
 /** Aiot is one running `aiot run --demo` process. */
 export class Aiot {
   constructor(bin, args) {
     this.bin = bin
     this.args = args
+    this.readyFile = readyFileOf(args)
     this.logs = []
     this.proc = null
     this.url = ''
   }
 
-  /** start spawns aiot and resolves with the dashboard's URL once it listens. */
+  /** start spawns aiot and resolves with the dashboard's URL once its ready file names it. */
   start(timeoutMs = 60_000) {
     return new Promise((res, rej) => {
       const p = spawn(this.bin, this.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } })
       this.proc = p
+      let done = false
       this.exited = new Promise((r) => p.on('exit', (code, sig) => r({ code, sig })))
-      const timer = setTimeout(() => rej(new Error(`aiot did not log its HTTP address within ${timeoutMs} ms:\n${this.tail()}`)), timeoutMs)
+      const finish = (err) => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        clearInterval(poll)
+        if (err) rej(err)
+        else res(this.url)
+      }
+      const timer = setTimeout(() => finish(new Error(`aiot was not ready within ${timeoutMs} ms:\n${this.tail()}`)), timeoutMs)
+      const poll = setInterval(async () => {
+        let r
+        try {
+          r = JSON.parse(await readFile(this.readyFile, 'utf8'))
+        } catch {
+          return // not there yet (it appears whole: written to a temporary file, then renamed)
+        }
+        if (done || !r.ready || r.pid !== p.pid || !r.urls?.http) return // an earlier run's
+        this.url = r.urls.http.replace(/\/$/, '')
+        finish()
+      }, 20)
       const onLine = (line) => {
         this.logs.push(line)
         if (this.logs.length > 5000) this.logs.splice(0, 1000)
-        const m = HTTP_LINE.exec(line)
-        if (m && !this.url) {
-          this.url = m[1].replace(/\/$/, '')
-          clearTimeout(timer)
-          res(this.url)
-        }
       }
       createInterface({ input: p.stderr }).on('line', onLine)
       createInterface({ input: p.stdout }).on('line', onLine)
-      p.on('error', (e) => {
-        clearTimeout(timer)
-        rej(e)
-      })
+      p.on('error', (e) => finish(e))
       p.on('exit', (code, sig) => {
-        if (!this.url) {
-          clearTimeout(timer)
-          rej(new Error(`aiot exited (${code ?? sig}) before listening:\n${this.tail()}`))
-        }
+        if (!this.url) finish(new Error(`aiot exited (${code ?? sig}) before it was ready:\n${this.tail()}`))
       })
     })
   }

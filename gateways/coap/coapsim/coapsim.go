@@ -13,7 +13,9 @@
 //     SensorInterval; with IMU, "imu:[{"type":"acc",…},{"type":"gyro",…}]"
 //     every IMUInterval (RIOT: 200 ms);
 //   - sends these POSTs as NON requests, from an ephemeral source port, and
-//     ignores the answers.
+//     ignores the answers (the gateway's NON 2.04), also when they arrive
+//     on its server socket (PostFromListener): a response is never
+//     answered.
 //
 // With Observe the sensor and imu resources are listed with ;obs in
 // /.well-known/core, answer GET and Observe (RFC 7641), and their values go
@@ -50,6 +52,8 @@ import (
 	"github.com/plgd-dev/go-coap/v3/udp"
 	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
 	udpServer "github.com/plgd-dev/go-coap/v3/udp/server"
+
+	"github.com/goaiot/goaiot/internal/coapreply"
 )
 
 // Config describes one simulated node. UID, Listen and Gateway are
@@ -349,6 +353,13 @@ func (n *Node) router() *mux.Router {
 		}))
 	}
 	_ = r.Handle("/led", mux.HandlerFunc(n.handleLED))
+	r.DefaultHandle(mux.HandlerFunc(func(w mux.ResponseWriter, m *mux.Message) {
+		// The gateway's answers to POSTs sent from this socket land here:
+		// ignored, as RIOT does; only requests get 4.04.
+		if coapreply.IsRequest(m.Code()) {
+			reply(w, codes.NotFound, "")
+		}
+	}))
 	if n.cfg.Observe {
 		for _, name := range n.observable() {
 			_ = r.Handle("/"+name, mux.HandlerFunc(func(w mux.ResponseWriter, m *mux.Message) { n.handleObservable(w, m, name) }))
