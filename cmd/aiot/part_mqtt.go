@@ -49,6 +49,7 @@ func buildMQTT(sys *system, f mqttFlags) (runner, error) {
 	}
 	f.gw.Conn, f.gw.Logger = nc, sys.log.With("part", "mqtt")
 	f.gw.Gateway, f.gw.Site, f.gw.NodeTimeout = sys.gatewayName("mqtt"), sys.opts.site, sys.opts.nodeTimeout
+	f.gw.MaxNodes = sys.opts.maxNodes
 	if f.br.Broker != "" {
 		if err := checkNotOwnListener(sys, f.br.Broker); err != nil {
 			return nil, err

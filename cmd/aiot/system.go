@@ -39,6 +39,7 @@ type options struct {
 	logLevel     string
 	logFormat    string
 	nodeTimeout  time.Duration
+	maxNodes     int
 	stream       bus.StreamConfig
 	demo         bool
 	auth         string
@@ -76,6 +77,7 @@ func (o *options) register(fs *flag.FlagSet, embedded bool) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&o.nodeTimeout, "node-timeout", 120*time.Second, "a node silent for longer goes offline")
+	fs.IntVar(&o.maxNodes, "max-nodes", 100_000, "nodes each gateway (each transport of the mqtt part) knows at most; a new id past it is refused and counted (Refused in `nats micro stats`)")
 	o.stream = bus.DefaultStreamConfig()
 	fs.Int64Var(&o.stream.History, "history", o.stream.History, "values kept per subject in the NODES stream")
 	fs.DurationVar(&o.stream.MaxAge, "history-age", o.stream.MaxAge, "values older than this leave the NODES stream (0: never)")
@@ -228,6 +230,9 @@ func startTopology(ctx context.Context, args []string, stderr io.Writer, line st
 	log, err := opts.logger(stderr)
 	if err != nil {
 		return err
+	}
+	if opts.maxNodes < 1 {
+		return fmt.Errorf("--max-nodes %d: want at least 1", opts.maxNodes)
 	}
 	sys := &system{opts: &opts, log: log, mux: http.NewServeMux(), topo: topo,
 		all: embedded, built: make(map[string]runner), httpBound: make(chan struct{})}

@@ -52,9 +52,16 @@
 // tokens: a node.check with an unsafe id, malformed JSON, a bad resource list
 // or a value without "value" is dropped with a log line (at most one per
 // reason per second) and counted in Stats.Dropped. Each owned node has its own
-// subscription with bounded pending limits, so a node flooding its subjects
-// overflows only its own subscription; the bridge also holds each node to a
-// message rate (--mqtt-node-rate) before anything reaches the bus.
+// channel subscription (node.X.>) into one of 16 lanes, chosen by a hash of
+// its id, and one worker per lane handles them: a node's messages keep their
+// order and the gateway holds 16 goroutines whatever its number of nodes. A
+// lane holds 4 096 pending messages; past that nats.go drops them and reports
+// a slow consumer on the node's subscription, so a node flooding its subjects
+// delays and overflows only its lane (1/16 of the nodes), never the others;
+// the bridge also holds each node to a message rate (--mqtt-node-rate) before
+// anything reaches the bus. At most MaxNodes (--max-nodes, 100 000) nodes per
+// transport: a new id past it is refused, logged ("node refused") and
+// counted (Stats.MQTT.Refused, Stats.MQTTSN.Refused).
 //
 // # Commands and their delivery guarantee
 //

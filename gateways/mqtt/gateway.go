@@ -69,6 +69,8 @@ type Gateway struct {
 	mqtt  *presence.Tracker // MQTT nodes: embedded listener and bridge
 	sn    *presence.Tracker // MQTT-SN nodes, relayed by the MQTT-SN gateway
 
+	lanes *lanes // node subscriptions deliver here (lanes.go)
+
 	mu       sync.Mutex
 	nodes    map[string]*node
 	unproven map[string]*unproven // listener claims awaiting their proof
@@ -110,6 +112,7 @@ func New(cfg Config) (*Gateway, error) {
 		log:   cfg.Logger,
 		drops: drops.New(cfg.Logger.With("component", "mqtt-nodes"), time.Second),
 		nodes: make(map[string]*node),
+		lanes: newLanes(),
 
 		unproven: make(map[string]*unproven),
 		ready:    make(chan struct{}),
@@ -144,6 +147,10 @@ func (g *Gateway) Ready() <-chan struct{} { return g.ready }
 
 // Run serves the nodes until ctx ends; then every owned node goes offline.
 func (g *Gateway) Run(ctx context.Context) error {
+	lctx, stopLanes := context.WithCancel(context.Background())
+	lanesDone := make(chan error, 1)
+	go func() { lanesDone <- g.runLanes(lctx) }()
+	defer func() { stopLanes(); <-lanesDone }()
 	sub, err := g.cfg.Conn.Subscribe(bus.SubjectNodeCheck, g.handleCheck)
 	if err != nil {
 		return fmt.Errorf("mqtt gateway: subscribe %s: %w", bus.SubjectNodeCheck, err)

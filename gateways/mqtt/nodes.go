@@ -19,9 +19,6 @@ const (
 	// valuesEvery: a resource list asks for values at most this often, so
 	// that a node flooding its list does not make the gateway flood it back.
 	valuesEvery = time.Second
-	// Per-node subscription limits: a flooding node overflows only its own.
-	nodePendingMsgs  = 10_000
-	nodePendingBytes = 8 << 20
 	// maxUnproven bounds the listener claims waiting for their proof.
 	maxUnproven = 1024
 )
@@ -184,12 +181,11 @@ func (g *Gateway) awaitProofLocked(id, addr string) {
 			g.dropUnprovenLocked(oldest, u, "claim pushed out by newer claims")
 		}
 	}
-	sub, err := g.cfg.Conn.Subscribe(bus.NodeAll(id), g.handleNodeMsg)
+	sub, err := g.subscribeNode(id)
 	if err != nil {
 		g.log.Error("subscribe node", "node", id, "err", err)
 		return
 	}
-	_ = sub.SetPendingLimits(nodePendingMsgs, nodePendingBytes)
 	u := &unproven{addr: addr, sub: sub, asked: now}
 	u.timer = time.AfterFunc(6*g.cfg.RediscoverInterval, func() { g.dropUnproven(id, u) })
 	g.unproven[id] = u
@@ -251,12 +247,11 @@ func (g *Gateway) claimLocked(id string, via transport, addr string, sub *nats.S
 	ask := sub == nil
 	if sub == nil {
 		var err error
-		if sub, err = g.cfg.Conn.Subscribe(bus.NodeAll(id), g.handleNodeMsg); err != nil {
+		if sub, err = g.subscribeNode(id); err != nil {
 			g.log.Error("subscribe node", "node", id, "err", err)
 			t.Forget(id)
 			return
 		}
-		_ = sub.SetPendingLimits(nodePendingMsgs, nodePendingBytes)
 	}
 	n.sub = sub
 	g.nodes[id] = n
