@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,6 +80,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return r.rep, ctx.Err()
 }
 
+// mqttScaleNodes is the number of MQTT connections scale-mqtt opens, if
+// it runs.
+func mqttScaleNodes(cfg Config, scenarios []string) int {
+	if !slices.Contains(scenarios, ScenarioScaleMQTT) {
+		return 0
+	}
+	return cfg.params(ScenarioScaleMQTT).nodes
+}
+
 func usesCoAP(scenarios []string) bool {
 	for _, s := range scenarios {
 		switch s {
@@ -113,6 +123,12 @@ func (r *runner) start(ctx context.Context, scenarios []string) error {
 				r.log.Error("coap nodes", "err", err)
 			}
 		}()
+	}
+	if n := mqttScaleNodes(r.cfg, scenarios); n > 0 {
+		// Each MQTT node is a descriptor here and one in the server.
+		if err := raiseFileLimit(n); err != nil {
+			return err
+		}
 	}
 	if external {
 		return nil
@@ -178,6 +194,8 @@ func (r *runner) scenario(ctx context.Context, s string) ([]Result, error) {
 		return r.command(ctx, p)
 	case ScenarioScale:
 		return r.scale(ctx, p)
+	case ScenarioScaleMQTT:
+		return r.scaleMQTT(ctx, p)
 	case ScenarioWS:
 		return r.wsIngest(ctx, p)
 	case ScenarioMQTT:

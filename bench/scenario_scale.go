@@ -14,14 +14,8 @@ import (
 // every p.beacon for p.hold, watching the server's memory and CPU. A
 // browser counts the nodes online ("new") and gone ("out").
 func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
-	if err := r.needBrowsers(); err != nil {
-		return nil, err
-	}
 	if r.target.CoAP == "" {
 		return nil, fmt.Errorf("no coap gateway: give --coap")
-	}
-	if p.rate <= 0 {
-		return nil, fmt.Errorf("scale needs a registration rate")
 	}
 	if err := r.fleet.setGateway(r.target.CoAP); err != nil {
 		return nil, err
@@ -30,6 +24,43 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 	if err := r.fleet.configure(p.nodes, 0, prefix, links); err != nil {
 		return nil, err
 	}
+	post := func(i int, now int64) {
+		_ = r.fleet.post(i, "/alive", "alive:"+r.fleet.uid(i), false, now, nil)
+	}
+	return r.registerAndHold(ctx, p, scaleNodes{kind: "coap", prefix: prefix, beacon: post, rejected: r.fleet.rejected.Load})
+}
+
+// scaleMQTT is scale with MQTT nodes on the system's MQTT listener (see
+// mqttFleet), each on its own TCP connection.
+func (r *runner) scaleMQTT(ctx context.Context, p params) ([]Result, error) {
+	if r.target.MQTT == "" {
+		return nil, fmt.Errorf("no mqtt broker: give --mqtt")
+	}
+	prefix := "bench-smqtt-"
+	f := newMQTTFleet(r.target.MQTT, prefix, p.nodes)
+	defer f.close()
+	return r.registerAndHold(ctx, p, scaleNodes{kind: "mqtt", prefix: prefix,
+		beacon: func(i int, _ int64) { f.beacon(i) }, rejected: f.errs.Load})
+}
+
+// scaleNodes is what registerAndHold needs of a scale scenario's nodes.
+type scaleNodes struct {
+	kind     string // in the result's path
+	prefix   string // of every node id, followed by its index
+	beacon   func(i int, now int64)
+	rejected func() int64 // what the system refused or failed
+}
+
+// registerAndHold registers p.nodes nodes at p.rate, then holds them
+// online with a beacon every p.beacon for p.hold.
+func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) ([]Result, error) {
+	if err := r.needBrowsers(); err != nil {
+		return nil, err
+	}
+	if p.rate <= 0 {
+		return nil, fmt.Errorf("scale needs a registration rate")
+	}
+	prefix := sn.prefix
 	t := newTally(1, 1)
 	first := make([]atomic.Int64, p.nodes) // tally time of each node's first beacon
 	h := newHistogram()
@@ -57,7 +88,7 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 		first[i].CompareAndSwap(0, now)
 		last[i].Store(now)
 		beacons.Add(1)
-		_ = r.fleet.post(i, "/alive", "alive:"+r.fleet.uid(i), false, now, nil)
+		sn.beacon(i, now)
 	}
 	kctx, stopKeep := context.WithCancel(ctx)
 	kept := make(chan struct{})
@@ -70,7 +101,7 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 	// Registration: every node's first beacon at the rate; nodes not online
 	// yet are retried by their next beacons, until all are online or the
 	// time is up.
-	drops0, rej0 := udpDrops(), r.fleet.rejected.Load()
+	drops0, rej0 := udpDrops(), sn.rejected()
 	s := sample(r.pid())
 	began := time.Now()
 	limit := time.Duration(float64(p.nodes)/p.rate*float64(time.Second)) + 2*p.beacon + 10*time.Second
@@ -83,10 +114,10 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 	stopProg()
 	r.prof.heap(ctx, p.scenario+"-register")
 	online := w.count()
-	reg := Result{Scenario: p.scenario, Path: "register coap nodes (/alive → browser new)", Nodes: p.nodes, Receivers: 1,
+	reg := Result{Scenario: p.scenario, Path: "register " + sn.kind + " nodes (first beacon → browser new)", Nodes: p.nodes, Receivers: 1,
 		Rate: p.rate, Seconds: regTime.Seconds(), Sent: sent, Expected: int64(p.nodes), Delivered: int64(online),
 		Lost: int64(p.nodes - online), PerSecond: float64(online) / regTime.Seconds(), Server: resource(s.stop()),
-		Extra: map[string]any{"udp_rcvbuf_drops_host": udpDrops() - drops0, "gateway_rejected": r.fleet.rejected.Load() - rej0}}
+		Extra: map[string]any{"udp_rcvbuf_drops_host": udpDrops() - drops0, "gateway_rejected": sn.rejected() - rej0}}
 	w.mu.Lock()
 	reg.Latency = latency(h)
 	w.mu.Unlock()
@@ -95,7 +126,7 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 	}
 
 	// Hold: each node beacons every p.beacon, spread evenly.
-	outs0, drops0, rej0, beacons0 := w.outs.Load(), udpDrops(), r.fleet.rejected.Load(), beacons.Load()
+	outs0, drops0, rej0, beacons0 := w.outs.Load(), udpDrops(), sn.rejected(), beacons.Load()
 	s = sample(r.pid())
 	r.prof.start(ctx, p.scenario, p.hold)
 	began = time.Now()
@@ -107,11 +138,11 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 	stopProg()
 	r.prof.heap(ctx, p.scenario+"-hold")
 	held := w.count()
-	hold := Result{Scenario: p.scenario, Path: fmt.Sprintf("hold coap nodes (beacon every %s)", p.beacon), Nodes: p.nodes,
+	hold := Result{Scenario: p.scenario, Path: fmt.Sprintf("hold %s nodes (beacon every %s)", sn.kind, p.beacon), Nodes: p.nodes,
 		Receivers: 1, Rate: float64(p.nodes) / p.beacon.Seconds(), Seconds: time.Since(began).Seconds(), Sent: beacons.Load() - beacons0,
 		Expected: int64(p.nodes), Delivered: int64(held), Lost: int64(p.nodes - held), Server: resource(s.stop()),
 		Extra: map[string]any{"went_offline": w.outs.Load() - outs0, "udp_rcvbuf_drops_host": udpDrops() - drops0,
-			"gateway_rejected": r.fleet.rejected.Load() - rej0}}
+			"gateway_rejected": sn.rejected() - rej0}}
 	hold.PerSecond = float64(hold.Sent) / hold.Seconds
 	return []Result{reg, hold}, nil
 }

@@ -77,7 +77,7 @@ func (o *options) register(fs *flag.FlagSet, embedded bool) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&o.nodeTimeout, "node-timeout", 120*time.Second, "a node silent for longer goes offline")
-	fs.IntVar(&o.maxNodes, "max-nodes", 100_000, "nodes each gateway (each transport of the mqtt part) knows at most; a new id past it is refused and counted (Refused in `nats micro stats`)")
+	fs.IntVar(&o.maxNodes, "max-nodes", 100_000, "nodes each gateway (each transport of the mqtt part) knows at most; a new id past it is refused and counted (Refused in nats micro stats)")
 	o.stream = bus.DefaultStreamConfig()
 	fs.Int64Var(&o.stream.History, "history", o.stream.History, "values kept per subject in the NODES stream")
 	fs.DurationVar(&o.stream.MaxAge, "history-age", o.stream.MaxAge, "values older than this leave the NODES stream (0: never)")
