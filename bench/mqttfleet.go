@@ -24,9 +24,10 @@ type mqttFleet struct {
 	prefix string
 	// sources spreads the connections over loopback source addresses, as
 	// one address has only ~28 000 ephemeral ports.
-	sources int
-	conns   []mqttConn
-	errs    atomic.Int64 // connections that failed
+	sources  int
+	conns    []mqttConn
+	errs     atomic.Int64 // connections or writes that failed
+	firstErr atomic.Pointer[error]
 }
 
 type mqttConn struct {
@@ -71,6 +72,7 @@ func (f *mqttFleet) connect(i int) {
 	defer c.mu.Unlock()
 	if err != nil {
 		f.errs.Add(1)
+		f.firstErr.CompareAndSwap(nil, &err)
 		c.c = nil // retried at its next beacon
 		return
 	}
@@ -136,6 +138,14 @@ func (f *mqttFleet) publishLocked(c *mqttConn, topic, payload string) {
 	}
 }
 
+// firstError is the first connection error, "" if none.
+func (f *mqttFleet) firstError() string {
+	if e := f.firstErr.Load(); e != nil {
+		return (*e).Error()
+	}
+	return ""
+}
+
 func (f *mqttFleet) close() {
 	for i := range f.conns {
 		c := &f.conns[i]
@@ -147,20 +157,21 @@ func (f *mqttFleet) close() {
 	}
 }
 
-// raiseFileLimit lets this process (and the server it starts) hold n more
-// descriptors than it needs by default.
+// raiseFileLimit lets this process (and the server it starts, which
+// inherits it) hold n descriptors beside its own: the soft limit is raised,
+// and the hard one too where the process may (CAP_SYS_RESOURCE).
 func raiseFileLimit(n int) error {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		return fmt.Errorf("getrlimit: %w", err)
 	}
-	want := uint64(n) + 4096
+	want := uint64(n) + 1024
 	if l.Cur >= want {
 		return nil
 	}
 	l.Cur, l.Max = want, max(l.Max, want)
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return fmt.Errorf("open files limit to %d (as root, or ulimit -n): %w", want, err)
+		return fmt.Errorf("%d mqtt nodes need %d open files, above this machine's hard limit (ulimit -Hn; raising it needs CAP_SYS_RESOURCE): give fewer --nodes: %w", n, want, err)
 	}
 	return nil
 }

@@ -39,8 +39,12 @@ func (r *runner) scaleMQTT(ctx context.Context, p params) ([]Result, error) {
 	prefix := "bench-smqtt-"
 	f := newMQTTFleet(r.target.MQTT, prefix, p.nodes)
 	defer f.close()
-	return r.registerAndHold(ctx, p, scaleNodes{kind: "mqtt", prefix: prefix,
+	rows, err := r.registerAndHold(ctx, p, scaleNodes{kind: "mqtt", prefix: prefix,
 		beacon: func(i int, _ int64) { f.beacon(i) }, rejected: f.errs.Load})
+	if e := f.firstError(); e != "" && len(rows) > 0 {
+		rows[0].Extra["first_connect_error"] = e
+	}
+	return rows, err
 }
 
 // scaleNodes is what registerAndHold needs of a scale scenario's nodes.
