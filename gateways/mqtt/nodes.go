@@ -58,8 +58,8 @@ type node struct {
 	resources []string
 	askedRes  time.Time
 	askedVals time.Time
-	recent    map[string]recentValue
-	waiters   map[string][]*waiter
+	recent    map[string]recentValue // nil until the first value
+	waiters   map[string][]*waiter   // nil until the first command
 }
 
 type recentValue struct {
@@ -242,8 +242,7 @@ func (g *Gateway) claimLocked(id string, via transport, addr string, sub *nats.S
 		g.drops.Drop("node refused", "node", id, "err", err)
 		return
 	}
-	n := &node{id: id, via: via, address: addr, tracker: t, askedRes: time.Now(),
-		recent: make(map[string]recentValue), waiters: make(map[string][]*waiter)}
+	n := &node{id: id, via: via, address: addr, tracker: t, askedRes: time.Now()}
 	ask := sub == nil
 	if sub == nil {
 		var err error
@@ -333,6 +332,9 @@ func (g *Gateway) onValue(id, res, text string) {
 	if _, known := n.recent[res]; known || len(n.recent) < bus.DefaultMaxResources {
 		// Bounded: a node may name any number of resources; the latest
 		// values of the first ones are enough to confirm commands.
+		if n.recent == nil {
+			n.recent = make(map[string]recentValue, 1)
+		}
 		n.recent[res] = recentValue{text: text, at: now}
 	}
 	kept := n.waiters[res][:0]
@@ -413,6 +415,9 @@ func (g *Gateway) command(ctx context.Context, id, res string, payload []byte) e
 		return nil
 	}
 	w := &waiter{want: string(payload), done: make(chan struct{})}
+	if n.waiters == nil {
+		n.waiters = make(map[string][]*waiter, 1)
+	}
 	n.waiters[res] = append(n.waiters[res], w)
 	g.mu.Unlock()
 	defer g.dropWaiter(id, res, w)

@@ -177,4 +177,12 @@
 // (MaxClients; the longest-silent one is evicted when idle, otherwise
 // CONNACK 0x01), as are topic ids (MaxTopics, REGACK 0x01), subscriptions
 // (MaxSubscriptions, SUBACK 0x01) and queued messages per client.
+//
+// One lock guards the sessions; no socket write happens under it: every
+// datagram is encoded under the lock and queued (4 096 at most; past that
+// dropped and counted in Stats, like a full socket buffer) for one writer
+// goroutine, which sends them in order. NATS publishes (relayed PUBLISH,
+// wills, node/check) are still made under the lock, because the PUBACK
+// depends on their outcome; nats.go buffers them and writes to the socket
+// only when its buffer is full.
 package mqttsn

@@ -27,8 +27,9 @@ type Gateway struct {
 
 	predefByName map[string]uint16
 
-	inbox chan *nats.Msg // every client subscription delivers here
-	ready chan struct{}  // closed once Run has bound its socket
+	inbox  chan *nats.Msg // every client subscription delivers here
+	outbox chan datagram  // what send queues under mu; writeLoop writes it
+	ready  chan struct{}  // closed once Run has bound its socket
 
 	mu       sync.Mutex // guards everything below
 	conn     *net.UDPConn
@@ -37,7 +38,6 @@ type Gateway struct {
 	subs     map[*nats.Subscription]*subscription
 	peers    map[netip.AddrPort]*peer // rate limits, by address
 	stranger *rate.Limiter            // shared by addresses beyond the peers cap
-	wbuf     []byte
 
 	sources     map[netip.Addr]*source // new client ids, by source address
 	strangerIDs *rate.Limiter          // shared by addresses beyond the sources cap
@@ -92,6 +92,7 @@ func New(cfg Config) (*Gateway, error) {
 		nc:           cfg.Conn,
 		predefByName: byName,
 		inbox:        make(chan *nats.Msg, 8192),
+		outbox:       make(chan datagram, outboxDepth),
 		ready:        make(chan struct{}),
 		byAddr:       map[netip.AddrPort]*client{},
 		byID:         map[string]*client{},
@@ -156,6 +157,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Lock()
 	g.conn = conn
 	g.mu.Unlock()
+	wctx, stopWriting := context.WithCancel(context.Background())
+	written := make(chan struct{})
+	go func() { defer close(written); g.writeLoop(wctx, conn) }()
+	defer func() { stopWriting(); <-written }()
 	g.restore(ctx)
 	svc, err := g.addService()
 	if err != nil {
@@ -262,16 +267,43 @@ func (g *Gateway) badInput(p *peer, msg string, args ...any) {
 	}
 }
 
-// send encodes p and writes it to addr.
+// outboxDepth bounds the datagrams waiting for writeLoop; past it send
+// drops (and counts) them, as a full socket buffer would.
+const outboxDepth = 4096
+
+// datagram is one encoded packet for addr.
+type datagram struct {
+	addr netip.AddrPort
+	b    []byte
+}
+
+// send encodes p for addr and queues it for writeLoop, so that no socket
+// write happens under mu; one writer keeps the order of the datagrams.
 func (g *Gateway) send(addr netip.AddrPort, p packet.Packet) {
-	var err error
-	g.wbuf, err = packet.Append(g.wbuf[:0], p)
+	b, err := packet.Append(nil, p)
 	if err != nil {
 		g.log.Error("mqtt-sn encode", "type", p.Type(), "err", err)
 		return
 	}
-	if _, err := g.conn.WriteToUDPAddrPort(g.wbuf, addr); err != nil {
-		g.log.Debug("mqtt-sn write", "addr", addr.String(), "err", err)
+	select {
+	case g.outbox <- datagram{addr: addr, b: b}:
+	default:
+		g.stats.dropped.Add(1)
+		g.log.Debug("mqtt-sn outbox full: datagram dropped", "addr", addr.String(), "type", p.Type())
+	}
+}
+
+// writeLoop writes the queued datagrams, in order, until ctx ends.
+func (g *Gateway) writeLoop(ctx context.Context, conn *net.UDPConn) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case d := <-g.outbox:
+			if _, err := conn.WriteToUDPAddrPort(d.b, d.addr); err != nil {
+				g.log.Debug("mqtt-sn write", "addr", d.addr.String(), "err", err)
+			}
+		}
 	}
 }
 
