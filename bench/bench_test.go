@@ -110,18 +110,28 @@ func TestCommandRoundTrip(t *testing.T) {
 }
 
 func TestScaleHoldsNodes(t *testing.T) {
-	target := startTestSystem(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	rep, err := Run(ctx, Config{Scenarios: []string{ScenarioScale}, Target: target, Nodes: 300, Rate: 2000,
-		Beacon: 500 * time.Millisecond, Hold: time.Second})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		scenario, reg, hold string
+	}{
+		{ScenarioScale, "register coap nodes (/alive → browser new)", "hold coap nodes (beacon every 500ms)"},
+		{ScenarioScaleMQTT, "register mqtt nodes (node/check → browser new)", "hold mqtt nodes (beacon every 500ms)"},
 	}
-	reg := find(t, rep, ScenarioScale, "register coap nodes (/alive → browser new)")
-	hold := find(t, rep, ScenarioScale, "hold coap nodes (beacon every 500ms)")
-	if reg.Delivered != 300 || hold.Delivered != 300 || hold.Sent < 300 {
-		t.Errorf("registered %d, held %d with %d beacons; want 300, 300, at least 300", reg.Delivered, hold.Delivered, hold.Sent)
+	for _, tt := range tests {
+		t.Run(tt.scenario, func(t *testing.T) {
+			target := startTestSystem(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			rep, err := Run(ctx, Config{Scenarios: []string{tt.scenario}, Target: target, Nodes: 300, Rate: 2000,
+				Beacon: 500 * time.Millisecond, Hold: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := find(t, rep, tt.scenario, tt.reg)
+			hold := find(t, rep, tt.scenario, tt.hold)
+			if reg.Delivered != 300 || hold.Delivered != 300 || hold.Sent < 300 {
+				t.Errorf("registered %d, held %d with %d beacons; want 300, 300, at least 300 (%v)", reg.Delivered, hold.Delivered, hold.Sent, rep.Errors)
+			}
+		})
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/goaiot/goaiot/bus/bustest"
 	"github.com/goaiot/goaiot/gateways/coap"
+	"github.com/goaiot/goaiot/gateways/mqtt"
 	"github.com/goaiot/goaiot/gateways/ws"
 	"github.com/goaiot/goaiot/services/dashboard"
 )
@@ -20,13 +21,13 @@ import (
 // server. It returns the target bench drives.
 func startTestSystem(t *testing.T) Target {
 	t.Helper()
-	srv := bustest.StartServer(t)
+	srv := bustest.StartServer(t, bustest.WithMQTT())
 	log := bustest.Quiet()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 3)
+	done := make(chan struct{}, 4)
 	t.Cleanup(func() {
 		cancel()
-		for range 3 {
+		for range 4 {
 			<-done
 		}
 	})
@@ -51,6 +52,11 @@ func startTestSystem(t *testing.T) Target {
 		t.Fatal(err)
 	}
 	run(wsgw)
+	mq, err := mqtt.New(mqtt.Config{Conn: bustest.Connect(t, srv), Logger: log, Gateway: "mqtt@test", Site: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(mq)
 	d, err := dashboard.New(dashboard.Config{Conn: bustest.Connect(t, srv), Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +74,12 @@ func startTestSystem(t *testing.T) Target {
 	case <-time.After(10 * time.Second):
 		t.Fatal("coap gateway not ready")
 	}
-	return Target{HTTP: hs.URL, NATS: srv.ClientURL(), CoAP: gw.Addr().String(), CoAPNodePort: nodePort}
+	select {
+	case <-mq.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("mqtt gateway not ready")
+	}
+	return Target{HTTP: hs.URL, NATS: srv.ClientURL(), CoAP: gw.Addr().String(), CoAPNodePort: nodePort, MQTT: srv.MQTTAddr()}
 }
 
 // freeUDPPort is a UDP port free on every address right now.

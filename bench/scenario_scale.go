@@ -27,7 +27,7 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 	post := func(i int, now int64) {
 		_ = r.fleet.post(i, "/alive", "alive:"+r.fleet.uid(i), false, now, nil)
 	}
-	return r.registerAndHold(ctx, p, scaleNodes{kind: "coap", prefix: prefix, beacon: post, rejected: r.fleet.rejected.Load})
+	return r.registerAndHold(ctx, p, scaleNodes{kind: "coap", first: "/alive", prefix: prefix, beacon: post, rejected: r.fleet.rejected.Load})
 }
 
 // scaleMQTT is scale with MQTT nodes on the system's MQTT listener (see
@@ -39,7 +39,7 @@ func (r *runner) scaleMQTT(ctx context.Context, p params) ([]Result, error) {
 	prefix := "bench-smqtt-"
 	f := newMQTTFleet(r.target.MQTT, prefix, p.nodes)
 	defer f.close()
-	rows, err := r.registerAndHold(ctx, p, scaleNodes{kind: "mqtt", prefix: prefix,
+	rows, err := r.registerAndHold(ctx, p, scaleNodes{kind: "mqtt", first: "node/check", prefix: prefix,
 		beacon: func(i int, _ int64) { f.beacon(i) }, rejected: f.errs.Load})
 	if e := f.firstError(); e != "" && len(rows) > 0 {
 		rows[0].Extra["first_connect_error"] = e
@@ -50,6 +50,7 @@ func (r *runner) scaleMQTT(ctx context.Context, p params) ([]Result, error) {
 // scaleNodes is what registerAndHold needs of a scale scenario's nodes.
 type scaleNodes struct {
 	kind     string // in the result's path
+	first    string // what registers a node, in the result's path
 	prefix   string // of every node id, followed by its index
 	beacon   func(i int, now int64)
 	rejected func() int64 // what the system refused or failed
@@ -118,7 +119,7 @@ func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) (
 	stopProg()
 	r.prof.heap(ctx, p.scenario+"-register")
 	online := w.count()
-	reg := Result{Scenario: p.scenario, Path: "register " + sn.kind + " nodes (first beacon → browser new)", Nodes: p.nodes, Receivers: 1,
+	reg := Result{Scenario: p.scenario, Path: "register " + sn.kind + " nodes (" + sn.first + " → browser new)", Nodes: p.nodes, Receivers: 1,
 		Rate: p.rate, Seconds: regTime.Seconds(), Sent: sent, Expected: int64(p.nodes), Delivered: int64(online),
 		Lost: int64(p.nodes - online), PerSecond: float64(online) / regTime.Seconds(), Server: resource(s.stop()),
 		Extra: map[string]any{"udp_rcvbuf_drops_host": udpDrops() - drops0, "gateway_rejected": sn.rejected() - rej0}}
