@@ -32,8 +32,9 @@
 // port the gateway uses. One socket thus holds 100 000 nodes without
 // 100 000 file descriptors, exactly as RIOT nodes look to the gateway (one
 // address each, server on a fixed port). Websocket nodes are gorilla
-// clients on /node, MQTT nodes paho clients, MQTT-SN nodes raw UDP clients
-// speaking gateways/mqttsn/packet.
+// clients on /node, MQTT nodes paho clients (scale-mqtt: raw connections
+// with paho's packet codec only, one open file each, over 127.1.0.x
+// sources), MQTT-SN nodes raw UDP clients speaking gateways/mqttsn/packet.
 //
 // # Server
 //

@@ -66,6 +66,8 @@ func TestBadConfigurationEndsInOneClearLine(t *testing.T) {
 		{"unwritable data dir", nil, []string{"run", "--data", "/proc/aiot-data"}, "data dir"},
 		{"bad nats url", nil, []string{"coap", "--nats", "ftp://127.0.0.1"}, "scheme"},
 		{"bad log level", nil, []string{"run", "--log-level", "loud"}, "--log-level"},
+		{"no node allowed", nil, []string{"mqtt", "--max-nodes", "0"}, "--max-nodes 0"},
+		{"negative max nodes env twin", []string{"AIOT_MAX_NODES=-5"}, []string{"run"}, "--max-nodes -5"},
 		{"bad env twin", []string{"AIOT_HISTORY=many"}, []string{"run"}, "AIOT_HISTORY"},
 		{"bad http address", nil, append(append([]string{"run"}, randomPorts(t)...), "--http", "nowhere"), "--http"},
 		{"unknown command", nil, []string{"fly"}, "unknown command"},
