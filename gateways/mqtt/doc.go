@@ -61,7 +61,10 @@
 // the bridge also holds each node to a message rate (--mqtt-node-rate) before
 // anything reaches the bus. At most MaxNodes (--max-nodes, 100 000) nodes per
 // transport: a new id past it is refused, logged ("node refused") and
-// counted (Stats.MQTT.Refused, Stats.MQTTSN.Refused).
+// counted (Stats.MQTT.Refused, Stats.MQTTSN.Refused). Stats.Tracked and
+// Stats.Claims count the entries of the gateway's own tables; an id that
+// went offline, or a claim dropped, leaves both (TestChurnLeavesNothing;
+// AIOT_SOAK=100000 for the long run).
 //
 // # Commands and their delivery guarantee
 //

@@ -207,13 +207,20 @@ type Stats struct {
 	Values         int64            `json:"values"`
 	OwnedElsewhere int64            `json:"owned_elsewhere"`
 	Dropped        map[string]int64 `json:"dropped"`
-	Bridge         *bridge.Stats    `json:"bridge,omitempty"`
+	// Tracked and Claims are the entries of the gateway's own tables: nodes
+	// it owns (subscribed), and listener claims awaiting their proof.
+	Tracked int           `json:"tracked"`
+	Claims  int           `json:"claims"`
+	Bridge  *bridge.Stats `json:"bridge,omitempty"`
 }
 
 // Stats returns the gateway's counters.
 func (g *Gateway) Stats() Stats {
 	s := Stats{MQTT: g.mqtt.Stats(), MQTTSN: g.sn.Stats(), Checks: g.checks.Load(), Values: g.values.Load(),
 		OwnedElsewhere: g.ownedElsewhere.Load(), Dropped: g.drops.Snapshot()}
+	g.mu.Lock()
+	s.Tracked, s.Claims = len(g.nodes), len(g.unproven)
+	g.mu.Unlock()
 	if g.cfg.Bridge != nil {
 		bs := g.cfg.Bridge.Stats()
 		s.Bridge = &bs
