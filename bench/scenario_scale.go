@@ -109,8 +109,11 @@ func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) (
 	drops0, rej0 := udpDrops(), sn.rejected()
 	s := sample(r.pid())
 	began := time.Now()
-	limit := time.Duration(float64(p.nodes)/p.rate*float64(time.Second)) + 2*p.beacon + 10*time.Second
-	r.prof.start(ctx, p.scenario+"-register", limit/2)
+	paced := time.Duration(float64(p.nodes) / p.rate * float64(time.Second))
+	limit := paced + 2*p.beacon + 10*time.Second
+	// The pacing time, which registration never undercuts: the profile is
+	// over when the hold's starts (pprof serves one CPU profile at a time).
+	r.prof.start(ctx, p.scenario+"-register", paced)
 	stopProg := r.prog.start(p.scenario+"/reg", limit, func() int64 { return int64(w.count()) })
 	pace(ctx, p.rate, 0, int64(p.nodes), func(k int64) { beacon(int(k)); started.Add(1) })
 	_ = w.waitOnline(ctx, p.nodes, limit-time.Since(began))
