@@ -17,34 +17,24 @@ import (
 
 // hubCommand is `aiot hub`: NATS with a leaf node listener for the sites,
 // the NODES history sourced from the sites' streams, the dashboard and the
-// sites monitor. It takes the flags of `aiot run`; gateways run at sites.
+// sites monitor. It takes the flags of `aiot run` but those of the parts
+// that do not run here (gateways run at sites): these it refuses.
 func hubCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return startTopology(ctx, args, stderr, "aiot hub [flags]", hubParts(), true, &hubTopology{})
 }
 
-// hubParts are the parts of `aiot run` with their flags, of which only the
-// dashboard runs, plus the sites monitor. A hub stores only what it sources
-// from sites (see package sites), so gateways at the hub's location run as
-// a site of their own (`aiot site`), not inside the hub.
+// hubParts are the parts that run in the hub: the dashboard of `aiot run`
+// and the sites monitor. A hub stores only what it sources from sites (see
+// package sites), so gateways at the hub's location run as a site of their
+// own (`aiot site`), not inside the hub; hubTopology refuses their flags.
 func hubParts() []part {
 	var out []part
 	for _, p := range parts() {
-		if p.name != "dashboard" {
-			p = flagsOnly(p)
+		if p.name == "dashboard" {
+			out = append(out, p)
 		}
-		out = append(out, p)
 	}
 	return append(out, sitesMonitorPart())
-}
-
-// flagsOnly keeps a part's flags and runs nothing.
-func flagsOnly(p part) part {
-	register := p.register
-	p.register = func(fs *flag.FlagSet) func(*system) (runner, error) {
-		register(fs)
-		return func(*system) (runner, error) { return idle{}, nil }
-	}
-	return p
 }
 
 // idle is a part that does not run here.
@@ -59,6 +49,18 @@ type hubTopology struct {
 	insecureLeafs bool
 	tls           tlsFlags
 	sites         listFlag
+}
+
+// refusedParts are the parts of `aiot run` that do not run in the hub:
+// their flags are refused (startTopology), not silently ignored.
+func (h *hubTopology) refusedParts() []part {
+	var out []part
+	for _, p := range parts() {
+		if p.name != "dashboard" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (h *hubTopology) register(fs *flag.FlagSet) {
