@@ -59,7 +59,9 @@ var rules = []rule{
 		}},
 	{"the web app is embedded by the dashboard (and handed to it by cmd/aiot) only",
 		func(string) bool { return true },
-		func(p, d string) bool { return d == "webapp" && !under(p, "services/dashboard") && !under(p, "cmd/aiot") }},
+		func(p, d string) bool {
+			return d == "webapp" && !under(p, "services/dashboard") && !under(p, "cmd/aiot")
+		}},
 }
 
 // graph maps each package of the module (relative path; "" is the root) to
