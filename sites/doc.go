@@ -71,5 +71,12 @@
 // site can then neither command the other sites' nodes through the hub nor
 // speak for another site. The hub also isolates its leaf connections from
 // each other (bus.ServerConfig.LeafIsolate): nothing flows from site to
-// site.
+// site. ParseLeafUsers reads the hub's leaf users file, one
+// "<site> <password or bcrypt hash>" a line (package internal/linefile).
+//
+// # HTTP
+//
+// Monitor.Handler serves the answer of aiot.sites as JSON (the hub's
+// /sites, behind the dashboard's login); Monitor.MetricsHandler serves the
+// monitor's own Prometheus registry (the hub's /metrics/sites).
 package sites

@@ -15,7 +15,9 @@ type monitorMetrics struct {
 	duplicateNames  prometheus.Counter
 }
 
-func newMonitorMetrics(reg prometheus.Registerer) (monitorMetrics, error) {
+// newMonitorMetrics makes the metrics and registers them with every
+// non-nil registerer of regs.
+func newMonitorMetrics(regs ...prometheus.Registerer) (monitorMetrics, error) {
 	m := monitorMetrics{
 		sites:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "aiot_sites", Help: "Sites the hub has heard of."}),
 		linkUp:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aiot_site_link_up", Help: "1 while the site's heartbeats arrive, 0 once missed."}, []string{"site"}),
@@ -30,12 +32,14 @@ func newMonitorMetrics(reg prometheus.Registerer) (monitorMetrics, error) {
 		duplicateNames: prometheus.NewCounter(prometheus.CounterOpts{Name: "aiot_site_duplicate_names_total",
 			Help: "Times two site processes were heard heartbeating under one site name."}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.sites, m.linkUp, m.linkChanges, m.heartbeats, m.badHeartbeats, m.collisions, m.collisionsFound, m.sourceRestarts, m.duplicateNames} {
-		if err := reg.Register(c); err != nil {
-			return m, err
+	for _, reg := range regs {
+		if reg == nil {
+			continue
+		}
+		for _, c := range []prometheus.Collector{m.sites, m.linkUp, m.linkChanges, m.heartbeats, m.badHeartbeats, m.collisions, m.collisionsFound, m.sourceRestarts, m.duplicateNames} {
+			if err := reg.Register(c); err != nil {
+				return m, err
+			}
 		}
 	}
 	return m, nil

@@ -22,7 +22,8 @@ import (
 type MonitorConfig struct {
 	Conn   *nats.Conn   // the hub's bus; required
 	Logger *slog.Logger // required
-	// Registerer receives the monitor's metrics; nil: none.
+	// Registerer also receives the monitor's metrics, besides the
+	// monitor's own registry (MetricsHandler); nil: only the latter.
 	Registerer prometheus.Registerer
 	// Misses is how many heartbeat intervals a site may miss before its
 	// link is marked down; default 3.
@@ -61,6 +62,7 @@ type Monitor struct {
 	cfg MonitorConfig
 	log *slog.Logger
 	m   monitorMetrics
+	reg *prometheus.Registry // the monitor's own metrics (MetricsHandler)
 	js  jetstream.JetStream
 
 	mu         sync.Mutex
@@ -97,11 +99,12 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sites: monitor: jetstream: %w", err)
 	}
-	m, err := newMonitorMetrics(cfg.Registerer)
+	reg := prometheus.NewRegistry()
+	m, err := newMonitorMetrics(reg, cfg.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("sites: monitor: %w", err)
 	}
-	return &Monitor{cfg: cfg, log: cfg.Logger, m: m, js: js,
+	return &Monitor{cfg: cfg, log: cfg.Logger, m: m, reg: reg, js: js,
 		sites: map[string]*site{}, collisions: map[string][]string{}, toSource: make(chan string, 64),
 		restarted: map[string]time.Time{}}, nil
 }
@@ -407,10 +410,7 @@ func (mo *Monitor) Collisions() map[string][]string {
 
 // onList answers aiot.sites with {"sites":[…],"collisions":{uid:[sites]}}.
 func (mo *Monitor) onList(m *nats.Msg) {
-	data, err := json.Marshal(struct {
-		Sites      []SiteInfo          `json:"sites"`
-		Collisions map[string][]string `json:"collisions"`
-	}{mo.Sites(), mo.Collisions()})
+	data, err := json.Marshal(mo.view())
 	if err == nil {
 		err = m.Respond(data)
 	}

@@ -141,20 +141,7 @@ func Next(t testing.TB, ch <-chan *nats.Msg, subject string, timeout time.Durati
 // earlier (the check still happens when the test ends).
 func Run(t testing.TB, fn func(context.Context) error) context.CancelFunc {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("run: did not return within 10 s of its context ending")
-		}
-	})
+	cancel, _ := start(t, fn)
 	return cancel
 }
 

@@ -123,10 +123,7 @@ func keysCommand(_ context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Var(&wsNodes, "ws-node-ids", "also write a token for each of these websocket node ids (comma-separated), for --ws-node-tokens")
 	fs.Usage = usage(fs, "aiot keys [--dir DIR] [--ws-node-ids ID,ID]")
 	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+		return err
 	}
 	for _, id := range wsNodes {
 		if err := bus.ValidateNodeID(id); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,10 +52,7 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&logLevel, "log-level", "warn", "bench's own log: debug, info, warn or error")
 	fs.StringVar(&noop, "noop-coap", "", "internal: serve the no-op go-coap baseline at this address")
 	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) || strings.HasPrefix(err.Error(), "AIOT_") || strings.HasPrefix(err.Error(), "unexpected") {
-			return err
-		}
-		return errUsage
+		return err
 	}
 	if noop != "" {
 		return bench.ServeNoopCoAP(ctx, noop, stdout)

@@ -353,6 +353,7 @@ func TestHubAndSiteBadConfiguration(t *testing.T) {
 		{"missing leaf users file", []string{"hub", "--leaf-users", "/nonexistent/users"}, "--leaf-users"},
 		{"leaf users line without password", []string{"hub", "--leaf-users", badUsers}, "line 1"},
 		{"leaf tls ca without cert", []string{"hub", "--leaf-tls-ca", "/nonexistent/ca.pem"}, "certificate"},
+		{"hub refuses a gateway flag", []string{"hub", "--insecure-leafs", "--mqtt-broker", "tcp://127.0.0.1:1"}, "--mqtt-broker: a flag of the mqtt part"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,24 +1,21 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 
 	"github.com/goaiot/goaiot/gateways/mqtt"
 	"github.com/goaiot/goaiot/gateways/mqtt/bridge"
+	"github.com/goaiot/goaiot/internal/tlsconfig"
 )
 
 // mqttFlags are the mqtt part's own flags.
 type mqttFlags struct {
-	gw                     mqtt.Config
-	br                     bridge.Config
-	tlsCA, tlsCert, tlsKey string
+	gw  mqtt.Config
+	br  bridge.Config
+	tls tlsconfig.Files
 }
 
 func mqttPart() part {
@@ -33,9 +30,9 @@ func mqttPart() part {
 			fs.StringVar(&f.br.Username, "mqtt-user", "", "bridge: MQTT user name")
 			fs.StringVar(&f.br.Password, "mqtt-password", "", "bridge: MQTT password")
 			fs.StringVar(&f.br.ClientID, "mqtt-client-id", "", "bridge: MQTT client id, kept stable for its persistent session (default aiot-bridge-<gateway name>)")
-			fs.StringVar(&f.tlsCA, "mqtt-tls-ca", "", "bridge: PEM file of the CA that signed the broker's certificate (default: system roots)")
-			fs.StringVar(&f.tlsCert, "mqtt-tls-cert", "", "bridge: PEM client certificate, for brokers that require one")
-			fs.StringVar(&f.tlsKey, "mqtt-tls-key", "", "bridge: PEM key of --mqtt-tls-cert")
+			fs.StringVar(&f.tls.CA, "mqtt-tls-ca", "", "bridge: PEM file of the CA that signed the broker's certificate (default: system roots)")
+			fs.StringVar(&f.tls.Cert, "mqtt-tls-cert", "", "bridge: PEM client certificate, for brokers that require one")
+			fs.StringVar(&f.tls.Key, "mqtt-tls-key", "", "bridge: PEM key of --mqtt-tls-cert")
 			fs.Float64Var(&f.br.NodeRate, "mqtt-node-rate", 50, "bridge: messages per second one node may send (bursts of 2x); beyond, dropped")
 			return func(sys *system) (runner, error) { return buildMQTT(sys, f) }
 		},
@@ -54,8 +51,8 @@ func buildMQTT(sys *system, f mqttFlags) (runner, error) {
 		if err := checkNotOwnListener(sys, f.br.Broker); err != nil {
 			return nil, err
 		}
-		if f.br.TLS, err = mqttTLS(f.tlsCA, f.tlsCert, f.tlsKey); err != nil {
-			return nil, err
+		if f.br.TLS, err = tlsconfig.Client(f.tls); err != nil {
+			return nil, fmt.Errorf("--mqtt-tls-*: %w", err)
 		}
 		f.br.Conn, f.br.Logger, f.br.Name = nc, sys.log.With("part", "mqtt-bridge"), f.gw.Gateway
 		f.br.NodeBurst = int(2 * f.br.NodeRate)
@@ -103,34 +100,4 @@ func isLocalIP(ip net.IP) bool {
 		}
 	}
 	return false
-}
-
-// mqttTLS builds the bridge's TLS configuration from PEM files; nil when
-// none is given (ssl:// then uses the system roots).
-func mqttTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
-	if caFile == "" && certFile == "" && keyFile == "" {
-		return nil, nil
-	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("--mqtt-tls-ca: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--mqtt-tls-ca %s: no PEM certificate", caFile)
-		}
-	}
-	if (certFile == "") != (keyFile == "") {
-		return nil, errors.New("--mqtt-tls-cert and --mqtt-tls-key go together")
-	}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--mqtt-tls-cert: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
 }

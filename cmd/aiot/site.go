@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/tlsconfig"
 	"github.com/goaiot/goaiot/sites"
 )
 
@@ -45,7 +46,7 @@ func (s *siteTopology) configure(sys *system, cfg *bus.ServerConfig) error {
 	if err := sites.ValidateName(sys.opts.site); err != nil {
 		return fmt.Errorf("--site: %w", err)
 	}
-	t, err := s.tls.client()
+	t, err := tlsconfig.Client(s.tls.files)
 	if err != nil {
 		return fmt.Errorf("--hub-tls: %w", err)
 	}

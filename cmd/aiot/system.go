@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -218,14 +217,13 @@ func startTopology(ctx context.Context, args []string, stderr io.Writer, line st
 	for i, p := range ps {
 		builders[i] = p.register(fs)
 	}
+	if r, ok := topo.(refusedFlagsOf); ok {
+		if err := refuseFlags(args, fs, r.refusedParts()); err != nil {
+			return err
+		}
+	}
 	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		if strings.HasPrefix(err.Error(), "AIOT_") || strings.HasPrefix(err.Error(), "unexpected") {
-			return err
-		}
-		return errUsage
+		return err
 	}
 	log, err := opts.logger(stderr)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goaiot/goaiot/internal/tlsconfig"
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 )
@@ -93,7 +94,7 @@ func TestHTTPSelfSigned(t *testing.T) {
 // --tls-cert/--tls-key serve HTTP with the same certificate.
 func TestNATSTLS(t *testing.T) {
 	dir := t.TempDir()
-	certPEM, keyPEM, _, err := makeSelfSigned()
+	certPEM, keyPEM, _, err := tlsconfig.MakeSelfSigned()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package coap
 
 import (
-	"bufio"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 
 	piondtls "github.com/pion/dtls/v3"
 	coapNet "github.com/plgd-dev/go-coap/v3/net"
+
+	"github.com/goaiot/goaiot/internal/linefile"
 )
 
 // PSKeys holds DTLS pre-shared keys by PSK identity.
@@ -22,29 +23,25 @@ type PSKeys map[string][]byte
 // lines starting with '#' are ignored.
 func ParsePSKeys(r io.Reader) (PSKeys, error) {
 	keys := PSKeys{}
-	sc := bufio.NewScanner(r)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		fields := strings.Fields(text)
+	err := linefile.Each(r, func(_ int, line string) error {
+		fields := strings.Fields(line)
 		if len(fields) != 2 {
-			return nil, fmt.Errorf("psk line %d: want \"<identity> <hex key>\"", line)
+			return errors.New("want \"<identity> <hex key>\"")
 		}
 		key, err := hex.DecodeString(fields[1])
 		if err != nil {
-			return nil, fmt.Errorf("psk line %d: key: %w", line, err)
+			return fmt.Errorf("key: %w", err)
 		}
 		if len(key) < 16 {
-			return nil, fmt.Errorf("psk line %d: key of %d bytes, want at least 16", line, len(key))
+			return fmt.Errorf("key of %d bytes, want at least 16", len(key))
 		}
 		if _, dup := keys[fields[0]]; dup {
-			return nil, fmt.Errorf("psk line %d: identity %q given twice", line, fields[0])
+			return fmt.Errorf("identity %q given twice", fields[0])
 		}
 		keys[fields[0]] = key
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("psk file: %w", err)
 	}
 	if len(keys) == 0 {

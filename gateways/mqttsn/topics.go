@@ -1,7 +1,6 @@
 package mqttsn
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/linefile"
 )
 
 // ParseTopics reads predefined topics, one per line: a topic id (decimal or
@@ -20,26 +20,22 @@ import (
 //	0x10   node/check
 func ParseTopics(r io.Reader) (map[uint16]string, error) {
 	topics := map[uint16]string{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err := linefile.Each(r, func(_ int, line string) error {
 		fields := strings.Fields(line)
 		if len(fields) != 2 {
-			return nil, fmt.Errorf("line %d: want \"<id> <topic>\", got %q", n, line)
+			return fmt.Errorf("want \"<id> <topic>\", got %q", line)
 		}
 		id, err := strconv.ParseUint(fields[0], 0, 16)
 		if err != nil || id == 0 || id == 0xFFFF {
-			return nil, fmt.Errorf("line %d: topic id %q: want 1..65534", n, fields[0])
+			return fmt.Errorf("topic id %q: want 1..65534", fields[0])
 		}
 		if _, dup := topics[uint16(id)]; dup {
-			return nil, fmt.Errorf("line %d: topic id %d defined twice", n, id)
+			return fmt.Errorf("topic id %d defined twice", id)
 		}
 		topics[uint16(id)] = fields[1]
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("predefined topics: %w", err)
 	}
 	if err := checkPredefined(topics); err != nil {

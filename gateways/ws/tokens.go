@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"bufio"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -15,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/linefile"
 )
 
 // Tokens are the per-node tokens of --ws-node-tokens: a node whose id is
@@ -48,23 +48,19 @@ func LoadTokens(path string) (Tokens, error) {
 // ParseTokens reads tokens-file lines from r.
 func ParseTokens(r io.Reader) (Tokens, error) {
 	t := Tokens{hashes: make(map[string][sha256.Size]byte)}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err := linefile.Each(r, func(_ int, line string) error {
 		id, sum, err := parseTokenLine(line)
 		if err != nil {
-			return Tokens{}, fmt.Errorf("line %d: %w", n, err)
+			return err
 		}
 		if _, dup := t.hashes[id]; dup {
-			return Tokens{}, fmt.Errorf("line %d: node %s listed twice", n, id)
+			return fmt.Errorf("node %s listed twice", id)
 		}
 		t.hashes[id] = sum
-	}
-	if err := sc.Err(); err != nil {
-		return Tokens{}, fmt.Errorf("read: %w", err)
+		return nil
+	})
+	if err != nil {
+		return Tokens{}, err
 	}
 	return t, nil
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/goaiot/goaiot/internal/linefile"
 )
 
 // Roles of a browser.
@@ -57,26 +59,22 @@ const maxUserName = 64
 
 // ParseUsers reads a users file: one "name:bcrypt-hash[:role]" per line,
 // the format of `htpasswd -B` with an optional role (operator when absent).
-// Blank lines and lines starting with '#' are ignored.
+// Blank lines and lines starting with '#' are ignored (package linefile).
 func ParseUsers(r io.Reader) (*Users, error) {
 	u := &Users{byName: make(map[string]int)}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err := linefile.Each(r, func(_ int, line string) error {
 		user, err := parseUserLine(line)
 		if err != nil {
-			return nil, fmt.Errorf("users line %d: %w", n, err)
+			return err
 		}
 		if _, dup := u.byName[user.Name]; dup {
-			return nil, fmt.Errorf("users line %d: user %q given twice", n, user.Name)
+			return fmt.Errorf("user %q given twice", user.Name)
 		}
 		u.byName[user.Name] = len(u.list)
 		u.list = append(u.list, user)
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
 	return u, nil
