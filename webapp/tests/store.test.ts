@@ -624,3 +624,57 @@ describe('reactive views', () => {
     expect(h.store.metaRef.value).toMatchObject({ readOnly: READ_ONLY_LOGIN, server: { role: 'viewer' } })
   })
 })
+
+describe('node map throttle', () => {
+  function throttled(every: number, snapshot: number) {
+    const frames: Array<() => void> = []
+    const timers: Array<{ cb: () => void; ms: number }> = []
+    let clock = T
+    const store = new Store({
+      schedule: (cb) => frames.push(cb), now: () => clock, timer: (cb, ms) => timers.push({ cb, ms }),
+      structureEveryMs: every, snapshotStructureEveryMs: snapshot,
+    })
+    let runs = 0
+    const c = computed(() => (runs++, store.nodesRef.value))
+    const moved = () => { const before = runs; void c.value; return runs > before }
+    const frame = () => frames.splice(0).forEach((cb) => cb())
+    void c.value
+    return { store, timers, moved, frame, advance: (ms: number) => { clock += ms } }
+  }
+
+  it('moves the node map at most every structureEveryMs, then catches up', () => {
+    const h = throttled(100, 1000)
+    h.store.apply(newNode('a'))
+    h.frame()
+    expect(h.moved(), 'the first change').toBe(true)
+    h.advance(16)
+    h.store.apply(newNode('b'))
+    h.frame()
+    expect(h.moved(), 'too soon').toBe(false)
+    expect(h.timers.map((t) => t.ms)).toEqual([84])
+    h.advance(84)
+    h.timers.splice(0).forEach((t) => t.cb())
+    h.frame()
+    expect(h.moved(), 'when due').toBe(true)
+    expect([...h.store.nodesRef.value.keys()]).toEqual(['a', 'b'])
+  })
+
+  it('moves it once a second while a snapshot arrives, and at synced', () => {
+    const h = throttled(100, 1000)
+    h.store.beginResync()
+    h.store.apply(newNode('a'))
+    h.frame()
+    expect(h.moved()).toBe(true)
+    for (let i = 0; i < 10; i++) {
+      h.advance(50)
+      h.store.apply(newNode(`n${i}`))
+      h.frame()
+      expect(h.moved(), `frame ${i}`).toBe(false)
+    }
+    h.advance(500)
+    h.store.apply({ type: 'synced', nodes: 11 })
+    h.frame()
+    expect(h.moved(), 'synced ends the snapshot').toBe(true)
+    expect(h.store.nodesRef.value.size).toBe(11)
+  })
+})

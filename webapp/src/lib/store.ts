@@ -155,6 +155,13 @@ export interface StoreOptions {
   timer?: (cb: () => void, ms: number) => void
   /** A command with no result after this long is reported as timed out. */
   commandTimeoutMs?: number
+  /**
+   * The node map (nodesRef: grouping, sorting, counts over every node) is
+   * triggered at most this often (ms; 0: every frame)…
+   */
+  structureEveryMs?: number
+  /** …and this often while a snapshot arrives, so that 10 000 nodes are read, not regrouped, each frame. */
+  snapshotStructureEveryMs?: number
 }
 
 export function seriesKey(uid: string, endpoint: string): string {
@@ -188,6 +195,10 @@ export class Store {
   private readonly historyBurst: number
   private readonly timer: (cb: () => void, ms: number) => void
   private readonly commandTimeoutMs: number
+  private readonly structureEveryMs: number
+  private readonly snapshotStructureEveryMs: number
+  private structureAt = -Infinity
+  private structureTimer = false
 
   /** The node map, triggered when nodes come, go or change what lists and filters use. */
   readonly nodesRef: ShallowRef<ReadonlyMap<string, NodeRec>> = shallowRef(this.nodes)
@@ -230,6 +241,8 @@ export class Store {
     this.tokens = this.historyBurst
     this.timer = opts.timer ?? ((cb, ms) => void setTimeout(cb, ms))
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 20000
+    this.structureEveryMs = opts.structureEveryMs ?? 0
+    this.snapshotStructureEveryMs = opts.snapshotStructureEveryMs ?? this.structureEveryMs
   }
 
   // ---- subscriptions ------------------------------------------------------
@@ -272,6 +285,10 @@ export class Store {
     this.sendHistoryRequests()
     const c = this.pending
     this.pending = emptyChanges()
+    if (c.structure && !this.structureDue()) {
+      c.structure = false
+      this.pending.structure = true
+    }
     if (c.nodes.size || c.series.size || c.structure || c.commands || c.meta) {
       this.triggerViews(c)
       for (const fn of this.listeners) fn(c)
@@ -280,6 +297,25 @@ export class Store {
         if (set) for (const fn of set) fn()
       }
     }
+  }
+
+  // structureDue tells whether the node map may move now; if not, a timer
+  // wakes the store when it may.
+  private structureDue(): boolean {
+    const every = this.resyncing ? this.snapshotStructureEveryMs : this.structureEveryMs
+    const wait = this.structureAt + every - this.now()
+    if (wait <= 0) {
+      this.structureAt = this.now()
+      return true
+    }
+    if (!this.structureTimer) {
+      this.structureTimer = true
+      this.timer(() => {
+        this.structureTimer = false
+        this.wake()
+      }, wait)
+    }
+    return false
   }
 
   // triggerViews moves the refs Vue components read, once per report.

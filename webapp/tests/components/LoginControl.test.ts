@@ -34,7 +34,7 @@ beforeAll(async () => {
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
   const { port } = server.address() as AddressInfo
   // The page is served by the same server: /login sits beside /ws.
-  window.happyDOM!.setURL(`http://127.0.0.1:${port}/`)
+  ;(window as unknown as { happyDOM: { setURL(url: string): void } }).happyDOM.setURL(`http://127.0.0.1:${port}/`)
 })
 afterAll(() => new Promise<void>((ok) => server.close(() => ok())))
 
