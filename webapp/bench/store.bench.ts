@@ -2,8 +2,6 @@
 // then live values; measures what the page spends outside rendering.
 import { bench, describe } from 'vitest'
 import { Store } from '../src/lib/store'
-import { counts, group, resourceNames } from '../src/lib/view'
-import { gridItems } from '../src/lib/grid'
 
 const SENSORS = ['temperature', 'pressure', 'humidity', 'illuminance', 'eco2', 'tvoc']
 
@@ -45,24 +43,3 @@ describe('store', () => {
   })
 })
 
-// What the page recomputes when nodes come or go: grouping (sorted by
-// name), counts and the grid's rows, for 10 000 nodes.
-describe('10 000 nodes', () => {
-  const s = new Store({ schedule: () => {}, send: () => true })
-  for (let i = 0; i < 10_000; i++) {
-    const uid = `sim-ws-${i}`
-    s.apply({ type: 'new', uid, site: 'local', gateway: i % 10 < 7 ? 'ws' : 'mqttsn', protocol: 'ws', state: 'online', ts: 1 })
-    s.apply({ type: 'update', uid, endpoint: 'name', data: `sim-ws-${i}`, ts: 1 })
-    s.apply({ type: 'update', uid, endpoint: 'board', data: 'native', ts: 1 })
-  }
-  s.flush()
-  bench('group', () => {
-    group(s.nodes.values(), { query: '', state: 'all' })
-  }, { iterations: 10 })
-  bench('group + counts + resource names + grid rows', () => {
-    const g = group(s.nodes.values(), { query: '', state: 'all' })
-    counts(s.nodes.values())
-    resourceNames(s.nodes.values())
-    gridItems(g, 4)
-  }, { iterations: 10 })
-})
