@@ -42,3 +42,4 @@ describe('store', () => {
     live.flush()
   })
 })
+

@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest'
+import { computed } from 'vue'
 import type { ClientFrame, ServerMsg } from '../src/lib/protocol'
 import { READ_ONLY, READ_ONLY_LOGIN, Store, seriesKey, type Changes } from '../src/lib/store'
 
@@ -553,5 +554,127 @@ describe('Store: commands queued for offline nodes', () => {
     h.feed(queuedResult(c.id))
     h.store.connectionLost()
     expect(c.status).toBe('queued')
+  })
+})
+
+describe('reactive views', () => {
+  // counted wraps a ref read in a computed and counts how often it runs.
+  function counted<T>(read: () => T) {
+    let runs = 0
+    const c = computed(() => {
+      runs++
+      return read()
+    })
+    return { get value() { return c.value }, get runs() { return runs } }
+  }
+
+  const cases: Array<{ name: string; view: (h: ReturnType<typeof harness>) => () => unknown; act: (h: ReturnType<typeof harness>) => void; moves: boolean }> = [
+    { name: 'a value moves its node', view: (h) => { const r = h.store.nodeRef('a'); return () => r.value }, act: (h) => h.feed(upd('a', 'temperature', '22°C')), moves: true },
+    { name: 'a value leaves another node still', view: (h) => { const r = h.store.nodeRef('b'); return () => r.value }, act: (h) => h.feed(upd('a', 'temperature', '22°C')), moves: false },
+    { name: 'a value leaves the node map still', view: (h) => () => h.store.nodesRef.value, act: (h) => h.feed(upd('a', 'temperature', '22°C')), moves: false },
+    { name: 'a new node moves the node map', view: (h) => () => h.store.nodesRef.value, act: (h) => h.feed(newNode('c')), moves: true },
+    { name: 'a node going offline moves the node map', view: (h) => () => h.store.nodesRef.value, act: (h) => h.feed({ type: 'out', uid: 'a', ts: T }), moves: true },
+    { name: 'a command moves the command list', view: (h) => () => h.store.commandsRef.value, act: (h) => void h.store.command('a', 'led', '1'), moves: true },
+    { name: 'hello moves meta', view: (h) => () => h.store.metaRef.value, act: (h) => h.feed({ type: 'hello', server: 'goaiot', version: '1', role: 'viewer', login: true }), moves: true },
+    { name: 'the queue checkbox moves meta', view: (h) => () => h.store.metaRef.value.queueIfOffline, act: (h) => h.store.setQueueIfOffline(true), moves: true },
+  ]
+  for (const tc of cases) {
+    it(tc.name + ' (once, at the frame)', () => {
+      const h = harness()
+      h.feed(newNode('a'), newNode('b'), upd('a', 'temperature', '21°C'))
+      h.frame()
+      const v = counted(tc.view(h))
+      void v.value
+      expect(v.runs).toBe(1)
+      tc.act(h)
+      tc.act(h)
+      void v.value
+      expect(v.runs, 'before the frame').toBe(1)
+      h.frame()
+      void v.value
+      expect(v.runs, 'after the frame').toBe(tc.moves ? 2 : 1)
+    })
+  }
+
+  it('a node ref follows its node and is dropped with it', () => {
+    const h = harness()
+    h.feed(newNode('a'))
+    h.frame()
+    const r = h.store.nodeRef('a')
+    expect(r.value?.uid).toBe('a')
+    expect(h.store.nodeRef('a')).toBe(r)
+    h.store.beginResync()
+    h.feed({ type: 'synced', nodes: 0 })
+    h.frame()
+    expect(r.value).toBeUndefined()
+    expect(h.store.nodeRef('a')).not.toBe(r)
+  })
+
+  it('keeps no ref for a node it does not hold', () => {
+    const h = harness()
+    const r = h.store.nodeRef('ghost')
+    expect(r.value).toBeUndefined()
+    expect(h.store.nodeRef('ghost')).not.toBe(r)
+  })
+
+  it('meta says read-only for a viewer', () => {
+    const h = harness()
+    h.feed({ type: 'hello', server: 'goaiot', version: '1', role: 'viewer', login: true })
+    h.frame()
+    expect(h.store.metaRef.value).toMatchObject({ readOnly: READ_ONLY_LOGIN, server: { role: 'viewer' } })
+  })
+})
+
+describe('node map throttle', () => {
+  function throttled(every: number, snapshot: number) {
+    const frames: Array<() => void> = []
+    const timers: Array<{ cb: () => void; ms: number }> = []
+    let clock = T
+    const store = new Store({
+      schedule: (cb) => frames.push(cb), now: () => clock, timer: (cb, ms) => timers.push({ cb, ms }),
+      structureEveryMs: every, snapshotStructureEveryMs: snapshot,
+    })
+    let runs = 0
+    const c = computed(() => (runs++, store.nodesRef.value))
+    const moved = () => { const before = runs; void c.value; return runs > before }
+    const frame = () => frames.splice(0).forEach((cb) => cb())
+    void c.value
+    return { store, timers, moved, frame, advance: (ms: number) => { clock += ms } }
+  }
+
+  it('moves the node map at most every structureEveryMs, then catches up', () => {
+    const h = throttled(100, 1000)
+    h.store.apply(newNode('a'))
+    h.frame()
+    expect(h.moved(), 'the first change').toBe(true)
+    h.advance(16)
+    h.store.apply(newNode('b'))
+    h.frame()
+    expect(h.moved(), 'too soon').toBe(false)
+    expect(h.timers.map((t) => t.ms)).toEqual([84])
+    h.advance(84)
+    h.timers.splice(0).forEach((t) => t.cb())
+    h.frame()
+    expect(h.moved(), 'when due').toBe(true)
+    expect([...h.store.nodesRef.value.keys()]).toEqual(['a', 'b'])
+  })
+
+  it('moves it once a second while a snapshot arrives, and at synced', () => {
+    const h = throttled(100, 1000)
+    h.store.beginResync()
+    h.store.apply(newNode('a'))
+    h.frame()
+    expect(h.moved()).toBe(true)
+    for (let i = 0; i < 10; i++) {
+      h.advance(50)
+      h.store.apply(newNode(`n${i}`))
+      h.frame()
+      expect(h.moved(), `frame ${i}`).toBe(false)
+    }
+    h.advance(500)
+    h.store.apply({ type: 'synced', nodes: 11 })
+    h.frame()
+    expect(h.moved(), 'synced ends the snapshot').toBe(true)
+    expect(h.store.nodesRef.value.size).toBe(11)
   })
 })

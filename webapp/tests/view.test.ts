@@ -49,12 +49,15 @@ describe('view helpers', () => {
 
   it('relative times', () => {
     const now = 1_000_000_000
-    expect(relTime(now - 1000, now)).toBe('just now')
-    expect(relTime(now - 42_000, now)).toBe('42 s ago')
-    expect(relTime(now - 5 * 60_000, now)).toBe('5 min ago')
-    expect(relTime(now - 3 * 3600_000, now)).toBe('3 h ago')
-    expect(relTime(now - 72 * 3600_000, now)).toBe('3 d ago')
-    expect(relTime(0, now)).toBe('never')
+    const en = new Intl.RelativeTimeFormat('en', { numeric: 'auto', style: 'short' })
+    expect(relTime(now - 1000, now, en)).toBe('now')
+    expect(relTime(now - 42_000, now, en)).toBe('42 sec. ago')
+    expect(relTime(now - 5 * 60_000, now, en)).toBe('5 min. ago')
+    expect(relTime(now - 3 * 3600_000, now, en)).toBe('3 hr. ago')
+    expect(relTime(now - 72 * 3600_000, now, en)).toBe('3 days ago')
+    expect(relTime(0, now, en)).toBe('never')
+    const fr = new Intl.RelativeTimeFormat('fr', { numeric: 'auto', style: 'short' })
+    expect(relTime(now - 5 * 60_000, now, fr)).toMatch(/^il y a 5\s+min$/)
   })
 })
 

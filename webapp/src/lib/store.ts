@@ -1,14 +1,16 @@
 // The message store: the page's whole state, built only from server
-// messages. It is plain TypeScript, outside Vue's reactivity: a node with a
-// fast sensor changes many times a second, and making each value reactive
-// would cost far more than the page needs. Instead the store collects what
-// changed and reports it once per animation frame (see subscribe); the Vue
-// side bumps one counter per changed node card and hands new samples to the
-// charts directly.
+// messages. Messages update plain records (the hot path: a fast sensor
+// changes many times a second, and deep reactivity on every value would
+// cost far more than the page needs). What Vue sees are shallowRefs the
+// store triggers once per animation frame, when it reports what changed:
+// one ref per node (its card), the node map (lists, counts, filters), the
+// command list and the meta state (server, sync, site links). A component
+// reads them like any ref; a value change re-renders one card.
 
 import type {
   ClientFrame, HistoryMsg, NewMsg, NodeState, ResultMsg, OutcomeMsg, ServerMsg, UpdateMsg,
 } from './protocol'
+import { shallowRef, triggerRef, type ShallowRef } from 'vue'
 import { decode } from './protocol'
 import { Series } from './series'
 import type { Imu, Position } from './values'
@@ -117,6 +119,19 @@ export interface Changes {
   meta: boolean
 }
 
+/** Meta is the state the header and banners show, replaced whole on change. */
+export interface Meta {
+  readonly server: Readonly<ServerInfo>
+  /** True once the snapshot of the current connection has arrived. */
+  readonly synced: boolean
+  readonly sites: ReadonlyMap<string, SiteRec>
+  /** Why commands may not be sent ('' when they may): see Store.readOnly. */
+  readonly readOnly: string
+  /** The "queue if offline" checkbox and how long a command may wait (s). */
+  readonly queueIfOffline: boolean
+  readonly queueForSeconds: number
+}
+
 export interface StoreOptions {
   /** Sends a frame to the server; returns false when not connected. */
   send?: (frame: ClientFrame) => boolean | void
@@ -140,6 +155,13 @@ export interface StoreOptions {
   timer?: (cb: () => void, ms: number) => void
   /** A command with no result after this long is reported as timed out. */
   commandTimeoutMs?: number
+  /**
+   * The node map (nodesRef: grouping, sorting, counts over every node) is
+   * triggered at most this often (ms; 0: every frame)…
+   */
+  structureEveryMs?: number
+  /** …and this often while a snapshot arrives, so that 10 000 nodes are read, not regrouped, each frame. */
+  snapshotStructureEveryMs?: number
 }
 
 export function seriesKey(uid: string, endpoint: string): string {
@@ -173,6 +195,19 @@ export class Store {
   private readonly historyBurst: number
   private readonly timer: (cb: () => void, ms: number) => void
   private readonly commandTimeoutMs: number
+  private readonly structureEveryMs: number
+  private readonly snapshotStructureEveryMs: number
+  private structureAt = -Infinity
+  private structureTimer = false
+
+  /** The node map, triggered when nodes come, go or change what lists and filters use. */
+  readonly nodesRef: ShallowRef<ReadonlyMap<string, NodeRec>> = shallowRef(this.nodes)
+  /** The commands sent from this page (the newest 50), triggered when one changes. */
+  readonly commandsRef: ShallowRef<readonly CommandRec[]> = shallowRef(this.commands)
+  /** Server info, sync state and site links, replaced when one changes. */
+  readonly metaRef: ShallowRef<Meta> = shallowRef(this.meta())
+  /** One ref per node that a component asked for (nodeRef); gone with its node. */
+  private nodeRefs = new Map<string, ShallowRef<NodeRec | undefined>>()
 
   private listeners = new Set<(c: Changes) => void>()
   private seriesListeners = new Map<string, Set<() => void>>()
@@ -206,6 +241,8 @@ export class Store {
     this.tokens = this.historyBurst
     this.timer = opts.timer ?? ((cb, ms) => void setTimeout(cb, ms))
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 20000
+    this.structureEveryMs = opts.structureEveryMs ?? 0
+    this.snapshotStructureEveryMs = opts.snapshotStructureEveryMs ?? this.structureEveryMs
   }
 
   // ---- subscriptions ------------------------------------------------------
@@ -228,18 +265,82 @@ export class Store {
     }
   }
 
+  /**
+   * nodeRef is the reactive view of one node, for its card: triggered once
+   * per frame when the node changed, undefined once it is gone. Refs exist
+   * only for nodes the store holds, so the map stays as bounded as nodes.
+   */
+  nodeRef(uid: string): ShallowRef<NodeRec | undefined> {
+    let r = this.nodeRefs.get(uid)
+    if (r) return r
+    const n = this.nodes.get(uid)
+    r = shallowRef(n)
+    if (n) this.nodeRefs.set(uid, r)
+    return r
+  }
+
   /** flush reports the pending changes now (tests call it; the page waits for a frame). */
   flush(): void {
     this.scheduled = false
     this.sendHistoryRequests()
     const c = this.pending
     this.pending = emptyChanges()
+    if (c.structure && !this.structureDue()) {
+      c.structure = false
+      this.pending.structure = true
+    }
     if (c.nodes.size || c.series.size || c.structure || c.commands || c.meta) {
+      this.triggerViews(c)
       for (const fn of this.listeners) fn(c)
       for (const key of c.series) {
         const set = this.seriesListeners.get(key)
         if (set) for (const fn of set) fn()
       }
+    }
+  }
+
+  // structureDue tells whether the node map may move now; if not, a timer
+  // wakes the store when it may.
+  private structureDue(): boolean {
+    const every = this.resyncing ? this.snapshotStructureEveryMs : this.structureEveryMs
+    const wait = this.structureAt + every - this.now()
+    if (wait <= 0) {
+      this.structureAt = this.now()
+      return true
+    }
+    if (!this.structureTimer) {
+      this.structureTimer = true
+      this.timer(() => {
+        this.structureTimer = false
+        this.wake()
+      }, wait)
+    }
+    return false
+  }
+
+  // triggerViews moves the refs Vue components read, once per report.
+  private triggerViews(c: Changes): void {
+    for (const uid of c.nodes) {
+      const r = this.nodeRefs.get(uid)
+      if (!r) continue
+      const n = this.nodes.get(uid)
+      if (!n) this.nodeRefs.delete(uid)
+      if (r.value === n) triggerRef(r)
+      else r.value = n
+    }
+    if (c.structure) triggerRef(this.nodesRef)
+    if (c.commands) triggerRef(this.commandsRef)
+    if (c.meta) this.metaRef.value = this.meta()
+  }
+
+  private meta(): Meta {
+    return {
+      server: { ...this.server },
+      synced: this.synced,
+      sites: new Map(this.sites),
+      readOnly: this.readOnly,
+      queueIfOffline: this.queueIfOffline,
+      queueForSeconds: this.queueForSeconds,
     }
   }
 
@@ -668,11 +769,7 @@ export class Store {
 
   /** pendingCommand is the newest unfinished command for a resource (sent or queued). */
   pendingCommand(uid: string, endpoint: string): CommandRec | undefined {
-    for (let i = this.commands.length - 1; i >= 0; i--) {
-      const c = this.commands[i]
-      if (c.uid === uid && c.endpoint === endpoint) return c.status === 'pending' || c.status === 'queued' ? c : undefined
-    }
-    return undefined
+    return pendingCommand(this.commands, uid, endpoint)
   }
 
   /**
@@ -683,16 +780,13 @@ export class Store {
     this.queueIfOffline = on
     if (seconds > 0) this.queueForSeconds = Math.round(seconds)
     this.pending.commands = true
+    this.pending.meta = true
     this.wake()
   }
 
   /** lastCommand is the newest command for a resource, finished or not. */
   lastCommand(uid: string, endpoint: string): CommandRec | undefined {
-    for (let i = this.commands.length - 1; i >= 0; i--) {
-      const c = this.commands[i]
-      if (c.uid === uid && c.endpoint === endpoint) return c
-    }
-    return undefined
+    return lastCommand(this.commands, uid, endpoint)
   }
 
   private onResult(m: ResultMsg): void {
@@ -764,4 +858,19 @@ export class Store {
 
 function emptyChanges(): Changes {
   return { nodes: new Set(), series: new Set(), structure: false, commands: false, meta: false }
+}
+
+/** lastCommand is the newest command of the list for a resource, finished or not. */
+export function lastCommand(commands: readonly CommandRec[], uid: string, endpoint: string): CommandRec | undefined {
+  for (let i = commands.length - 1; i >= 0; i--) {
+    const c = commands[i]
+    if (c.uid === uid && c.endpoint === endpoint) return c
+  }
+  return undefined
+}
+
+/** pendingCommand is the newest command for a resource if it is unfinished (sent or queued). */
+export function pendingCommand(commands: readonly CommandRec[], uid: string, endpoint: string): CommandRec | undefined {
+  const c = lastCommand(commands, uid, endpoint)
+  return c && (c.status === 'pending' || c.status === 'queued') ? c : undefined
 }

@@ -104,17 +104,24 @@ export function sortedResources(n: NodeRec, hidden: Set<string>): ResourceRec[] 
     .sort((a, b) => a.order - b.order || collator.compare(a.name, b.name))
 }
 
-/** relTime: "just now", "42 s ago", "5 min ago", "3 h ago", "2 d ago". */
-export function relTime(ts: number, now: number): string {
+// One formatter for every relative time, in the browser's language.
+const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto', style: 'short' })
+
+/**
+ * relTime says how long ago ts was, in the browser's language ("now",
+ * "42 sec. ago", "5 min. ago", "3 hr. ago", "3 days ago" in English);
+ * "never" for 0. fmt is for tests.
+ */
+export function relTime(ts: number, now: number, fmt: Intl.RelativeTimeFormat = rtf): string {
   if (!ts) return 'never'
   const s = Math.round((now - ts) / 1000)
-  if (s < 3) return 'just now'
-  if (s < 60) return `${s} s ago`
+  if (s < 3) return fmt.format(0, 'second')
+  if (s < 60) return fmt.format(-s, 'second')
   const m = Math.floor(s / 60)
-  if (m < 60) return `${m} min ago`
+  if (m < 60) return fmt.format(-m, 'minute')
   const h = Math.floor(m / 60)
-  if (h < 48) return `${h} h ago`
-  return `${Math.floor(h / 24)} d ago`
+  if (h < 48) return fmt.format(-h, 'hour')
+  return fmt.format(-Math.floor(h / 24), 'day')
 }
 
 /**
