@@ -68,6 +68,8 @@ type Gateway struct {
 	drops *drops.Counter
 	mqtt  *presence.Tracker // MQTT nodes: embedded listener and bridge
 	sn    *presence.Tracker // MQTT-SN nodes, relayed by the MQTT-SN gateway
+	// confirms holds the commands waiting for their node's report.
+	confirms *presence.Confirmations
 
 	mu       sync.Mutex
 	nodes    map[string]*node
@@ -111,6 +113,7 @@ func New(cfg Config) (*Gateway, error) {
 		drops: drops.New(cfg.Logger.With("component", "mqtt-nodes"), time.Second),
 		nodes: make(map[string]*node),
 
+		confirms: presence.NewConfirmations(0),
 		unproven: make(map[string]*unproven),
 		ready:    make(chan struct{}),
 	}
