@@ -87,7 +87,7 @@ func TestSimulatedNode(t *testing.T) {
 	})
 	t.Run("led refuses 5", func(t *testing.T) {
 		r := command(t, nc, uid, "led", "5")
-		if r.OK || r.Error != "4.00 Bad Request" {
+		if r.OK || r.Error != "4.00 Bad Request" || r.Code != bus.CodeRefused {
 			t.Errorf("reply %+v, want 4.00 Bad Request", r)
 		}
 		if !sim.LED() {
