@@ -189,6 +189,9 @@ const (
 	// CodeBusy: too many commands are waiting for the node or the gateway;
 	// try again later (Reply).
 	CodeBusy = "busy"
+	// CodeError: the bus failed otherwise, or the reply was not a Reply
+	// (the dashboard's own).
+	CodeError = "error"
 	// CodeQueued: the node is offline, the command waits for it (Reply).
 	CodeQueued = "queued"
 	// CodeOffline: refused, the node is offline and the request did not
