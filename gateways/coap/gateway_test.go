@@ -69,7 +69,7 @@ func TestSimulatedNode(t *testing.T) {
 	})
 	t.Run("beacons only refresh", func(t *testing.T) {
 		before := g.Stats().Beacons
-		eventually(t, "three more beacons", func() bool { return g.Stats().Beacons >= before+3 })
+		bustest.Eventually(t, wait, "three more beacons", func() error { return bustest.Want(g.Stats().Beacons >= before+3) })
 		if d := g.Stats().Discovered; d != 1 {
 			t.Errorf("discovered %d times, want once", d)
 		}

@@ -43,7 +43,7 @@ func TestListenerNodeLifecycle(t *testing.T) {
 	if v, err := bus.ParseValue(m.Data); err != nil || v.Text() != "21.5°C" {
 		t.Fatalf("value = %s (%v), want 21.5°C", m.Data, err)
 	}
-	eventually(t, "value counted", func() bool { return g.Stats().Values == 1 })
+	bustest.Eventually(t, wait, "value counted", func() error { return bustest.Want(g.Stats().Values == 1) })
 
 	if s := nextState(t, states, "n1"); s.State != bus.StateOffline {
 		t.Fatalf("after silence: state = %+v, want offline", s)
@@ -294,7 +294,7 @@ func TestBadInputDropped(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := g.drops.Count(tt.reason)
 			mqtttest.Pub(t, addr, tt.topic, tt.payload, good...)
-			eventually(t, "drop counted as "+tt.reason, func() bool { return g.drops.Count(tt.reason) == before+1 })
+			bustest.Eventually(t, wait, "drop counted as "+tt.reason, func() error { return bustest.Want(g.drops.Count(tt.reason) == before+1) })
 		})
 	}
 	mqtttest.Pub(t, addr, "node/check", `{"id":"last"}`, "-i", "mqtt-last")
@@ -346,7 +346,7 @@ func TestFloodContained(t *testing.T) {
 	if !r.OK || sim.LED() != "1" {
 		t.Fatalf("during the flood: reply %+v, led %s", r, sim.LED())
 	}
-	eventually(t, "flood dropped", func() bool { return g.drops.Count("resources too often") > 0 })
+	bustest.Eventually(t, wait, "flood dropped", func() error { return bustest.Want(g.drops.Count("resources too often") > 0) })
 	t.Logf("flood dropped after %s", time.Since(t0))
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -386,7 +386,7 @@ func TestRecentValuesBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "every value handled", func() bool { return g.Stats().Values >= n })
+	bustest.Eventually(t, wait, "every value handled", func() error { return bustest.Want(g.Stats().Values >= n) })
 	g.mu.Lock()
 	kept := len(g.nodes["many"].recent)
 	g.mu.Unlock()

@@ -183,7 +183,7 @@ func TestOffline(t *testing.T) {
 			if st := nextState(t, states, "n1", 5*time.Second); st.State != bus.StateOffline {
 				t.Errorf("state %s, want offline", st.State)
 			}
-			eventually(t, "no node left", func() bool { return len(e.gw.Nodes()) == 0 })
+			bustest.Eventually(t, 10*time.Second, "no node left", func() error { return bustest.Want(len(e.gw.Nodes()) == 0) })
 		})
 	}
 }
