@@ -20,6 +20,7 @@ import (
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/internal/origin"
+	"github.com/goaiot/goaiot/internal/version"
 	"github.com/goaiot/goaiot/webapp"
 )
 
@@ -371,7 +372,7 @@ func (d *Dashboard) stats() Stats {
 func (d *Dashboard) addService() (micro.Service, error) {
 	svc, err := micro.AddService(d.nc, micro.Config{
 		Name:         ServiceName,
-		Version:      "0.1.0",
+		Version:      version.Version,
 		Description:  "goaiot dashboard: websocket fan-out to browsers (" + d.cfg.Version + ")",
 		Metadata:     map[string]string{"version": d.cfg.Version},
 		StatsHandler: func(*micro.Endpoint) any { return d.stats() },
