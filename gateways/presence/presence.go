@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/config"
 )
 
 // CommandFunc carries out one command on a node the gateway owns. It returns
@@ -100,31 +101,39 @@ type Tracker struct {
 // ErrTooManyNodes is returned by Seen when MaxNodes is reached.
 var ErrTooManyNodes = errors.New("node limit reached")
 
-// New validates cfg.
-func New(cfg Config) (*Tracker, error) {
+// setDefaults fills the zero fields (package internal/config: defaults,
+// then validate).
+func (c *Config) setDefaults() {
+	config.Default(&c.Timeout, 120*time.Second)
+	config.Default(&c.CommandTimeout, 5*time.Second)
+	config.Default(&c.MaxNodes, 100_000)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// validate checks the filled config.
+func (c *Config) validate() error {
 	switch {
-	case cfg.Conn == nil:
-		return nil, errors.New("presence: no nats connection")
-	case cfg.Logger == nil:
-		return nil, errors.New("presence: no logger")
-	case cfg.Protocol == "":
-		return nil, errors.New("presence: no protocol")
-	case cfg.Gateway == "":
-		return nil, errors.New("presence: no gateway name")
-	case cfg.Timeout < 0 || cfg.CommandTimeout < 0:
-		return nil, errors.New("presence: negative timeout")
+	case c.Conn == nil:
+		return errors.New("presence: no nats connection")
+	case c.Logger == nil:
+		return errors.New("presence: no logger")
+	case c.Protocol == "":
+		return errors.New("presence: no protocol")
+	case c.Gateway == "":
+		return errors.New("presence: no gateway name")
+	case c.Timeout < 0 || c.CommandTimeout < 0:
+		return errors.New("presence: negative timeout")
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 120 * time.Second
-	}
-	if cfg.CommandTimeout == 0 {
-		cfg.CommandTimeout = 5 * time.Second
-	}
-	if cfg.MaxNodes == 0 {
-		cfg.MaxNodes = 100_000
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	return nil
+}
+
+// New fills and validates cfg.
+func New(cfg Config) (*Tracker, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	return &Tracker{
 		cfg:   cfg,
