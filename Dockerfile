@@ -7,7 +7,9 @@ COPY go.mod go.sum ./
 RUN go mod download
 # the built dashboard (webapp/dist/app) is committed and embedded: no Node stage
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/aiot ./cmd/aiot
+# goaiot's version (semantic: micro services announce it), see internal/version
+ARG VERSION=0.1.0
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X github.com/goaiot/goaiot/internal/version.Version=${VERSION}" -o /out/aiot ./cmd/aiot
 
 FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/

@@ -26,8 +26,8 @@ func victim(t *testing.T, nc *nats.Conn, values int) jetstream.StreamState {
 			t.Fatal(err)
 		}
 	}
-	bustest.Eventually(t, wait, "victim's values stored", func() bool {
-		return streamState(t, nc).Msgs >= uint64(values)
+	bustest.Eventually(t, wait, "victim's values stored", func() error {
+		return bustest.Want(streamState(t, nc).Msgs >= uint64(values))
 	})
 	return streamState(t, nc)
 }

@@ -149,7 +149,7 @@ func TestMQTTListenerAttacks(t *testing.T) {
 			publish(t, c, "node/check", []byte(`{"id":"fake`+itoa(i)+`"}`))
 		}
 		settle(t, c, e.nc, "mallory")
-		bustest.Eventually(t, wait, "every claim handled", func() bool { return e.gw.Stats().Checks >= 20_000 })
+		bustest.Eventually(t, wait, "every claim handled", func() error { return bustest.Want(e.gw.Stats().Checks >= 20_000) })
 		if m, err := states.NextMsg(10 * time.Millisecond); err == nil {
 			t.Fatalf("a claim without proof made a node: %s %s", m.Subject, m.Data)
 		}
@@ -180,8 +180,8 @@ func TestMQTTListenerAttacks(t *testing.T) {
 		publish(t, c, "node/honest/resources", []byte(`["temperature"]`))
 		bustest.Next(t, states, bus.NodeState("honest"), wait)
 		publish(t, c, "node/honest/temperature", []byte(`{"value":"21.5°C"}`))
-		bustest.Eventually(t, wait, "honest value stored", func() bool {
-			return strings.Contains(lastValue(t, e.nc, bus.NodeValue("honest", "temperature")), "21.5")
+		bustest.Eventually(t, wait, "honest value stored", func() error {
+			return bustest.Want(strings.Contains(lastValue(t, e.nc, bus.NodeValue("honest", "temperature")), "21.5"))
 		})
 	})
 }

@@ -97,7 +97,7 @@ func TestMQTTSNAttacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	bustest.Run(t, gw.Run)
-	bustest.Eventually(t, wait, "gateway bound", func() bool { return gw.Addr() != nil })
+	bustest.Eventually(t, wait, "gateway bound", func() error { return bustest.Want(gw.Addr() != nil) })
 	cmds, err := e.nc.SubscribeSync(bus.GatewaySet("victim", "led"))
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +143,8 @@ func TestMQTTSNAttacks(t *testing.T) {
 		if p := a.publish(ack.TopicID, `{"value":"1"}`); p.ReturnCode != packet.Accepted {
 			t.Fatalf("PUBACK own value %+v", p)
 		}
-		bustest.Eventually(t, wait, "own value stored", func() bool {
-			return strings.Contains(lastValue(t, e.nc, bus.NodeValue("mallory", "temperature")), `"1"`)
+		bustest.Eventually(t, wait, "own value stored", func() error {
+			return bustest.Want(strings.Contains(lastValue(t, e.nc, bus.NodeValue("mallory", "temperature")), `"1"`))
 		})
 		if m, err := cmds.NextMsg(10 * time.Millisecond); err == nil {
 			t.Fatalf("a command reached the victim: %s", m.Data)

@@ -32,11 +32,11 @@ func TestNodeTablesAttacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	bustest.Run(t, gw.Run)
-	bustest.Eventually(t, wait, "gateway bound", func() bool { return gw.Addr() != nil })
+	bustest.Eventually(t, wait, "gateway bound", func() error { return bustest.Want(gw.Addr() != nil) })
 	dialSN(t, gw.Addr(), "victim2")
 	kv := nodeTables(t, e.nc)
 	victimKey := persist.Key("mqttsn", "mqttsn@lab", "victim2")
-	bustest.Eventually(t, wait, "the victim's session stored", func() bool { return tableState(t, kv)[victimKey] > 0 })
+	bustest.Eventually(t, wait, "the victim's session stored", func() error { return bustest.Want(tableState(t, kv)[victimKey] > 0) })
 	forged := `{"v":1,"id":"victim2","addr":"127.0.0.66:1","subs":[{"filter":"gateway/#","qos":0}]}`
 	kvTopic := "$KV/NODE_TABLES/mqttsn/mqttsn=40lab/"
 
@@ -64,8 +64,8 @@ func TestNodeTablesAttacks(t *testing.T) {
 		settle(t, c, e.nc, "mallory")
 		// A session the gateway writes now is not seen by the node.
 		dialSN(t, gw.Addr(), "witness")
-		bustest.Eventually(t, wait, "the witness stored", func() bool {
-			return tableState(t, kv)[persist.Key("mqttsn", "mqttsn@lab", "witness")] > 0
+		bustest.Eventually(t, wait, "the witness stored", func() error {
+			return bustest.Want(tableState(t, kv)[persist.Key("mqttsn", "mqttsn@lab", "witness")] > 0)
 		})
 		settle(t, c, e.nc, "mallory")
 		select {
@@ -79,7 +79,7 @@ func TestNodeTablesAttacks(t *testing.T) {
 	t.Run("MQTT-SN node", func(t *testing.T) {
 		a := dialSN(t, gw.Addr(), "mallory2")
 		mine := persist.Key("mqttsn", "mqttsn@lab", "mallory2")
-		bustest.Eventually(t, wait, "mallory2's own session stored", func() bool { return tableState(t, kv)[mine] > 0 })
+		bustest.Eventually(t, wait, "mallory2's own session stored", func() error { return bustest.Want(tableState(t, kv)[mine] > 0) })
 		before := tableState(t, kv)
 		for _, topic := range []string{
 			kvTopic + "victim2", kvTopic + "mallory2", "$JS/API/STREAM/DELETE/KV_NODE_TABLES",

@@ -68,8 +68,8 @@ func TestWebsocketNodeAttacks(t *testing.T) {
 		if err := real.WriteMessage(websocket.TextMessage, []byte(`{"type":"update","data":{"temperature":"19°C"}}`)); err != nil {
 			t.Fatalf("the real node's socket was closed: %v", err)
 		}
-		bustest.Eventually(t, wait, "the real node's value stored", func() bool {
-			return strings.Contains(lastValue(t, nc, bus.NodeValue("kitchen", "temperature")), "19°C")
+		bustest.Eventually(t, wait, "the real node's value stored", func() error {
+			return bustest.Want(strings.Contains(lastValue(t, nc, bus.NodeValue("kitchen", "temperature")), "19°C"))
 		})
 		if st := lastValue(t, nc, bus.NodeState("kitchen")); !strings.Contains(st, `"online"`) {
 			t.Fatalf("kitchen's state %s, want online", st)

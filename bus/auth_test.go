@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,9 +138,7 @@ func TestRolePublishPermissions(t *testing.T) {
 				return
 			}
 			// Refused: the server says so to the publisher...
-			if !waitFor(func() bool { return v.has(tt.subject) }) {
-				t.Fatalf("no permissions violation reported for %s", tt.subject)
-			}
+			bustest.Eventually(t, 5*time.Second, fmt.Sprintf("a permissions violation reported for %s", tt.subject), func() error { return bustest.Want(v.has(tt.subject)) })
 			// ...and delivered nothing: the server handled the publish before
 			// answering nc's PING, and queued any delivery to admin before
 			// answering admin's, so after both flushes it would be here.
@@ -182,9 +181,7 @@ func TestRoleSubscribePermissions(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !tt.allowed {
-				if !waitFor(func() bool { return v.has(tt.subject) }) {
-					t.Fatalf("%s subscribing %s: no permissions violation reported", tt.role, tt.subject)
-				}
+				bustest.Eventually(t, 5*time.Second, fmt.Sprintf("%s subscribing %s: a permissions violation reported", tt.role, tt.subject), func() error { return bustest.Want(v.has(tt.subject)) })
 				return
 			}
 			// Allowed: a sentinel published after the subscription (the flush
@@ -310,9 +307,7 @@ func TestGenerateKeysAndLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	if !waitFor(nc.IsConnected) {
-		t.Fatal("generated gateway key not accepted")
-	}
+	bustest.Eventually(t, 5*time.Second, "the generated gateway key accepted", func() error { return bustest.Want(nc.IsConnected()) })
 	t.Run("bad auth files", func(t *testing.T) {
 		for name, body := range map[string]string{
 			"not json":   "{",
@@ -330,15 +325,4 @@ func TestGenerateKeysAndLoad(t *testing.T) {
 			}
 		}
 	})
-}
-
-func waitFor(cond func() bool) bool {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return cond()
 }

@@ -95,9 +95,7 @@ func TestReaderConsumerLimits(t *testing.T) {
 				if err == nil {
 					t.Fatal("durable created through the durable endpoint")
 				}
-				if !waitFor(func() bool { return v.has(subject) }) {
-					t.Fatalf("no permissions violation for %s", subject)
-				}
+				bustest.Eventually(t, 5*time.Second, fmt.Sprintf("a permissions violation for %s", subject), func() error { return bustest.Want(v.has(subject)) })
 			})
 			t.Run("a durable does not outlive its idle limit", func(t *testing.T) {
 				c, err := js.CreateConsumer(ctx, bus.NodesStream, jetstream.ConsumerConfig{Durable: "keep-" + string(role)})
@@ -121,9 +119,7 @@ func TestReaderConsumerLimits(t *testing.T) {
 				if _, err := nc.Request(subject, nil, 500*time.Millisecond); err == nil {
 					t.Fatal("consumer names listed")
 				}
-				if !waitFor(func() bool { return v.has(subject) }) {
-					t.Fatalf("no permissions violation for %s", subject)
-				}
+				bustest.Eventually(t, 5*time.Second, fmt.Sprintf("a permissions violation for %s", subject), func() error { return bustest.Want(v.has(subject)) })
 			})
 		})
 	}
@@ -265,9 +261,7 @@ func TestInboxesPerRole(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = nc.Flush()
-			if !waitFor(func() bool { return v.has(tt.subject) }) {
-				t.Fatalf("%s may subscribe %s", tt.role, tt.subject)
-			}
+			bustest.Eventually(t, 5*time.Second, fmt.Sprintf("%s refused subscribing %s", tt.role, tt.subject), func() error { return bustest.Want(v.has(tt.subject)) })
 		})
 		t.Run(string(tt.role)+" forges "+tt.subject, func(t *testing.T) {
 			var v violations
@@ -275,9 +269,7 @@ func TestInboxesPerRole(t *testing.T) {
 			subject := strings.TrimSuffix(tt.subject, ">") + "forged"
 			_ = nc.Publish(subject, []byte(`{"ok":true}`))
 			_ = nc.Flush()
-			if !waitFor(func() bool { return v.has(subject) }) {
-				t.Fatalf("%s may publish %s", tt.role, subject)
-			}
+			bustest.Eventually(t, 5*time.Second, fmt.Sprintf("%s refused publishing %s", tt.role, subject), func() error { return bustest.Want(v.has(subject)) })
 		})
 	}
 	t.Run("dashboard's command answered in its own inbox", func(t *testing.T) {

@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -94,9 +95,7 @@ func TestNodeTablesOtherRoles(t *testing.T) {
 				if err := nc.Publish(subject, []byte(`{}`)); err != nil {
 					t.Fatal(err)
 				}
-				if !waitFor(func() bool { return v.has(subject) }) {
-					t.Fatalf("%s may publish %s", r, subject)
-				}
+				bustest.Eventually(t, 5*time.Second, fmt.Sprintf("%s refused publishing %s", r, subject), func() error { return bustest.Want(v.has(subject)) })
 			})
 		}
 	}

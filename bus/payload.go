@@ -115,7 +115,8 @@ func ParseCheck(data []byte) (Check, error) {
 // The queue (gateways/queue) answers a request with HeaderQueueFor for an
 // offline node with OK, Code CodeQueued, the command's id and its
 // deadline; its final outcome follows on [CommandResultSubject]. A refusal
-// of the queue carries Code CodeQueueFull or CodeBadRequest.
+// of the queue carries Code CodeQueueFull or CodeBadRequest. Code is one of
+// the Code* constants; callers switch on it, never on Error.
 type Reply struct {
 	OK      bool      `json:"ok"`
 	Error   string    `json:"error,omitempty"`
@@ -166,8 +167,31 @@ type ClaimRefused struct {
 const HeaderQueueFor = "Aiot-Queue-For"
 
 // Reply codes: what a command reply or result means, to switch on (Error
-// is for people).
+// is for people). Every reply of a gateway's tracker carries one
+// (gateways/presence says when each is given); the dashboard passes them on
+// to browsers and adds its own (CodeNoGateway, CodeForbidden, CodeTimeout
+// when no reply came). Codes are snake_case.
 const (
+	// CodeOK: the node confirmed the command (Reply).
+	CodeOK = "ok"
+	// CodeTimeout: the node did not confirm the command within the command
+	// timeout, or no gateway answered in time (Reply).
+	CodeTimeout = "timeout"
+	// CodeRefused: the node, or its gateway, said no: a CoAP error
+	// response, another value reported instead of the commanded one, a
+	// node that disconnected (Reply).
+	CodeRefused = "refused"
+	// CodeNoGateway: no gateway serves the node (no responders, or the
+	// gateway does not own it) (Reply).
+	CodeNoGateway = "no_gateway"
+	// CodeForbidden: the sender may not send commands (Reply, dashboard).
+	CodeForbidden = "forbidden"
+	// CodeBusy: too many commands are waiting for the node or the gateway;
+	// try again later (Reply).
+	CodeBusy = "busy"
+	// CodeError: the bus failed otherwise, or the reply was not a Reply
+	// (the dashboard's own).
+	CodeError = "error"
 	// CodeQueued: the node is offline, the command waits for it (Reply).
 	CodeQueued = "queued"
 	// CodeOffline: refused, the node is offline and the request did not

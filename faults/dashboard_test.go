@@ -31,9 +31,9 @@ func runDashboard(t *testing.T, nc *nats.Conn, addr string, edit ...func(*dashbo
 		t.Fatal(err)
 	}
 	var ln net.Listener
-	bustest.Eventually(t, wait, "listen on "+addr, func() bool {
+	bustest.Eventually(t, wait, "listen on "+addr, func() error {
 		ln, err = net.Listen("tcp", addr)
-		return err == nil
+		return bustest.Want(err == nil)
 	})
 	hs := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
@@ -173,7 +173,7 @@ func (f *fleet) stored() {
 	}
 	for key, v := range f.values {
 		id, res, _ := cut(key)
-		bustest.Eventually(f.t, wait, "value stored", func() bool { return lastValue(f.t, f.nc, bus.NodeValue(id, res)) == v })
+		bustest.Eventually(f.t, wait, "value stored", func() error { return bustest.Want(lastValue(f.t, f.nc, bus.NodeValue(id, res)) == v) })
 	}
 }
 

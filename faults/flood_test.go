@@ -134,7 +134,7 @@ func TestCoAPMalformedFlood(t *testing.T) {
 	bustest.Run(t, sim.Run)
 	nc := bustest.Connect(t, srv)
 	got := collect(t, nc, bus.NodeValue(sim.UID(), "count"))
-	bustest.Eventually(t, wait, "good node known", func() bool { return len(gw.Nodes()) == 1 })
+	bustest.Eventually(t, wait, "good node known", func() error { return bustest.Want(len(gw.Nodes()) == 1) })
 
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -248,15 +248,15 @@ func TestMQTTSNMalformedFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopNode := bustest.Run(t, node.Run)
-	bustest.Eventually(t, wait, "good node connected", node.Connected)
+	bustest.Eventually(t, wait, "good node connected", func() error { return bustest.Want(node.Connected()) })
 	during := node.Published()
 	sent := flood(t, gw.Addr().String(), senders, each, 10, badMQTTSN)
 	before := node.Published()
 	during = before - during
-	bustest.Eventually(t, wait, "50 more values after the flood", func() bool { return node.Published() >= before+50 })
+	bustest.Eventually(t, wait, "50 more values after the flood", func() error { return bustest.Want(node.Published() >= before+50) })
 	stopNode()
 	acked := node.Published()
-	bustest.Eventually(t, wait, "every acknowledged PUBLISH on NATS", func() bool { return arrived.Load() >= acked })
+	bustest.Eventually(t, wait, "every acknowledged PUBLISH on NATS", func() error { return bustest.Want(arrived.Load() >= acked) })
 	st := gw.Stats()
 	t.Logf("MQTT-SN flood: %d bad datagrams from %d addresses (8 kinds); good node: %d PUBLISHes acknowledged (%d during the flood), %d on NATS; "+
 		"gateway dropped %d, rejected %d, holds %d session(s)", sent, senders, acked, during, arrived.Load(), st.Dropped, st.Rejected, st.Clients)

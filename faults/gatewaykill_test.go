@@ -118,7 +118,7 @@ func TestCoAPGatewayKilled(t *testing.T) {
 	nc := ns.connect("observer")
 	states := bustest.Subscribe(t, nc, bus.NodeState(sim.UID()))
 	temps := bustest.Subscribe(t, nc, bus.NodeValue(sim.UID(), "temperature"))
-	bustest.Eventually(t, wait, "node online", func() bool { return lastState(t, nc, sim.UID()) == bus.StateOnline })
+	bustest.Eventually(t, wait, "node online", func() error { return bustest.Want(lastState(t, nc, sim.UID()) == bus.StateOnline) })
 	bustest.Next(t, temps, bus.NodeValue(sim.UID(), "temperature"), wait)
 
 	const rounds = 3

@@ -89,17 +89,17 @@ func TestNATSRestartUnderGateways(t *testing.T) {
 	observer := ns.connect("observer")
 	subject := bus.NodeValue("ws-faults", "count")
 	node.send(50)
-	bustest.Eventually(t, wait, "50 values stored", func() bool { return stored(t, observer, subject) == 50 })
-	bustest.Eventually(t, wait, "coap node online", func() bool { return lastState(t, observer, sim.UID()) == bus.StateOnline })
+	bustest.Eventually(t, wait, "50 values stored", func() error { return bustest.Want(stored(t, observer, subject) == 50) })
+	bustest.Eventually(t, wait, "coap node online", func() error { return bustest.Want(lastState(t, observer, sim.UID()) == bus.StateOnline) })
 
 	ns.stop()
-	bustest.Eventually(t, wait, "gateways see NATS gone", func() bool { return !wsConn.IsConnected() && !coapConn.IsConnected() })
+	bustest.Eventually(t, wait, "gateways see NATS gone", func() error { return bustest.Want(!wsConn.IsConnected() && !coapConn.IsConnected()) })
 	node.send(20) // while NATS is down: the gateway buffers them
 	ns.start()
-	bustest.Eventually(t, wait, "gateways reconnected", func() bool { return wsConn.IsConnected() && coapConn.IsConnected() })
+	bustest.Eventually(t, wait, "gateways reconnected", func() error { return bustest.Want(wsConn.IsConnected() && coapConn.IsConnected()) })
 	node.send(30)
 
-	bustest.Eventually(t, wait, "100 values stored", func() bool { return stored(t, observer, subject) >= 100 })
+	bustest.Eventually(t, wait, "100 values stored", func() error { return bustest.Want(stored(t, observer, subject) >= 100) })
 	if n := stored(t, observer, subject); n != 100 {
 		t.Errorf("stream holds %d values, want 100", n)
 	}

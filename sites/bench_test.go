@@ -32,9 +32,9 @@ func BenchmarkCatchUp(b *testing.B) {
 	}
 	run(b, beacon)
 	waitLeaf(b, site, true)
-	eventually(b, 20*time.Second, "paris sourced", func() (bool, string) {
+	bustest.Eventually(b, 20*time.Second, "paris sourced", func() error {
 		s := mon.Sites()
-		return len(s) == 1 && s[0].Sourced, fmt.Sprint(s)
+		return bustest.Want(len(s) == 1 && s[0].Sourced, fmt.Sprint(s))
 	})
 	link.Cut()
 	waitLeaf(b, site, false)
@@ -83,12 +83,12 @@ func publishN(b *testing.B, nc *nats.Conn, n int) {
 // last sequence: older ones may have been discarded by the history limit).
 func waitStored(b *testing.B, js jetstream.JetStream, n int) {
 	b.Helper()
-	eventually(b, 5*time.Minute, "stored", func() (bool, string) {
+	bustest.Eventually(b, 5*time.Minute, "stored", func() error {
 		st, err := js.Stream(ctxT(b), bus.NodesStream)
 		if err != nil {
-			return false, err.Error()
+			return bustest.Want(false, err.Error())
 		}
 		last := st.CachedInfo().State.LastSeq
-		return last >= uint64(n), fmt.Sprintf("%d of %d", last, n)
+		return bustest.Want(last >= uint64(n), fmt.Sprintf("%d of %d", last, n))
 	})
 }

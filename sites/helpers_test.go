@@ -88,28 +88,12 @@ func run(t testing.TB, r interface{ Run(context.Context) error }) {
 	})
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ok, got := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s: %s", within, what, got)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // waitLeaf waits until the site's server has its leaf connection up.
 func waitLeaf(t testing.TB, site *bus.Server, up bool) {
 	t.Helper()
-	eventually(t, 20*time.Second, "leaf connection", func() (bool, string) {
+	bustest.Eventually(t, 20*time.Second, "leaf connection", func() error {
 		n := site.NATS().NumLeafNodes()
-		return (n > 0) == up, "leaf nodes: " + itoa(n)
+		return bustest.Want((n > 0) == up, "leaf nodes: "+itoa(n))
 	})
 }
 

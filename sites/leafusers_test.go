@@ -125,10 +125,11 @@ func TestMonitorHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bustest.Eventually(t, 10*time.Second, "GET "+tt.name+" shows the site", func() bool {
+			bustest.Eventually(t, 10*time.Second, "GET "+tt.name+" shows the site", func() error {
 				rec := httptest.NewRecorder()
 				tt.h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-				return strings.HasPrefix(rec.Header().Get("Content-Type"), tt.ctype) && tt.check(rec.Body.String())
+				return bustest.Want(strings.HasPrefix(rec.Header().Get("Content-Type"), tt.ctype) && tt.check(rec.Body.String()),
+					"content type", rec.Header().Get("Content-Type"), "body", rec.Body.String())
 			})
 		})
 	}

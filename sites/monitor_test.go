@@ -138,9 +138,9 @@ func TestCollisionsReportedNotMerged(t *testing.T) {
 // exist.
 func waitMonitor(t *testing.T, nc *nats.Conn) {
 	t.Helper()
-	eventually(t, 10*time.Second, "monitor answers", func() (bool, string) {
+	bustest.Eventually(t, 10*time.Second, "monitor answers", func() error {
 		_, err := nc.Request(sites.SubjectList, nil, 200*time.Millisecond)
-		return err == nil, "no answer"
+		return bustest.Want(err == nil, "no answer")
 	})
 }
 
@@ -167,9 +167,9 @@ func TestBadHeartbeatsIgnored(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "bad heartbeats counted", func() (bool, string) {
+	bustest.Eventually(t, 10*time.Second, "bad heartbeats counted", func() error {
 		n := gauge(t, reg, "aiot_site_bad_heartbeats_total")
-		return n == float64(len(bad)), itoa(int(n))
+		return bustest.Want(n == float64(len(bad)), itoa(int(n)))
 	})
 	if s := mon.Sites(); len(s) != 0 {
 		t.Fatalf("sites from bad heartbeats: %+v", s)
@@ -244,9 +244,9 @@ func TestRestartSourceResumesWhereItStopped(t *testing.T) {
 	waitHub := func(n int) []string {
 		t.Helper()
 		var got []string
-		eventually(t, 30*time.Second, "hub history", func() (bool, string) {
+		bustest.Eventually(t, 30*time.Second, "hub history", func() error {
 			got = storedValues(t, js, "node.p1.counter")
-			return len(got) >= n, itoa(len(got))
+			return bustest.Want(len(got) >= n, itoa(len(got)))
 		})
 		return got
 	}

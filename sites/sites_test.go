@@ -60,8 +60,8 @@ func testOutage(t *testing.T, hold time.Duration) {
 	}
 	linked := func(name string, want bool) {
 		t.Helper()
-		eventually(t, 20*time.Second, name+" beacon linked", func() (bool, string) {
-			return beacons[name].Linked() == want, fmt.Sprint(beacons[name].Linked())
+		bustest.Eventually(t, 20*time.Second, name+" beacon linked", func() error {
+			return bustest.Want(beacons[name].Linked() == want, fmt.Sprint(beacons[name].Linked()))
 		})
 	}
 	waitLeaf(t, paris, true)
@@ -108,9 +108,9 @@ func testOutage(t *testing.T, hold time.Duration) {
 			t.Fatal(err)
 		}
 		var reply *nats.Msg
-		eventually(t, 10*time.Second, "reply", func() (bool, string) {
+		bustest.Eventually(t, 10*time.Second, "reply", func() error {
 			reply, err = hubNC.Request(bus.GatewaySet("paris-1", "led"), []byte("1"), time.Second)
-			return err == nil, fmt.Sprint(err)
+			return bustest.Want(err == nil, fmt.Sprint(err))
 		})
 		if string(reply.Data) != `{"ok":true}` {
 			t.Fatalf("reply %s", reply.Data)
@@ -140,9 +140,9 @@ func testOutage(t *testing.T, hold time.Duration) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			eventually(t, 60*time.Second, "hub history of "+tt.subject, func() (bool, string) {
+			bustest.Eventually(t, 60*time.Second, "hub history of "+tt.subject, func() error {
 				got = storedValues(t, hubJS, tt.subject)
-				return len(got) >= tt.want, fmt.Sprintf("%d of %d values", len(got), tt.want)
+				return bustest.Want(len(got) >= tt.want, fmt.Sprintf("%d of %d values", len(got), tt.want))
 			})
 			assertOnce(t, got, tt.want)
 		})
@@ -204,7 +204,7 @@ func newMonitor(t *testing.T, nc *nats.Conn, reg prometheus.Registerer) *sites.M
 
 func waitSourced(t *testing.T, mon *sites.Monitor, names ...string) {
 	t.Helper()
-	eventually(t, 20*time.Second, "sites sourced", func() (bool, string) {
+	bustest.Eventually(t, 20*time.Second, "sites sourced", func() error {
 		var got []string
 		for _, s := range mon.Sites() {
 			if s.Sourced {
@@ -213,7 +213,7 @@ func waitSourced(t *testing.T, mon *sites.Monitor, names ...string) {
 		}
 		slices.Sort(got)
 		slices.Sort(names)
-		return slices.Equal(got, names), fmt.Sprint(got)
+		return bustest.Want(slices.Equal(got, names), fmt.Sprint(got))
 	})
 }
 

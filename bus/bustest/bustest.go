@@ -4,6 +4,8 @@ package bustest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -145,15 +147,33 @@ func Run(t testing.TB, fn func(context.Context) error) context.CancelFunc {
 	return cancel
 }
 
-// Eventually polls cond every 10 ms until it holds, and fails the test if it
-// does not within timeout.
-func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+// Eventually polls cond every 10 ms until it returns nil, and fails the
+// test if it does not within timeout, saying what it waited for and cond's
+// last error: why it is not there yet (see Want). It is the tests' one
+// way to wait for a condition.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !cond() {
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Want is a condition for Eventually: nil when ok, else an error saying
+// why (the fmt.Sprint of why, "not yet" without it).
+func Want(ok bool, why ...any) error {
+	switch {
+	case ok:
+		return nil
+	case len(why) == 0:
+		return errors.New("not yet")
+	}
+	return errors.New(fmt.Sprint(why...))
 }

@@ -14,6 +14,8 @@ import (
 	"runtime/debug"
 	"sort"
 	"syscall"
+
+	"github.com/goaiot/goaiot/internal/version"
 )
 
 func main() {
@@ -115,7 +117,7 @@ func versionString() string {
 	if !ok {
 		return "aiot (unknown version)"
 	}
-	v := bi.Main.Version
+	v := version.Version
 	for _, s := range bi.Settings {
 		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
 			v += " " + s.Value[:12]

@@ -148,12 +148,12 @@ func TestHealthzNotReadyBeforeBound(t *testing.T) {
 	}
 	<-sys.httpBound
 	url := "http://" + sys.httpAddr.String()
-	bustest.Eventually(t, 30*time.Second, "the dashboard serving /healthz", func() bool {
+	bustest.Eventually(t, 30*time.Second, "the dashboard serving /healthz", func() error {
 		resp, err := http.Get(url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 		}
-		return err == nil
+		return bustest.Want(err == nil)
 	})
 	if code, h := healthz(t, url); code != 503 || h.Ready || h.Status != "starting" {
 		t.Errorf("healthz before ready: %d %+v, want 503 starting, not ready", code, h)

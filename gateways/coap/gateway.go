@@ -26,6 +26,7 @@ import (
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/persist"
 	"github.com/goaiot/goaiot/gateways/presence"
+	"github.com/goaiot/goaiot/internal/config"
 	"github.com/goaiot/goaiot/internal/loglimit"
 	"github.com/goaiot/goaiot/internal/sourcelimit"
 )
@@ -66,7 +67,7 @@ type Config struct {
 	RequestTimeout time.Duration
 	// SourceRate caps the POSTs accepted per second from one source IP
 	// address (bursts of twice that); more are answered 4.29. Default
-	// 1 000; negative: no limit.
+	// 1 000; -1: no limit.
 	SourceRate float64
 	// PeerIdle evicts go-coap's per-peer state after this much silence.
 	// Default 10 s (shorter than RIOT's 30 s beacon).
@@ -103,6 +104,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("coap: node port %d: want 1-65535, 0 (default) or SourcePort", c.NodePort)
 	case c.NodeTimeout < 0 || c.CommandTimeout < 0 || c.RequestTimeout < 0 || c.PeerIdle < 0:
 		return errors.New("coap: negative duration")
+	case c.SourceRate < 0 && c.SourceRate != config.Unlimited:
+		return errors.New("coap: negative source rate: want -1 (no limit), 0 (default) or more")
 	}
 	for _, a := range []string{c.Listen, c.DTLSListen} {
 		if a == "" {
@@ -115,7 +118,9 @@ func (c *Config) validate() error {
 	return nil
 }
 
-func (c *Config) defaults() {
+// setDefaults fills the zero fields (package internal/config: defaults,
+// then validate).
+func (c *Config) setDefaults() {
 	if c.NodePort == 0 {
 		c.NodePort = DefaultNodePort
 	}
@@ -185,10 +190,10 @@ type Gateway struct {
 
 // New validates cfg and builds the gateway; Run starts it.
 func New(cfg Config) (*Gateway, error) {
+	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cfg.defaults()
 	g := &Gateway{
 		cfg:      cfg,
 		log:      cfg.Logger,

@@ -69,7 +69,7 @@ func TestSimulatedNode(t *testing.T) {
 	})
 	t.Run("beacons only refresh", func(t *testing.T) {
 		before := g.Stats().Beacons
-		eventually(t, "three more beacons", func() bool { return g.Stats().Beacons >= before+3 })
+		bustest.Eventually(t, wait, "three more beacons", func() error { return bustest.Want(g.Stats().Beacons >= before+3) })
 		if d := g.Stats().Discovered; d != 1 {
 			t.Errorf("discovered %d times, want once", d)
 		}
@@ -87,7 +87,7 @@ func TestSimulatedNode(t *testing.T) {
 	})
 	t.Run("led refuses 5", func(t *testing.T) {
 		r := command(t, nc, uid, "led", "5")
-		if r.OK || r.Error != "4.00 Bad Request" {
+		if r.OK || r.Error != "4.00 Bad Request" || r.Code != bus.CodeRefused {
 			t.Errorf("reply %+v, want 4.00 Bad Request", r)
 		}
 		if !sim.LED() {

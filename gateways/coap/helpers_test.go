@@ -109,12 +109,6 @@ func parseReply(t *testing.T, m *nats.Msg) bus.Reply {
 	return r
 }
 
-// eventually polls cond until it holds or fails the test after wait.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	bustest.Eventually(t, wait, what, cond)
-}
-
 func mustJSON(t *testing.T, data []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(data, v); err != nil {

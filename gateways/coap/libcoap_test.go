@@ -127,7 +127,7 @@ func TestLibcoapServerNode(t *testing.T) {
 	if first == "" || first == second {
 		t.Errorf("time values %q then %q: want two different clock readings", first, second)
 	}
-	eventually(t, "notifications counted", func() bool { return g.Stats().Notifications >= 2 })
+	bustest.Eventually(t, wait, "notifications counted", func() error { return bustest.Want(g.Stats().Notifications >= 2) })
 	if r := command(t, nc, uid, "example_data", "hello"); !r.OK {
 		t.Errorf("PUT example_data: %+v", r)
 	}
@@ -137,8 +137,8 @@ func TestLibcoapServerNode(t *testing.T) {
 func waitUDP(t *testing.T, addr string) {
 	t.Helper()
 	client := bustest.Peer(t, "coap-client-notls")
-	eventually(t, "coap server at "+addr, func() bool {
+	bustest.Eventually(t, wait, "coap server at "+addr, func() error {
 		out, err := exec.Command(client, "-B", "1", "coap://"+addr+"/").CombinedOutput()
-		return err == nil && len(out) > 0
+		return bustest.Want(err == nil && len(out) > 0)
 	})
 }

@@ -38,7 +38,7 @@ func TestObservedNode(t *testing.T) {
 	if !strings.HasSuffix(got["temperature"], "°C") || !strings.Contains(got["imu"], `"gyro"`) {
 		t.Errorf("values %v", got)
 	}
-	eventually(t, "notifications", func() bool { return g.Stats().Notifications >= 4 })
+	bustest.Eventually(t, wait, "notifications", func() error { return bustest.Want(g.Stats().Notifications >= 4) })
 	if n := sim.Observers("temperature"); n != 1 {
 		t.Errorf("observers of temperature = %d, want 1", n)
 	}
@@ -194,8 +194,8 @@ func TestDiscoverRequest(t *testing.T) {
 	sim, _ := startSim(t, coapsim.Config{UID: "disc1", Listen: "127.0.53.51:5683", Gateway: g.Addr().String(),
 		Sensors: true, Observe: true, SensorInterval: 50 * time.Millisecond, BeaconInterval: time.Second})
 	bustest.Next(t, events, bus.NodeResources("disc1"), wait)
-	eventually(t, "first discovery done and observed", func() bool {
-		return g.Stats().Discovered == 1 && sim.Observers("humidity") == 1
+	bustest.Eventually(t, wait, "first discovery done and observed", func() error {
+		return bustest.Want(g.Stats().Discovered == 1 && sim.Observers("humidity") == 1)
 	})
 	if _, err := nc.Request(bus.GatewayDiscover("disc1"), []byte(bus.DiscoverValues), wait); err != nil {
 		t.Fatalf("discover request: %v", err)
@@ -204,7 +204,7 @@ func TestDiscoverRequest(t *testing.T) {
 	if v := nextValue(t, events, "disc1", "board"); v != "native64" {
 		t.Errorf("board = %q", v)
 	}
-	eventually(t, "second discovery done", func() bool { return g.Stats().Discovered == 2 })
+	bustest.Eventually(t, wait, "second discovery done", func() error { return bustest.Want(g.Stats().Discovered == 2) })
 	for _, res := range []string{"temperature", "pressure", "humidity"} {
 		if n := sim.Observers(res); n != 1 {
 			t.Errorf("%s has %d observers after a rediscovery, want 1", res, n)

@@ -82,7 +82,7 @@ func TestReplayRIOT(t *testing.T) {
 		}
 		p.SendRaw(t, d.data)
 	}
-	eventually(t, "every datagram handled", func() bool { return g.Stats().Beacons == int64(len(grams)) })
+	bustest.Eventually(t, wait, "every datagram handled", func() error { return bustest.Want(g.Stats().Beacons == int64(len(grams))) })
 
 	want := map[string]string{ // uid → loopback address, from the capture's comments
 		"AB582D8277D4D97": loopback["fd00:dead:beef:0:a07a:65ff:fe81:a0b7"],

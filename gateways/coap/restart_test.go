@@ -79,7 +79,7 @@ func riotNodes(t *testing.T, g *coap.Gateway, nc *nats.Conn) map[string]*net.UDP
 			t.Fatalf("%s: %+v", uid, s)
 		}
 	}
-	eventually(t, "every datagram handled", func() bool { return g.Stats().Beacons == int64(len(grams)) })
+	bustest.Eventually(t, wait, "every datagram handled", func() error { return bustest.Want(g.Stats().Beacons == int64(len(grams))) })
 	return socks
 }
 
@@ -187,12 +187,12 @@ func TestRestoredNodes(t *testing.T) {
 		short := func(c *coap.Config) { persisted(c); c.NodeTimeout = time.Second }
 		g, _ = startStoppable(t, nc, "127.0.0.1:0", short)
 		kv := nodeTable(t, nc)
-		eventually(t, "both entries deleted", func() bool { return len(keys(t, kv)) == 0 })
+		bustest.Eventually(t, wait, "both entries deleted", func() error { return bustest.Want(len(keys(t, kv)) == 0) })
 		sock := socks["AB582D8277D4D97"]
 		if _, err := sock.WriteToUDP(riotPost(1, "server", "temperature:1°C"), g.Addr().(*net.UDPAddr)); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the value refused", func() bool { return g.Stats().Rejected == 1 })
+		bustest.Eventually(t, wait, "the value refused", func() error { return bustest.Want(g.Stats().Rejected == 1) })
 		if n := g.Nodes(); len(n) != 0 {
 			t.Fatalf("online: %+v", n)
 		}
@@ -221,15 +221,15 @@ func TestRestoredNodes(t *testing.T) {
 		if _, err := socks[uid].WriteToUDP(riotPost(1, "server", "temperature:1°C"), g.Addr().(*net.UDPAddr)); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the claim refused or yielded", func() bool {
+		bustest.Eventually(t, wait, "the claim refused or yielded", func() error {
 			st := g.Stats()
-			return st.OwnedElsewhere+st.Conflicts > 0 && len(g.Nodes()) == 0
+			return bustest.Want(st.OwnedElsewhere+st.Conflicts > 0 && len(g.Nodes()) == 0)
 		})
 		if _, mine := other.Lookup(uid); !mine {
 			t.Fatalf("the other gateway lost %s", uid)
 		}
 		kv := nodeTable(t, nc)
-		eventually(t, "its entry deleted", func() bool { return !slices.Contains(keys(t, kv), "coap.coap=40test."+uid) })
+		bustest.Eventually(t, wait, "its entry deleted", func() error { return bustest.Want(!slices.Contains(keys(t, kv), "coap.coap=40test."+uid)) })
 	})
 }
 

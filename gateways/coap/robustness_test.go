@@ -177,14 +177,14 @@ func TestSilentDiscovery(t *testing.T) {
 	g := startGateway(t, nc, func(c *coap.Config) { c.RequestTimeout = 200 * time.Millisecond })
 	cc := dialFrom(t, g, "127.0.53.43")
 	request(t, cc, codes.POST, "/alive", []byte("alive:n43"))
-	eventually(t, "a failed discovery", func() bool { return g.Stats().DiscoveryFailures >= 1 })
+	bustest.Eventually(t, wait, "a failed discovery", func() error { return bustest.Want(g.Stats().DiscoveryFailures >= 1) })
 	if _, ok := lookupNode(g, "n43"); !ok {
 		t.Fatal("node not online after a failed discovery")
 	}
 	fakeNode(t, "127.0.53.43:5683", "</name>", map[string]string{"name": "late"})
-	eventually(t, "the failed discovery to end", func() bool {
+	bustest.Eventually(t, wait, "the failed discovery to end", func() error {
 		request(t, cc, codes.POST, "/alive", []byte("alive:n43"))
-		return g.Stats().Discovered == 1
+		return bustest.Want(g.Stats().Discovered == 1)
 	})
 	if v := nextValue(t, events, "n43", "name"); v != "late" {
 		t.Errorf("name = %q", v)

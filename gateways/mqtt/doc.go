@@ -69,13 +69,14 @@
 // # Commands and their delivery guarantee
 //
 // A command is a NATS request on gateway.X.<res>.set. The presence tracker of
-// the node's transport answers it (queue group aiot-mqtt or aiot-mqtt-sn):
-// {"ok":true} once the node republishes node.X.<res> with the commanded value
-// (the payload; for a JSON value, its JSON text), or {"ok":false,"error":
-// "timeout…"} after --mqtt-command-timeout (5 s), naming the other value the
-// node reported meanwhile if any (a node that refuses a payload, like the
-// LED firmware given "5", just republishes nothing). A republish of another
-// value does not end the wait, since it may be a value already in flight. If
+// the node's transport answers it (queue group aiot-mqtt or aiot-mqtt-sn) by
+// the one rule of package presence: {"ok":true,"code":"ok"} once the node
+// republishes node.X.<res> with the commanded value (the payload; for a
+// JSON value, its JSON text); code "refused" when it republished another
+// value and not the commanded one within a second after it (that value may
+// have been in flight); code "timeout" after --mqtt-command-timeout (5 s)
+// without either (a node that refuses a payload, like the LED firmware
+// given "5", just republishes nothing). If
 // the node's latest value, reported within the command timeout before the
 // tracker's handler ran, already is the payload, it confirms the command:
 // the node may answer the request, which reaches it directly, before that

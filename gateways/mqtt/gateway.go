@@ -17,6 +17,7 @@ import (
 	"github.com/goaiot/goaiot/gateways/mqtt/bridge"
 	"github.com/goaiot/goaiot/gateways/mqtt/internal/drops"
 	"github.com/goaiot/goaiot/gateways/presence"
+	"github.com/goaiot/goaiot/internal/config"
 )
 
 // Defaults of Config.
@@ -68,6 +69,8 @@ type Gateway struct {
 	drops *drops.Counter
 	mqtt  *presence.Tracker // MQTT nodes: embedded listener and bridge
 	sn    *presence.Tracker // MQTT-SN nodes, relayed by the MQTT-SN gateway
+	// confirms holds the commands waiting for their node's report.
+	confirms *presence.Confirmations
 
 	lanes *lanes // node subscriptions deliver here (lanes.go)
 
@@ -83,29 +86,35 @@ type Gateway struct {
 	ownedElsewhere, checks, values atomic.Int64
 }
 
-// New validates cfg.
-func New(cfg Config) (*Gateway, error) {
+// setDefaults fills the zero fields (package internal/config: defaults,
+// then validate).
+func (c *Config) setDefaults() {
+	config.Default(&c.NodeTimeout, DefaultNodeTimeout)
+	config.Default(&c.CheckInterval, DefaultCheckInterval)
+	config.Default(&c.CommandTimeout, DefaultCommandTimeout)
+	config.Default(&c.RediscoverInterval, DefaultRediscover)
+}
+
+// validate checks the filled config.
+func (c *Config) validate() error {
 	switch {
-	case cfg.Conn == nil:
-		return nil, errors.New("mqtt gateway: no nats connection")
-	case cfg.Logger == nil:
-		return nil, errors.New("mqtt gateway: no logger")
-	case cfg.Gateway == "":
-		return nil, errors.New("mqtt gateway: no gateway name")
-	case cfg.NodeTimeout < 0 || cfg.CheckInterval < 0 || cfg.CommandTimeout < 0 || cfg.RediscoverInterval < 0:
-		return nil, errors.New("mqtt gateway: negative duration")
+	case c.Conn == nil:
+		return errors.New("mqtt gateway: no nats connection")
+	case c.Logger == nil:
+		return errors.New("mqtt gateway: no logger")
+	case c.Gateway == "":
+		return errors.New("mqtt gateway: no gateway name")
+	case c.NodeTimeout < 0 || c.CheckInterval < 0 || c.CommandTimeout < 0 || c.RediscoverInterval < 0:
+		return errors.New("mqtt gateway: negative duration")
 	}
-	if cfg.NodeTimeout == 0 {
-		cfg.NodeTimeout = DefaultNodeTimeout
-	}
-	if cfg.CheckInterval == 0 {
-		cfg.CheckInterval = DefaultCheckInterval
-	}
-	if cfg.CommandTimeout == 0 {
-		cfg.CommandTimeout = DefaultCommandTimeout
-	}
-	if cfg.RediscoverInterval == 0 {
-		cfg.RediscoverInterval = DefaultRediscover
+	return nil
+}
+
+// New fills and validates cfg.
+func New(cfg Config) (*Gateway, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	g := &Gateway{
 		cfg:   cfg,
@@ -114,6 +123,7 @@ func New(cfg Config) (*Gateway, error) {
 		nodes: make(map[string]*node),
 		lanes: newLanes(),
 
+		confirms: presence.NewConfirmations(0),
 		unproven: make(map[string]*unproven),
 		ready:    make(chan struct{}),
 	}

@@ -43,9 +43,9 @@ func startGateway(t *testing.T, srv *bus.Server, change func(*Config)) *Gateway 
 // registered after the node.check subscription, so the gateway is listening.
 func waitServing(t *testing.T, nc *nats.Conn) {
 	t.Helper()
-	eventually(t, "gateway serving", func() bool {
+	bustest.Eventually(t, wait, "gateway serving", func() error {
 		_, err := nc.Request("aiot."+ServiceMQTT+".nodes", nil, 100*time.Millisecond)
-		return err == nil
+		return bustest.Want(err == nil)
 	})
 }
 
@@ -102,12 +102,6 @@ func request(t *testing.T, nc *nats.Conn, id, res, payload string) bus.Reply {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	bustest.Eventually(t, wait, what, cond)
 }
 
 // contextUntilCleanup is a context cancelled by its cancel func or when the

@@ -36,7 +36,7 @@ func TestNodesShareLanes(t *testing.T) {
 	for i := range nodes {
 		announceSN(t, nc, "lane"+itoa(i))
 	}
-	eventually(t, "every node online", func() bool { return g.Stats().MQTTSN.Online == nodes })
+	bustest.Eventually(t, wait, "every node online", func() error { return bustest.Want(g.Stats().MQTTSN.Online == nodes) })
 	if grown := runtime.NumGoroutine() - before; grown > nodes/4 {
 		t.Fatalf("%d goroutines more for %d nodes, want no goroutine per node", grown, nodes)
 	}
@@ -50,7 +50,7 @@ func TestNodesShareLanes(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, "every value handled", func() bool { return g.Stats().Values >= 2*values })
+	bustest.Eventually(t, wait, "every value handled", func() error { return bustest.Want(g.Stats().Values >= 2*values) })
 	for _, id := range []string{"lane0", "lane1"} {
 		t.Run(id, func(t *testing.T) {
 			g.mu.Lock()
@@ -75,7 +75,7 @@ func TestMaxNodesRefuses(t *testing.T) {
 		nextState(t, states, id)
 	}
 	announceSN(t, nc, "c")
-	eventually(t, "third node refused", func() bool { return g.Stats().MQTTSN.Refused == 1 })
+	bustest.Eventually(t, wait, "third node refused", func() error { return bustest.Want(g.Stats().MQTTSN.Refused == 1) })
 	st := g.Stats()
 	if st.MQTTSN.Online != 2 || st.Dropped["node refused"] != 1 {
 		t.Fatalf("stats = %+v, want 2 online and 1 node refused", st)
@@ -84,7 +84,7 @@ func TestMaxNodesRefuses(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "known node refreshed", func() bool { return g.Stats().Checks == 4 })
+	bustest.Eventually(t, wait, "known node refreshed", func() error { return bustest.Want(g.Stats().Checks == 4) })
 	if st := g.Stats(); st.MQTTSN.Refused != 1 {
 		t.Fatalf("a known node was refused: %+v", st)
 	}

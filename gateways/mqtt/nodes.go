@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -59,20 +58,11 @@ type node struct {
 	askedRes  time.Time
 	askedVals time.Time
 	recent    map[string]recentValue // nil until the first value
-	waiters   map[string][]*waiter   // nil until the first command
 }
 
 type recentValue struct {
 	text string
 	at   time.Time
-}
-
-// waiter is a command waiting for its node to republish the resource with
-// the commanded value.
-type waiter struct {
-	want  string
-	other string // the last different value the node reported meanwhile
-	done  chan struct{}
 }
 
 // handleCheck takes node.check: a new node is claimed, published online and
@@ -337,20 +327,7 @@ func (g *Gateway) onValue(id, res, text string) {
 		}
 		n.recent[res] = recentValue{text: text, at: now}
 	}
-	kept := n.waiters[res][:0]
-	for _, w := range n.waiters[res] {
-		if w.want == text {
-			close(w.done)
-			continue
-		}
-		w.other = text
-		kept = append(kept, w)
-	}
-	if len(kept) == 0 {
-		delete(n.waiters, res)
-	} else {
-		n.waiters[res] = kept
-	}
+	g.confirms.Report(id, res, text)
 	g.refreshLocked(n)
 }
 
@@ -397,65 +374,32 @@ func (g *Gateway) unsubscribeAll() {
 }
 
 // command carries out gateway.<id>.<res>.set for an owned node and returns
-// once the node republished the resource with the commanded value. Only bridged nodes get the
-// command from the gateway (through the bridge, QoS 1): the request itself
-// already reaches listener and MQTT-SN nodes that subscribed to it, so
-// sending it again would deliver it twice. See doc.go.
+// once the node confirmed it by the rule of package presence: it
+// republished the resource with the commanded value. Only bridged nodes get
+// the command from the gateway (through the bridge, QoS 1): the request
+// itself already reaches listener and MQTT-SN nodes that subscribed to it,
+// so sending it again would deliver it twice. See doc.go.
 func (g *Gateway) command(ctx context.Context, id, res string, payload []byte) error {
 	start := time.Now()
 	g.mu.Lock()
 	n := g.nodes[id]
 	if n == nil {
 		g.mu.Unlock()
-		return fmt.Errorf("node %s: not served by gateway %s", id, g.cfg.Gateway)
+		return fmt.Errorf("node %s: %w by gateway %s", id, presence.ErrNotServed, g.cfg.Gateway)
 	}
 	via := n.via
 	if r, ok := n.recent[res]; ok && via != viaBridge && start.Sub(r.at) <= g.cfg.CommandTimeout && r.text == string(payload) {
 		g.mu.Unlock()
 		return nil
 	}
-	w := &waiter{want: string(payload), done: make(chan struct{})}
-	if n.waiters == nil {
-		n.waiters = make(map[string][]*waiter, 1)
-	}
-	n.waiters[res] = append(n.waiters[res], w)
+	w := g.confirms.Expect(id, res, payload) // under g.mu: onValue reports under it too
 	g.mu.Unlock()
-	defer g.dropWaiter(id, res, w)
+	defer w.Done()
 
 	if via == viaBridge {
 		if err := g.cfg.Bridge.Command(ctx, id, res, payload); err != nil {
 			return err
 		}
 	}
-	select {
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-	}
-	g.mu.Lock()
-	other := w.other
-	g.mu.Unlock()
-	if other != "" && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("timeout: the node reported %s %q, not %q", res, other, payload)
-	}
-	return ctx.Err()
-}
-
-func (g *Gateway) dropWaiter(id, res string, w *waiter) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	n := g.nodes[id]
-	if n == nil {
-		return
-	}
-	ws := n.waiters[res]
-	for i, x := range ws {
-		if x == w {
-			n.waiters[res] = append(ws[:i], ws[i+1:]...)
-			break
-		}
-	}
-	if len(n.waiters[res]) == 0 {
-		delete(n.waiters, res)
-	}
+	return w.Wait(ctx)
 }

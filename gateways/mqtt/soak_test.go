@@ -53,14 +53,15 @@ func TestChurnLeavesNothing(t *testing.T) {
 			}
 		}
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		bustest.Eventually(t, time.Duration(max(n/100, 10))*time.Second, what, cond)
-	}
-	waitFor("every MQTT-SN id seen", func() bool { return g.Stats().MQTTSN.Added == int64(n) })
-	waitFor("every id gone", func() bool {
+	soakWait := time.Duration(max(n/100, 10)) * time.Second
+	bustest.Eventually(t, soakWait, "every MQTT-SN id seen", func() error {
+		added := g.Stats().MQTTSN.Added
+		return bustest.Want(added == int64(n), added, "of", n)
+	})
+	bustest.Eventually(t, soakWait, "every id gone", func() error {
 		s := g.Stats()
-		return s.Tracked == 0 && s.Claims == 0 && s.MQTTSN.Online == 0 && s.MQTT.Online == 0
+		return bustest.Want(s.Tracked == 0 && s.Claims == 0 && s.MQTTSN.Online == 0 && s.MQTT.Online == 0,
+			"tracked", s.Tracked, "claims", s.Claims, "online", s.MQTTSN.Online+s.MQTT.Online)
 	})
 	st := g.Stats()
 	tests := []struct {

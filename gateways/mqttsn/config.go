@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/config"
 )
 
 // Config configures a Gateway. Zero durations and limits take the defaults
@@ -60,29 +61,29 @@ type Config struct {
 	Retries int
 
 	// Rate is the datagrams per second accepted from one address; more
-	// are dropped (with a log line). Default 100; negative: unlimited.
+	// are dropped (with a log line). Default 100; -1: unlimited.
 	Rate float64
 	// Burst is how many datagrams above Rate one address may send at once.
 	// Default 2×Rate.
 	Burst int
 
 	// MaxValueBytes bounds one PUBLISH payload (and a will message);
-	// larger ones are refused. Default bus.DefaultMaxValueBytes; negative:
-	// no limit.
+	// larger ones are refused. Default bus.DefaultMaxValueBytes; -1: no
+	// limit.
 	MaxValueBytes int
 	// MaxResources bounds the distinct resources (node/<id>/<res>) one
 	// client registers or publishes. Default bus.DefaultMaxResources;
-	// negative: no limit.
+	// -1: no limit.
 	MaxResources int
 	// NodeValueRate is the messages per second one client may publish,
 	// NodeValueBurst how many above it at once. Defaults
-	// bus.DefaultNodeValueRate and bus.DefaultNodeValueBurst; negative
-	// rate: unlimited.
+	// bus.DefaultNodeValueRate and bus.DefaultNodeValueBurst; rate -1:
+	// unlimited.
 	NodeValueRate  float64
 	NodeValueBurst int
 	// NewNodesPerSource is how many new client ids one source address (IP,
 	// any port) may connect per second, in bursts of as many. Default
-	// bus.DefaultNewNodesPerSource; negative: unlimited.
+	// bus.DefaultNewNodesPerSource; -1: unlimited.
 	NewNodesPerSource float64
 
 	// AdvertiseAddr, when set, receives an ADVERTISE every
@@ -100,33 +101,21 @@ type Config struct {
 	PersistDelay time.Duration
 }
 
+// setDefaults fills the zero fields (package internal/config: defaults,
+// then validate).
 func (c *Config) setDefaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	defInt := func(i *int, v int) {
-		if *i == 0 {
-			*i = v
-		}
-	}
-	if c.Name == "" {
-		c.Name = "mqttsn"
-	}
-	if c.GatewayID == 0 {
-		c.GatewayID = 1
-	}
-	defInt(&c.MaxClients, 10000)
-	defInt(&c.MaxTopics, 256)
-	defInt(&c.MaxSubscriptions, 32)
-	defInt(&c.MaxQueue, 100)
-	defInt(&c.Retries, 3)
-	def(&c.EvictAfter, time.Minute)
-	def(&c.IdleTimeout, time.Hour)
-	def(&c.RetryInterval, 10*time.Second)
-	def(&c.AdvertiseInterval, 15*time.Minute)
-	def(&c.Tick, time.Second)
+	config.Default(&c.Name, "mqttsn")
+	config.Default(&c.GatewayID, 1)
+	config.Default(&c.MaxClients, 10000)
+	config.Default(&c.MaxTopics, 256)
+	config.Default(&c.MaxSubscriptions, 32)
+	config.Default(&c.MaxQueue, 100)
+	config.Default(&c.Retries, 3)
+	config.Default(&c.EvictAfter, time.Minute)
+	config.Default(&c.IdleTimeout, time.Hour)
+	config.Default(&c.RetryInterval, 10*time.Second)
+	config.Default(&c.AdvertiseInterval, 15*time.Minute)
+	config.Default(&c.Tick, time.Second)
 	if c.Rate == 0 {
 		c.Rate = 100
 	}
@@ -168,6 +157,10 @@ func (c *Config) validate() error {
 		return errors.New("mqttsn: config: no listen address")
 	case c.MaxClients < 0 || c.MaxTopics < 0 || c.MaxSubscriptions < 0 || c.MaxQueue < 0 || c.Retries < 0:
 		return errors.New("mqttsn: config: negative limit")
+	case c.Rate < 0 && c.Rate != config.Unlimited, c.NodeValueRate < 0 && c.NodeValueRate != config.Unlimited,
+		c.NewNodesPerSource < 0 && c.NewNodesPerSource != config.Unlimited,
+		c.MaxValueBytes < 0 && c.MaxValueBytes != config.Unlimited, c.MaxResources < 0 && c.MaxResources != config.Unlimited:
+		return errors.New("mqttsn: config: negative limit: want -1 (no limit), 0 (default) or more")
 	}
 	if c.Listen != "" && c.PacketConn == nil {
 		if _, err := net.ResolveUDPAddr("udp", c.Listen); err != nil {

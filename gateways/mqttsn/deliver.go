@@ -16,7 +16,7 @@ func (g *Gateway) subscribe(c *client, p *peer, m *packet.Subscribe) {
 	ack := &packet.Suback{Flags: packet.Flags(0).WithQoS(qos), MsgID: m.MsgID}
 	refuse := func(code packet.ReturnCode, why string, args ...any) {
 		g.stats.rejected.Add(1)
-		g.badInput(p, "subscribe refused: "+why, append([]any{"client", c.id}, args...)...)
+		g.badInput("subscribe refused: "+why, append([]any{"client", c.id}, args...)...)
 		ack.ReturnCode = code
 		g.send(c.addr, ack)
 	}

@@ -96,7 +96,8 @@
 // Stats.Refused by reason (client_id, new_ids, publish_topic, check_id,
 // subscribe_topic, will_topic, value_bytes, value_rate, resources,
 // anonymous; `nats micro stats aiot-mqttsn`) and logged within the
-// sender's per-address log budget.
+// gateway's log budget (20 lines a second, the rest summed up in one line;
+// package internal/loglimit).
 //
 // Client ids are claims, not credentials: over plain UDP, whoever sends
 // CONNECT (or PINGREQ with a client id) with a held id takes that session
@@ -173,7 +174,7 @@
 //
 // Malformed, truncated or wrongly sized datagrams are dropped with a log
 // line; every address is rate limited (Rate, Burst) before decoding, and
-// log lines about one address are rate limited too. Sessions are capped
+// log lines about bad input are rate limited too (all addresses together). Sessions are capped
 // (MaxClients; the longest-silent one is evicted when idle, otherwise
 // CONNACK 0x01), as are topic ids (MaxTopics, REGACK 0x01), subscriptions
 // (MaxSubscriptions, SUBACK 0x01) and queued messages per client.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/goaiot/goaiot/gateways/mqttsn/packet"
 	"github.com/goaiot/goaiot/gateways/persist"
+	"github.com/goaiot/goaiot/internal/loglimit"
 )
 
 // Gateway is an MQTT-SN 1.2 gateway onto NATS.
@@ -38,6 +39,7 @@ type Gateway struct {
 	subs     map[*nats.Subscription]*subscription
 	peers    map[netip.AddrPort]*peer // rate limits, by address
 	stranger *rate.Limiter            // shared by addresses beyond the peers cap
+	bad      *loglimit.Limit          // log lines about bad input
 
 	sources     map[netip.Addr]*source // new client ids, by source address
 	strangerIDs *rate.Limiter          // shared by addresses beyond the sources cap
@@ -51,7 +53,6 @@ type Gateway struct {
 // peer is the rate limit and log budget of one source address.
 type peer struct {
 	lim     *rate.Limiter
-	logs    *rate.Limiter
 	last    time.Time
 	dropped int
 }
@@ -99,6 +100,7 @@ func New(cfg Config) (*Gateway, error) {
 		subs:         map[*nats.Subscription]*subscription{},
 		peers:        map[netip.AddrPort]*peer{},
 		stranger:     rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst),
+		bad:          loglimit.New(cfg.Logger, badLogsPerSecond, "bad mqtt-sn datagrams"),
 		sources:      map[netip.Addr]*source{},
 		strangerIDs:  newIDLimiter(max(cfg.NewNodesPerSource, 1)),
 		refusals:     map[string]int64{},
@@ -228,7 +230,7 @@ func (g *Gateway) handleDatagram(addr netip.AddrPort, b []byte) {
 	pkt, err := packet.Unmarshal(b)
 	if err != nil {
 		g.stats.dropped.Add(1)
-		g.badInput(p, "dropped malformed datagram", "addr", addr.String(), "len", len(b), "err", err)
+		g.badInput("dropped malformed datagram", "addr", addr.String(), "len", len(b), "err", err)
 		return
 	}
 	g.dispatch(addr, p, pkt, now)
@@ -238,7 +240,7 @@ func (g *Gateway) handleDatagram(addr netip.AddrPort, b []byte) {
 func (g *Gateway) peer(addr netip.AddrPort, now time.Time) *peer {
 	p := g.peers[addr]
 	if p == nil && len(g.peers) < 2*g.cfg.MaxClients {
-		p = &peer{logs: rate.NewLimiter(1, 5)}
+		p = &peer{}
 		if g.cfg.Rate > 0 {
 			p.lim = rate.NewLimiter(rate.Limit(g.cfg.Rate), g.cfg.Burst)
 		}
@@ -260,12 +262,13 @@ func (g *Gateway) allow(p *peer, now time.Time) bool {
 	return p.lim.AllowN(now, 1)
 }
 
-// badInput logs a refused message within the sender's log budget.
-func (g *Gateway) badInput(p *peer, msg string, args ...any) {
-	if p == nil || p.logs.Allow() {
-		g.log.Warn(msg, args...)
-	}
-}
+// badInput logs a refused message within the gateway's log budget
+// (package internal/loglimit): a flood from any number of addresses writes
+// at most badLogsPerSecond lines a second.
+func (g *Gateway) badInput(msg string, args ...any) { g.bad.Warn(msg, args...) }
+
+// badLogsPerSecond bounds the log lines about bad input.
+const badLogsPerSecond = 20
 
 // outboxDepth bounds the datagrams waiting for writeLoop; past it send
 // drops (and counts) them, as a full socket buffer would.

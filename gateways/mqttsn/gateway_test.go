@@ -91,7 +91,7 @@ func TestQoSMinus1WithoutConnection(t *testing.T) {
 	qosMinus1 := packet.Flags(0).WithQoS(-1).WithTopicIDType(packet.TopicPredefined)
 	node.send(&packet.Publish{Flags: qosMinus1, TopicID: 3, Data: []byte("anonymous")})
 	node.expectNothing(100 * time.Millisecond)
-	eventually(t, "anonymous publish refused", func() bool { return tg.gw.Stats().Refused[ReasonAnonymous] == 1 })
+	bustest.Eventually(t, 10*time.Second, "anonymous publish refused", func() error { return bustest.Want(tg.gw.Stats().Refused[ReasonAnonymous] == 1) })
 
 	node.connect("q", 60)
 	node.send(&packet.Publish{Flags: qosMinus1, TopicID: 3, Data: []byte("21.5")})
@@ -102,7 +102,7 @@ func TestQoSMinus1WithoutConnection(t *testing.T) {
 	node.send(&packet.Publish{Flags: qosMinus1, TopicID: 4, Data: []byte("x")})
 	node.send(&packet.Publish{Flags: packet.Flags(0).WithQoS(-1), TopicID: 1, Data: []byte("x")})
 	node.expectNothing(100 * time.Millisecond)
-	eventually(t, "drops counted", func() bool { return tg.gw.Stats().Dropped >= 3 })
+	bustest.Eventually(t, 10*time.Second, "drops counted", func() error { return bustest.Want(tg.gw.Stats().Dropped >= 3) })
 	nothingReachedNATS(t, sub, node, "q")
 }
 
@@ -206,7 +206,7 @@ func TestPingAndDisconnect(t *testing.T) {
 	expect[*packet.Pingresp](node)
 	node.send(&packet.Disconnect{})
 	expect[*packet.Disconnect](node)
-	eventually(t, "session gone", func() bool { return tg.gw.Stats().Clients == 0 })
+	bustest.Eventually(t, 10*time.Second, "session gone", func() error { return bustest.Want(tg.gw.Stats().Clients == 0) })
 	node.send(&packet.Pingreq{})
 	expect[*packet.Disconnect](node)
 }
@@ -345,7 +345,7 @@ func TestRetriesThenLost(t *testing.T) {
 	if string(m.Data) != `{"state":"offline"}` || m.Header.Get(bus.HeaderAddress) != node.addr() {
 		t.Fatalf("will %q %v", m.Data, m.Header)
 	}
-	eventually(t, "session gone", func() bool { return tg.gw.Stats().Clients == 0 })
+	bustest.Eventually(t, 10*time.Second, "session gone", func() error { return bustest.Want(tg.gw.Stats().Clients == 0) })
 }
 
 func TestKeepAliveTimeoutPublishesWill(t *testing.T) {
@@ -494,7 +494,7 @@ func TestBadInputDoesNotHurtOthers(t *testing.T) {
 		}
 		bustest.Next(t, sub, "node.good.v", 2*time.Second)
 	}
-	eventually(t, "flood dropped", func() bool { return tg.gw.Stats().Dropped > 400 })
+	bustest.Eventually(t, 10*time.Second, "flood dropped", func() error { return bustest.Want(tg.gw.Stats().Dropped > 400) })
 }
 
 func TestParseTopics(t *testing.T) {

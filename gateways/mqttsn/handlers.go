@@ -41,7 +41,7 @@ func (g *Gateway) dispatch(addr netip.AddrPort, p *peer, pkt packet.Packet, now 
 	if c == nil {
 		// Not connected (or forgotten, or not restored after a restart):
 		// tell it so, which makes well-behaved clients connect again.
-		g.badInput(p, "message from a client that is not connected", "addr", addr.String(), "type", pkt.Type())
+		g.badInput("message from a client that is not connected", "addr", addr.String(), "type", pkt.Type())
 		g.stats.dropped.Add(1)
 		g.send(addr, &packet.Disconnect{})
 		return
@@ -88,7 +88,7 @@ func (g *Gateway) handle(c *client, p *peer, pkt packet.Packet, now time.Time) {
 		g.send(c.addr, &packet.WillMsgResp{ReturnCode: packet.Accepted})
 	default:
 		g.stats.dropped.Add(1)
-		g.badInput(p, "dropped unexpected message", "client", c.id, "type", pkt.Type())
+		g.badInput("dropped unexpected message", "client", c.id, "type", pkt.Type())
 	}
 }
 
@@ -108,7 +108,7 @@ func validClientID(id string) bool {
 func (g *Gateway) connect(addr netip.AddrPort, p *peer, m *packet.Connect, now time.Time) {
 	refuse := func(code packet.ReturnCode, why string) {
 		g.stats.rejected.Add(1)
-		g.badInput(p, "connect refused", "addr", addr.String(), "client", m.ClientID, "reason", why)
+		g.badInput("connect refused", "addr", addr.String(), "client", m.ClientID, "reason", why)
 		g.send(addr, &packet.Connack{ReturnCode: code})
 	}
 	if m.ProtocolID != packet.ProtocolID {
@@ -193,7 +193,7 @@ func (g *Gateway) evictIdle(now time.Time) bool {
 
 func (g *Gateway) willTopic(c *client, p *peer, m *packet.WillTopic) {
 	if c.state != stateWillTopic {
-		g.badInput(p, "dropped WILLTOPIC outside CONNECT", "client", c.id)
+		g.badInput("dropped WILLTOPIC outside CONNECT", "client", c.id)
 		return
 	}
 	if m.Topic == "" {
@@ -208,7 +208,7 @@ func (g *Gateway) willTopic(c *client, p *peer, m *packet.WillTopic) {
 	}
 	if err != nil {
 		g.stats.rejected.Add(1)
-		g.badInput(p, "connect refused: will topic", "client", c.id, "topic", m.Topic, "err", err)
+		g.badInput("connect refused: will topic", "client", c.id, "topic", m.Topic, "err", err)
 		g.send(c.addr, &packet.Connack{ReturnCode: packet.NotSupported})
 		g.remove(c)
 		return
@@ -237,7 +237,7 @@ func (g *Gateway) willTopicUpd(c *client, p *peer, m *packet.WillTopicUpd) {
 	subject, err := g.literalSubject(m.Topic)
 	if err != nil {
 		g.stats.rejected.Add(1)
-		g.badInput(p, "will topic refused: unsafe as a subject", "client", c.id, "err", err)
+		g.badInput("will topic refused: unsafe as a subject", "client", c.id, "err", err)
 		g.send(c.addr, &packet.WillTopicResp{ReturnCode: packet.InvalidTopicID})
 		return
 	}
@@ -271,7 +271,7 @@ func (g *Gateway) register(c *client, p *peer, m *packet.Register) {
 	subject, err := g.literalSubject(m.TopicName)
 	if err != nil {
 		g.stats.rejected.Add(1)
-		g.badInput(p, "register refused: topic unsafe as a subject", "client", c.id, "topic", m.TopicName, "err", err)
+		g.badInput("register refused: topic unsafe as a subject", "client", c.id, "topic", m.TopicName, "err", err)
 		ack.ReturnCode = packet.InvalidTopicID
 		g.send(c.addr, ack)
 		return
@@ -292,7 +292,7 @@ func (g *Gateway) register(c *client, p *peer, m *packet.Register) {
 	switch {
 	case len(c.ids) >= g.cfg.MaxTopics:
 		ack.ReturnCode = packet.Congestion
-		g.badInput(p, "register refused: too many topics", "client", c.id, "max", g.cfg.MaxTopics)
+		g.badInput("register refused: too many topics", "client", c.id, "max", g.cfg.MaxTopics)
 	case res != "" && !g.claimResource(c, res):
 		ack.ReturnCode = packet.NotSupported
 		g.refused(p, ReasonResources, "register refused", "client", c.id, "resource", res, "max", g.cfg.MaxResources)

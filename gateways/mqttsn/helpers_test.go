@@ -174,12 +174,6 @@ func (c *snClient) subscribe(filter string, qos int, msgID uint16) *packet.Subac
 	return ack
 }
 
-// eventually polls cond until it holds or fails the test after 3 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	bustest.Eventually(t, 10*time.Second, what, cond)
-}
-
 // nothingReachedNATS has the honest client publish node/<id>/resources
 // (never counted against a quota but the value rate) through the gateway
 // and reads sub (subscribed to ">" before the attack) up to that sentinel:

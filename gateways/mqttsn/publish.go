@@ -66,7 +66,7 @@ func (g *Gateway) publishQoSMinus1(addr netip.AddrPort, p *peer, m *packet.Publi
 	}
 	if !ok {
 		g.stats.dropped.Add(1)
-		g.badInput(p, "dropped QoS -1 publish: unknown topic id", "addr", addr.String(), "topic_id", m.TopicID, "type", m.Flags.TopicIDType())
+		g.badInput("dropped QoS -1 publish: unknown topic id", "addr", addr.String(), "topic_id", m.TopicID, "type", m.Flags.TopicIDType())
 		return
 	}
 	if g.admit(c, p, subject, m.Data) != packet.Accepted {
@@ -82,14 +82,14 @@ func (g *Gateway) publish(c *client, p *peer, m *packet.Publish) {
 	qos := m.Flags.QoS()
 	ack := &packet.Puback{TopicID: m.TopicID, MsgID: m.MsgID}
 	if !c.connected() {
-		g.badInput(p, "dropped publish of a client that is not active", "client", c.id, "state", c.state)
+		g.badInput("dropped publish of a client that is not active", "client", c.id, "state", c.state)
 		g.stats.dropped.Add(1)
 		return
 	}
 	subject, ok := g.resolve(c, m.Flags, m.TopicID)
 	if !ok {
 		g.stats.rejected.Add(1)
-		g.badInput(p, "publish refused: unknown topic id", "client", c.id, "topic_id", m.TopicID, "type", m.Flags.TopicIDType())
+		g.badInput("publish refused: unknown topic id", "client", c.id, "topic_id", m.TopicID, "type", m.Flags.TopicIDType())
 		ack.ReturnCode = packet.InvalidTopicID
 		g.send(c.addr, ack)
 		return

@@ -206,7 +206,7 @@ func willKept(t *testing.T, r *rig) {
 	if m := bustest.Next(t, wills, "node.k1.gone", restartWait); string(m.Data) != "bye" {
 		t.Fatalf("will %q", m.Data)
 	}
-	eventually(t, "the lost client's entry deleted", func() bool { return r.gw.Stats().Table.Deleted == 1 })
+	bustest.Eventually(t, 10*time.Second, "the lost client's entry deleted", func() error { return bustest.Want(r.gw.Stats().Table.Deleted == 1) })
 	if st := r.gw.Stats(); st.Lost != 1 || st.Clients != 0 {
 		t.Fatalf("stats %+v", st)
 	}

@@ -129,7 +129,7 @@ func (g *Gateway) claimResource(c *client, res string) bool {
 // sender's log budget. g.mu is held.
 func (g *Gateway) refused(p *peer, reason, msg string, args ...any) {
 	g.refusals[reason]++
-	g.badInput(p, msg, append([]any{"reason", reason}, args...)...)
+	g.badInput(msg, append([]any{"reason", reason}, args...)...)
 }
 
 // truncate shortens b for a log line.

@@ -96,7 +96,7 @@ func TestAttacksRefused(t *testing.T) {
 			a := tg.dial(t, "127.0.0.1:0")
 			a.connect(attacker, 60)
 			tt.attack(t, tg, a)
-			eventually(t, "refusal counted under "+tt.reason, func() bool { return tg.gw.Stats().Refused[tt.reason] > 0 })
+			bustest.Eventually(t, 10*time.Second, "refusal counted under "+tt.reason, func() error { return bustest.Want(tg.gw.Stats().Refused[tt.reason] > 0) })
 			if tt.reason != ReasonValueRate { // the flood spent the sentinel's budget
 				nothingReachedNATS(t, sub, a, attacker)
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/version"
 )
 
 // serviceName is the NATS micro service name, so `nats micro ls` lists
@@ -52,7 +53,7 @@ func (g *Gateway) Clients() []ClientInfo {
 func (g *Gateway) addService() (micro.Service, error) {
 	svc, err := micro.AddService(g.nc, micro.Config{
 		Name:        serviceName,
-		Version:     "0.1.0",
+		Version:     version.Version,
 		Description: bus.ProtocolMQTTSN + " gateway " + g.cfg.Name + " (site " + g.cfg.Site + ")",
 		Metadata:    map[string]string{"gateway": g.cfg.Name, "site": g.cfg.Site, "protocol": bus.ProtocolMQTTSN},
 		StatsHandler: func(*micro.Endpoint) any {

@@ -156,14 +156,14 @@ func TestTableWritesAndRestores(t *testing.T) {
 	tb.Changed("a")
 	tb.Changed("b.2")
 	want := map[string]string{"test.gw=40a.a": `{"id":"a","n":1}`, "test.gw=40a.b=2E2": `{"id":"b.2","n":2}`}
-	bustest.Eventually(t, wait, "both entries stored", func() bool { return equal(stored(t, kv), want) })
+	bustest.Eventually(t, wait, "both entries stored", func() error { return bustest.Want(equal(stored(t, kv), want)) })
 
 	n.del("a")
 	n.set("b.2", 3)
 	tb.Changed("a")
 	tb.Changed("b.2")
 	want = map[string]string{"test.gw=40a.b=2E2": `{"id":"b.2","n":3}`}
-	bustest.Eventually(t, wait, "a deleted, b.2 changed", func() bool { return equal(stored(t, kv), want) })
+	bustest.Eventually(t, wait, "a deleted, b.2 changed", func() error { return bustest.Want(equal(stored(t, kv), want)) })
 	stop()
 
 	t.Run("restored by the same gateway", func(t *testing.T) {
@@ -295,9 +295,9 @@ func TestTableRefresh(t *testing.T) {
 		}
 		return e.Revision()
 	}
-	bustest.Eventually(t, wait, "x stored", func() bool { return revision() > 0 })
+	bustest.Eventually(t, wait, "x stored", func() error { return bustest.Want(revision() > 0) })
 	first := revision()
-	bustest.Eventually(t, wait, "x written again", func() bool { return revision() > first })
+	bustest.Eventually(t, wait, "x written again", func() error { return bustest.Want(revision() > first) })
 }
 
 // TestTableRetriesAfterNATSRestart: writes that fail while NATS is down
@@ -319,11 +319,11 @@ func TestTableRetriesAfterNATSRestart(t *testing.T) {
 	srv.Shutdown()
 	n.set("during", 1)
 	tb.Changed("during")
-	bustest.Eventually(t, wait, "a failed write", func() bool { return tb.Stats().Failed > 0 })
+	bustest.Eventually(t, wait, "a failed write", func() error { return bustest.Want(tb.Stats().Failed > 0) })
 	srv = bustest.StartServer(t, bustest.WithDataDir(dir), at)
 	kv := bucket(t, bustest.Connect(t, srv))
-	bustest.Eventually(t, 2*wait, "the write done after the restart", func() bool {
-		return stored(t, kv)["test.gw.during"] == `{"id":"during","n":1}`
+	bustest.Eventually(t, 2*wait, "the write done after the restart", func() error {
+		return bustest.Want(stored(t, kv)["test.gw.during"] == `{"id":"during","n":1}`)
 	})
 }
 
@@ -378,10 +378,10 @@ func TestTableRoles(t *testing.T) {
 	n.set("b", 2)
 	tb.Changed("a")
 	tb.Changed("b")
-	bustest.Eventually(t, wait, "written as the gateway role", func() bool { return tb.Stats().Written == 2 })
+	bustest.Eventually(t, wait, "written as the gateway role", func() error { return bustest.Want(tb.Stats().Written == 2) })
 	n.del("a")
 	tb.Changed("a")
-	bustest.Eventually(t, wait, "deleted as the gateway role", func() bool { return tb.Stats().Deleted == 1 })
+	bustest.Eventually(t, wait, "deleted as the gateway role", func() error { return bustest.Want(tb.Stats().Deleted == 1) })
 	stop()
 	if st := tb.Stats(); st.Failed != 0 {
 		t.Fatalf("stats %+v: failures as the gateway role", st)

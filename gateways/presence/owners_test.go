@@ -47,9 +47,9 @@ func TestOnlineIDHasOneOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	bustest.Next(t, states, bus.NodeState("uid1"), 5*time.Second)
-	bustest.Eventually(t, 20*time.Second, "the websocket gateway's claim refused", func() bool {
+	bustest.Eventually(t, 20*time.Second, "the websocket gateway's claim refused", func() error {
 		_, err := ws.Seen("uid1", "127.0.0.1:4444")
-		return errors.Is(err, presence.ErrOwnedElsewhere)
+		return bustest.Want(errors.Is(err, presence.ErrOwnedElsewhere))
 	})
 	var r bus.ClaimRefused
 	if err := json.Unmarshal(bustest.Next(t, reports, bus.SubjectClaimRefused, 5*time.Second).Data, &r); err != nil {
@@ -66,9 +66,9 @@ func TestOnlineIDHasOneOwner(t *testing.T) {
 	}
 
 	coap.Forget("uid1")
-	bustest.Eventually(t, 20*time.Second, "the id free once offline", func() bool {
+	bustest.Eventually(t, 20*time.Second, "the id free once offline", func() error {
 		_, err := ws.Seen("uid1", "127.0.0.1:4444")
-		return err == nil
+		return bustest.Want(err == nil)
 	})
 }
 
@@ -85,9 +85,9 @@ func TestSimultaneousClaimsSettle(t *testing.T) {
 	if _, err := second.Seen("uid2", "b"); err != nil && !errors.Is(err, presence.ErrOwnedElsewhere) {
 		t.Fatal(err)
 	}
-	bustest.Eventually(t, 20*time.Second, "one owner left", func() bool {
+	bustest.Eventually(t, 20*time.Second, "one owner left", func() error {
 		_, a := first.Lookup("uid2")
 		_, b := second.Lookup("uid2")
-		return a && !b
+		return bustest.Want(a && !b)
 	})
 }

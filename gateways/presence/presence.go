@@ -1,15 +1,3 @@
-// Package presence is the node bookkeeping every gateway shares: which nodes
-// it owns, their $state (online, reset, offline after a silence), their
-// values on the bus, and the commands sent to them.
-//
-// A gateway calls [Tracker.Seen] whenever a node shows a sign of life,
-// [Tracker.Reset] when it reboots and [Tracker.Forget] when it leaves; the
-// tracker publishes node.<id>.$state, times nodes out, and serves
-// gateway.<id>.*.set for every node it owns, in a queue group so that
-// replicas of one gateway answer each command once. The command itself is
-// carried out by the gateway's [CommandFunc], one node's commands in the order
-// they came, on a bounded pool (see [DefaultCommandWorkers]); the tracker
-// replies {"ok":true} or {"ok":false,"error":…}, bounded by a timeout.
 package presence
 
 import (
@@ -28,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/config"
 )
 
 // CommandFunc carries out one command on a node the gateway owns. It returns
@@ -112,31 +101,39 @@ type Tracker struct {
 // ErrTooManyNodes is returned by Seen when MaxNodes is reached.
 var ErrTooManyNodes = errors.New("node limit reached")
 
-// New validates cfg.
-func New(cfg Config) (*Tracker, error) {
+// setDefaults fills the zero fields (package internal/config: defaults,
+// then validate).
+func (c *Config) setDefaults() {
+	config.Default(&c.Timeout, 120*time.Second)
+	config.Default(&c.CommandTimeout, 5*time.Second)
+	config.Default(&c.MaxNodes, 100_000)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// validate checks the filled config.
+func (c *Config) validate() error {
 	switch {
-	case cfg.Conn == nil:
-		return nil, errors.New("presence: no nats connection")
-	case cfg.Logger == nil:
-		return nil, errors.New("presence: no logger")
-	case cfg.Protocol == "":
-		return nil, errors.New("presence: no protocol")
-	case cfg.Gateway == "":
-		return nil, errors.New("presence: no gateway name")
-	case cfg.Timeout < 0 || cfg.CommandTimeout < 0:
-		return nil, errors.New("presence: negative timeout")
+	case c.Conn == nil:
+		return errors.New("presence: no nats connection")
+	case c.Logger == nil:
+		return errors.New("presence: no logger")
+	case c.Protocol == "":
+		return errors.New("presence: no protocol")
+	case c.Gateway == "":
+		return errors.New("presence: no gateway name")
+	case c.Timeout < 0 || c.CommandTimeout < 0:
+		return errors.New("presence: negative timeout")
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 120 * time.Second
-	}
-	if cfg.CommandTimeout == 0 {
-		cfg.CommandTimeout = 5 * time.Second
-	}
-	if cfg.MaxNodes == 0 {
-		cfg.MaxNodes = 100_000
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	return nil
+}
+
+// New fills and validates cfg.
+func New(cfg Config) (*Tracker, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	return &Tracker{
 		cfg:   cfg,
@@ -435,12 +432,12 @@ func (t *Tracker) handleCommand(m *nats.Msg) {
 	}
 	s, err := bus.ParseSubject(m.Subject)
 	if err != nil || s.Kind != bus.KindGatewaySet {
-		t.reply(m, "", "", fmt.Errorf("bad command subject: %w", err))
+		t.reply(m, "", "", fmt.Errorf("bad command subject: %w", errors.Join(errBadSubject, err)))
 		return
 	}
 	t.commands.Add(1)
 	if _, ok := t.Lookup(s.Node); !ok || t.cfg.Commands == nil {
-		t.reply(m, s.Node, s.Resource, fmt.Errorf("node %s: not served by gateway %s", s.Node, t.cfg.Gateway))
+		t.reply(m, s.Node, s.Resource, fmt.Errorf("node %s: %w by gateway %s", s.Node, ErrNotServed, t.cfg.Gateway))
 		return
 	}
 	c := command{msg: m, node: s.Node, res: s.Resource, payload: append([]byte(nil), m.Data...)}
@@ -450,7 +447,7 @@ func (t *Tracker) handleCommand(m *nats.Msg) {
 }
 
 func (t *Tracker) reply(m *nats.Msg, node, res string, err error) {
-	r := bus.Reply{OK: err == nil}
+	r := bus.Reply{OK: err == nil, Code: replyCode(err)}
 	if err != nil {
 		r.Error = err.Error()
 		t.cmdErrs.Add(1)
@@ -466,4 +463,24 @@ func (t *Tracker) reply(m *nats.Msg, node, res string, err error) {
 	if err := m.Respond(b); err != nil {
 		t.log.Error("command reply", "node", node, "err", err)
 	}
+}
+
+// errBadSubject marks a command on a subject that is not gateway.<id>.<res>.set.
+var errBadSubject = errors.New("not gateway.<id>.<res>.set")
+
+// replyCode is the bus.Reply code of a command's outcome (see doc.go).
+func replyCode(err error) string {
+	switch {
+	case err == nil:
+		return bus.CodeOK
+	case errors.Is(err, ErrCommandTimeout), errors.Is(err, context.DeadlineExceeded):
+		return bus.CodeTimeout
+	case errors.Is(err, ErrCommandsBusy):
+		return bus.CodeBusy
+	case errors.Is(err, ErrNotServed):
+		return bus.CodeNoGateway
+	case errors.Is(err, errBadSubject):
+		return bus.CodeBadRequest
+	}
+	return bus.CodeRefused
 }

@@ -130,9 +130,9 @@ func TestCommands(t *testing.T) {
 		name, subject, payload string
 		want                   bus.Reply
 	}{
-		{"ok", "gateway.n1.led.set", "1", bus.Reply{OK: true}},
-		{"refused", "gateway.n1.led.set", "5", bus.Reply{Error: "4.00 Bad Request"}},
-		{"timeout", "gateway.n1.led.set", "slow", bus.Reply{Error: presence.ErrCommandTimeout.Error()}},
+		{"ok", "gateway.n1.led.set", "1", bus.Reply{OK: true, Code: bus.CodeOK}},
+		{"refused", "gateway.n1.led.set", "5", bus.Reply{Error: "4.00 Bad Request", Code: bus.CodeRefused}},
+		{"timeout", "gateway.n1.led.set", "slow", bus.Reply{Error: presence.ErrCommandTimeout.Error(), Code: bus.CodeTimeout}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

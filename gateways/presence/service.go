@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/goaiot/goaiot/internal/version"
 	"github.com/nats-io/nats.go/micro"
 )
-
-// ServiceVersion is the semantic version announced by goaiot's micro services.
-const ServiceVersion = "0.1.0"
 
 // AddService registers the gateway as a NATS micro service named name (e.g.
 // "aiot-coap"), so that `nats micro ls` lists it and `nats micro stats`
@@ -18,7 +16,7 @@ const ServiceVersion = "0.1.0"
 func (t *Tracker) AddService(name string) (micro.Service, error) {
 	svc, err := micro.AddService(t.cfg.Conn, micro.Config{
 		Name:        name,
-		Version:     ServiceVersion,
+		Version:     version.Version,
 		Description: t.cfg.Protocol + " gateway " + t.cfg.Gateway + " (site " + t.cfg.Site + ")",
 		Metadata:    map[string]string{"gateway": t.cfg.Gateway, "site": t.cfg.Site, "protocol": t.cfg.Protocol},
 		StatsHandler: func(*micro.Endpoint) any {

@@ -97,9 +97,9 @@ func TestRoles(t *testing.T) {
 	conns, violations := authServer(t)
 	q, _ := startQueue(t, conns[bus.RoleGateway], nil)
 	publishState(t, conns[bus.RoleGateway], "n1", bus.StateOffline)
-	bustest.Eventually(t, wait, "the queue to follow n1", func() bool {
+	bustest.Eventually(t, wait, "the queue to follow n1", func() error {
 		r, err := queueCommand(t, conns[bus.RoleDashboard], "n1", "probe", "", "bad")
-		return err == nil && r.Code == bus.CodeBadRequest
+		return bustest.Want(err == nil && r.Code == bus.CodeBadRequest)
 	})
 	t.Run("dashboard queues", func(t *testing.T) {
 		mustQueue(t, conns[bus.RoleDashboard], "n1", "led", "1", "10m")

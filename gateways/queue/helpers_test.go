@@ -91,9 +91,9 @@ func offline(t *testing.T, nc *nats.Conn, node string) {
 // a probe it refuses (a bad duration).
 func followed(t *testing.T, nc *nats.Conn, node string) {
 	t.Helper()
-	bustest.Eventually(t, wait, "the queue to answer for "+node, func() bool {
+	bustest.Eventually(t, wait, "the queue to answer for "+node, func() error {
 		r, err := queueCommand(t, nc, node, "probe", "", "bad")
-		return err == nil && r.Code == bus.CodeBadRequest
+		return bustest.Want(err == nil && r.Code == bus.CodeBadRequest)
 	})
 }
 

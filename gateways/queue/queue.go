@@ -49,7 +49,7 @@ type Config struct {
 	Now func() time.Time
 }
 
-func (c *Config) defaults() {
+func (c *Config) setDefaults() {
 	def := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
@@ -129,7 +129,7 @@ type Queue struct {
 
 // New validates cfg; Run starts the queue.
 func New(cfg Config) (*Queue, error) {
-	cfg.defaults()
+	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

@@ -51,9 +51,9 @@ func TestWhoAnswers(t *testing.T) {
 		}
 	})
 	t.Run("an online node is its gateway's", func(t *testing.T) {
-		bustest.Eventually(t, wait, "the gateway to answer", func() bool {
+		bustest.Eventually(t, wait, "the gateway to answer", func() error {
 			r, err := queueCommand(t, nc, "on1", "led", "1", "1m")
-			return err == nil && r.OK && r.Code == ""
+			return bustest.Want(err == nil && r.OK && r.Code == "")
 		})
 		if p := <-got; p != "1" {
 			t.Fatalf("gateway got %q", p)
@@ -136,7 +136,7 @@ func TestExpiry(t *testing.T) {
 	}
 	got := gateway(t, nc, "n1", bus.Reply{OK: true})
 	publishState(t, nc, "n1", bus.StateOnline)
-	bustest.Eventually(t, wait, "nothing waiting", func() bool { return q.Stats().Waiting == 0 })
+	bustest.Eventually(t, wait, "nothing waiting", func() error { return bustest.Want(q.Stats().Waiting == 0) })
 	select {
 	case p := <-got:
 		t.Fatalf("an expired command reached the node: %q", p)

@@ -3,6 +3,7 @@ package queue
 import (
 	"fmt"
 
+	"github.com/goaiot/goaiot/internal/version"
 	"github.com/nats-io/nats.go/micro"
 )
 
@@ -14,7 +15,7 @@ const ServiceName = "aiot-queue"
 func (q *Queue) addService() (micro.Service, error) {
 	svc, err := micro.AddService(q.nc, micro.Config{
 		Name:         ServiceName,
-		Version:      "0.1.0",
+		Version:      version.Version,
 		Description:  "goaiot: commands waiting for offline nodes",
 		StatsHandler: func(*micro.Endpoint) any { return q.Stats() },
 	})

@@ -61,12 +61,14 @@
 // # Commands
 //
 // A NATS request on gateway.<id>.<res>.set sends {"endpoint":res,
-// "payload":<request data as a string>} and replies {"ok":true} as soon as
-// the node sends an update of res with that value. An update of res with
-// another value is the node's refusal ({"ok":false,"error":"node answered
-// led=\"0\""}) unless the asked value follows within a second (the other
-// value may have been in flight before the node read the command). No
-// update within CommandTimeout, or a disconnect, replies an error too.
+// "payload":<request data as a string>} and replies by the one rule of
+// package presence: {"ok":true,"code":"ok"} as soon as the node sends an
+// update of res with that value; an update of res with another value is the
+// node's refusal ({"ok":false,"code":"refused","error":"refused: the node
+// reported led=\"0\", not \"5\""}) unless the asked value follows within a
+// second (the other value may have been in flight before the node read the
+// command). No update within CommandTimeout replies code "timeout", a
+// disconnect code "refused".
 // Pyaiot itself had no reply at all: success was only seen in a later update.
 //
 // # Limits and bad frames

@@ -146,7 +146,7 @@ func TestTakeover(t *testing.T) {
 			case replaced:
 				cur := dialPeer(t, e.url+"?id=phone"+q, h)
 				if !tt.oldReads { // once replaced, it may read its close frame
-					eventually(t, "the takeover", func() bool { return e.gw.Stats().Takeovers == 1 })
+					bustest.Eventually(t, 10*time.Second, "the takeover", func() error { return bustest.Want(e.gw.Stats().Takeovers == 1) })
 					go old.read()
 				}
 				if code, reason := old.waitClosed(t); code != websocket.ClosePolicyViolation || !strings.Contains(reason, "replaced") {
@@ -272,9 +272,9 @@ func TestNewNodeIDsPerSource(t *testing.T) {
 func TestServiceStats(t *testing.T) {
 	e := startGateway(t, nil)
 	refusedDial(t, e.url, http.Header{"Origin": {"http://evil.example"}})
-	eventually(t, "the micro service", func() bool {
+	bustest.Eventually(t, 10*time.Second, "the micro service", func() error {
 		m, err := e.nc.Request("$SRV.STATS."+ws.ServiceName, nil, time.Second)
-		return err == nil && strings.Contains(string(m.Data), `"origin":1`)
+		return bustest.Want(err == nil && strings.Contains(string(m.Data), `"origin":1`))
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/presence"
+	"github.com/goaiot/goaiot/internal/config"
 	"github.com/goaiot/goaiot/internal/loglimit"
 	"github.com/goaiot/goaiot/internal/origin"
 	"github.com/goaiot/goaiot/internal/sourcelimit"
@@ -53,13 +54,13 @@ type Config struct {
 	MaxValueBytes int
 	// ValueRate is the sustained values per second one node may publish,
 	// with bursts of ValueBurst; values past it are skipped. Defaults
-	// bus.DefaultNodeValueRate and bus.DefaultNodeValueBurst; negative: no limit.
+	// bus.DefaultNodeValueRate and bus.DefaultNodeValueBurst; ValueRate -1: no limit.
 	ValueRate  float64
 	ValueBurst int
 	// NewIDsPerSource caps the handshakes per second, from one source IP
 	// address, of ids not connected here (generated ids included); past it
 	// the handshake gets 429. Token-proven ids are not counted. Default
-	// bus.DefaultNewNodesPerSource; negative: no limit.
+	// bus.DefaultNewNodesPerSource; -1: no limit.
 	NewIDsPerSource float64
 	// AllowOrigins are browser origins (scheme://host[:port], or "*" for
 	// any) let in besides the request's own host; requests without an
@@ -76,7 +77,26 @@ type Config struct {
 	SendQueue int
 }
 
-func (c *Config) setDefaults() error {
+// setDefaults fills the zero fields (package internal/config: defaults,
+// then validate).
+func (c *Config) setDefaults() {
+	config.Default(&c.NodeTimeout, 120*time.Second)
+	config.Default(&c.PingInterval, min(c.NodeTimeout/3, 30*time.Second))
+	config.Default(&c.CommandTimeout, 5*time.Second)
+	config.Default(&c.MaxFrameBytes, 64<<10)
+	config.Default(&c.FrameRate, 50)
+	config.Default(&c.FrameBurst, 200)
+	config.Default(&c.MaxResources, bus.DefaultMaxResources)
+	config.Default(&c.MaxValueBytes, bus.DefaultMaxValueBytes)
+	config.Default(&c.ValueRate, bus.DefaultNodeValueRate)
+	config.Default(&c.ValueBurst, bus.DefaultNodeValueBurst)
+	config.Default(&c.NewIDsPerSource, bus.DefaultNewNodesPerSource)
+	config.Default(&c.TakeoverWait, 2*time.Second)
+	config.Default(&c.SendQueue, 64)
+}
+
+// validate checks the filled config.
+func (c *Config) validate() error {
 	switch {
 	case c.Conn == nil:
 		return errors.New("ws: no nats connection")
@@ -89,36 +109,15 @@ func (c *Config) setDefaults() error {
 	case c.MaxFrameBytes < 0 || c.FrameRate < 0 || c.FrameBurst < 0 || c.MaxResources < 0 || c.MaxNodes < 0 || c.SendQueue < 0,
 		c.MaxValueBytes < 0 || c.ValueBurst < 0:
 		return errors.New("ws: negative limit")
+	case c.ValueRate < 0 && c.ValueRate != config.Unlimited, c.NewIDsPerSource < 0 && c.NewIDsPerSource != config.Unlimited:
+		return errors.New("ws: negative rate: want -1 (no limit), 0 (default) or more")
+	case c.PingInterval >= c.NodeTimeout:
+		return fmt.Errorf("ws: ping interval %s must be shorter than the node timeout %s", c.PingInterval, c.NodeTimeout)
 	}
 	if _, err := origin.New(c.AllowOrigins, false); err != nil {
 		return fmt.Errorf("ws: %w", err)
 	}
-	c.NodeTimeout = orDefault(c.NodeTimeout, 120*time.Second)
-	c.PingInterval = orDefault(c.PingInterval, min(c.NodeTimeout/3, 30*time.Second))
-	if c.PingInterval >= c.NodeTimeout {
-		return fmt.Errorf("ws: ping interval %s must be shorter than the node timeout %s", c.PingInterval, c.NodeTimeout)
-	}
-	c.CommandTimeout = orDefault(c.CommandTimeout, 5*time.Second)
-	c.MaxFrameBytes = orDefault(c.MaxFrameBytes, 64<<10)
-	c.FrameRate = orDefault(c.FrameRate, 50)
-	c.FrameBurst = orDefault(c.FrameBurst, 200)
-	c.MaxResources = orDefault(c.MaxResources, bus.DefaultMaxResources)
-	c.MaxValueBytes = orDefault(c.MaxValueBytes, bus.DefaultMaxValueBytes)
-	c.ValueRate = orDefault(c.ValueRate, bus.DefaultNodeValueRate)
-	c.ValueBurst = orDefault(c.ValueBurst, bus.DefaultNodeValueBurst)
-	c.NewIDsPerSource = orDefault(c.NewIDsPerSource, bus.DefaultNewNodesPerSource)
-	c.TakeoverWait = orDefault(c.TakeoverWait, 2*time.Second)
-	c.SendQueue = orDefault(c.SendQueue, 64)
 	return nil
-}
-
-// orDefault returns v, or def when v is zero.
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // Stats counts what the gateway did; `nats micro stats aiot-ws` shows it.
@@ -155,12 +154,13 @@ type Gateway struct {
 
 // New validates cfg.
 func New(cfg Config) (*Gateway, error) {
-	if err := cfg.setDefaults(); err != nil {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, sessions: make(map[string]*session), ready: make(chan struct{}),
 		newIDs: sourcelimit.New(cfg.NewIDsPerSource, int(cfg.NewIDsPerSource)), lines: loglimit.New(cfg.Logger, 10, "websocket node refusals")}
-	g.origins, _ = origin.New(cfg.AllowOrigins, false) // validated by setDefaults
+	g.origins, _ = origin.New(cfg.AllowOrigins, false) // validated by validate
 	tr, err := presence.New(presence.Config{
 		Conn: cfg.Conn, Logger: cfg.Logger, Protocol: bus.ProtocolWebSocket,
 		Gateway: cfg.Gateway, Site: cfg.Site, Timeout: cfg.NodeTimeout,

@@ -94,13 +94,13 @@ func TestLEDCommand(t *testing.T) {
 	tests := []struct {
 		res, payload string
 		ok, led      bool
-		err          string
+		code, err    string
 	}{
-		{"led", "1", true, true, ""},
-		{"led", "0", true, false, ""},
-		{"led", "1", true, true, ""},
-		{"led", "5", false, true, `node answered led="1"`}, // the sim refuses and says its LED is on
-		{"text", "hello", false, true, "timeout"},          // the sim never answers text
+		{"led", "1", true, true, bus.CodeOK, ""},
+		{"led", "0", true, false, bus.CodeOK, ""},
+		{"led", "1", true, true, bus.CodeOK, ""},
+		{"led", "5", false, true, bus.CodeRefused, `led="1"`},      // the sim refuses and says its LED is on
+		{"text", "hello", false, true, bus.CodeTimeout, "timeout"}, // the sim never answers text
 	}
 	for _, tt := range tests {
 		t.Run(tt.res+"="+tt.payload, func(t *testing.T) {
@@ -112,8 +112,8 @@ func TestLEDCommand(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.OK != tt.ok {
-				t.Errorf("reply %s, want ok=%v", m.Data, tt.ok)
+			if r.OK != tt.ok || r.Code != tt.code {
+				t.Errorf("reply %s, want ok=%v code %q", m.Data, tt.ok, tt.code)
 			}
 			if !strings.Contains(r.Error, tt.err) || (tt.err == "") != (r.Error == "") {
 				t.Errorf("error %q, want …%q…", r.Error, tt.err)
@@ -155,7 +155,7 @@ func TestCommandToGoneNode(t *testing.T) {
 	}
 	_ = c.Close()
 	r := <-done
-	if r == nil || r.OK || !strings.Contains(r.Error, "disconnected") {
+	if r == nil || r.OK || r.Code != bus.CodeRefused || !strings.Contains(r.Error, "disconnected") {
 		t.Errorf("reply %+v, want an error saying the node disconnected", r)
 	}
 }
@@ -183,7 +183,7 @@ func TestOffline(t *testing.T) {
 			if st := nextState(t, states, "n1", 5*time.Second); st.State != bus.StateOffline {
 				t.Errorf("state %s, want offline", st.State)
 			}
-			eventually(t, "no node left", func() bool { return len(e.gw.Nodes()) == 0 })
+			bustest.Eventually(t, 10*time.Second, "no node left", func() error { return bustest.Want(len(e.gw.Nodes()) == 0) })
 		})
 	}
 }

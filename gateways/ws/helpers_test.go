@@ -126,12 +126,6 @@ func waitClose(t *testing.T, c *websocket.Conn) (int, string) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	bustest.Eventually(t, 10*time.Second, what, cond)
-}
-
 // peer is a raw node connection whose frames a goroutine reads (and so
 // answers pings) until the gateway closes it.
 type peer struct {
@@ -231,9 +225,9 @@ func status(resp *http.Response) string {
 // nothing else can have been published in between.
 func drain(t *testing.T, e *env, ch <-chan *nats.Msg, handled int64) []*nats.Msg {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d values handled", handled), func() bool {
+	bustest.Eventually(t, 10*time.Second, fmt.Sprintf("%d values handled", handled), func() error {
 		st := e.gw.Stats()
-		return st.Values+st.Skipped >= handled
+		return bustest.Want(st.Values+st.Skipped >= handled)
 	})
 	if err := e.nc.Publish(bus.SubjectGatewayCheck, nil); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/goaiot/goaiot/bus"
-	"github.com/goaiot/goaiot/gateways/presence"
+	"github.com/goaiot/goaiot/internal/version"
 )
 
 // addService registers the gateway as the NATS micro service aiot-ws:
@@ -17,7 +17,7 @@ import (
 func (g *Gateway) addService() (micro.Service, error) {
 	svc, err := micro.AddService(g.cfg.Conn, micro.Config{
 		Name:         ServiceName,
-		Version:      presence.ServiceVersion,
+		Version:      version.Version,
 		Description:  bus.ProtocolWebSocket + " gateway " + g.cfg.Gateway + " (site " + g.cfg.Site + ")",
 		Metadata:     map[string]string{"gateway": g.cfg.Gateway, "site": g.cfg.Site, "protocol": bus.ProtocolWebSocket},
 		StatsHandler: func(*micro.Endpoint) any { return g.Stats() },

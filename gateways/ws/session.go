@@ -45,7 +45,7 @@ type session struct {
 	mu        sync.Mutex
 	resources map[string]bool
 	rejected  map[string]bool
-	waiters   map[string][]chan string // commands waiting for an update, by resource
+	confirms  *presence.Confirmations // commands waiting for an update
 }
 
 func newSession(g *Gateway, c *websocket.Conn, id, addr string) *session {
@@ -59,7 +59,7 @@ func newSession(g *Gateway, c *websocket.Conn, id, addr string) *session {
 		done:      make(chan struct{}),
 		resources: make(map[string]bool),
 		rejected:  make(map[string]bool),
-		waiters:   make(map[string][]chan string),
+		confirms:  presence.NewConfirmations(0),
 	}
 }
 
@@ -403,21 +403,16 @@ func (s *session) writeLoop() {
 	}
 }
 
-// answerGrace is how long a command still waits for the value it asked for
-// after the node sent another one (an update already in flight when the
-// command left, or the node's refusal).
-const answerGrace = time.Second
+// errDisconnected ends the commands of a node whose socket closed.
+var errDisconnected = errors.New("node disconnected")
 
-// command sends a command and waits for the node's update of res. An update
-// carrying payload is the node's yes. An update with another value is
-// taken as its no, unless the asked value follows within answerGrace: the
-// other value may have been on its way before the node read the command.
+// command sends a command and waits for the node's update of res, by the
+// rule of package presence: an update carrying payload is the node's yes,
+// another value not followed by payload within presence.DefaultConfirmGrace
+// its no.
 func (s *session) command(ctx context.Context, res, payload string) error {
-	w := make(chan string, 8)
-	s.mu.Lock()
-	s.waiters[res] = append(s.waiters[res], w)
-	s.mu.Unlock()
-	defer s.dropWaiter(res, w)
+	w := s.confirms.Expect(s.id, res, []byte(payload))
+	defer w.Done()
 	b, err := json.Marshal(commandFrame{Endpoint: res, Payload: payload})
 	if err != nil {
 		return fmt.Errorf("command: %w", err)
@@ -425,51 +420,17 @@ func (s *session) command(ctx context.Context, res, payload string) error {
 	if !s.send(b) {
 		return errors.New("node send queue full or closed")
 	}
-	var other *string
-	var grace <-chan time.Time
-	for {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
 		select {
-		case v := <-w:
-			if v == payload {
-				return nil
-			}
-			if other == nil {
-				grace = time.After(answerGrace)
-			}
-			other = &v
-		case <-grace:
-			return fmt.Errorf("node answered %s=%q", res, *other)
 		case <-s.done:
-			return errors.New("node disconnected")
+			cancel(errDisconnected)
 		case <-ctx.Done():
-			if other != nil {
-				return fmt.Errorf("node answered %s=%q", res, *other)
-			}
-			return ctx.Err()
 		}
-	}
+	}()
+	return w.Wait(ctx)
 }
 
 // answered hands value to the commands waiting for an update of res.
-func (s *session) answered(res, value string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, w := range s.waiters[res] {
-		select {
-		case w <- value:
-		default: // that command has seen enough answers
-		}
-	}
-}
-
-func (s *session) dropWaiter(res string, w chan string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ws := s.waiters[res]
-	if i := slices.Index(ws, w); i >= 0 {
-		s.waiters[res] = slices.Delete(ws, i, i+1)
-	}
-	if len(s.waiters[res]) == 0 {
-		delete(s.waiters, res)
-	}
-}
+func (s *session) answered(res, value string) { s.confirms.Report(s.id, res, value) }

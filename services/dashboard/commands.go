@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,26 +12,27 @@ import (
 )
 
 // command carries out a browser's command as a NATS request on
-// gateway.<uid>.<endpoint>.set and returns the "result" for that browser.
+// gateway.<uid>.<endpoint>.set and returns the "result" for that browser,
+// with the reply's code (bus.Code*).
 func (d *Dashboard) command(c *client, req request) *frame {
 	if !c.ext {
 		req.queueFor = 0 // Pyaiot's protocol has no queue
 	}
 	outcome, err := d.allowed(c)
-	var reply bus.Reply
+	reply := bus.Reply{Code: bus.CodeForbidden}
 	if err == nil {
 		reply, outcome, err = d.sendCommand(req)
 	}
 	d.m.results.WithLabelValues(outcome).Inc()
-	res := resultMsg{Type: typeResult, ID: req.id, UID: req.uid, Endpoint: req.endpoint, OK: err == nil}
+	res := resultMsg{Type: typeResult, ID: req.id, UID: req.uid, Endpoint: req.endpoint, OK: err == nil, Code: reply.Code}
 	if err != nil {
 		res.Error = err.Error()
 	}
 	if reply.Code == bus.CodeQueued {
-		res.Code, res.Command, res.Until = reply.Code, reply.Command, millis(reply.Until)
+		res.Command, res.Until = reply.Command, millis(reply.Until)
 	}
 	c.log.Info("command", "node", req.uid, "resource", req.endpoint, "payload", string(req.payload),
-		"outcome", outcome, "err", err)
+		"outcome", outcome, "code", reply.Code, "err", err)
 	return mustFrame(res, "", false)
 }
 
@@ -54,10 +54,12 @@ func (d *Dashboard) allowed(c *client) (outcome string, err error) {
 
 // sendCommand makes the request (with bus.HeaderQueueFor when the browser
 // asked to queue it) and returns the reply, the metrics outcome and the
-// error shown to the browser.
+// error shown to the browser. The reply's Code is the gateway's, or the
+// dashboard's own when no reply came (no_gateway, timeout, bad_request,
+// error); the outcome is told from the code, never from the text.
 func (d *Dashboard) sendCommand(req request) (bus.Reply, string, error) {
 	if err := checkTarget(req); err != nil {
-		return bus.Reply{}, outcomeInvalid, err
+		return bus.Reply{Code: bus.CodeBadRequest}, outcomeInvalid, err
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CommandTimeout)
 	defer cancel()
@@ -69,26 +71,42 @@ func (d *Dashboard) sendCommand(req request) (bus.Reply, string, error) {
 	m, err := d.nc.RequestMsgWithContext(ctx, msg)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return bus.Reply{}, outcomeNoResponders, fmt.Errorf("no gateway serves node %s", req.uid)
+		return bus.Reply{Code: bus.CodeNoGateway}, outcomeNoResponders, fmt.Errorf("no gateway serves node %s", req.uid)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return bus.Reply{}, outcomeTimeout, fmt.Errorf("timeout: no answer within %s", d.cfg.CommandTimeout)
+		return bus.Reply{Code: bus.CodeTimeout}, outcomeTimeout, fmt.Errorf("timeout: no answer within %s", d.cfg.CommandTimeout)
 	case err != nil:
-		return bus.Reply{}, outcomeError, fmt.Errorf("nats: %w", err)
+		return bus.Reply{Code: bus.CodeError}, outcomeError, fmt.Errorf("nats: %w", err)
 	}
 	reply, err := bus.ParseReply(m.Data)
+	if err != nil {
+		return bus.Reply{Code: bus.CodeError}, outcomeError, fmt.Errorf("bad answer from the gateway: %w", err)
+	}
+	return classify(reply)
+}
+
+// classify tells a gateway's reply's outcome from its code. A reply
+// without a code (a gateway older than codes) is ok or refused.
+func classify(reply bus.Reply) (bus.Reply, string, error) {
+	if reply.Code == "" {
+		reply.Code = bus.CodeRefused
+		if reply.OK {
+			reply.Code = bus.CodeOK
+		}
+	}
 	switch {
-	case err != nil:
-		return bus.Reply{}, outcomeError, fmt.Errorf("bad answer from the gateway: %w", err)
 	case reply.OK && reply.Code == bus.CodeQueued:
 		return reply, outcomeQueued, nil
 	case reply.OK:
 		return reply, outcomeOK, nil
-	case reply.Error == "":
-		return reply, outcomeRefused, errors.New("refused")
-	case strings.HasPrefix(reply.Error, "timeout"):
-		return reply, outcomeTimeout, errors.New(reply.Error)
 	}
-	return reply, outcomeRefused, errors.New(reply.Error)
+	why := reply.Error
+	if why == "" {
+		why = reply.Code
+	}
+	if reply.Code == bus.CodeTimeout {
+		return reply, outcomeTimeout, errors.New(why)
+	}
+	return reply, outcomeRefused, errors.New(why)
 }
 
 func checkTarget(req request) error {
@@ -105,7 +123,7 @@ func (d *Dashboard) busy(req request) *frame {
 		return mustFrame(historyMsg{Type: typeHistory, ID: req.id, UID: req.uid, Endpoint: req.endpoint, Points: []point{}, Error: msg}, "", false)
 	}
 	d.m.results.WithLabelValues(outcomeInvalid).Inc()
-	return mustFrame(resultMsg{Type: typeResult, ID: req.id, UID: req.uid, Endpoint: req.endpoint, Error: msg}, "", false)
+	return mustFrame(resultMsg{Type: typeResult, ID: req.id, UID: req.uid, Endpoint: req.endpoint, Code: bus.CodeBusy, Error: msg}, "", false)
 }
 
 // history answers a browser's history request from the stream: the last

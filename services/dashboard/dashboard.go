@@ -19,7 +19,9 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/config"
 	"github.com/goaiot/goaiot/internal/origin"
+	"github.com/goaiot/goaiot/internal/version"
 	"github.com/goaiot/goaiot/webapp"
 )
 
@@ -97,34 +99,29 @@ type Config struct {
 	Readiness func() (ready bool, addrs map[string]string)
 }
 
-func (c *Config) defaults() {
-	setDefault(&c.Stream, bus.NodesStream)
-	setDefault(&c.Version, "dev")
-	setDefault(&c.CommandTimeout, 6*time.Second)
-	setDefault(&c.MaxMessageBytes, 64<<10)
-	setDefault(&c.MessageRate, 20)
-	setDefault(&c.MessageBurst, 60)
-	setDefault(&c.MaxInFlight, 8)
-	setDefault(&c.QueueLimit, 4096)
-	setDefault(&c.SlowAfter, 32)
-	setDefault(&c.WriteTimeout, 10*time.Second)
-	setDefault(&c.PingInterval, 20*time.Second)
-	setDefault(&c.MaxBrowsers, 10_000)
-	setDefault(&c.MaxHistory, 1000)
-	setDefault(&c.LoadTimeout, 30*time.Second)
-	setDefault(&c.Anonymous, AnonymousAuto)
-	setDefault(&c.SessionTTL, 12*time.Hour)
-	setDefault(&c.MaxSessions, 10_000)
-	setDefault(&c.LoginRate, 5)
+// setDefaults fills the zero fields (package internal/config: defaults,
+// then validate).
+func (c *Config) setDefaults() {
+	config.Default(&c.Stream, bus.NodesStream)
+	config.Default(&c.Version, "dev")
+	config.Default(&c.CommandTimeout, 6*time.Second)
+	config.Default(&c.MaxMessageBytes, 64<<10)
+	config.Default(&c.MessageRate, 20)
+	config.Default(&c.MessageBurst, 60)
+	config.Default(&c.MaxInFlight, 8)
+	config.Default(&c.QueueLimit, 4096)
+	config.Default(&c.SlowAfter, 32)
+	config.Default(&c.WriteTimeout, 10*time.Second)
+	config.Default(&c.PingInterval, 20*time.Second)
+	config.Default(&c.MaxBrowsers, 10_000)
+	config.Default(&c.MaxHistory, 1000)
+	config.Default(&c.LoadTimeout, 30*time.Second)
+	config.Default(&c.Anonymous, AnonymousAuto)
+	config.Default(&c.SessionTTL, 12*time.Hour)
+	config.Default(&c.MaxSessions, 10_000)
+	config.Default(&c.LoginRate, 5)
 	if c.WebApp == nil {
 		c.WebApp = webapp.FS()
-	}
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
 	}
 }
 
@@ -173,7 +170,7 @@ type Dashboard struct {
 
 // New validates cfg and builds the dashboard; Run starts it.
 func New(cfg Config) (*Dashboard, error) {
-	cfg.defaults()
+	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -371,7 +368,7 @@ func (d *Dashboard) stats() Stats {
 func (d *Dashboard) addService() (micro.Service, error) {
 	svc, err := micro.AddService(d.nc, micro.Config{
 		Name:         ServiceName,
-		Version:      "0.1.0",
+		Version:      version.Version,
 		Description:  "goaiot dashboard: websocket fan-out to browsers (" + d.cfg.Version + ")",
 		Metadata:     map[string]string{"version": d.cfg.Version},
 		StatsHandler: func(*micro.Endpoint) any { return d.stats() },

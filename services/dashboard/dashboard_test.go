@@ -205,21 +205,21 @@ func TestCommands(t *testing.T) {
 		want    msg
 	}{
 		{"accepted", `{"type":"update","data":{"uid":"n1","endpoint":"led","payload":"1"},"id":"c1"}`,
-			"gateway.n1.led.set 1", msg{Type: typeResult, ID: "c1", UID: "n1", Endpoint: "led", OK: true}},
+			"gateway.n1.led.set 1", msg{Type: typeResult, ID: "c1", UID: "n1", Endpoint: "led", OK: true, Code: bus.CodeOK}},
 		{"pyaiot frame without id", `{"type":"update","data":{"uid":"n1","endpoint":"/led","payload":"0"}}`,
-			"gateway.n1.led.set 0", msg{Type: typeResult, UID: "n1", Endpoint: "led", OK: true}},
+			"gateway.n1.led.set 0", msg{Type: typeResult, UID: "n1", Endpoint: "led", OK: true, Code: bus.CodeOK}},
 		{"refused by the node", `{"type":"update","data":{"uid":"n1","endpoint":"led","payload":"5"},"id":"c2"}`,
-			"gateway.n1.led.set 5", msg{Type: typeResult, ID: "c2", UID: "n1", Endpoint: "led", Error: "4.00 Bad Request"}},
+			"gateway.n1.led.set 5", msg{Type: typeResult, ID: "c2", UID: "n1", Endpoint: "led", Error: "4.00 Bad Request", Code: bus.CodeRefused}},
 		{"numeric payload", `{"type":"update","data":{"uid":"n1","endpoint":"led","payload":7},"id":"c3"}`,
-			"gateway.n1.led.set 7", msg{Type: typeResult, ID: "c3", UID: "n1", Endpoint: "led", Error: "4.00 Bad Request"}},
+			"gateway.n1.led.set 7", msg{Type: typeResult, ID: "c3", UID: "n1", Endpoint: "led", Error: "4.00 Bad Request", Code: bus.CodeRefused}},
 		{"no gateway", `{"type":"update","data":{"uid":"n9","endpoint":"led","payload":"1"},"id":"c4"}`,
-			"", msg{Type: typeResult, ID: "c4", UID: "n9", Endpoint: "led", Error: "no gateway serves node n9"}},
+			"", msg{Type: typeResult, ID: "c4", UID: "n9", Endpoint: "led", Error: "no gateway serves node n9", Code: bus.CodeNoGateway}},
 		{"timeout", `{"type":"update","data":{"uid":"n1","endpoint":"led","payload":"slow"},"id":"c5"}`,
-			"gateway.n1.led.set slow", msg{Type: typeResult, ID: "c5", UID: "n1", Endpoint: "led", Error: "timeout: no answer within 500ms"}},
+			"gateway.n1.led.set slow", msg{Type: typeResult, ID: "c5", UID: "n1", Endpoint: "led", Error: "timeout: no answer within 500ms", Code: bus.CodeTimeout}},
 		{"unsafe uid", `{"type":"update","data":{"uid":"n1.>","endpoint":"led","payload":"1"},"id":"c6"}`,
-			"", msg{Type: typeResult, ID: "c6", UID: "n1.>", Endpoint: "led", Error: `node id "n1.>": unsafe character '.'`}},
+			"", msg{Type: typeResult, ID: "c6", UID: "n1.>", Endpoint: "led", Error: `node id "n1.>": unsafe character '.'`, Code: bus.CodeBadRequest}},
 		{"reserved endpoint", `{"type":"update","data":{"uid":"n1","endpoint":"$state","payload":"1"},"id":"c7"}`,
-			"", msg{Type: typeResult, ID: "c7", UID: "n1", Endpoint: "$state", Error: `resource "$state": reserved name`}},
+			"", msg{Type: typeResult, ID: "c7", UID: "n1", Endpoint: "$state", Error: `resource "$state": reserved name`, Code: bus.CodeBadRequest}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -227,7 +227,7 @@ func TestCommands(t *testing.T) {
 			sender.send(tt.frame)
 			res := sender.nextOf(typeResult)
 			if res.Type != tt.want.Type || res.ID != tt.want.ID || res.UID != tt.want.UID || res.Endpoint != tt.want.Endpoint ||
-				res.OK != tt.want.OK || res.Error != tt.want.Error {
+				res.OK != tt.want.OK || res.Error != tt.want.Error || res.Code != tt.want.Code {
 				t.Errorf("result %+v, want %+v", res, tt.want)
 			}
 			select {

@@ -57,11 +57,14 @@
 //	{"type":"history","id":"h1","uid":U,"endpoint":E,"points":[{"ts":MS,"data":"v"},…]} (ext)
 //	    The answer to a history request, to that browser only. On failure
 //	    points is empty and "error" says why (bad uid, stream unavailable).
-//	{"type":"result","id":"c1","uid":U,"endpoint":E,"ok":true}          (ext)
-//	{"type":"result","id":"c1","uid":U,"endpoint":E,"ok":false,"error":"timeout"}
+//	{"type":"result","id":"c1","uid":U,"endpoint":E,"ok":true,"code":"ok"} (ext)
+//	{"type":"result","id":"c1","uid":U,"endpoint":E,"ok":false,"code":"timeout","error":"timeout: …"}
 //	    The outcome of a command, sent only to the browser that sent it.
-//	    ok is true once the owning gateway said the node accepted it. error
-//	    is the gateway's refusal (e.g. "4.00 Bad Request"), "timeout: …",
+//	    ok is true once the owning gateway said the node accepted it. code
+//	    is what to switch on (bus.Code*): ok, queued, timeout, refused,
+//	    no_gateway, forbidden, busy, bad_request (an unsafe uid or
+//	    endpoint), offline, queue_full, error (the bus failed). error
+//	    is for people: the gateway's refusal (e.g. "4.00 Bad Request"), "timeout: …",
 //	    "no gateway serves node U", a validation error for an unsafe uid or
 //	    endpoint, "forbidden: role viewer may not send commands (log in as
 //	    an operator)", "forbidden: session ended (log in again)" (after a

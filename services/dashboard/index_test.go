@@ -59,8 +59,8 @@ func TestDashboardForgetsOfflineNodes(t *testing.T) {
 	pub.json(bus.NodeState("spoof1"), bus.State{State: bus.StateOnline, Protocol: bus.ProtocolCoAP, Time: now})
 	pub.json(bus.NodeState("spoof1"), bus.State{State: bus.StateOffline, Protocol: bus.ProtocolCoAP, Time: now})
 	pub.json(bus.NodeState("kept"), bus.State{State: bus.StateOnline, Protocol: bus.ProtocolCoAP, Time: now})
-	bustest.Eventually(t, wait, "both nodes known", func() bool { return metric(t, td, "aiot_dashboard_nodes") == 2 })
-	bustest.Eventually(t, wait, "the offline node forgotten", func() bool { return metric(t, td, "aiot_dashboard_nodes") == 1 })
+	bustest.Eventually(t, wait, "both nodes known", func() error { return bustest.Want(metric(t, td, "aiot_dashboard_nodes") == 2) })
+	bustest.Eventually(t, wait, "the offline node forgotten", func() error { return bustest.Want(metric(t, td, "aiot_dashboard_nodes") == 1) })
 	for _, m := range dial(t, td, nil).subscribe() {
 		if m.UID == "spoof1" {
 			t.Fatalf("forgotten node in the snapshot: %+v", m)

@@ -261,8 +261,10 @@ type resultMsg struct {
 	Endpoint string `json:"endpoint"`
 	OK       bool   `json:"ok"`
 	Error    string `json:"error,omitempty"`
-	// A command that waits for its node: Code "queued", the queue's
-	// command id and the deadline (ms); its "outcome" follows.
+	// Code says what happened, to switch on (bus.Code*: ok, timeout,
+	// refused, no_gateway, forbidden, busy, bad_request, queued, …). A
+	// command that waits for its node: Code "queued", the queue's command
+	// id and the deadline (ms); its "outcome" follows.
 	Code    string `json:"code,omitempty"`
 	Command string `json:"command,omitempty"`
 	Until   int64  `json:"until,omitempty"`

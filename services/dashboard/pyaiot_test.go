@@ -56,7 +56,7 @@ func TestPyaiotPageGetsPyaiotProtocol(t *testing.T) {
 	pub.json(bus.NodeState("gone"), bus.State{State: bus.StateOnline, Protocol: bus.ProtocolMQTT, Time: now})
 	pub.json(bus.NodeState("gone"), bus.State{State: bus.StateOffline, Protocol: bus.ProtocolMQTT, Time: now})
 	pub.json(bus.NodeState("mqtt1"), bus.State{State: bus.StateOnline, Protocol: bus.ProtocolMQTT, Time: now})
-	bustest.Eventually(t, wait, "three nodes known", func() bool { return metric(t, td, "aiot_dashboard_nodes") == 3 })
+	bustest.Eventually(t, wait, "three nodes known", func() error { return bustest.Want(metric(t, td, "aiot_dashboard_nodes") == 3) })
 
 	page := dialPyaiot(t, td)
 	if m, err := page.read(200 * time.Millisecond); err == nil {

@@ -23,11 +23,11 @@ func TestQueuedCommand(t *testing.T) {
 	startTestQueue(t, nc)
 	p := publisher{t: t, nc: nc}
 	p.state("n1", bus.StateOffline)
-	bustest.Eventually(t, wait, "the queue to follow n1", func() bool {
+	bustest.Eventually(t, wait, "the queue to follow n1", func() error {
 		m := nats.NewMsg(bus.GatewaySet("n1", "probe"))
 		m.Header.Set(bus.HeaderQueueFor, "bad")
 		r, err := nc.RequestMsg(m, wait)
-		return err == nil && strings.Contains(string(r.Data), bus.CodeBadRequest)
+		return bustest.Want(err == nil && strings.Contains(string(r.Data), bus.CodeBadRequest))
 	})
 	sender, other, pyaiot := dial(t, td, nil), dial(t, td, nil), dialPyaiot(t, td)
 	sender.subscribe()

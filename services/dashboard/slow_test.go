@@ -71,18 +71,6 @@ func (r *reader) count() int {
 	return len(r.updates)
 }
 
-// waitFor polls cond until it holds, failing the test after wait.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 var padding = strings.Repeat("x", 1000)
 
 // TestSlowBrowserCoalesced publishes values while one browser reads
@@ -113,12 +101,12 @@ func TestSlowBrowserCoalesced(t *testing.T) {
 		for range batch {
 			publish(fmt.Sprintf("%d:%s", published, padding))
 		}
-		waitFor(t, "the fast browser", func() bool { return fastR.count() == published })
+		bustest.Eventually(t, wait, "the fast browser", func() error { return bustest.Want(fastR.count() == published) })
 	}
 	for range resources {
 		publish(fmt.Sprintf("%d:final", published))
 	}
-	waitFor(t, "the fast browser", func() bool { return fastR.count() == published })
+	bustest.Eventually(t, wait, "the fast browser", func() error { return bustest.Want(fastR.count() == published) })
 
 	t.Run("fast browser got every value in order", func(t *testing.T) {
 		fastR.mu.Lock()
@@ -144,7 +132,7 @@ func TestSlowBrowserCoalesced(t *testing.T) {
 			}
 			return n
 		}
-		waitFor(t, "the final values", func() bool { return finals() == resources })
+		bustest.Eventually(t, wait, "the final values", func() error { return bustest.Want(finals() == resources) })
 		if n := slowR.count(); n >= published {
 			t.Errorf("slow browser got %d of %d values: nothing coalesced", n, published)
 		}
@@ -178,13 +166,13 @@ func TestStuckBrowserCutOff(t *testing.T) {
 			pub.value(fmt.Sprintf("n%d", nodes), "text", padding)
 			nodes++
 		}
-		waitFor(t, "the fast browser", func() bool { return fastR.count() == nodes })
+		bustest.Eventually(t, wait, "the fast browser", func() error { return bustest.Want(fastR.count() == nodes) })
 	}
 	if ce := stuck.closed(); ce.Code != websocket.CloseTryAgainLater {
 		t.Errorf("stuck browser closed with %d %q", ce.Code, ce.Text)
 	}
 	pub.value("n0", "text", "still there")
-	waitFor(t, "the fast browser", func() bool { return fastR.count() == nodes+1 })
+	bustest.Eventually(t, wait, "the fast browser", func() error { return bustest.Want(fastR.count() == nodes+1) })
 	if metric(t, td, "aiot_dashboard_dropped_total") == 0 {
 		t.Error("no dropped messages counted")
 	}

@@ -64,6 +64,10 @@ type Config struct {
 	// QoS of subscriptions and publications; default 1, as in Pyaiot. Set
 	// QoSZero to use QoS 0 instead.
 	QoSZero bool
+	// SayNo makes a bad led command ("5") answered by a republish of the
+	// LED's current value, as a node that says no; by default it is
+	// ignored, as by RIOT's firmware.
+	SayNo bool
 	// Logger is required.
 	Logger *slog.Logger
 }
@@ -222,6 +226,9 @@ func (n *Node) onSet(res, payload string) {
 	n.commands.Add(1)
 	if payload != "0" && payload != "1" {
 		n.log.Debug("led command ignored", "payload", payload)
+		if n.cfg.SayNo {
+			n.publishValue("led", n.LED())
+		}
 		return
 	}
 	n.mu.Lock()

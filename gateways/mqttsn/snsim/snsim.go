@@ -51,6 +51,10 @@ type Config struct {
 	// Commands subscribes to commands, discover and gateway/check, and
 	// adds the "led" resource (like Pyaiot's pycom and test nodes).
 	Commands bool
+	// SayNo makes a bad led command ("5") answered by a publish of the
+	// LED's current value, as a node that says no; by default it is
+	// ignored.
+	SayNo bool
 
 	// Board, MCU, OS and Name are the node's constant values. Defaults
 	// "native64", "native", "riot", "Node BME280 MQTT-SN".
@@ -529,6 +533,9 @@ func (n *Node) obey(ctx context.Context, c command) error {
 	case prefix + "led/set":
 		if c.data != "0" && c.data != "1" {
 			n.log.Info("simulated node: led value ignored", "value", c.data)
+			if n.cfg.SayNo {
+				return n.publishValue(ctx, "led", n.LED())
+			}
 			return nil
 		}
 		n.led.Store(c.data)
