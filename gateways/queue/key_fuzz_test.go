@@ -20,3 +20,26 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseEntry: any stored value is read or refused without a panic, and
+// what is read names the node and resource of its key and encodes back to
+// an entry that reads the same.
+func FuzzParseEntry(f *testing.F) {
+	good := &entry{Command: "c1", Node: "node-1", Resource: "led", Payload: []byte("1")}
+	f.Add(good.key(), good.encode())
+	f.Add(good.key(), []byte(`{"command":"c1","uid":"other","endpoint":"led"}`))
+	f.Add("x.y", []byte(`{`))
+	f.Fuzz(func(t *testing.T, k string, value []byte) {
+		e, err := parseEntry(k, value)
+		if err != nil {
+			return
+		}
+		if e.key() != k || e.Command == "" {
+			t.Fatalf("read %+v for key %q", e, k)
+		}
+		again, err := parseEntry(k, e.encode())
+		if err != nil || again.Command != e.Command || again.Node != e.Node || again.Resource != e.Resource || string(again.Payload) != string(e.Payload) {
+			t.Fatalf("re-encoded entry reads %+v, %v; want %+v", again, err, e)
+		}
+	})
+}

@@ -55,14 +55,24 @@ func (e *entry) encode() []byte {
 }
 
 func decodeEntry(kve jetstream.KeyValueEntry) (*entry, error) {
-	var e entry
-	if err := json.Unmarshal(kve.Value(), &e); err != nil {
-		return nil, fmt.Errorf("entry %s: %w", kve.Key(), err)
-	}
-	if e.key() != kve.Key() || e.Command == "" {
-		return nil, fmt.Errorf("entry %s: does not match its key", kve.Key())
+	e, err := parseEntry(kve.Key(), kve.Value())
+	if err != nil {
+		return nil, err
 	}
 	e.rev = kve.Revision()
+	return e, nil
+}
+
+// parseEntry reads the stored entry of bucket key k: it must decode and
+// name the node and resource of its key, with a command id.
+func parseEntry(k string, value []byte) (*entry, error) {
+	var e entry
+	if err := json.Unmarshal(value, &e); err != nil {
+		return nil, fmt.Errorf("entry %s: %w", k, err)
+	}
+	if e.key() != k || e.Command == "" {
+		return nil, fmt.Errorf("entry %s: does not match its key", k)
+	}
 	return &e, nil
 }
 
