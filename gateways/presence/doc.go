@@ -25,7 +25,9 @@
 // that wait for a reported value do so with [Confirmations]; a gateway whose
 // node can see the request before the tracker runs (the MQTT listener, where
 // the request itself reaches the node) may also take the node's latest
-// value, reported within the command timeout, as its confirmation.
+// value, reported within the command timeout, as its confirmation. There a
+// node's "no" (another value) can also arrive before the gateway starts
+// waiting; it is not taken as a refusal, so such a command ends in timeout.
 //
 // # Replies
 //

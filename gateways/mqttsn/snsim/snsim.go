@@ -227,6 +227,11 @@ func (n *Node) session(ctx context.Context) error {
 	if err := n.boot(ctx); err != nil {
 		return err
 	}
+	// Commands that came during the boot's exchanges are carried out now,
+	// not at the next sensor tick (an hour away in some tests).
+	if err := n.runCommands(ctx); err != nil {
+		return err
+	}
 	sensors := time.NewTicker(n.cfg.SensorInterval)
 	defer sensors.Stop()
 	check := time.NewTicker(n.cfg.CheckInterval)
