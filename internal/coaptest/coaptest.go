@@ -104,7 +104,16 @@ func MessageID(mid uint16) func(message.Message) bool {
 // address (a client that connected its socket would drop any other).
 func (p *Peer) Until(t testing.TB, match func(message.Message) bool, timeout time.Duration) []message.Message {
 	t.Helper()
-	var got []message.Message
+	got, ok := p.Within(t, match, timeout)
+	if !ok {
+		t.Fatalf("coaptest: no awaited answer within %s (got %v)", timeout, got)
+	}
+	return got
+}
+
+// Within is Until that reports a timeout (ok false) instead of failing.
+func (p *Peer) Within(t testing.TB, match func(message.Message) bool, timeout time.Duration) (got []message.Message, ok bool) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	buf := make([]byte, 1500)
 	for {
@@ -112,7 +121,7 @@ func (p *Peer) Until(t testing.TB, match func(message.Message) bool, timeout tim
 		n, from, err := p.conn.ReadFromUDP(buf)
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			t.Fatalf("coaptest: no awaited answer within %s (got %v)", timeout, got)
+			return got, false
 		}
 		if err != nil {
 			t.Fatalf("coaptest: read: %v", err)
@@ -126,7 +135,7 @@ func (p *Peer) Until(t testing.TB, match func(message.Message) bool, timeout tim
 		}
 		got = append(got, m)
 		if match(m) {
-			return got
+			return got, true
 		}
 	}
 }
