@@ -1,8 +1,6 @@
 package attacks
 
 import (
-	"context"
-	"errors"
 	"maps"
 	"testing"
 	"time"
@@ -110,37 +108,14 @@ func TestNodeTablesAttacks(t *testing.T) {
 // nodeTables is the NODE_TABLES bucket, as the admin sees it.
 func nodeTables(t *testing.T, nc *nats.Conn) jetstream.KeyValue {
 	t.Helper()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	kv, err := js.KeyValue(ctx, bus.NodeTablesBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kv
+	return bustest.KeyValue(t, nc, bus.NodeTablesBucket)
 }
 
 // tableState is every key of the bucket with its revision.
 func tableState(t *testing.T, kv jetstream.KeyValue) map[string]uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	l, err := kv.ListKeys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]uint64{}
-	for k := range l.Keys() {
-		e, err := kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for k, e := range bustest.Entries(t, kv) {
 		out[k] = e.Revision()
 	}
 	return out

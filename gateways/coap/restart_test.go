@@ -270,17 +270,7 @@ func TestRestoredDTLSNode(t *testing.T) {
 // nodeTable is the NODE_TABLES bucket, as an admin sees it.
 func nodeTable(t *testing.T, nc *nats.Conn) jetstream.KeyValue {
 	t.Helper()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	kv, err := js.KeyValue(ctx, bus.NodeTablesBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kv
+	return bustest.KeyValue(t, nc, bus.NodeTablesBucket)
 }
 
 // keys lists the CoAP gateway's keys in kv.

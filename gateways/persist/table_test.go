@@ -3,7 +3,6 @@ package persist_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -118,21 +117,8 @@ func bucket(t *testing.T, nc *nats.Conn) jetstream.KeyValue {
 // stored returns the bucket's keys and values.
 func stored(t *testing.T, kv jetstream.KeyValue) map[string]string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	keys, err := kv.ListKeys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for k := range keys.Keys() {
-		e, err := kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue // deleted meanwhile
-		}
-		if err != nil {
-			t.Fatalf("get %s: %v", k, err)
-		}
+	for k, e := range bustest.Entries(t, kv) {
 		out[k] = string(e.Value())
 	}
 	return out
