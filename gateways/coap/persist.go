@@ -79,14 +79,10 @@ func (n *node) entry() nodeEntry {
 }
 
 func (g *Gateway) newTable() (*persist.Table[nodeEntry], error) {
-	maxNodes := g.cfg.MaxNodes
-	if maxNodes <= 0 {
-		maxNodes = persist.DefaultMaxEntries
-	}
-	return persist.New(persist.Config[nodeEntry]{
+	return persist.New(persist.Config[nodeEntry]{ // caps: the node cap (persist's default when unset)
 		Conn: g.cfg.Conn, Logger: g.log, Kind: persistKind, Gateway: g.cfg.Gateway,
 		Entries: g.entries, Decode: decodeEntry, Delay: g.cfg.PersistDelay,
-		MaxEntries: maxNodes, MaxPending: maxNodes,
+		MaxEntries: g.cfg.MaxNodes, MaxPending: g.cfg.MaxNodes,
 	})
 }
 
@@ -95,11 +91,7 @@ func (g *Gateway) entries(ids []string) map[string]nodeEntry {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if ids == nil {
-		out := make(map[string]nodeEntry, len(g.nodes))
-		for uid, n := range g.nodes {
-			out[uid] = n.entry()
-		}
-		return out
+		ids = slices.Collect(maps.Keys(g.nodes))
 	}
 	out := make(map[string]nodeEntry, len(ids))
 	for _, uid := range ids {

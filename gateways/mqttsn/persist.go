@@ -103,10 +103,7 @@ func (g *Gateway) entries(ids []string) map[string]sessionEntry {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if ids == nil {
-		ids = make([]string, 0, len(g.byID))
-		for id := range g.byID {
-			ids = append(ids, id)
-		}
+		ids = slices.Collect(maps.Keys(g.byID))
 	}
 	out := make(map[string]sessionEntry, len(ids))
 	for _, id := range ids {
