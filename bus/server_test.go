@@ -262,3 +262,38 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// A max age shorter than the two-minute duplicates window is accepted
+// (`--history-age 1m`): the window follows the age down.
+func TestNodesStreamShortMaxAge(t *testing.T) {
+	s := bustest.StartServer(t)
+	js, err := jetstream.New(bustest.Connect(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tests := []struct {
+		name           string
+		maxAge, window time.Duration
+	}{
+		{"one minute", time.Minute, time.Minute},
+		{"no age limit", 0, 2 * time.Minute},
+		{"a day", 24 * time.Hour, 2 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := bus.EnsureNodesStream(ctx, js, bus.StreamConfig{History: 10, MaxAge: tt.maxAge})
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := st.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Config.MaxAge != tt.maxAge || info.Config.Duplicates != tt.window {
+				t.Fatalf("max age %s, duplicates window %s; want %s and %s", info.Config.MaxAge, info.Config.Duplicates, tt.maxAge, tt.window)
+			}
+		})
+	}
+}

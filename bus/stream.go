@@ -94,8 +94,18 @@ func NodesStreamConfig(c StreamConfig) jetstream.StreamConfig {
 		AllowDirect:       true,
 		MaxConsumers:      MaxNodesConsumers,
 		ConsumerLimits:    jetstream.StreamConsumerLimits{InactiveThreshold: NodesConsumerIdle},
-		Duplicates:        2 * time.Minute,
+		Duplicates:        duplicatesWindow(c.MaxAge),
 	}
+}
+
+// duplicatesWindow is how long the stream remembers message ids (a
+// gateway's retry of a value it already stored is dropped): two minutes,
+// or the stream's max age if shorter (JetStream refuses a longer window).
+func duplicatesWindow(maxAge time.Duration) time.Duration {
+	if maxAge > 0 && maxAge < 2*time.Minute {
+		return maxAge
+	}
+	return 2 * time.Minute
 }
 
 // EnsureNodesStream creates the NODES stream or updates it to cfg. It is
