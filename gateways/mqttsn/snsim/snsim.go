@@ -168,11 +168,12 @@ func (n *Node) Run(ctx context.Context) error {
 
 	for {
 		err := n.session(ctx)
-		n.connected.Store(false)
 		if ctx.Err() != nil {
 			n.bye()
+			n.connected.Store(false)
 			return nil
 		}
+		n.connected.Store(false)
 		n.log.Warn("simulated node: connecting again", "err", err, "after", n.cfg.ReconnectDelay)
 		select {
 		case <-ctx.Done():
