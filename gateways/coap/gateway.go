@@ -28,6 +28,7 @@ import (
 	"github.com/goaiot/goaiot/gateways/presence"
 	"github.com/goaiot/goaiot/internal/config"
 	"github.com/goaiot/goaiot/internal/loglimit"
+	"github.com/goaiot/goaiot/internal/shrink"
 	"github.com/goaiot/goaiot/internal/sourcelimit"
 )
 
@@ -184,6 +185,9 @@ type Gateway struct {
 	runCtx   context.Context
 	nodes    map[string]*node  // by uid
 	bySource map[string]string // source key → uid
+	// peaks of nodes and bySource, so that they give memory back after id
+	// churn (see dropLocked)
+	nodesPeak, sourcesPeak shrink.Peak
 
 	beacons, values, rejected, discovered, discoveryFailures, notifications, limited, deferred atomic.Int64
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/mux"
 
 	"github.com/goaiot/goaiot/gateways/presence"
+	"github.com/goaiot/goaiot/internal/shrink"
 )
 
 // node is one incarnation of a node: a reset, a move or an expiry ends it
@@ -134,6 +135,7 @@ func (g *Gateway) dropLocked(uid string) {
 	if g.bySource[n.src.key] == uid {
 		delete(g.bySource, n.src.key)
 	}
+	g.nodes, g.bySource = shrink.Map(g.nodes, &g.nodesPeak), shrink.Map(g.bySource, &g.sourcesPeak)
 	g.table.Changed(uid)
 	n.cancel()
 	for _, o := range n.observed {

@@ -18,6 +18,7 @@ import (
 	"github.com/goaiot/goaiot/gateways/mqtt/internal/drops"
 	"github.com/goaiot/goaiot/gateways/presence"
 	"github.com/goaiot/goaiot/internal/config"
+	"github.com/goaiot/goaiot/internal/shrink"
 )
 
 // Defaults of Config.
@@ -77,6 +78,9 @@ type Gateway struct {
 	mu       sync.Mutex
 	nodes    map[string]*node
 	unproven map[string]*unproven // listener claims awaiting their proof
+	// peaks of nodes and unproven, so that they give memory back after id
+	// churn (see removeLocked and forgetUnprovenLocked)
+	nodesPeak, unprovenPeak shrink.Peak
 	// claimOrder lists unproven claims oldest first (ids already proven
 	// or dropped are skipped when met).
 	claimOrder []string

@@ -11,6 +11,7 @@ import (
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/mqtt/bridge"
 	"github.com/goaiot/goaiot/gateways/presence"
+	"github.com/goaiot/goaiot/internal/shrink"
 )
 
 // Timing guards of the node logic.
@@ -195,7 +196,7 @@ func (g *Gateway) dropUnproven(id string, u *unproven) {
 }
 
 func (g *Gateway) dropUnprovenLocked(id string, u *unproven, why string) {
-	delete(g.unproven, id)
+	g.forgetUnprovenLocked(id)
 	u.timer.Stop()
 	_ = u.sub.Unsubscribe()
 	g.drops.Drop(why, "node", id)
@@ -216,9 +217,15 @@ func (g *Gateway) prove(id string, m *nats.Msg) {
 	if u == nil {
 		return
 	}
-	delete(g.unproven, id)
+	g.forgetUnprovenLocked(id)
 	u.timer.Stop()
 	g.claimLocked(id, viaListener, u.addr, u.sub)
+}
+
+// forgetUnprovenLocked deletes id's claim. g.mu held.
+func (g *Gateway) forgetUnprovenLocked(id string) {
+	delete(g.unproven, id)
+	g.unproven = shrink.Map(g.unproven, &g.unprovenPeak)
 }
 
 // claimLocked makes id a node of this gateway and, unless sub is the
@@ -358,6 +365,7 @@ func (g *Gateway) removeLocked(n *node) {
 		_ = n.sub.Unsubscribe()
 	}
 	delete(g.nodes, n.id)
+	g.nodes = shrink.Map(g.nodes, &g.nodesPeak)
 }
 
 func (g *Gateway) unsubscribeAll() {

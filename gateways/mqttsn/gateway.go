@@ -18,6 +18,7 @@ import (
 	"github.com/goaiot/goaiot/gateways/mqttsn/packet"
 	"github.com/goaiot/goaiot/gateways/persist"
 	"github.com/goaiot/goaiot/internal/loglimit"
+	"github.com/goaiot/goaiot/internal/shrink"
 )
 
 // Gateway is an MQTT-SN 1.2 gateway onto NATS.
@@ -32,10 +33,13 @@ type Gateway struct {
 	outbox chan datagram  // what send queues under mu; writeLoop writes it
 	ready  chan struct{}  // closed once Run has bound its socket
 
-	mu       sync.Mutex // guards everything below
-	conn     *net.UDPConn
-	byAddr   map[netip.AddrPort]*client
-	byID     map[string]*client
+	mu     sync.Mutex // guards everything below
+	conn   *net.UDPConn
+	byAddr map[netip.AddrPort]*client
+	byID   map[string]*client
+	// peaks of the maps keyed by client ids and addresses, so that they
+	// give memory back after id churn (see release and sweep)
+	peaks    struct{ byID, byAddr, peers, sources shrink.Peak }
 	subs     map[*nats.Subscription]*subscription
 	peers    map[netip.AddrPort]*peer // rate limits, by address
 	stranger *rate.Limiter            // shared by addresses beyond the peers cap
@@ -345,6 +349,7 @@ func (g *Gateway) sweep(now time.Time) {
 		}
 	}
 	g.sweepSources(now)
+	g.peers, g.sources = shrink.Map(g.peers, &g.peaks.peers), shrink.Map(g.sources, &g.peaks.sources)
 }
 
 // advertiseLoop sends ADVERTISE every AdvertiseInterval.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/mqttsn/packet"
+	"github.com/goaiot/goaiot/internal/shrink"
 )
 
 // maxClientIDLen is the longest client id accepted (MQTT-SN says 23; RIOT
@@ -387,6 +388,7 @@ func (g *Gateway) release(c *client) {
 	if g.byAddr[c.addr] == c {
 		delete(g.byAddr, c.addr)
 	}
+	g.byID, g.byAddr = shrink.Map(g.byID, &g.peaks.byID), shrink.Map(g.byAddr, &g.peaks.byAddr)
 	c.queue, c.inflight = nil, nil
 }
 

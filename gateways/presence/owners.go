@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/shrink"
 )
 
 // ErrOwnedElsewhere is returned by Seen for an id another gateway owns.
@@ -32,8 +33,9 @@ type owners struct {
 
 	mu      sync.Mutex
 	foreign map[string]claim
-	max     int       // bound of foreign (maxForeign)
-	pruned  time.Time // last prune
+	peak    shrink.Peak // of foreign (see prune)
+	max     int         // bound of foreign (maxForeign)
+	pruned  time.Time   // last prune
 }
 
 type claim struct {
@@ -63,6 +65,7 @@ func (o *owners) prune() {
 			delete(o.foreign, id)
 		}
 	}
+	o.foreign = shrink.Map(o.foreign, &o.peak)
 }
 
 // owner returns who else owns id now, if anyone.
@@ -108,6 +111,7 @@ func (o *owners) onState(id string, s bus.State) (claim, bool) {
 	}
 	c.seen = o.now()
 	o.foreign[id] = c
+	o.peak.Note(len(o.foreign))
 	return c, true
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/internal/config"
+	"github.com/goaiot/goaiot/internal/shrink"
 )
 
 // CommandFunc carries out one command on a node the gateway owns. It returns
@@ -81,6 +82,7 @@ type Tracker struct {
 
 	mu    sync.Mutex
 	nodes map[string]*entry
+	peak  shrink.Peak // of nodes (see sweep)
 
 	// inbox receives every node's gateway.<id>.*.set: channel
 	// subscriptions share it, so 100 000 nodes cost no goroutine each.
@@ -215,6 +217,7 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 	}
 	e = &entry{Node: Node{ID: id, Address: address, LastSeen: now, Since: now}}
 	t.nodes[id] = e
+	t.peak.Note(len(t.nodes))
 	// Once the node is seen online it must take commands. The subscription
 	// and the $state below leave on one connection, and the server handles
 	// a connection's messages in order: whoever sees the node online, the
@@ -314,6 +317,7 @@ func (t *Tracker) sweep() {
 			delete(t.nodes, id)
 		}
 	}
+	t.nodes = shrink.Map(t.nodes, &t.peak) // after id churn, the memory comes back
 	t.mu.Unlock()
 	if len(gone) > 0 {
 		defer t.flush()

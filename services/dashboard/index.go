@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/shrink"
 )
 
 // event is one node message from the bus, parsed.
@@ -24,6 +25,7 @@ type event struct {
 type index struct {
 	nodes  map[string]*nodeEntry
 	order  []*nodeEntry // in order of appearance, for stable snapshots
+	peak   shrink.Peak  // of nodes (see forget)
 	online int
 }
 
@@ -202,7 +204,8 @@ func (x *index) forget(cutoff time.Time) int {
 	}
 	dropped := len(x.order) - len(kept)
 	clear(x.order[len(kept):]) // let the dropped entries go
-	x.order = kept
+	x.order = shrink.Slice(kept)
+	x.nodes = shrink.Map(x.nodes, &x.peak)
 	return dropped
 }
 
