@@ -19,6 +19,7 @@ import (
 	"github.com/goaiot/goaiot/internal/config"
 	"github.com/goaiot/goaiot/internal/loglimit"
 	"github.com/goaiot/goaiot/internal/origin"
+	"github.com/goaiot/goaiot/internal/shrink"
 	"github.com/goaiot/goaiot/internal/sourcelimit"
 )
 
@@ -145,8 +146,10 @@ type Gateway struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	closed   bool
-	wg       sync.WaitGroup
+	// sessionsPeak lets sessions give memory back after id churn (detach)
+	sessionsPeak shrink.Peak
+	closed       bool
+	wg           sync.WaitGroup
 
 	conns, frames, values, skipped, bad, takeovers atomic.Int64
 	refused                                        refusals
@@ -173,13 +176,24 @@ func New(cfg Config) (*Gateway, error) {
 	g.tracker = tr
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		ReadBufferSize:   4096,
-		WriteBufferSize:  4096,
+		// An idle node holds only a small read buffer; frames are read
+		// through it whatever their size (MaxFrameBytes bounds them). The
+		// write buffer is taken from a pool for each frame sent, so idle
+		// nodes hold none (see doc.go, "Memory per node").
+		ReadBufferSize:  readBufferSize,
+		WriteBufferSize: writeBufferSize,
+		WriteBufferPool: &sync.Pool{},
 		// ServeHTTP checked the origin already, with a reason and a counter.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	return g, nil
 }
+
+// The websocket buffers: read per connection, write per frame being sent.
+const (
+	readBufferSize  = 512
+	writeBufferSize = 4096
+)
 
 // Run serves the bus side (commands, gateway.check, discover requests) until
 // ctx ends; then it closes every node's socket with 1001 and publishes the
@@ -243,6 +257,7 @@ func (g *Gateway) detach(s *session) bool {
 		return false
 	}
 	delete(g.sessions, s.id)
+	g.sessions = shrink.Map(g.sessions, &g.sessionsPeak)
 	return true
 }
 

@@ -32,7 +32,15 @@ type session struct {
 	log     *slog.Logger
 	limiter *rate.Limiter // frames
 	values  *rate.Limiter // values; nil: no limit
-	out     chan []byte
+
+	// Frames to the node wait in queue (at most SendQueue); a writer
+	// goroutine runs only while there is something to write, and pings
+	// go out from a timer, so an idle node costs no goroutine but its
+	// reader (see send and drain).
+	wmu     sync.Mutex
+	queue   [][]byte
+	writing bool
+	ping    *time.Timer // set once, before the first ping
 
 	heard   chan struct{} // a sign of life since the last drain, for answers
 	probeMu sync.Mutex    // one answers probe at a time
@@ -55,7 +63,6 @@ func newSession(g *Gateway, c *websocket.Conn, id, addr string) *session {
 		limiter:   rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst),
 		values:    newValueLimiter(g.cfg.ValueRate, g.cfg.ValueBurst),
 		heard:     make(chan struct{}, 1),
-		out:       make(chan []byte, g.cfg.SendQueue),
 		done:      make(chan struct{}),
 		resources: make(map[string]bool),
 		rejected:  make(map[string]bool),
@@ -77,7 +84,10 @@ func (s *session) serve() {
 	}
 	s.g.tracker.Sync() // its commands reach it before its first value is read
 	_ = s.g.tracker.PublishCheck(s.id)
-	go s.writeLoop()
+	s.wmu.Lock()
+	s.ping = time.AfterFunc(s.g.cfg.PingInterval, s.sendPing)
+	s.wmu.Unlock()
+	defer s.stopPings()
 	s.discover()
 	s.log.Debug("node connection ended", "why", s.readLoop())
 }
@@ -370,37 +380,78 @@ func (s *session) discover() {
 }
 
 // send queues b for the node without blocking.
+// send queues a frame to the node; false if the queue is full or the
+// socket closed.
 func (s *session) send(b []byte) bool {
 	select {
 	case <-s.done:
 		return false
-	case s.out <- b:
-		return true
 	default:
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if len(s.queue) >= s.g.cfg.SendQueue {
 		return false
+	}
+	s.queue = append(s.queue, b)
+	if !s.writing {
+		s.writing = true
+		go s.drain()
+	}
+	return true
+}
+
+// drain writes the queued frames in order, then ends.
+func (s *session) drain() {
+	for {
+		s.wmu.Lock()
+		if len(s.queue) == 0 {
+			s.queue, s.writing = nil, false // an idle node keeps no buffer
+			s.wmu.Unlock()
+			return
+		}
+		b := s.queue[0]
+		s.queue[0], s.queue = nil, s.queue[1:]
+		s.wmu.Unlock()
+		_ = s.c.SetWriteDeadline(time.Now().Add(writeWait))
+		if err := s.c.WriteMessage(websocket.TextMessage, b); err != nil {
+			s.writeFailed(err)
+			s.wmu.Lock()
+			s.queue, s.writing = nil, false
+			s.wmu.Unlock()
+			return
+		}
 	}
 }
 
-func (s *session) writeLoop() {
-	ping := time.NewTicker(s.g.cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		var err error
-		select {
-		case <-s.done:
-			return
-		case b := <-s.out:
-			_ = s.c.SetWriteDeadline(time.Now().Add(writeWait))
-			err = s.c.WriteMessage(websocket.TextMessage, b)
-		case <-ping.C:
-			err = s.c.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
-		}
-		if err != nil {
-			s.log.Debug("write to node", "err", err)
-			_ = s.c.Close() // the read loop ends and takes the node offline
-			return
-		}
+// sendPing pings the node (gorilla allows a control frame beside another
+// writer) and sets the next ping.
+func (s *session) sendPing() {
+	select {
+	case <-s.done:
+		return
+	default:
 	}
+	if err := s.c.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+		s.writeFailed(err)
+		return
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.ping.Reset(s.g.cfg.PingInterval)
+}
+
+func (s *session) stopPings() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.ping.Stop()
+}
+
+// writeFailed closes the socket: the read loop ends and takes the node
+// offline.
+func (s *session) writeFailed(err error) {
+	s.log.Debug("write to node", "err", err)
+	_ = s.c.Close()
 }
 
 // errDisconnected ends the commands of a node whose socket closed.
