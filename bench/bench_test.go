@@ -120,6 +120,7 @@ func TestScaleHoldsNodes(t *testing.T) {
 	}{
 		{ScenarioScale, "register coap nodes (/alive → browser new)", "hold coap nodes (beacon every 500ms)", 300, 500 * time.Millisecond, time.Second},
 		{ScenarioScaleMQTT, "register mqtt nodes (node/check → browser new)", "hold mqtt nodes (beacon every 3s)", 50, 3 * time.Second, 4 * time.Second},
+		{ScenarioScaleWS, "register websocket nodes (/node dial → browser new)", "hold websocket nodes (beacon every 1s)", 100, time.Second, 2 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {

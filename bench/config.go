@@ -19,13 +19,15 @@ const (
 	ScenarioScale   = "scale"
 	// ScenarioScaleMQTT is scale with MQTT nodes on the MQTT listener.
 	ScenarioScaleMQTT = "scale-mqtt"
+	// ScenarioScaleWS is scale with idle websocket nodes on /node.
+	ScenarioScaleWS = "scale-ws"
 	ScenarioAll       = "all"
 )
 
 // Scenarios lists every scenario in the order "all" runs them (scale last:
-// its nodes stay registered until they time out), except scale-mqtt, run
-// only when named.
-var Scenarios = []string{ScenarioCoAP, ScenarioWS, ScenarioMQTT, ScenarioMQTTSN, ScenarioFanout, ScenarioCommand, ScenarioScale, ScenarioScaleMQTT}
+// its nodes stay registered until they time out), except scale-mqtt and
+// scale-ws, run only when named.
+var Scenarios = []string{ScenarioCoAP, ScenarioWS, ScenarioMQTT, ScenarioMQTTSN, ScenarioFanout, ScenarioCommand, ScenarioScale, ScenarioScaleMQTT, ScenarioScaleWS}
 
 // RateMax as Config.Rate sends as fast as the system answers: a closed loop
 // of confirmable requests (CoAP only).
@@ -100,6 +102,7 @@ var defaults = map[string]params{
 	ScenarioCommand:   {nodes: 10, browsers: 10, rate: 50, duration: 10 * time.Second},
 	ScenarioScale:     {nodes: 100_000, browsers: 1, rate: 2000, duration: 0},
 	ScenarioScaleMQTT: {nodes: 100_000, browsers: 1, rate: 2000, duration: 0},
+	ScenarioScaleWS:   {nodes: 10_000, browsers: 1, rate: 500, duration: 0},
 }
 
 func (c *Config) params(scenario string) params {
@@ -145,7 +148,7 @@ func (c *Config) validate() ([]string, error) {
 	var out []string
 	for _, s := range c.Scenarios {
 		if s == ScenarioAll { // scale-mqtt only when named: 100 000 connections
-			out = append(out, slices.DeleteFunc(slices.Clone(Scenarios), func(s string) bool { return s == ScenarioScaleMQTT })...)
+			out = append(out, slices.DeleteFunc(slices.Clone(Scenarios), func(s string) bool { return s == ScenarioScaleMQTT || s == ScenarioScaleWS })...)
 			continue
 		}
 		if !slices.Contains(Scenarios, s) {

@@ -35,6 +35,8 @@
 // clients on /node, MQTT nodes paho clients (scale-mqtt: raw connections
 // with paho's packet codec only, one open file each, over 127.1.0.x
 // sources), MQTT-SN nodes raw UDP clients speaking gateways/mqttsn/packet.
+// scale-ws holds idle websocket nodes: one /node?id= connection each,
+// answering only the gateway's pings (the per-node cost of an idle node).
 //
 // # Server
 //

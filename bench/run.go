@@ -80,13 +80,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return r.rep, ctx.Err()
 }
 
-// mqttScaleNodes is the number of MQTT connections scale-mqtt opens, if
-// it runs.
-func mqttScaleNodes(cfg Config, scenarios []string) int {
-	if !slices.Contains(scenarios, ScenarioScaleMQTT) {
-		return 0
+// scaleConns is the number of node connections scale-mqtt or scale-ws
+// opens (the larger), if either runs.
+func scaleConns(cfg Config, scenarios []string) int {
+	n := 0
+	for _, s := range []string{ScenarioScaleMQTT, ScenarioScaleWS} {
+		if slices.Contains(scenarios, s) {
+			n = max(n, cfg.params(s).nodes)
+		}
 	}
-	return cfg.params(ScenarioScaleMQTT).nodes
+	return n
 }
 
 func usesCoAP(scenarios []string) bool {
@@ -124,8 +127,8 @@ func (r *runner) start(ctx context.Context, scenarios []string) error {
 			}
 		}()
 	}
-	if n := mqttScaleNodes(r.cfg, scenarios); n > 0 {
-		// Each MQTT node is a descriptor here and one in the server.
+	if n := scaleConns(r.cfg, scenarios); n > 0 {
+		// Each MQTT or websocket node is a descriptor here and one in the server.
 		if err := raiseFileLimit(n); err != nil {
 			return err
 		}
@@ -196,6 +199,8 @@ func (r *runner) scenario(ctx context.Context, s string) ([]Result, error) {
 		return r.scale(ctx, p)
 	case ScenarioScaleMQTT:
 		return r.scaleMQTT(ctx, p)
+	case ScenarioScaleWS:
+		return r.scaleWS(ctx, p)
 	case ScenarioWS:
 		return r.wsIngest(ctx, p)
 	case ScenarioMQTT:
