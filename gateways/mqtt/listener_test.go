@@ -59,7 +59,10 @@ func TestListenerRediscovers(t *testing.T) {
 	srv := bustest.StartServer(t, bustest.WithMQTT())
 	nc := bustest.Connect(t, srv)
 	discovers := bustest.Subscribe(t, nc, bus.GatewayDiscover("*"))
-	startGateway(t, srv, func(c *Config) { c.RediscoverInterval = 50 * time.Millisecond })
+	// A claim waits 6 × RediscoverInterval for its proof: long enough for
+	// a mosquitto_pub started on a loaded machine.
+	const rediscover = 500 * time.Millisecond
+	startGateway(t, srv, func(c *Config) { c.RediscoverInterval = rediscover })
 	addr := srv.MQTTAddr()
 
 	n1 := []string{"-i", "mqtt-n1"}
@@ -67,7 +70,7 @@ func TestListenerRediscovers(t *testing.T) {
 	if m := first(t, discovers); m.Subject != bus.GatewayDiscover("n1") || string(m.Data) != bus.DiscoverResources {
 		t.Fatalf("first discover: %s %s", m.Subject, m.Data)
 	}
-	time.Sleep(60 * time.Millisecond) // let the re-ask interval pass
+	time.Sleep(rediscover + 10*time.Millisecond) // let the re-ask interval pass
 	mqtttest.Pub(t, addr, "node/check", `{"id":"n1"}`, n1...)
 	if m := first(t, discovers); m.Subject != bus.GatewayDiscover("n1") || string(m.Data) != bus.DiscoverResources {
 		t.Fatalf("second discover: %s %s", m.Subject, m.Data)
@@ -76,7 +79,7 @@ func TestListenerRediscovers(t *testing.T) {
 	if m := first(t, discovers); string(m.Data) != bus.DiscoverValues {
 		t.Fatalf("after the list: %s %s, want values", m.Subject, m.Data)
 	}
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(rediscover + 10*time.Millisecond)
 	mqtttest.Pub(t, addr, "node/check", `{"id":"n1"}`, n1...)
 	mqtttest.Pub(t, addr, "node/check", `{"id":"n2"}`, "-i", "mqtt-n2")
 	// n1's check was published (and acknowledged) first: had it been

@@ -1,0 +1,213 @@
+package soak
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goaiot/goaiot/bus/bustest"
+	"github.com/goaiot/goaiot/gateways/coap/coapsim"
+	"github.com/goaiot/goaiot/gateways/mqtt/mqttsim"
+	"github.com/goaiot/goaiot/gateways/mqttsn/snsim"
+	"github.com/goaiot/goaiot/gateways/ws/wssim"
+)
+
+// idsPerProtocol is how many distinct ids churn through each edge: 200 by
+// default, AIOT_SOAK=N for a long run.
+func idsPerProtocol(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv("AIOT_SOAK")
+	if v == "" {
+		return 200
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("AIOT_SOAK=%q: want a positive number of ids per protocol", v)
+	}
+	return n
+}
+
+// batch is how many simulated nodes run at once.
+const batch = 50
+
+// beacon is the simulated nodes' beacon period while they run: a node
+// whose first announcement was lost on a loaded machine comes online at its
+// next beacon, as a real one would.
+const beacon = 2 * time.Second
+
+// node makes the simulated node of one protocol for id.
+type node func(s *system, id string) (func(context.Context) error, error)
+
+// protocols are the four edges, each with its simulated node.
+var protocols = []struct {
+	name string
+	node node
+}{
+	{"coap", func(s *system, id string) (func(context.Context) error, error) {
+		n, err := coapsim.New(coapsim.Config{UID: id, Listen: "127.0.0.1:0", Gateway: s.coap.Addr().String(),
+			PostFromListener: true, BeaconInterval: beacon, SensorInterval: time.Hour, Logger: bustest.Quiet()})
+		if err != nil {
+			return nil, err
+		}
+		return n.Run, nil
+	}},
+	{"mqtt", func(s *system, id string) (func(context.Context) error, error) {
+		n, err := mqttsim.New(mqttsim.Config{Broker: "tcp://" + s.srv.MQTTAddr(), ID: id, CheckInterval: beacon,
+			SensorInterval: time.Hour, Logger: bustest.Quiet()})
+		if err != nil {
+			return nil, err
+		}
+		return n.Run, nil
+	}},
+	{"mqtt-sn", func(s *system, id string) (func(context.Context) error, error) {
+		n, err := snsim.New(snsim.Config{Gateway: s.sn.Addr().String(), NodeID: id, Local: "127.0.0.1:0",
+			CheckInterval: beacon, SensorInterval: time.Hour, Logger: bustest.Quiet()})
+		if err != nil {
+			return nil, err
+		}
+		return n.Run, nil
+	}},
+	{"websocket", func(s *system, id string) (func(context.Context) error, error) {
+		n, err := wssim.New(wssim.Config{URL: s.wsURL, ID: id, SensorInterval: time.Hour, Logger: bustest.Quiet()})
+		if err != nil {
+			return nil, err
+		}
+		return n.Run, nil
+	}},
+}
+
+// churn brings n distinct ids of every protocol online, batch by batch,
+// and stops each batch's nodes once all of them were seen online.
+func (s *system) churn(t *testing.T, prefix string, n int) {
+	t.Helper()
+	for _, p := range protocols {
+		for from := 0; from < n; from += batch {
+			ids := make([]string, 0, batch)
+			for i := from; i < min(from+batch, n); i++ {
+				ids = append(ids, fmt.Sprintf("%s-%s-%d", prefix, p.name, i))
+			}
+			s.runBatch(t, p.node, ids)
+		}
+	}
+}
+
+// runBatch runs one simulated node per id until every id was seen online.
+func (s *system) runBatch(t *testing.T, mk node, ids []string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for _, id := range ids {
+		run, err := mk(s, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { _ = run(ctx) })
+	}
+	bustest.Eventually(t, 3*time.Minute, "the batch online", func() error {
+		if err := s.states.seenOnline(ids); err != nil {
+			return fmt.Errorf("%w (mqtt node logic: %+v)", err, s.mqtt.Stats())
+		}
+		return nil
+	})
+}
+
+// settled waits until every node is offline and forgotten everywhere.
+func (s *system) settled(t *testing.T, within time.Duration) {
+	t.Helper()
+	bustest.Eventually(t, within, "every node offline", func() error {
+		n, some := s.states.stillOnline()
+		return bustest.Want(n == 0, n, "still online, such as", some)
+	})
+	s.states.forgetIDs()
+	bustest.Eventually(t, within, "every node forgotten", func() error {
+		for part, n := range s.nodesHeld(t) {
+			if n != 0 {
+				return fmt.Errorf("%s holds %d nodes", part, n)
+			}
+		}
+		return nil
+	})
+}
+
+// writeHeapProfile writes the heap profile to AIOT_SOAK_PROFILES/<name>.heap.pprof
+// when that variable names a directory: what the churn left behind is the
+// difference (go tool pprof -diff_base start.heap.pprof end.heap.pprof).
+func writeHeapProfile(t *testing.T, name string) {
+	t.Helper()
+	dir := os.Getenv("AIOT_SOAK_PROFILES")
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, name+".heap.pprof"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// Ids that come and go leave nothing behind: after every node of every
+// protocol has gone offline and the retention has passed, no part holds a
+// node, a new browser's snapshot is as small as at the start, and the live
+// heap is back within 10 % of where it started.
+func TestChurnReturnsToStart(t *testing.T) {
+	n := idsPerProtocol(t)
+	if os.Getenv("AIOT_SOAK_PROFILES") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for an exact difference
+	}
+	s := startSystem(t, 4*n+batch)
+	within := time.Duration(max(n/50, 30)) * time.Second
+
+	// Warm up: one batch through each protocol, so that pools, buffers and
+	// goroutine stacks that stay by design are in the baseline.
+	s.churn(t, "warm", batch)
+	s.settled(t, within)
+	time.Sleep(streamAge) // the stream drops the warm-up's values by its age limit
+	heap0 := liveHeap()
+	writeHeapProfile(t, "start")
+	msgs0, bytes0 := s.snapshot(t)
+
+	s.churn(t, "churn", n)
+	online := s.states.seen()
+	s.settled(t, within)
+	time.Sleep(streamAge)
+	heap := liveHeap()
+	writeHeapProfile(t, "end")
+	msgs, bytes := s.snapshot(t)
+
+	t.Logf("%d ids per protocol (%d in all came online): live heap %d KB at start, %d KB after; snapshot %d messages, %d bytes at start, %d and %d after",
+		n, online, heap0>>10, heap>>10, msgs0, bytes0, msgs, bytes)
+	if want := 4 * (n + batch); online != want {
+		t.Errorf("%d distinct ids came online, want %d", online, want)
+	}
+	t.Run("snapshot back to its start", func(t *testing.T) {
+		if msgs != msgs0 || bytes != bytes0 {
+			t.Fatalf("snapshot %d messages, %d bytes; at start %d and %d", msgs, bytes, msgs0, bytes0)
+		}
+	})
+	t.Run("live heap within 10 % of its start", func(t *testing.T) {
+		if float64(heap) > 1.10*float64(heap0) {
+			t.Fatalf("live heap %d KB, at start %d KB (+%.1f %%)", heap>>10, heap0>>10, 100*(float64(heap)/float64(heap0)-1))
+		}
+	})
+}
