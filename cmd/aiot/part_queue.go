@@ -19,6 +19,7 @@ func queuePart() part {
 			fs.BoolVar(&on, "queue", true, "answer commands for offline nodes: queued (with Aiot-Queue-For) or refused as offline (false: no responder, as before)")
 			fs.DurationVar(&cfg.MaxFor, "queue-max-for", 24*time.Hour, "longest Aiot-Queue-For a command may ask")
 			fs.IntVar(&cfg.MaxNodes, "queue-max-nodes", 1000, "most nodes with commands waiting (each: one command per resource, at most 16 resources)")
+			fs.DurationVar(&cfg.ForgetAfter, "queue-forget-after", 24*time.Hour, "a node offline for longer with no command waiting is no longer followed (its commands find no responder); 0 keeps every node")
 			return func(sys *system) (runner, error) {
 				if !on {
 					return idle{}, nil
@@ -26,6 +27,9 @@ func queuePart() part {
 				nc, err := sys.connect("queue")
 				if err != nil {
 					return nil, err
+				}
+				if cfg.ForgetAfter == 0 {
+					cfg.ForgetAfter = -1 // the flag's 0 is queue.Config's "never"
 				}
 				cfg.Conn, cfg.Logger = nc, sys.log.With("part", "queue")
 				return queue.New(cfg)

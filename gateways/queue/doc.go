@@ -74,7 +74,10 @@
 // At most --queue-max-nodes (1 000) nodes have commands waiting, each for at
 // most 16 resources, one command per resource; a command past a cap is
 // refused with code queue_full. Payloads over 4 KiB are refused. At most
-// 100 000 node ids are followed (beyond, new ids are not queueable). The
+// 100 000 node ids are followed (beyond, new ids are not queueable); a node
+// offline for longer than --queue-forget-after (24 h) with no command
+// waiting is no longer followed, so id churn does not fill that cap for
+// good (its commands then find no responder, as for an id never seen). The
 // bucket's size is bounded accordingly.
 //
 // # Who may queue

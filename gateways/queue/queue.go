@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/shrink"
 )
 
 // QueueGroup is the NATS queue group of every queue on one bus: each
@@ -42,6 +43,11 @@ type Config struct {
 	// MaxKnown caps the node ids whose presence is followed; default
 	// 100 000. Beyond it, new ids are not followed (not queueable).
 	MaxKnown int
+	// ForgetAfter: a node offline for longer, with no command waiting, is
+	// no longer followed (commands to it find no responder, as for an id
+	// never seen), so that id churn does not fill MaxKnown for good;
+	// default 24 h, negative: never.
+	ForgetAfter time.Duration
 	// ReplayTimeout bounds the wait for the gateway's answer to a replayed
 	// command; default 10 s (gateways answer within 5 s).
 	ReplayTimeout time.Duration
@@ -63,6 +69,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxFor == 0 {
 		c.MaxFor = 24 * time.Hour
+	}
+	if c.ForgetAfter == 0 {
+		c.ForgetAfter = 24 * time.Hour
 	}
 	if c.ReplayTimeout == 0 {
 		c.ReplayTimeout = 10 * time.Second
@@ -101,6 +110,7 @@ type Stats struct {
 	Expired    int64 `json:"expired"`
 	Replaced   int64 `json:"replaced"`
 	Unfollowed int64 `json:"unfollowed"` // ids not followed: MaxKnown reached
+	Followed   int   `json:"followed"`   // node ids followed now
 }
 
 // Queue answers queued commands for nodes no gateway owns, keeps them in
@@ -113,6 +123,8 @@ type Queue struct {
 
 	// Owned by Run's loop.
 	states   map[string]nodeState
+	peak     shrink.Peak                  // of states (see forget)
+	forgot   time.Time                    // last forget
 	waiting  map[string]map[string]*entry // node → resource → command
 	inflight map[string]bool              // bucket keys being replayed
 
@@ -213,6 +225,7 @@ func (q *Queue) loop(ctx context.Context, w jetstream.KeyWatcher) error {
 			q.onReplayed(ctx, r)
 		case <-tick.C:
 			q.expire(ctx)
+			q.forget(q.cfg.Now())
 		}
 		q.show()
 	}
@@ -232,7 +245,7 @@ func (q *Queue) Stats() Stats {
 func (q *Queue) show() {
 	n := q.count()
 	q.statsMu.Lock()
-	q.shown.Waiting, q.shown.Nodes = n, len(q.waiting)
+	q.shown.Waiting, q.shown.Nodes, q.shown.Followed = n, len(q.waiting), len(q.states)
 	q.statsMu.Unlock()
 }
 

@@ -230,3 +230,40 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatalf("result %+v, want %s delivered", res, r.Command)
 	}
 }
+
+// A node offline for longer than ForgetAfter with nothing waiting is no
+// longer followed: its subscription goes and its commands find no
+// responder, as for an id never seen. One with a command waiting stays.
+func TestForgetsLongOfflineNodes(t *testing.T) {
+	s := bustest.StartServer(t)
+	nc := bustest.Connect(t, s)
+	q, _ := startQueue(t, nc, func(c *queue.Config) { c.ForgetAfter = 300 * time.Millisecond })
+	offline(t, nc, "gone")
+	offline(t, nc, "awaited")
+	mustQueue(t, nc, "awaited", "led", "1", "1h")
+
+	bustest.Eventually(t, wait, "the idle offline node forgotten", func() error {
+		return bustest.Want(q.Stats().Followed == 1, "followed", q.Stats().Followed)
+	})
+	tests := []struct {
+		name, node string
+		answered   bool
+	}{
+		{"forgotten: no responders", "gone", false},
+		{"a command waiting: still answered", "awaited", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := queueCommand(t, nc, tt.node, "probe", "", "bad")
+			switch {
+			case tt.answered && (err != nil || r.Code != bus.CodeBadRequest):
+				t.Fatalf("reply %+v (%v), want the queue's bad_request", r, err)
+			case !tt.answered && !errors.Is(err, nats.ErrNoResponders):
+				t.Fatalf("reply %+v (%v), want no responders", r, err)
+			}
+		})
+	}
+	if st := q.Stats(); st.Waiting != 1 {
+		t.Fatalf("stats %+v: the queued command must still wait", st)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/internal/shrink"
 )
 
 // nodeState is the last $state of a node: whether a gateway owns it
@@ -139,6 +140,32 @@ func (q *Queue) serve(node string, st nodeState) nodeState {
 		st.sub = sub
 	}
 	return st
+}
+
+// forget stops following the nodes offline since before ForgetAfter that
+// have no command waiting (at most every tenth of ForgetAfter, and at
+// least every minute).
+func (q *Queue) forget(now time.Time) {
+	if q.cfg.ForgetAfter < 0 || now.Sub(q.forgot) < min(q.cfg.ForgetAfter/10, time.Minute) {
+		return
+	}
+	q.forgot = now
+	cutoff := now.Add(-q.cfg.ForgetAfter)
+	n := 0
+	for node, st := range q.states {
+		if st.owned || !st.at.Before(cutoff) || len(q.waiting[node]) > 0 {
+			continue
+		}
+		if st.sub != nil {
+			_ = st.sub.Unsubscribe()
+		}
+		delete(q.states, node)
+		n++
+	}
+	q.states = shrink.Map(q.states, &q.peak)
+	if n > 0 {
+		q.log.Info("queue: forgot nodes offline for longer than the retention", "nodes", n, "forget_after", q.cfg.ForgetAfter)
+	}
 }
 
 // unserve ends every subscription of serve.
