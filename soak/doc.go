@@ -1,7 +1,7 @@
 // Package soak holds the churn soak test of the whole system in one
 // process: an embedded NATS server with the NODES stream and the MQTT
 // listener, the CoAP, MQTT (node logic), MQTT-SN and websocket gateways,
-// and the dashboard.
+// the command queue and the dashboard.
 //
 // Distinct node ids come through every edge (simulated nodes of each
 // protocol, real sockets on loopback), each one comes online and then goes
@@ -14,5 +14,7 @@
 //
 // The test churns 200 ids per protocol by default (a few seconds of work
 // in CI); AIOT_SOAK=N churns N per protocol (the long run is
-// AIOT_SOAK=100000, which takes a while: each id is a real client).
+// AIOT_SOAK=100000, which takes a while: each id is a real client);
+// AIOT_SOAK_PROTOCOLS=coap,mqtt,mqtt-sn,websocket picks the edges, and
+// AIOT_SOAK_PROFILES=DIR writes heap profiles at the start and the end.
 package soak

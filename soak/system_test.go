@@ -22,6 +22,7 @@ import (
 	"github.com/goaiot/goaiot/gateways/coap"
 	"github.com/goaiot/goaiot/gateways/mqtt"
 	"github.com/goaiot/goaiot/gateways/mqttsn"
+	"github.com/goaiot/goaiot/gateways/queue"
 	"github.com/goaiot/goaiot/gateways/ws"
 	"github.com/goaiot/goaiot/internal/config"
 	"github.com/goaiot/goaiot/services/dashboard"
@@ -42,6 +43,7 @@ type system struct {
 	mqtt   *mqtt.Gateway
 	sn     *mqttsn.Gateway
 	ws     *ws.Gateway
+	queue  *queue.Queue
 	wsURL  string // the websocket gateway's /node
 	dash   string // the dashboard's base URL
 	states *states
@@ -56,6 +58,7 @@ func startSystem(t *testing.T, maxNodes int) *system {
 	s.shortHistory(t)
 	s.states = followStates(t, bustest.Connect(t, s.srv))
 	s.startDashboard(t)
+	s.startQueue(t)
 	s.startGateways(t, maxNodes)
 	return s
 }
@@ -88,6 +91,17 @@ func (s *system) startDashboard(t *testing.T) {
 	t.Cleanup(hs.Close)
 	bustest.Run(t, d.Run)
 	s.dash = hs.URL
+}
+
+func (s *system) startQueue(t *testing.T) {
+	t.Helper()
+	var err error
+	s.queue, err = queue.New(queue.Config{Conn: bustest.Connect(t, s.srv), Logger: bustest.Quiet(), ForgetAfter: forgetAfter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bustest.Run(t, s.queue.Run)
+	<-s.queue.Ready()
 }
 
 func (s *system) startGateways(t *testing.T, maxNodes int) {
@@ -133,6 +147,7 @@ func (s *system) nodesHeld(t *testing.T) map[string]int {
 		"mqtt-sn clients":   s.sn.Stats().Clients,
 		"websocket gateway": len(s.ws.Nodes()),
 		"dashboard":         int(s.metric(t, "aiot_dashboard_nodes")),
+		"command queue":     s.queue.Stats().Followed,
 	}
 }
 
@@ -162,6 +177,16 @@ func (s *system) metric(t *testing.T, name string) float64 {
 // its messages and their bytes.
 func (s *system) snapshot(t *testing.T) (messages, bytes int) {
 	t.Helper()
+	msgs := s.snapshotMessages(t)
+	for _, m := range msgs {
+		bytes += len(m)
+	}
+	return len(msgs), bytes
+}
+
+// snapshotMessages are the messages of a new browser's snapshot.
+func (s *system) snapshotMessages(t *testing.T) (msgs []string) {
+	t.Helper()
 	c, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.dash, "http")+"/ws?ext=1", nil)
 	if err != nil {
 		t.Fatalf("dial dashboard: %v (%v)", err, resp)
@@ -182,10 +207,10 @@ func (s *system) snapshot(t *testing.T) (messages, bytes int) {
 		}
 		switch m.Type {
 		case "synced":
-			return messages, bytes
+			return msgs
 		case "hello":
 		default:
-			messages, bytes = messages+1, bytes+len(b)
+			msgs = append(msgs, string(b))
 		}
 	}
 }
