@@ -22,8 +22,13 @@ export function useResourceCommand(props: { res: ResourceRec; disabled: string }
   const store = useStore()
   return {
     viewer: computed(() => isRoleReadOnly(props.disabled)),
-    // The command list is a ref the store triggers when a command changes.
-    last: computed(() => lastCommand(store.commandsRef.value, props.res.uid, props.res.name)),
+    // The command list is a ref the store triggers when a command changes;
+    // the store changes a command in place, so the widget gets a copy (the
+    // same record again would not count as a change for Vue).
+    last: computed(() => {
+      const c = lastCommand(store.commandsRef.value, props.res.uid, props.res.name)
+      return c ? { ...c } : undefined
+    }),
     send(payload: string): CommandRec | null {
       if (props.disabled) return null
       return store.command(props.res.uid, props.res.name, payload)

@@ -19,7 +19,7 @@ async function widget(c: typeof RobotWidget | typeof RibotWidget | typeof JsWidg
 }
 
 describe('RobotWidget', () => {
-  beforeEach(() => vi.useFakeTimers({ toFake: ['Date'] }))
+  beforeEach(() => vi.useFakeTimers())
   afterEach(() => vi.useRealTimers())
 
   const buttons: Array<{ move: string; label: string }> = [
@@ -53,22 +53,30 @@ describe('RobotWidget', () => {
     })
   }
 
-  it('ignores key repeats and presses closer than 200 ms', async () => {
+  it('ignores key repeats; a move within 200 ms of the last waits, only the newest', async () => {
     const h = await widget(RobotWidget, 'robot', 's')
     const pad = h.w.get('[data-testid="robot-pad"]')
     await pad.trigger('keydown', { key: 'ArrowUp' })
     await pad.trigger('keydown', { key: 'ArrowUp', repeat: true })
     await pad.trigger('keydown', { key: 'ArrowLeft' })
-    vi.advanceTimersByTime(250)
-    await pad.trigger('keydown', { key: 'ArrowLeft' })
-    expect(h.payloads()).toEqual(['robot=u', 'robot=l'])
+    await pad.trigger('keydown', { key: 'ArrowRight' })
+    expect(h.payloads()).toEqual(['robot=u'])
+    vi.advanceTimersByTime(199)
+    expect(h.payloads()).toEqual(['robot=u'])
+    vi.advanceTimersByTime(1)
+    expect(h.payloads()).toEqual(['robot=u', 'robot=r'])
+    vi.advanceTimersByTime(1000)
+    await pad.trigger('keydown', { key: 'ArrowDown' })
+    expect(h.payloads()).toEqual(['robot=u', 'robot=r', 'robot=s'])
     h.w.unmount()
   })
 
-  it('shows the last move and the command result', async () => {
+  it('shows the last move and the command pending, then its result', async () => {
     const h = await widget(RobotWidget, 'robot', 'u')
     expect(h.w.get('[data-testid="value"]').text()).toBe('Forward')
     await h.w.get('[data-testid="robot-r"]').trigger('click')
+    await h.frame()
+    expect(h.w.get('[data-testid="cmd-status"]').attributes('data-status')).toBe('pending')
     await h.feed({ type: 'result', id: 'c1', ok: false, error: 'refused: the node reported robot="u", not "r"' })
     const st = h.w.get('[data-testid="cmd-status"]')
     expect(st.attributes('data-status')).toBe('error')
@@ -158,7 +166,7 @@ describe('JsWidget', () => {
   it('a viewer sees the script read-only', async () => {
     const h = await widget(JsWidget, 'js', 'print(1);', READ_ONLY_LOGIN)
     expect(h.w.find('[data-testid="js-edit"]').exists()).toBe(false)
-    expect(h.w.get('[data-testid="widget-readonly"]').exists()).toBe(true)
+    expect(h.w.find('[data-testid="widget-readonly"]').exists()).toBe(true)
     h.w.unmount()
   })
 })
