@@ -302,7 +302,7 @@ func expectCommand(t *testing.T, natsURL, id, res, payload string) {
 func TestRunDemoCoAPOnEveryAddress(t *testing.T) {
 	_, port, _ := net.SplitHostPort(freeUDP(t))
 	args := append(randomPorts(t), "--coap-listen", ":"+port, "--sim-coap-node-port", port,
-		"--ws-nodes", "0", "--mqtt-nodes", "0", "--mqttsn-nodes", "0", "--coap-nodes", "2")
+		"--ws-nodes", "0", "--widget-nodes", "0", "--mqtt-nodes", "0", "--mqttsn-nodes", "0", "--coap-nodes", "2")
 	p := startAiot(t, append([]string{"run", "--demo", "--sim-coap-from", testLoopback()}, args...)...)
 	natsURL := p.url(t, "nats")
 	p.url(t, "http")
