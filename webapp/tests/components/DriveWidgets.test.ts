@@ -221,3 +221,32 @@ describe('OsIcon', () => {
     })
   }
 })
+
+describe('CameraWidget reload', () => {
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+
+  it('reloads a still image every N s while on screen, not while off', async () => {
+    const h = testStore()
+    await h.feed({ type: 'new', uid: 'c3', state: 'online', ts: T }, { type: 'update', uid: 'c3', endpoint: 'webcam', data: 'http://cam.local/still.jpg', ts: T })
+    const res = h.store.nodes.get('c3')!.resources.get('webcam') as ResourceRec
+    const w = mountWith(CameraWidget, h.store, { props: { res, value: 'http://cam.local/still.jpg', active: true } })
+    await w.get('[data-testid="camera-settings"]').trigger('click')
+    await w.get('[data-testid="camera-refresh"]').setValue('5')
+    await w.get('[data-testid="camera-form"]').trigger('submit')
+    const src = () => w.get('[data-testid="camera-img"]').attributes('src')
+    expect(src()).toBe('http://cam.local/still.jpg')
+    vi.advanceTimersByTime(10_000)
+    await w.vm.$nextTick()
+    expect(src()).toBe('http://cam.local/still.jpg?_frame=2')
+    await w.setProps({ active: false })
+    vi.advanceTimersByTime(60_000)
+    await w.vm.$nextTick()
+    expect(src(), 'off screen: no reload').toBe('http://cam.local/still.jpg?_frame=2')
+    await w.setProps({ active: true })
+    vi.advanceTimersByTime(5_000)
+    await w.vm.$nextTick()
+    expect(src()).toBe('http://cam.local/still.jpg?_frame=3')
+    w.unmount()
+  })
+})
