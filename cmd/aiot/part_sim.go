@@ -313,7 +313,7 @@ func (f *simFleet) nodes(t simTargets) ([]simNode, error) {
 func (f *simFleet) widgetNodes(url string) ([]simNode, error) {
 	var out []simNode
 	for i := range f.flags.widgetNodes {
-		for _, k := range wssim.Kinds {
+		for _, k := range wssim.WidgetKinds() {
 			id := fmt.Sprintf("%s-%s-%d", f.flags.prefix, k, i+1)
 			n, err := wssim.New(wssim.Config{URL: url, ID: id, Kind: k, Logger: f.log})
 			if err != nil {

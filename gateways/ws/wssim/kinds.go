@@ -3,8 +3,8 @@ package wssim
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
+	"strings"
 )
 
 // Kind is what a simulated node is: a sensor node (the default) or one of
@@ -30,8 +30,8 @@ const (
 	KindCamera Kind = "camera"
 )
 
-// Kinds lists the widget node kinds, in the order `aiot sim` starts them.
-var Kinds = []Kind{KindRobot, KindRibot, KindJS, KindCamera}
+// WidgetKinds lists the widget node kinds, in the order `aiot sim` starts them.
+func WidgetKinds() []Kind { return []Kind{KindRobot, KindRibot, KindJS, KindCamera} }
 
 // MaxScriptBytes bounds a script a js node runs, as JSON text: what it
 // reports must fit in a value on the bus (bus.DefaultMaxValueBytes, 4096,
@@ -91,9 +91,6 @@ func (k Kind) initial(cameraURL string) string {
 	return ""
 }
 
-// ribotFrame is what Pyaiot's joystick sends: "dx:dy:dx+dy\n".
-var ribotFrame = regexp.MustCompile(`^(-?\d{1,3}):(-?\d{1,3}):(-?\d{1,4})\n$`)
-
 // accept tells whether the kind's node takes payload for its resource, and
 // why not.
 func (k Kind) accept(payload string) error {
@@ -116,15 +113,23 @@ func (k Kind) accept(payload string) error {
 	return fmt.Errorf("%s takes no command", k.resource())
 }
 
-// checkRibot accepts "dx:dy:dx+dy\n" with |dx|, |dy| ≤ 255.
+// checkRibot accepts what Pyaiot's joystick sends, "dx:dy:dx+dy\n",
+// with |dx|, |dy| ≤ 255.
 func checkRibot(p string) error {
-	m := ribotFrame.FindStringSubmatch(p)
-	if m == nil {
+	body, ok := strings.CutSuffix(p, "\n")
+	parts := strings.Split(body, ":")
+	if !ok || len(parts) != 3 || len(body) > 14 {
 		return fmt.Errorf("ribot frame %q: want \"dx:dy:dx+dy\\n\"", p)
 	}
-	dx, _ := strconv.Atoi(m[1])
-	dy, _ := strconv.Atoi(m[2])
-	sum, _ := strconv.Atoi(m[3])
+	var v [3]int
+	for i, s := range parts {
+		n, err := strconv.Atoi(s)
+		if err != nil || strings.HasPrefix(s, "+") {
+			return fmt.Errorf("ribot frame %q: %q is not a whole number", p, s)
+		}
+		v[i] = n
+	}
+	dx, dy, sum := v[0], v[1], v[2]
 	if abs(dx) > 255 || abs(dy) > 255 || sum != dx+dy {
 		return fmt.Errorf("ribot frame %q: want |dx|, |dy| ≤ 255 and dx+dy last", p)
 	}
