@@ -16,7 +16,7 @@ func TestCoAPRole(t *testing.T) {
 	startAiot(t, "coap", "--nats", natsURL, "--coap-listen", coapAddr, "--gateway-name", "edge", "--site", "lab")
 	waitBound(t, coapAddr) // RIOT-like nodes announce themselves once at boot, then every 30 s
 	startAiot(t, "sim", "--nats", natsURL, "--sim-prefix", "edge", "--sim-coap", coapAddr, "--sim-coap-from", "127.0.53.200",
-		"--coap-nodes", "2", "--ws-nodes", "0", "--mqtt-nodes", "0", "--mqttsn-nodes", "0")
+		"--coap-nodes", "2", "--ws-nodes", "0", "--widget-nodes", "0", "--mqtt-nodes", "0", "--mqttsn-nodes", "0")
 	for id, st := range waitOnline(t, natsURL, []string{"edge-coap-1", "edge-coap-2"}) {
 		if st.Gateway != "coap@edge" || st.Site != "lab" || st.Protocol != "CoAP" {
 			t.Errorf("%s: $state %+v, want CoAP via coap@edge at site lab", id, st)

@@ -36,7 +36,7 @@ func simPart() part {
 // simFlags are the sim's own flags.
 type simFlags struct {
 	coapNodes, mqttNodes, snNodes int
-	wsNodes                       int
+	wsNodes, widgetNodes          int
 	coapNodePort                  int
 	targets                       simTargets
 	coapFrom                      string
@@ -50,6 +50,7 @@ func registerSim(fs *flag.FlagSet) func(*system) (runner, error) {
 	fs.IntVar(&f.mqttNodes, "mqtt-nodes", 3, "simulated MQTT nodes (aiot sim, aiot run --demo)")
 	fs.IntVar(&f.snNodes, "mqttsn-nodes", 3, "simulated MQTT-SN nodes (aiot sim, aiot run --demo)")
 	fs.IntVar(&f.wsNodes, "ws-nodes", 3, "simulated websocket nodes (aiot sim, aiot run --demo)")
+	fs.IntVar(&f.widgetNodes, "widget-nodes", 1, "simulated websocket nodes of each widget kind: robot, ribot, js and camera (aiot sim, aiot run --demo)")
 	fs.StringVar(&f.targets.coap, "sim-coap", "127.0.0.1:5683", "aiot sim: the CoAP gateway's address")
 	fs.StringVar(&f.coapFrom, "sim-coap-from", "127.0.0.2", "aiot sim, --demo: the first CoAP node's own address; the others take the next ones (all of 127/8 is loopback on Linux)")
 	fs.IntVar(&f.coapNodePort, "sim-coap-node-port", 5683, "aiot sim, --demo: the CoAP nodes' server port (0: any, for a gateway that answers the source port)")
@@ -65,7 +66,7 @@ func registerSim(fs *flag.FlagSet) func(*system) (runner, error) {
 		if sys.all {
 			f.coapNodePort = demoCoAPNodePort(fs, sys, f.coapNodePort)
 		}
-		if min(f.coapNodes, f.mqttNodes, f.snNodes, f.wsNodes) < 0 {
+		if min(f.coapNodes, f.mqttNodes, f.snNodes, f.wsNodes, f.widgetNodes) < 0 {
 			return nil, errors.New("negative node count")
 		}
 		if f.coapNodePort < 0 || f.coapNodePort > 65535 {
@@ -286,12 +287,35 @@ func (f *simFleet) nodes(t simTargets) ([]simNode, error) {
 		}
 	}
 	if t.wsURL != "" {
+		ns, err := f.widgetNodes(t.wsURL)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ns...)
 		for i := range f.flags.wsNodes {
 			id := fmt.Sprintf("%s-ws-%d", f.flags.prefix, i+1)
 			n, err := wssim.New(wssim.Config{
 				URL: t.wsURL, ID: id, Name: fmt.Sprintf("WebSocket node %d", i+1),
 				Logger: f.log, SensorInterval: f.flags.interval,
 			})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, simNode{id: id, protocol: bus.ProtocolWebSocket, run: n.Run})
+		}
+	}
+	return out, nil
+}
+
+// widgetNodes are websocket nodes of the kinds the dashboard has a widget
+// for (robot, ribot, js, camera), --widget-nodes of each, with ids
+// <prefix>-<kind>-<n>.
+func (f *simFleet) widgetNodes(url string) ([]simNode, error) {
+	var out []simNode
+	for i := range f.flags.widgetNodes {
+		for _, k := range wssim.WidgetKinds() {
+			id := fmt.Sprintf("%s-%s-%d", f.flags.prefix, k, i+1)
+			n, err := wssim.New(wssim.Config{URL: url, ID: id, Kind: k, Logger: f.log})
 			if err != nil {
 				return nil, err
 			}

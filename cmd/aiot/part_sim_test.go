@@ -260,14 +260,40 @@ func TestRunDemo(t *testing.T) {
 	p := startAiot(t, args...)
 	natsURL := p.url(t, "nats")
 	p.url(t, "http") // announced once the NODES stream exists
-	states := waitOnline(t, natsURL, simIDs("sim", protocols, 3))
+	ids := simIDs("sim", protocols, 3)
+	if _, ok := protocols["ws"]; ok {
+		ids = append(ids, "sim-robot-1", "sim-ribot-1", "sim-js-1", "sim-camera-1") // --widget-nodes 1
+	}
+	states := waitOnline(t, natsURL, ids)
 	for id, st := range states {
-		if strings.HasPrefix(id, "sim-ws-") && st.Protocol != bus.ProtocolWebSocket {
+		if !strings.HasPrefix(id, "sim-coap-") && !strings.HasPrefix(id, "sim-mqtt") && st.Protocol != bus.ProtocolWebSocket {
 			t.Errorf("%s: protocol %q", id, st.Protocol)
 		}
 	}
 	t.Logf("online: %d nodes of %d protocols", len(states), len(protocols))
+	if _, ok := protocols["ws"]; ok {
+		expectCommand(t, natsURL, "sim-robot-1", "robot", "u")
+		expectCommand(t, natsURL, "sim-ribot-1", "ribot", "12:-7:5\n")
+	}
 	p.stop(t)
+}
+
+// expectCommand sends a command over NATS, as the dashboard does, and
+// wants the node's "ok".
+func expectCommand(t *testing.T, natsURL, id, res, payload string) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	m, err := nc.Request(bus.GatewaySet(id, res), []byte(payload), 10*time.Second)
+	if err != nil {
+		t.Fatalf("%s %s command: %v", id, res, err)
+	}
+	if r, err := bus.ParseReply(m.Data); err != nil || !r.OK {
+		t.Errorf("%s %s %q: reply %s (%v)", id, res, payload, m.Data, err)
+	}
 }
 
 // TestRunDemoCoAPOnEveryAddress: a CoAP gateway on every address of the
@@ -276,7 +302,7 @@ func TestRunDemo(t *testing.T) {
 func TestRunDemoCoAPOnEveryAddress(t *testing.T) {
 	_, port, _ := net.SplitHostPort(freeUDP(t))
 	args := append(randomPorts(t), "--coap-listen", ":"+port, "--sim-coap-node-port", port,
-		"--ws-nodes", "0", "--mqtt-nodes", "0", "--mqttsn-nodes", "0", "--coap-nodes", "2")
+		"--ws-nodes", "0", "--widget-nodes", "0", "--mqtt-nodes", "0", "--mqttsn-nodes", "0", "--coap-nodes", "2")
 	p := startAiot(t, append([]string{"run", "--demo", "--sim-coap-from", testLoopback()}, args...)...)
 	natsURL := p.url(t, "nats")
 	p.url(t, "http")

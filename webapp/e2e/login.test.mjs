@@ -91,6 +91,16 @@ describe('login and roles against aiot run --demo --users FILE', { concurrency: 
     assert.equal(await page.locator('[data-testid="led-toggle"]').count(), 0, 'no LED switch anywhere')
   })
 
+  test('a viewer sees the robot, ribot and js widgets read-only', async () => {
+    for (const [uid, control] of [['sim-robot-1', 'robot-pad'], ['sim-ribot-1', 'ribot-pad'], ['sim-js-1', 'js-edit']]) {
+      await page.locator('[data-testid="search"]').fill(uid)
+      await waitDom(`the widget of ${uid}, read-only`, (sel) => !!document.querySelector(sel), `${node(uid)} [data-testid="widget-readonly"]`, 60_000)
+      assert.equal(await page.locator(`${node(uid)} [data-testid="${control}"]`).count(), 0, `a viewer must not get the ${control} of ${uid}`)
+      assert.match(await page.locator(`${node(uid)} [data-testid="widget-readonly"]`).textContent(), /read-only: log in as an operator/)
+    }
+    await page.locator('[data-testid="search"]').fill('')
+  })
+
   test('a wrong password is refused with a message', async () => {
     await page.locator('[data-testid="login-button"]').click()
     await page.locator('[data-testid="login-user"]').fill(USER)

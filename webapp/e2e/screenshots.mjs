@@ -1,5 +1,6 @@
 // Screenshots of the dashboard against a real system, light, dark and
-// phone: `npm run screenshots` (writes docs/*.png).
+// phone, and of the widgets of the demo's robot, ribot, js and camera
+// nodes on a desktop and a phone: `npm run screenshots` (writes docs/*.png).
 //
 // AIOT_URL=http://host:port uses a running aiot; otherwise this starts
 // `aiot run --demo` (built like the e2e tests, or $AIOT_BIN) and lets the
@@ -44,18 +45,21 @@ for (let i = 0; i < settle; i += 10) {
   await new Promise((r) => setTimeout(r, Math.min(10, settle - i) * 1000))
 }
 
-async function shoot(name, { theme, width, height }) {
+// SHOTS=widgets takes only the shots whose file name starts with it.
+async function shoot(name, { theme, width, height, query = '', settings = {}, prepare }) {
+  if (process.env.SHOTS && !name.startsWith(process.env.SHOTS)) return
   const b = await launch({ viewport: { width, height }, colorScheme: theme })
   try {
     const page = b.context.pages()[0] ?? (await b.context.newPage())
     await page.goto(`${url}/`)
-    await page.evaluate((theme) => {
+    await page.evaluate(({ theme, settings }) => {
       const s = JSON.parse(localStorage.getItem('goaiot.settings.v1') || '{}')
-      localStorage.setItem('goaiot.settings.v1', JSON.stringify({ ...s, theme }))
-    }, theme)
-    await page.reload()
+      localStorage.setItem('goaiot.settings.v1', JSON.stringify({ ...s, ...settings, theme }))
+    }, { theme, settings })
+    await page.goto(`${url}/${query}`)
     await page.waitForFunction(() => document.querySelector('[data-testid="conn"]')?.dataset.state === 'live', null, { timeout: 30_000 })
     await page.waitForTimeout(4000)
+    if (prepare) await prepare(page)
     await page.screenshot({ path: join(out, name) })
     console.log('wrote', join(out, name))
   } finally {
@@ -67,6 +71,15 @@ try {
   await shoot('dashboard-light.png', { theme: 'light', width: 1440, height: 1000 })
   await shoot('dashboard-dark.png', { theme: 'dark', width: 1440, height: 1000 })
   await shoot('dashboard-phone.png', { theme: 'dark', width: 390, height: 844 })
+  // The demo's widget nodes (robot, ribot, js, camera) sort first on the websocket gateway.
+  const openEditor = async (page) => {
+    await page.locator('[data-testid="js-edit"]').first().click()
+    await page.locator('[data-testid="js-code"]').first().waitFor({ timeout: 30_000 })
+    await page.waitForTimeout(500)
+  }
+  const noMap = { showMap: false }
+  await shoot('widgets-desktop.png', { theme: 'light', width: 1440, height: 1000, query: '?q=ws%40', settings: noMap, prepare: openEditor })
+  await shoot('widgets-phone.png', { theme: 'dark', width: 390, height: 844, query: '?q=ws%40', settings: noMap })
 } finally {
   await node.close()
   await aiot?.stop()

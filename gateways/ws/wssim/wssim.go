@@ -5,6 +5,18 @@
 // {"request":"discover"} with all its values, and obeys led commands
 // ({"endpoint":"led","payload":"0"|"1"}) by answering with an update of led.
 // It reconnects, with backoff, until its context ends.
+//
+// With a Kind, the node is instead one of the nodes Pyaiot's page has a
+// widget for, with no sensors and no LED:
+//
+//	robot   robot = the last move; takes "u", "l", "r", "s"
+//	ribot   ribot = the last joystick frame; takes "dx:dy:dx+dy\n" (|dx|, |dy| ≤ 255)
+//	js      js = the last script it ran; takes any script up to MaxScriptBytes as JSON
+//	camera  webcam = the URL of its image (CameraURL); takes no command
+//
+// A command it takes is answered with an update of the resource equal to
+// the payload (the gateway's "ok"); one it refuses is answered with the
+// resource's current value (the gateway's "refused") and a log line.
 package wssim
 
 import (
@@ -45,6 +57,12 @@ type Config struct {
 	Redial time.Duration
 	// Seed makes the curves' phase and noise reproducible. 0: derived from ID.
 	Seed uint64
+	// Kind is what the node is; KindSensor (empty) by default. Name, OS
+	// and Board default after it.
+	Kind Kind
+	// CameraURL is the webcam value of a KindCamera node; default
+	// DefaultCameraURL.
+	CameraURL string
 }
 
 // Node is one simulated websocket node.
@@ -58,8 +76,9 @@ type Node struct {
 	curves    []curve
 	began     time.Time
 
-	mu  sync.Mutex
-	rnd *rand.Rand
+	mu    sync.Mutex
+	rnd   *rand.Rand
+	value string // the kind's resource (not a sensor node's)
 }
 
 // New validates cfg.
@@ -77,14 +96,19 @@ func New(cfg Config) (*Node, error) {
 	case cfg.SensorInterval < 0 || cfg.CurvePeriod < 0 || cfg.Redial < 0:
 		return nil, errors.New("wssim: negative duration")
 	}
+	if err := validKind(cfg.Kind); err != nil {
+		return nil, err
+	}
 	if cfg.ID != "" {
 		q := u.Query()
 		q.Set("id", cfg.ID)
 		u.RawQuery = q.Encode()
 	}
-	cfg.Name = or(cfg.Name, "WebSocket Node")
-	cfg.OS = or(cfg.OS, "linux")
-	cfg.Board = or(cfg.Board, "linux-sim")
+	name, os, board := kindDefaults(cfg.Kind)
+	cfg.Name = or(cfg.Name, name)
+	cfg.OS = or(cfg.OS, os)
+	cfg.Board = or(cfg.Board, board)
+	cfg.CameraURL = or(cfg.CameraURL, DefaultCameraURL)
 	cfg.SensorInterval = or(cfg.SensorInterval, 5*time.Second)
 	cfg.CurvePeriod = or(cfg.CurvePeriod, 10*time.Minute)
 	cfg.Redial = or(cfg.Redial, time.Second)
@@ -97,6 +121,7 @@ func New(cfg Config) (*Node, error) {
 	return &Node{
 		cfg: cfg, url: u.String(), log: cfg.Logger.With("sim", "ws", "id", cfg.ID),
 		curves: sensorCurves(rnd, cfg.CurvePeriod), rnd: rnd, began: time.Now(),
+		value: cfg.Kind.initial(cfg.CameraURL),
 	}, nil
 }
 
@@ -113,6 +138,14 @@ func (n *Node) LED() bool { return n.led.Load() }
 
 // Connected reports whether the node is connected to the gateway now.
 func (n *Node) Connected() bool { return n.connected.Load() }
+
+// Value is the current value of the node's kind resource (robot, ribot,
+// js or webcam); "" for a sensor node.
+func (n *Node) Value() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.value
+}
 
 // Sent counts the values the node has sent.
 func (n *Node) Sent() int64 { return n.sent.Load() }
@@ -182,7 +215,9 @@ func (n *Node) session(ctx context.Context) error {
 		case err := <-errc:
 			return err
 		case <-tick.C:
-			err = n.update(c, n.sensors())
+			if n.cfg.Kind == KindSensor {
+				err = n.update(c, n.sensors())
+			}
 		case b := <-in:
 			err = n.handle(c, b)
 		}
@@ -208,7 +243,9 @@ func (n *Node) handle(c *websocket.Conn, b []byte) error {
 	switch {
 	case r.Request == "discover":
 		return n.sendAll(c)
-	case r.Endpoint == "led":
+	case n.cfg.Kind != KindSensor && r.Endpoint == n.cfg.Kind.resource():
+		return n.update(c, map[string]string{r.Endpoint: n.apply(r.Payload)})
+	case n.cfg.Kind == KindSensor && r.Endpoint == "led":
 		switch r.Payload {
 		case "0", "1":
 			n.led.Store(r.Payload == "1")
@@ -228,10 +265,30 @@ func (n *Node) ledValue() string {
 	return "0"
 }
 
-// sendAll sends the static values, the LED and the sensors.
+// apply runs a command on the kind's resource and returns its value
+// after: the payload when taken, the value it had when refused.
+func (n *Node) apply(payload string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.cfg.Kind.accept(payload); err != nil {
+		n.log.Info("ws sim: command refused", "resource", n.cfg.Kind.resource(), "err", err)
+		return n.value
+	}
+	n.value = payload
+	return payload
+}
+
+// sendAll sends the static values and the LED and sensors, or the kind's
+// resource.
 func (n *Node) sendAll(c *websocket.Conn) error {
-	v := n.sensors()
-	v["name"], v["os"], v["board"], v["led"] = n.cfg.Name, n.cfg.OS, n.cfg.Board, n.ledValue()
+	v := map[string]string{}
+	if n.cfg.Kind == KindSensor {
+		v = n.sensors()
+		v["led"] = n.ledValue()
+	} else {
+		v[n.cfg.Kind.resource()] = n.Value()
+	}
+	v["name"], v["os"], v["board"] = n.cfg.Name, n.cfg.OS, n.cfg.Board
 	return n.update(c, v)
 }
 

@@ -73,3 +73,32 @@ func TestSensorsLookReal(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckRibot(t *testing.T) {
+	tests := []struct {
+		name, frame string
+		ok          bool
+	}{
+		{"release", "0:0:0\n", true},
+		{"full left and down", "255:255:510\n", true},
+		{"full right and up", "-255:-255:-510\n", true},
+		{"mixed", "-128:51:-77\n", true},
+		{"no newline", "1:2:3", false},
+		{"wrong sum", "1:2:4\n", false},
+		{"over 255", "256:0:256\n", false},
+		{"plus sign", "+1:2:3\n", false},
+		{"space", " 1:2:3\n", false},
+		{"four fields", "1:2:3:4\n", false},
+		{"two fields", "1:2\n", false},
+		{"letters", "a:b:c\n", false},
+		{"huge", "99999999999999999999:0:0\n", false},
+		{"empty", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := checkRibot(tt.frame); (err == nil) != tt.ok {
+				t.Errorf("checkRibot(%q) = %v, want ok %v", tt.frame, err, tt.ok)
+			}
+		})
+	}
+}

@@ -8,7 +8,10 @@ export type WidgetKind =
   | 'imu'      // accelerometer norm and gyro x/y/z charts
   | 'info'     // board, mcu, os, … in the card's details
   | 'progress' // dwnld: a percentage bar
-  | 'image'    // webcam: an <img> when the value is a URL
+  | 'camera'   // webcam, camera: the image at the value's URL (or a URL set on the page)
+  | 'robot'    // robot: Pyaiot's direction pad (u, l, r, s)
+  | 'ribot'    // ribot: Pyaiot's joystick ("dx:dy:dx+dy\n" every second while held)
+  | 'js'       // js: the script a node runs, edited and sent from the page
   | 'text'     // everything else, including unknown resources
 
 export interface WidgetSpec {
@@ -78,7 +81,10 @@ export function widgetFor(resource: string): WidgetSpec {
   if (name === 'imu') return { kind: 'imu', label: 'Motion (IMU)', order: 50 }
   if (name in INFO) return { kind: 'info', label: INFO[name], order: 100 + INFO_ORDER.indexOf(name) }
   if (name === 'dwnld') return { kind: 'progress', label: 'Firmware download', order: 70 }
-  if (name === 'webcam' || name === 'camera') return { kind: 'image', label: 'Camera', order: 80 }
+  if (name === 'webcam' || name === 'camera') return { kind: 'camera', label: 'Camera', order: 55 }
+  if (name === 'robot') return { kind: 'robot', label: 'Robot', order: 2 }
+  if (name === 'ribot') return { kind: 'ribot', label: 'Ribot joystick', order: 3 }
+  if (name === 'js') return { kind: 'js', label: 'JavaScript', order: 4 }
   return { kind: 'text', label: titleCase(resource), order: 90 }
 }
 
