@@ -324,6 +324,7 @@ func (c *client) write() {
 		case <-c.out.ready:
 			for batch = c.out.take(batch[:0], writeBatch); len(batch) > 0; batch = c.out.take(batch[:0], writeBatch) {
 				if err := c.writeFrames(batch); err != nil {
+					c.d.m.dropped.Add(float64(len(batch))) // taken, never written
 					c.writeFailed(err)
 					return
 				}
