@@ -201,11 +201,11 @@ func sampleAll(pids []int) samplers {
 }
 
 // stop ends the measurement: CPU time and memory summed over the
-// processes, bench's own CPU counted once.
-func (ss samplers) stop() usage {
-	var u usage
+// processes, bench's own CPU counted once; each process's own in each.
+func (ss samplers) stop() (u usage, each []usage) {
 	for i, s := range ss {
 		x := s.stop()
+		each = append(each, x)
 		if i == 0 {
 			u.Wall, u.Self = x.Wall, x.Self
 		}
@@ -213,5 +213,5 @@ func (ss samplers) stop() usage {
 		u.PeakRSS += x.PeakRSS
 		u.EndRSS += x.EndRSS
 	}
-	return u
+	return u, each
 }

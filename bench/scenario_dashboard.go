@@ -59,7 +59,15 @@ func (r *runner) dashboardFanout(ctx context.Context, p params) ([]Result, error
 	sendEnd := t.now()
 	drain(ctx, a.rcvs, t.total()*int64(len(a.rcvs)), 2*time.Second, 20*time.Second)
 	stopProg()
-	rows := []Result{row(p.scenario, "bus → browser", p, t, a.rcvs, began, sendEnd, s.stop())}
+	u, each := s.stop()
+	rows := []Result{row(p.scenario, "bus → browser", p, t, a.rcvs, began, sendEnd, u)}
+	if len(each) > 1 { // the first is aiot run (NATS, JetStream, gateways, dashboard); the others dashboards only
+		cores := make([]float64, len(each))
+		for i, x := range each {
+			cores[i] = x.Cores()
+		}
+		extra["cpu_cores_each"] = cores
+	}
 	rows[0].Extra = extra
 	if err != nil {
 		return rows, err
