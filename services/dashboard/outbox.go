@@ -9,8 +9,7 @@ import (
 const keepQueue = 256
 
 // keepLatest is how many update keys an emptied queue remembers; beyond
-// it the map is let go. Keys of taken frames are harmless meanwhile:
-// their positions are behind the queue's start.
+// it the map is let go.
 const keepLatest = 64
 
 // outbox is the bounded queue of frames waiting for one browser. Pushing
@@ -26,9 +25,15 @@ type outbox struct {
 	start uint64 // absolute position of buf[head]
 	// floor is the position after the last queued lifecycle frame: an
 	// update queued before it is never replaced by one queued after it.
-	floor   uint64
-	latest  map[string]uint64 // update key → absolute position of its queued frame
-	snapEnd uint64            // absolute position after the last snapshot's frames
+	floor uint64
+	// latest maps an update key to the absolute position of its latest
+	// queued frame, kept only while more than slowAfter frames wait (the
+	// only time it is read), so that pushing to a browser that keeps up
+	// costs no map operation. Keys of taken frames are harmless: their
+	// positions are behind the queue's start.
+	latest  map[string]uint64
+	slow    bool   // latest is kept
+	snapEnd uint64 // absolute position after the last snapshot's frames
 	limit   int
 	// slowAfter is the queue length from which updates coalesce.
 	slowAfter int
@@ -38,7 +43,6 @@ type outbox struct {
 
 func newOutbox(limit, slowAfter int) *outbox {
 	return &outbox{
-		latest:    make(map[string]uint64),
 		limit:     limit,
 		slowAfter: slowAfter,
 		ready:     make(chan struct{}, 1),
@@ -90,9 +94,12 @@ func (o *outbox) pushLocked(f *frame) pushResult {
 	}
 	n := len(o.buf) - o.head
 	pos := o.start + uint64(n)
+	if n > o.slowAfter && !o.slow {
+		o.indexQueued()
+	}
 	if f.barrier {
 		o.floor = pos + 1
-	} else if f.key != "" && n > o.slowAfter {
+	} else if f.key != "" && o.slow {
 		if p, ok := o.latest[f.key]; ok && p >= o.start && p >= o.floor {
 			o.buf[o.head+int(p-o.start)] = f
 			return coalesced
@@ -101,7 +108,7 @@ func (o *outbox) pushLocked(f *frame) pushResult {
 	if n >= o.limit+o.snapshotLeft() {
 		return overflow
 	}
-	if f.key != "" {
+	if f.key != "" && o.slow {
 		o.latest[f.key] = pos
 	}
 	if o.head > 0 && len(o.buf) == cap(o.buf) {
@@ -113,6 +120,19 @@ func (o *outbox) pushLocked(f *frame) pushResult {
 	}
 	o.buf = append(o.buf, f)
 	return queued
+}
+
+// indexQueued starts keeping latest: the browser has fallen behind.
+func (o *outbox) indexQueued() {
+	o.slow = true
+	if o.latest == nil {
+		o.latest = make(map[string]uint64)
+	}
+	for i, f := range o.buf[o.head:] {
+		if f.key != "" {
+			o.latest[f.key] = o.start + uint64(i)
+		}
+	}
 }
 
 // snapshotLeft is the number of frames of the last snapshot still queued.
@@ -145,8 +165,9 @@ func (o *outbox) take(dst []*frame, max int) []*frame {
 			o.buf = nil
 		}
 		o.head = 0
+		o.slow = false
 		if len(o.latest) > keepLatest {
-			o.latest = make(map[string]uint64)
+			o.latest = nil
 		}
 	}
 	return dst
