@@ -64,7 +64,9 @@
 //
 // With --cpu-profiles DIR, the server runs with --pprof and each
 // scenario's measurement leaves a CPU, a block and a mutex profile in DIR
-// (<scenario>.pprof, <scenario>.block.pprof, <scenario>.mutex.pprof).
+// (<scenario>.pprof, <scenario>.block.pprof, <scenario>.mutex.pprof); the
+// dashboard scenario also a heap profile with its browsers still connected
+// (<scenario>.heap.pprof).
 //
 // Baselines run in the same invocation: raw NATS publish/subscribe on the
 // server's own NATS (the floor of the bus), a no-op go-coap server (a child

@@ -60,6 +60,7 @@ func (r *runner) dashboardFanout(ctx context.Context, p params) ([]Result, error
 	drain(ctx, a.rcvs, t.total()*int64(len(a.rcvs)), 2*time.Second, 20*time.Second)
 	stopProg()
 	u, each := s.stop()
+	r.prof.heap(ctx, p.scenario) // with the browsers still connected
 	rows := []Result{row(p.scenario, "bus → browser", p, t, a.rcvs, began, sendEnd, u)}
 	if len(each) > 1 { // the first is aiot run (NATS, JetStream, gateways, dashboard); the others dashboards only
 		cores := make([]float64, len(each))
