@@ -211,6 +211,15 @@ func New(cfg Config) (*Dashboard, error) {
 // and serves browsers until ctx ends; then it closes every browser.
 func (d *Dashboard) Run(ctx context.Context) error {
 	defer d.cancel()
+	stopFlush, flusherDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(flusherDone)
+		d.hub.run(stopFlush)
+	}()
+	defer func() {
+		close(stopFlush)
+		<-flusherDone
+	}()
 	status := d.nc.StatusChanged(nats.CONNECTED)
 	defer d.nc.RemoveStatusListener(status)
 	d.feed.pause()

@@ -70,19 +70,39 @@ func (o *outbox) push(f *frame) pushResult {
 	return r
 }
 
-// pushAll queues frames (a snapshot). The frames of the snapshot that are
-// still queued do not count toward the limit: a large snapshot is not a
-// slow browser, but once the browser has taken it the limit is the same
-// as before.
-func (o *outbox) pushAll(frames []*frame) pushResult {
+// pushMany queues frames in order, under one lock, and returns the first
+// overflow or discarded (else queued) and how many frames were coalesced.
+func (o *outbox) pushMany(frames []*frame) (pushResult, int) {
 	o.mu.Lock()
-	o.snapEnd = o.start + uint64(len(o.buf)-o.head+len(frames))
-	r := queued
+	r, n := o.pushManyLocked(frames)
+	o.mu.Unlock()
+	o.signal()
+	return r, n
+}
+
+func (o *outbox) pushManyLocked(frames []*frame) (pushResult, int) {
+	n := 0
 	for _, f := range frames {
-		if r = o.pushLocked(f); r == overflow || r == discarded {
-			break
+		switch o.pushLocked(f) {
+		case coalesced:
+			n++
+		case overflow:
+			return overflow, n
+		case discarded:
+			return discarded, n
 		}
 	}
+	return queued, n
+}
+
+// pushSnapshot queues frames (a snapshot). The frames of the snapshot that
+// are still queued do not count toward the limit: a large snapshot is not
+// a slow browser, but once the browser has taken it the limit is the same
+// as before.
+func (o *outbox) pushSnapshot(frames []*frame) pushResult {
+	o.mu.Lock()
+	o.snapEnd = o.start + uint64(len(o.buf)-o.head+len(frames))
+	r, _ := o.pushManyLocked(frames)
 	o.mu.Unlock()
 	o.signal()
 	return r

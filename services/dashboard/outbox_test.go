@@ -65,7 +65,7 @@ func TestOutbox(t *testing.T) {
 	t.Run("a snapshot raises the limit", func(t *testing.T) {
 		o := newOutbox(2, 0)
 		snap := []*frame{life("a"), life("b"), life("c"), life("d")}
-		if r := o.pushAll(snap); r != queued {
+		if r := o.pushSnapshot(snap); r != queued {
 			t.Fatalf("pushAll: %v", r)
 		}
 		if r := o.push(life("e")); r != queued {
@@ -74,7 +74,7 @@ func TestOutbox(t *testing.T) {
 	})
 	t.Run("a taken snapshot leaves the limit as it was", func(t *testing.T) {
 		o := newOutbox(2, 0)
-		if r := o.pushAll([]*frame{life("a"), life("b"), life("c"), life("d")}); r != queued {
+		if r := o.pushSnapshot([]*frame{life("a"), life("b"), life("c"), life("d")}); r != queued {
 			t.Fatalf("pushAll: %v", r)
 		}
 		if got := o.take(nil, 4); len(got) != 4 {
@@ -87,7 +87,7 @@ func TestOutbox(t *testing.T) {
 	})
 	t.Run("a partly taken snapshot allows what is left of it", func(t *testing.T) {
 		o := newOutbox(1, 0)
-		o.pushAll([]*frame{life("a"), life("b"), life("c")})
+		o.pushSnapshot([]*frame{life("a"), life("b"), life("c")})
 		o.take(nil, 2)
 		got := []pushResult{o.push(life("d")), o.push(life("e"))}
 		if want := []pushResult{queued, overflow}; !slices.Equal(got, want) {
