@@ -183,7 +183,8 @@
 //
 // The dashboard follows node.> with one NATS subscription (one goroutine,
 // which keeps each node's order: it decodes each value once and encodes its
-// "update" once for every browser) and keeps an index
+// "update" once for every browser; a second one queues the encoded frames
+// for the browsers, a batch per browser at a time) and keeps an index
 // of every node's $state and last values, read at start (and after a
 // reconnection to NATS) from the NODES stream, the last message per subject.
 // A node appears with its $state, or with its first value or resources list

@@ -7,8 +7,9 @@ import (
 
 // maxPending bounds the frames applied to the index and not yet queued for
 // the browsers: past it, the goroutine reading node.> queues them itself
-// (and NATS holds what comes meanwhile).
-const maxPending = 1 << 14
+// (and NATS holds what comes meanwhile). Well below the default
+// QueueLimit, so that one batch never cuts off a browser that keeps up.
+const maxPending = 1024
 
 // hub fans node events out to the subscribed browsers. The goroutine that
 // reads node.> applies each event to the index and appends its frames to a
