@@ -149,14 +149,18 @@ func (h *hub) takePending() ([]*frame, []*client) {
 }
 
 // pushAll queues frames for c; a browser whose queue is full is cut off.
-// It reports whether c is still subscribed.
+// It reports whether c is still subscribed (false too for a browser that
+// left).
 func (h *hub) pushAll(c *client, frames []*frame) bool {
 	r, coalesced := c.out.pushMany(frames)
 	if coalesced > 0 {
 		h.m.coalesced.Add(float64(coalesced))
 	}
-	if r == overflow || r == discarded {
+	switch r {
+	case overflow:
 		c.cut(cutSlow)
+		return false
+	case discarded: // the browser left since the flush began
 		return false
 	}
 	return true
