@@ -17,8 +17,13 @@ type audience struct {
 
 // listen connects p.browsers browsers and the bus tap, all counting into t.
 func (r *runner) listen(ctx context.Context, t *tally, prefix string, browsers int) (*audience, error) {
+	return r.listenAt(ctx, t, prefix, browsers, []string{r.target.WSURL})
+}
+
+// listenAt is listen with the browsers spread round robin over urls.
+func (r *runner) listenAt(ctx context.Context, t *tally, prefix string, browsers int, urls []string) (*audience, error) {
 	a := &audience{watch: newWatcher(prefix), rcvs: make([]*receiver, browsers)}
-	bs, err := dialBrowsers(ctx, r.target.WSURL, browsers, func(i int) *receiver {
+	bs, err := dialBrowsersAt(ctx, urls, browsers, func(i int) *receiver {
 		a.rcvs[i] = newReceiver(t)
 		return a.rcvs[i]
 	}, a.watch.on, time.Second)

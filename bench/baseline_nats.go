@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -47,26 +46,11 @@ func (r *runner) natsBaseline(ctx context.Context, p params) (Result, error) {
 	s := sample(r.pid())
 	began := t.now()
 	stopProg := r.prog.start(p.scenario+"/nats", p.duration, func() int64 { return received(rcvs) })
-	publish := func(i int, res, value string) error {
-		return pub.Publish("bench."+t.run+".n"+itoa(i)+"."+res, []byte(`{"value":"`+value+`"}`))
+	err = publishValues(ctx, pub, t, p, func(i int, res string) string { return "bench." + t.run + ".n" + itoa(i) + "." + res })
+	if err != nil {
+		stopProg()
+		return Result{}, err
 	}
-	if p.rate > 0 {
-		drive(ctx, t, p.rate, p.duration, p.maxValues, p.nodes, publish)
-	} else {
-		start := time.Now()
-		var n int64
-		for i := 0; time.Since(start) < p.duration && n < p.maxValues && ctx.Err() == nil; i = (i + 1) % p.nodes {
-			res, val := t.next(i)
-			_ = publish(i, res, val)
-			n++
-			if n%1000 == 0 { // keep the publisher within what the subscribers take
-				if err := pub.FlushTimeout(5 * time.Second); err != nil {
-					return Result{}, fmt.Errorf("flush: %w", err)
-				}
-			}
-		}
-	}
-	_ = pub.FlushTimeout(5 * time.Second)
 	sendEnd := t.now()
 	drain(ctx, rcvs, t.total()*int64(len(rcvs)), 2*time.Second, 20*time.Second)
 	stopProg()

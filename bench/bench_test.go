@@ -192,3 +192,60 @@ func TestParseValueRejectsOtherRuns(t *testing.T) {
 		}
 	}
 }
+
+func TestDashboardScenario(t *testing.T) {
+	target := startTestSystem(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tests := []struct {
+		name string
+		rate float64
+	}{
+		{"at a rate", 300},
+		{"as fast as the server takes them", RateMax},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep, err := Run(ctx, Config{Scenarios: []string{ScenarioDashboard}, Target: target, Nodes: 3, Browsers: 3,
+				Rate: tt.rate, Duration: 500 * time.Millisecond, MaxValues: 3000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Errors) > 0 {
+				t.Fatalf("errors: %v", rep.Errors)
+			}
+			for _, path := range []string{"bus → browser", "baseline: NATS pub/sub (same server)"} {
+				r := find(t, rep, ScenarioDashboard, path)
+				switch {
+				case r.Sent < 100 || r.Receivers != 3:
+					t.Errorf("%s: sent %d to %d receivers, want at least 100 to 3", path, r.Sent, r.Receivers)
+				case r.Lost != 0 || r.Delivered+r.Superseded != r.Sent*3:
+					t.Errorf("%s: delivered %d + superseded %d of %d, lost %d", path, r.Delivered, r.Superseded, r.Sent*3, r.Lost)
+				case r.Spread == nil || r.Spread.MinPerSecond <= 0 || r.Spread.MinPerSecond > r.Spread.MaxPerSecond:
+					t.Errorf("%s: spread %+v", path, r.Spread)
+				}
+			}
+		})
+	}
+}
+
+func TestDashboardsBounded(t *testing.T) {
+	tests := []struct {
+		name       string
+		dashboards int
+		ok         bool
+	}{
+		{"default", 0, true},
+		{"sixteen", 16, true},
+		{"seventeen", 17, false},
+		{"negative", -1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{Scenarios: []string{ScenarioDashboard}, Dashboards: tt.dashboards}
+			if _, err := cfg.validate(); (err == nil) != tt.ok {
+				t.Errorf("validate with %d dashboards: %v", tt.dashboards, err)
+			}
+		})
+	}
+}

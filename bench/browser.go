@@ -167,6 +167,11 @@ func (b *browser) close() {
 
 // dialBrowsers opens n browsers, a few at a time.
 func dialBrowsers(ctx context.Context, url string, n int, rcv func(i int) *receiver, on func(*wsMessage), settle time.Duration) ([]*browser, error) {
+	return dialBrowsersAt(ctx, []string{url}, n, rcv, on, settle)
+}
+
+// dialBrowsersAt is dialBrowsers with browser i on urls[i%len(urls)].
+func dialBrowsersAt(ctx context.Context, urls []string, n int, rcv func(i int) *receiver, on func(*wsMessage), settle time.Duration) ([]*browser, error) {
 	bs := make([]*browser, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, 16)
@@ -179,7 +184,7 @@ func dialBrowsers(ctx context.Context, url string, n int, rcv func(i int) *recei
 			if rcv != nil {
 				r = rcv(i)
 			}
-			bs[i], errs[i] = dialBrowser(ctx, url, r, on, settle)
+			bs[i], errs[i] = dialBrowser(ctx, urls[i%len(urls)], r, on, settle)
 		})
 	}
 	wg.Wait()

@@ -10,13 +10,16 @@ import (
 
 // Scenario names.
 const (
-	ScenarioCoAP    = "coap"
-	ScenarioMQTT    = "mqtt"
-	ScenarioMQTTSN  = "mqttsn"
-	ScenarioWS      = "ws"
-	ScenarioFanout  = "fanout"
-	ScenarioCommand = "command"
-	ScenarioScale   = "scale"
+	ScenarioCoAP   = "coap"
+	ScenarioMQTT   = "mqtt"
+	ScenarioMQTTSN = "mqttsn"
+	ScenarioWS     = "ws"
+	ScenarioFanout = "fanout"
+	// ScenarioDashboard is the dashboard alone: values published on NATS
+	// as a gateway would, to browsers.
+	ScenarioDashboard = "dashboard"
+	ScenarioCommand   = "command"
+	ScenarioScale     = "scale"
 	// ScenarioScaleMQTT is scale with MQTT nodes on the MQTT listener.
 	ScenarioScaleMQTT = "scale-mqtt"
 	// ScenarioScaleWS is scale with idle websocket nodes on /node.
@@ -27,7 +30,7 @@ const (
 // Scenarios lists every scenario in the order "all" runs them (scale last:
 // its nodes stay registered until they time out), except scale-mqtt and
 // scale-ws, run only when named.
-var Scenarios = []string{ScenarioCoAP, ScenarioWS, ScenarioMQTT, ScenarioMQTTSN, ScenarioFanout, ScenarioCommand, ScenarioScale, ScenarioScaleMQTT, ScenarioScaleWS}
+var Scenarios = []string{ScenarioCoAP, ScenarioWS, ScenarioMQTT, ScenarioMQTTSN, ScenarioFanout, ScenarioDashboard, ScenarioCommand, ScenarioScale, ScenarioScaleMQTT, ScenarioScaleWS}
 
 // RateMax as Config.Rate sends as fast as the system answers: a closed loop
 // of confirmable requests (CoAP only).
@@ -69,6 +72,10 @@ type Config struct {
 	// for each scenario's measurement (<scenario>.pprof; the server runs
 	// with --pprof on a random loopback port).
 	ProfileDir string
+	// Dashboards is the number of dashboard processes the dashboard
+	// scenario spreads its browsers over: the target's and Dashboards-1
+	// `aiot dashboard` children on its NATS. Default 1.
+	Dashboards int
 	// NoBaselines skips the baselines.
 	NoBaselines bool
 	// Progress receives a progress line (a terminal); nil for none.
@@ -99,6 +106,7 @@ var defaults = map[string]params{
 	ScenarioMQTT:      {nodes: 100, browsers: 1, rate: 1000, duration: 10 * time.Second},
 	ScenarioMQTTSN:    {nodes: 100, browsers: 1, rate: 1000, duration: 10 * time.Second},
 	ScenarioFanout:    {nodes: 10, browsers: 100, rate: 1000, duration: 10 * time.Second},
+	ScenarioDashboard: {nodes: 10, browsers: 100, rate: 1000, duration: 10 * time.Second},
 	ScenarioCommand:   {nodes: 10, browsers: 10, rate: 50, duration: 10 * time.Second},
 	ScenarioScale:     {nodes: 100_000, browsers: 1, rate: 2000, duration: 0},
 	ScenarioScaleMQTT: {nodes: 100_000, browsers: 1, rate: 2000, duration: 0},
@@ -160,7 +168,7 @@ func (c *Config) validate() ([]string, error) {
 		return nil, fmt.Errorf("no scenario")
 	}
 	switch {
-	case c.Nodes < 0 || c.Browsers < 0 || c.Strangers < 0 || c.Window < 0 || c.Resources < 0:
+	case c.Nodes < 0 || c.Browsers < 0 || c.Strangers < 0 || c.Window < 0 || c.Resources < 0 || c.Dashboards < 0:
 		return nil, fmt.Errorf("negative count")
 	case c.Duration < 0 || c.Beacon < 0 || c.Hold < 0:
 		return nil, fmt.Errorf("negative duration")
@@ -168,6 +176,8 @@ func (c *Config) validate() ([]string, error) {
 		return nil, fmt.Errorf("rate %v: want a positive number or max", c.Rate)
 	case c.Duration > time.Hour || c.Hold > time.Hour:
 		return nil, fmt.Errorf("runs are bounded: at most an hour per scenario")
+	case c.Dashboards > 16:
+		return nil, fmt.Errorf("%d dashboards: at most 16", c.Dashboards)
 	}
 	return out, nil
 }

@@ -23,6 +23,22 @@
 // monotonic clock of this process, in an HDR histogram (1 µs to 60 s, three
 // significant digits).
 //
+// Rows with several browsers also give the spread between the slowest and
+// the fastest browser: values received per second and p99 latency.
+//
+// # The dashboard alone
+//
+// Scenario dashboard publishes the values itself on node.<id>.<res> (after
+// an online $state per node), as a gateway would, so that no gateway's
+// ingest bounds the rate: it measures bus → dashboard → browsers, beside
+// the same load received by one bare NATS subscriber per browser on the
+// same server. --rate max publishes as fast as the server takes it (a
+// flush every 1 000 values); browsers that fall behind then get the
+// latest value per resource (counted "superseded"). --dashboards N starts
+// N-1 `aiot dashboard` processes on the same NATS beside the system's own
+// dashboard and spreads the browsers over them round robin; the row's CPU
+// and memory are the sum of those processes.
+//
 // # Nodes
 //
 // CoAP nodes are simulated by one UDP socket bound to the wildcard address:
@@ -47,6 +63,12 @@
 // through /proc/<pid>/clear_refs). A child keeps the load generator's own
 // memory and CPU out of the server's numbers, which an in-process server
 // could not.
+//
+// With --cpu-profiles DIR, the server runs with --pprof and each
+// scenario's measurement leaves a CPU, a block and a mutex profile in DIR
+// (<scenario>.pprof, <scenario>.block.pprof, <scenario>.mutex.pprof); the
+// dashboard scenario also a heap profile with its browsers still connected
+// (<scenario>.heap.pprof).
 //
 // Baselines run in the same invocation: raw NATS publish/subscribe on the
 // server's own NATS (the floor of the bus), a no-op go-coap server (a child

@@ -187,3 +187,31 @@ func udpDrops() int64 {
 	}
 	return 0
 }
+
+// samplers watch several processes (dashboards side by side) as one.
+type samplers []*sampler
+
+// sampleAll starts watching every pid.
+func sampleAll(pids []int) samplers {
+	ss := make(samplers, len(pids))
+	for i, pid := range pids {
+		ss[i] = sample(pid)
+	}
+	return ss
+}
+
+// stop ends the measurement: CPU time and memory summed over the
+// processes, bench's own CPU counted once; each process's own in each.
+func (ss samplers) stop() (u usage, each []usage) {
+	for i, s := range ss {
+		x := s.stop()
+		each = append(each, x)
+		if i == 0 {
+			u.Wall, u.Self = x.Wall, x.Self
+		}
+		u.CPU += x.CPU
+		u.PeakRSS += x.PeakRSS
+		u.EndRSS += x.EndRSS
+	}
+	return u, each
+}

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// profiler takes CPU profiles of the self-started server (started with
+// profiler takes CPU, block and mutex profiles of the self-started server (started with
 // --pprof) while scenarios measure, into a directory.
 type profiler struct {
 	url string // http://127.0.0.1:port/debug/pprof/
@@ -22,20 +22,27 @@ type profiler struct {
 	err []error
 }
 
-// start fetches a CPU profile of d (whole seconds, at least 1) into
-// <dir>/<name>.pprof in the background. A nil profiler does nothing.
+// start fetches a CPU, a block and a mutex profile of d (whole seconds, at
+// least 1) into <dir>/<name>.pprof, <name>.block.pprof and
+// <name>.mutex.pprof in the background. A nil profiler does nothing.
 func (p *profiler) start(ctx context.Context, name string, d time.Duration) {
 	if p == nil {
 		return
 	}
-	secs := max(int(d.Seconds()), 1)
-	p.wg.Go(func() {
-		if err := p.fetch(ctx, name, secs); err != nil {
-			p.mu.Lock()
-			p.err = append(p.err, err)
-			p.mu.Unlock()
-		}
-	})
+	secs := strconv.Itoa(max(int(d.Seconds()), 1))
+	for _, q := range []struct{ what, name string }{
+		{"profile?seconds=" + secs, name},
+		{"block?seconds=" + secs, name + ".block"},
+		{"mutex?seconds=" + secs, name + ".mutex"},
+	} {
+		p.wg.Go(func() {
+			if err := p.get(ctx, q.what, q.name); err != nil {
+				p.mu.Lock()
+				p.err = append(p.err, err)
+				p.mu.Unlock()
+			}
+		})
+	}
 }
 
 // heap fetches a heap profile now into <dir>/<name>.heap.pprof.
@@ -50,10 +57,6 @@ func (p *profiler) heap(ctx context.Context, name string) {
 	}
 }
 
-func (p *profiler) fetch(ctx context.Context, name string, secs int) error {
-	return p.get(ctx, "profile?seconds="+strconv.Itoa(secs), name)
-}
-
 func (p *profiler) get(ctx context.Context, what, name string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+what, nil)
 	if err != nil {
@@ -61,11 +64,11 @@ func (p *profiler) get(ctx context.Context, what, name string) error {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("cpu profile %s: %w", name, err)
+		return fmt.Errorf("profile %s: %w", name, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("cpu profile %s: %s", name, resp.Status)
+		return fmt.Errorf("profile %s: %s", name, resp.Status)
 	}
 	f, err := os.Create(filepath.Join(p.dir, name+".pprof"))
 	if err != nil {
@@ -73,7 +76,7 @@ func (p *profiler) get(ctx context.Context, what, name string) error {
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("cpu profile %s: %w", name, err)
+		return fmt.Errorf("profile %s: %w", name, err)
 	}
 	return f.Close()
 }

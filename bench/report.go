@@ -87,6 +87,8 @@ type Result struct {
 	PerSecond float64   `json:"per_second"`
 	Latency   *Latency  `json:"latency_ms,omitempty"`
 	Server    *Resource `json:"server,omitempty"`
+	// Spread compares the receivers (browsers) of the row, when several.
+	Spread *Spread `json:"spread,omitempty"`
 	// Extra holds scenario-specific counts (gateway rejections, CON
 	// timeouts, nodes online...).
 	Extra map[string]any `json:"extra,omitempty"`
@@ -107,6 +109,37 @@ func latency(h *hdrhistogram.Histogram) *Latency {
 	}
 	q := func(p float64) float64 { return float64(h.ValueAtQuantile(p)) / 1000 }
 	return &Latency{Count: h.TotalCount(), P50: q(50), P99: q(99), P999: q(99.9), Max: float64(h.Max()) / 1000}
+}
+
+// Spread is how far apart the slowest and the fastest receiver of a row
+// are: values received per second and p99 latency.
+type Spread struct {
+	MinPerSecond float64 `json:"min_per_second"`
+	MaxPerSecond float64 `json:"max_per_second"`
+	MinP99       float64 `json:"min_p99_ms"`
+	MaxP99       float64 `json:"max_p99_ms"`
+}
+
+// spread measures rs over secs; nil for fewer than two receivers.
+func spread(rs []*receiver, secs float64) *Spread {
+	if len(rs) < 2 || secs <= 0 {
+		return nil
+	}
+	s := &Spread{MinPerSecond: -1, MinP99: -1}
+	for _, r := range rs {
+		ps := float64(r.count.Load()) / secs
+		r.mu.Lock()
+		p99 := float64(r.hist.ValueAtQuantile(99)) / 1000
+		r.mu.Unlock()
+		if s.MinPerSecond < 0 || ps < s.MinPerSecond {
+			s.MinPerSecond = ps
+		}
+		if s.MinP99 < 0 || p99 < s.MinP99 {
+			s.MinP99 = p99
+		}
+		s.MaxPerSecond, s.MaxP99 = max(s.MaxPerSecond, ps), max(s.MaxP99, p99)
+	}
+	return s
 }
 
 // Resource is what the server process used while a path was measured
@@ -170,6 +203,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	for _, x := range r.Results {
+		if s := x.Spread; s != nil {
+			fmt.Fprintf(w, "%s / %s: per browser %.0f–%.0f values/s, p99 %s–%s ms\n", x.Scenario, x.Path,
+				s.MinPerSecond, s.MaxPerSecond, f3(s.MinP99), f3(s.MaxP99))
+		}
 		if len(x.Extra) > 0 {
 			b, _ := json.Marshal(x.Extra)
 			fmt.Fprintf(w, "%s / %s: %s\n", x.Scenario, x.Path, b)

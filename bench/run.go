@@ -193,6 +193,8 @@ func (r *runner) scenario(ctx context.Context, s string) ([]Result, error) {
 		return r.coapIngest(ctx, p)
 	case ScenarioCoAP:
 		return r.coapIngest(ctx, p)
+	case ScenarioDashboard:
+		return r.dashboardFanout(ctx, p)
 	case ScenarioCommand:
 		return r.command(ctx, p)
 	case ScenarioScale:
@@ -366,6 +368,7 @@ func row(scenario, path string, p params, t *tally, rs []*receiver, began, sendE
 	if secs > 0 && len(rs) > 0 {
 		res.PerSecond = float64(d.Delivered) / float64(len(rs)) / secs
 	}
+	res.Spread = spread(rs, secs)
 	return res
 }
 

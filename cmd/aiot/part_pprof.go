@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 )
 
 // pprofPart serves Go's profiles (net/http/pprof) on a listener of its own,
 // for profiling a running system (`go tool pprof
-// http://127.0.0.1:6060/debug/pprof/profile?seconds=20`). Off by default.
+// http://127.0.0.1:6060/debug/pprof/profile?seconds=20`), block and mutex
+// profiles included (sampled while --pprof is on). Off by default.
 func pprofPart() part {
 	return part{
 		name:    "pprof",
@@ -61,6 +63,10 @@ func (p *pprofServer) Run(ctx context.Context) error {
 		return fmt.Errorf("--pprof: %w", err)
 	}
 	p.addr = ln.Addr()
+	// Block and mutex profiles record nothing unless asked: a blocking
+	// event every 10 µs blocked, one mutex contention in 10.
+	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+	runtime.SetMutexProfileFraction(10)
 	close(p.ready)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

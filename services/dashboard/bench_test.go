@@ -5,10 +5,11 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,7 +80,7 @@ func BenchmarkBusBaseline(b *testing.B) {
 			defer nc.Close()
 			sub, err := nc.Subscribe(bus.SubjectAllNodes, func(m *nats.Msg) {
 				if v, err := bus.ParseValue(m.Data); err == nil {
-					rec.received(0, v.Text())
+					rec.received(0, []byte(v.Text()))
 				}
 			})
 			if err != nil {
@@ -125,11 +126,11 @@ func newRecorder(browsers, events, window int) *recorder {
 }
 
 // received records an event's value.
-func (r *recorder) received(browser int, data string) {
-	idx, sent, ok := strings.Cut(data, ":")
-	i, err1 := strconv.Atoi(idx)
-	ns, err2 := strconv.ParseInt(sent, 10, 64)
-	if !ok || err1 != nil || err2 != nil {
+func (r *recorder) received(browser int, data []byte) {
+	idx, sent, ok := bytes.Cut(data, []byte(":"))
+	i, ok1 := atoi(idx)
+	ns, ok2 := atoi(sent)
+	if !ok || !ok1 || !ok2 {
 		return
 	}
 	r.latencies[browser] = append(r.latencies[browser], time.Since(r.base)-time.Duration(ns))
@@ -138,10 +139,35 @@ func (r *recorder) received(browser int, data string) {
 	}
 }
 
+// cpuTime is the CPU time (user and system) the process used so far.
+func cpuTime(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// atoi parses a decimal number without allocating.
+func atoi(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' || n > 1<<55 {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, len(b) > 0
+}
+
 // run publishes b.N events, at most r.window of them incomplete at a time,
 // waits for every delivery and reports.
 func (r *recorder) run(b *testing.B, pub *nats.Conn) {
 	b.Helper()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	cpu0 := cpuTime(b)
 	b.ResetTimer()
 	began := time.Now()
 	timeout := time.NewTimer(time.Minute)
@@ -170,13 +196,21 @@ func (r *recorder) run(b *testing.B, pub *nats.Conn) {
 	}
 	elapsed := time.Since(began)
 	b.StopTimer()
+	runtime.ReadMemStats(&m1)
+	cpu := cpuTime(b) - cpu0
+	deliveries := float64(r.events * r.browsers)
 	var all []time.Duration
 	for _, l := range r.latencies {
 		all = append(all, l...)
 	}
 	slices.Sort(all)
 	b.ReportMetric(float64(r.events)/elapsed.Seconds(), "events/s")
-	b.ReportMetric(float64(r.events*r.browsers)/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
+	// Per delivered message: wall time, CPU time and bytes allocated of the
+	// whole process (the dashboard, nats-server and the browsers).
+	b.ReportMetric(float64(elapsed.Nanoseconds())/deliveries, "ns/delivery")
+	b.ReportMetric(float64(cpu.Nanoseconds())/deliveries, "cpu-ns/delivery")
+	b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/deliveries, "B/delivery")
 	b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
 }
@@ -253,13 +287,18 @@ func benchBrowser(b *testing.B, td *testDashboard, rec *recorder, i int) {
 	}
 	go func() {
 		key := []byte(`"data":"`)
+		var buf bytes.Buffer
 		for {
-			_, m, err := conn.ReadMessage()
+			_, r, err := conn.NextReader()
+			if err == nil {
+				buf.Reset()
+				_, err = buf.ReadFrom(r)
+			}
 			if err != nil {
 				return
 			}
-			if _, rest, ok := bytes.Cut(m, key); ok {
-				if data, _, ok := strings.Cut(string(rest), `"`); ok {
+			if _, rest, ok := bytes.Cut(buf.Bytes(), key); ok {
+				if data, _, ok := bytes.Cut(rest, []byte(`"`)); ok {
 					rec.received(i, data)
 				}
 			}

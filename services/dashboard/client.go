@@ -22,7 +22,8 @@ const compressMin = 512
 // rest stay queued where a slow browser's updates can still be coalesced.
 const writeBatch = 64
 
-// maxWriteBuf is the largest write buffer a browser keeps between batches.
+// maxWriteBuf is the largest write buffer put back in the pool shared by
+// the browsers' writers.
 const maxWriteBuf = 256 << 10
 
 // client is one browser on /ws. Its reader handles frames from the browser;
@@ -40,9 +41,11 @@ type client struct {
 	deflate bool          // the browser offered permessage-deflate
 	// ext: the browser asked for goaiot's extensions (/ws?ext=1, goaiot's
 	// page). Without it, it gets exactly Pyaiot's protocol (doc.go).
-	ext  bool
-	wmu  chan struct{} // the write lock (a channel, to wait with a timeout)
-	wbuf []byte
+	ext bool
+	wmu chan struct{} // the write lock (a channel, to wait with a timeout)
+	// deadline is the connection's write deadline as the writer last set
+	// it; zero after another write (control frames) set its own. wmu.
+	deadline time.Time
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when the connection is to end
@@ -189,6 +192,7 @@ func (c *client) writeClose() {
 	c.wmu <- struct{}{}
 	err := c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.closeCode, c.closeText),
 		time.Now().Add(c.d.cfg.WriteTimeout))
+	c.deadline = time.Time{}
 	<-c.wmu
 	if err != nil {
 		_ = c.conn.Close()
@@ -209,6 +213,7 @@ func (c *client) control(typ int, data []byte) {
 	}
 	defer func() { <-c.wmu }()
 	_ = c.conn.WriteControl(typ, data, time.Now().Add(time.Second))
+	c.deadline = time.Time{}
 }
 
 // read handles frames from the browser until the connection ends.
@@ -308,6 +313,7 @@ func (c *client) write() {
 	ping := time.NewTicker(c.d.cfg.PingInterval)
 	defer ping.Stop()
 	batch := make([]*frame, 0, writeBatch)
+	var last time.Time // the end of the last write
 	for {
 		select {
 		case <-c.closing:
@@ -316,18 +322,26 @@ func (c *client) write() {
 		case <-ping.C:
 			c.wmu <- struct{}{}
 			err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.d.cfg.WriteTimeout))
+			c.deadline = time.Time{}
 			<-c.wmu
 			if err != nil {
 				c.writeFailed(err)
 				return
 			}
 		case <-c.out.ready:
+			if c.d.cfg.WriteDelay > 0 { // (a negative delay minus a long time would overflow)
+				if wait := c.d.cfg.WriteDelay - time.Since(last); wait > 0 {
+					time.Sleep(wait) // under load: what comes meanwhile joins this write
+				}
+			}
 			for batch = c.out.take(batch[:0], writeBatch); len(batch) > 0; batch = c.out.take(batch[:0], writeBatch) {
 				if err := c.writeFrames(batch); err != nil {
+					c.d.m.dropped.Add(float64(len(batch))) // taken, not (all) written
 					c.writeFailed(err)
 					return
 				}
 			}
+			last = time.Now()
 		}
 	}
 }
@@ -343,11 +357,20 @@ func (c *client) writeFrames(batch []*frame) error {
 	}
 	c.wmu <- struct{}{}
 	defer func() { <-c.wmu }()
-	deadline := time.Now().Add(c.d.cfg.WriteTimeout)
-	buf := c.wbuf[:0]
+	deadline, err := c.writeDeadline()
+	if err != nil {
+		return err
+	}
+	bp := c.d.wbufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxWriteBuf {
+			c.d.wbufs.Put(bp)
+		}
+	}()
+	buf := (*bp)[:0]
 	for _, f := range batch {
 		if c.deflate && f.size() >= compressMin {
-			if err := c.flush(buf, deadline); err != nil {
+			if err := c.flush(buf); err != nil {
 				return err
 			}
 			buf = buf[:0]
@@ -358,27 +381,39 @@ func (c *client) writeFrames(batch []*frame) error {
 		}
 		buf = append(buf, f.wire...)
 	}
-	if err := c.flush(buf, deadline); err != nil {
+	*bp = buf
+	if err := c.flush(buf); err != nil {
 		return err
-	}
-	if cap(buf) <= maxWriteBuf {
-		c.wbuf = buf[:0]
 	}
 	c.d.m.framesOut.Add(float64(len(batch)))
 	clear(batch)
 	return nil
 }
 
-// flush writes complete frames straight to the connection.
-func (c *client) flush(buf []byte, deadline time.Time) error {
+// writeDeadline returns the connection's write deadline, set again only
+// when less than WriteTimeout is left (to now plus 1.5 WriteTimeout): a
+// browser that accepts no data is cut off after WriteTimeout to 1.5
+// WriteTimeout, and the writer spares a deadline update per write. wmu.
+func (c *client) writeDeadline() (time.Time, error) {
+	now := time.Now()
+	if c.deadline.Sub(now) >= c.d.cfg.WriteTimeout {
+		return c.deadline, nil
+	}
+	c.deadline = now.Add(c.d.cfg.WriteTimeout * 3 / 2)
+	if err := c.conn.NetConn().SetWriteDeadline(c.deadline); err != nil {
+		c.deadline = time.Time{}
+		return time.Time{}, err
+	}
+	return c.deadline, nil
+}
+
+// flush writes complete frames straight to the connection, whose write
+// deadline is set.
+func (c *client) flush(buf []byte) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	nc := c.conn.NetConn()
-	if err := nc.SetWriteDeadline(deadline); err != nil {
-		return err
-	}
-	_, err := nc.Write(buf)
+	_, err := c.conn.NetConn().Write(buf)
 	return err
 }
 

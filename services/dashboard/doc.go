@@ -114,9 +114,16 @@
 // "reset" of one node keep their order. A browser that falls behind (more
 // than 32 messages waiting) gets, for each resource, the latest value rather
 // than every value; "new", "out", "reset", "result" and "history" are never
-// dropped. A browser with more than 4096 messages waiting (besides its
-// snapshot), or that accepts no data for 10 s, is disconnected; on
-// reconnecting it gets a fresh snapshot.
+// dropped. A browser with more than 4096 messages waiting (besides the part
+// of its last snapshot it has not been sent yet), or that accepts no data
+// for 10 s (15 s at most: the write deadline is renewed once less than
+// 10 s is left), is disconnected; on reconnecting it gets a fresh snapshot.
+//
+// Everything queued for a browser goes out in one write on its socket
+// (frames encoded once for every browser); under load a browser is
+// written to at most once per WriteDelay (--dashboard-write-delay, 1 ms),
+// so that what arrives meanwhile joins the same write; a quiet browser's
+// value is written at once.
 //
 // Close codes sent by the server: 1003 bad frame (as above, and binary
 // frames), 1008 "too many messages" (more than 20 frames/s sustained,
@@ -174,7 +181,10 @@
 //
 // # Sources
 //
-// The dashboard follows node.> with one NATS subscription and keeps an index
+// The dashboard follows node.> with one NATS subscription (one goroutine,
+// which keeps each node's order: it decodes each value once and encodes its
+// "update" once for every browser; a second one queues the encoded frames
+// for the browsers, a batch per browser at a time) and keeps an index
 // of every node's $state and last values, read at start (and after a
 // reconnection to NATS) from the NODES stream, the last message per subject.
 // A node appears with its $state, or with its first value or resources list

@@ -85,13 +85,13 @@ func toEvent(subject string, data []byte, at time.Time) (event, bool, error) {
 	ev := event{kind: s.Kind, uid: s.Node, endpoint: s.Resource, ts: at}
 	switch s.Kind {
 	case bus.KindNodeValue:
-		v, err := bus.ParseValue(data)
+		text, ts, err := valueText(data)
 		if err != nil {
 			return event{}, false, err
 		}
-		ev.value = v.Text()
-		if !v.Time.IsZero() {
-			ev.ts = v.Time
+		ev.value = text
+		if !ts.IsZero() {
+			ev.ts = ts
 		}
 	case bus.KindNodeState:
 		st, err := bus.ParseState(data)

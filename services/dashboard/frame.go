@@ -85,19 +85,25 @@ func textFrame(payload []byte) []byte {
 	n := len(payload)
 	h := headerLen(n)
 	b := make([]byte, h+n)
-	b[0] = 0x80 | websocket.TextMessage // FIN, opcode text
-	switch h {
-	case 2:
-		b[1] = byte(n)
-	case 4:
-		b[1] = 126
-		binary.BigEndian.PutUint16(b[2:], uint16(n))
-	default:
-		b[1] = 127
-		binary.BigEndian.PutUint64(b[2:], uint64(n))
-	}
+	putHeader(b[:h], n)
 	copy(b[h:], payload)
 	return b
+}
+
+// putHeader writes the header of a text frame of n bytes into dst, which
+// is headerLen(n) long.
+func putHeader(dst []byte, n int) {
+	dst[0] = 0x80 | websocket.TextMessage // FIN, opcode text
+	switch len(dst) {
+	case 2:
+		dst[1] = byte(n)
+	case 4:
+		dst[1] = 126
+		binary.BigEndian.PutUint16(dst[2:], uint16(n))
+	default:
+		dst[1] = 127
+		binary.BigEndian.PutUint64(dst[2:], uint64(n))
+	}
 }
 
 // isExtension reports whether v is one of goaiot's extension messages.

@@ -1,9 +1,12 @@
 package dashboard
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/goaiot/goaiot/bus"
 )
 
 // FuzzDecodeRequest: any browser frame decodes into a well-formed request
@@ -51,6 +54,49 @@ func FuzzDecodeRequest(f *testing.F) {
 			}
 		default:
 			t.Fatalf("request of kind %q accepted", req.kind)
+		}
+	})
+}
+
+// FuzzValueText: the fast path of a value payload gives what
+// bus.ParseValue and Value.Text give, or leaves the payload to them.
+func FuzzValueText(f *testing.F) {
+	for _, s := range []string{
+		`{"value":"21.5"}`,
+		`{"value":"21.5°C","ts":"2026-12-02T18:30:53.123456789Z"}`,
+		`{"value":"x","ts":"2026-12-02T18:30:53+01:00"}`,
+		`{"value":"a\"b"}`, `{"value":"\u00e9"}`, "{\"value\":\"\xff\"}", `{"value":"x","ts":"nope"}`,
+		`{"value":"x","ts":""}`, `{"value":"x","ts":"2026-12-02T18:30:53Z","value":"y"}`,
+		`{"value":{"lat":1}}`, `{"value":"x"} `, `{"value":"x","ts":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, ts, ok := plainValue(data)
+		if !ok {
+			return
+		}
+		v, err := bus.ParseValue(data)
+		if err != nil {
+			t.Fatalf("fast path took %q, bus.ParseValue refuses it: %v", data, err)
+		}
+		if v.Text() != s || !v.Time.Equal(ts) || v.Time.String() != ts.String() {
+			t.Fatalf("%q: fast path %q %v, bus %q %v", data, s, ts, v.Text(), v.Time)
+		}
+	})
+}
+
+// FuzzUpdateFrame: an "update" built without reflection is byte for byte
+// what encoding/json makes of updateMsg.
+func FuzzUpdateFrame(f *testing.F) {
+	f.Add("n1", "temperature", "21.5°C", int64(1764700000000))
+	f.Add("n<1>", "a&b", "\u2028\"\\\x01\xff", int64(0))
+	f.Add("é", "", "{\"lat\":1}", int64(-1))
+	f.Fuzz(func(t *testing.T, uid, endpoint, data string, ts int64) {
+		got := updateFrame(uid, endpoint, data, ts, "k")
+		want := mustFrame(updateMsg{Type: typeUpdate, UID: uid, Endpoint: endpoint, Data: data, TS: ts}, "k", false)
+		if !bytes.Equal(got.wire, want.wire) || got.hdr != want.hdr {
+			t.Fatalf("updateFrame %q\nencoding/json %q", got.wire, want.wire)
 		}
 	})
 }

@@ -166,7 +166,7 @@ func (x *index) applyValue(n *nodeEntry, ev event) *frame {
 		key = v.frame.key // share the key string
 	}
 	v.text, v.ts = ev.value, ev.ts
-	v.frame = mustFrame(updateMsg{Type: typeUpdate, UID: ev.uid, Endpoint: ev.endpoint, Data: ev.value, TS: millis(ev.ts)}, key, false)
+	v.frame = updateFrame(ev.uid, ev.endpoint, ev.value, millis(ev.ts), key)
 	return v.frame
 }
 
@@ -233,7 +233,7 @@ func seeds(uid string, st bus.State) []*frame {
 }
 
 func seed(uid, endpoint, value string, ts time.Time) *frame {
-	return mustFrame(updateMsg{Type: typeUpdate, UID: uid, Endpoint: endpoint, Data: value, TS: millis(ts)}, "", false)
+	return updateFrame(uid, endpoint, value, millis(ts), "")
 }
 
 // addressHost is the host part of a host:port address, or the address.

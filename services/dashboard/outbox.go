@@ -4,20 +4,38 @@ import (
 	"sync"
 )
 
+// keepQueue is the capacity a browser's emptied queue keeps; a larger one
+// (left by a snapshot) is let go, so an idle browser holds little.
+const keepQueue = 256
+
+// keepLatest is how many update keys an emptied queue remembers; beyond
+// it the map is let go.
+const keepLatest = 64
+
 // outbox is the bounded queue of frames waiting for one browser. Pushing
 // never blocks. Once more than slowAfter frames wait, an update replaces the
 // queued update of the same resource instead of queueing behind it (the
 // browser is slow: it gets the latest value, not every value). Other frames
-// are never dropped; when more than limit frames wait, push fails and the
-// browser is cut off.
+// are never dropped; when more than limit frames wait besides what is left
+// of the last snapshot, push fails and the browser is cut off.
 type outbox struct {
-	mu        sync.Mutex
-	buf       []*frame // queued frames are buf[head:]
-	head      int
-	start     uint64            // absolute position of buf[head]
-	latest    map[string]uint64 // update key → absolute position of its queued frame
-	limit     int               // the base limit, plus the size of the last snapshot
-	base      int
+	mu    sync.Mutex
+	buf   []*frame // queued frames are buf[head:]
+	head  int
+	start uint64 // absolute position of buf[head]
+	// floor is the position after the last queued lifecycle frame: an
+	// update queued before it is never replaced by one queued after it.
+	floor uint64
+	// latest maps an update key to the absolute position of its latest
+	// queued frame, kept only while more than slowAfter frames wait (the
+	// only time it is read), so that pushing to a browser that keeps up
+	// costs no map operation. Keys of taken frames are harmless: their
+	// positions are behind the queue's start.
+	latest  map[string]uint64
+	slow    bool   // latest is kept
+	snapEnd uint64 // absolute position after the last snapshot's frames
+	limit   int
+	// slowAfter is the queue length from which updates coalesce.
 	slowAfter int
 	closed    bool
 	ready     chan struct{} // signalled (capacity 1) when frames are pushed
@@ -25,9 +43,7 @@ type outbox struct {
 
 func newOutbox(limit, slowAfter int) *outbox {
 	return &outbox{
-		latest:    make(map[string]uint64),
 		limit:     limit,
-		base:      limit,
 		slowAfter: slowAfter,
 		ready:     make(chan struct{}, 1),
 	}
@@ -54,17 +70,39 @@ func (o *outbox) push(f *frame) pushResult {
 	return r
 }
 
-// pushAll queues frames (a snapshot) and raises the limit by their number,
-// so that a large snapshot does not count as a slow browser.
-func (o *outbox) pushAll(frames []*frame) pushResult {
+// pushMany queues frames in order, under one lock, and returns the first
+// overflow or discarded (else queued) and how many frames were coalesced.
+func (o *outbox) pushMany(frames []*frame) (pushResult, int) {
 	o.mu.Lock()
-	o.limit = o.base + len(frames)
-	r := queued
+	r, n := o.pushManyLocked(frames)
+	o.mu.Unlock()
+	o.signal()
+	return r, n
+}
+
+func (o *outbox) pushManyLocked(frames []*frame) (pushResult, int) {
+	n := 0
 	for _, f := range frames {
-		if r = o.pushLocked(f); r == overflow || r == discarded {
-			break
+		switch o.pushLocked(f) {
+		case coalesced:
+			n++
+		case overflow:
+			return overflow, n
+		case discarded:
+			return discarded, n
 		}
 	}
+	return queued, n
+}
+
+// pushSnapshot queues frames (a snapshot). The frames of the snapshot that
+// are still queued do not count toward the limit: a large snapshot is not
+// a slow browser, but once the browser has taken it the limit is the same
+// as before.
+func (o *outbox) pushSnapshot(frames []*frame) pushResult {
+	o.mu.Lock()
+	o.snapEnd = o.start + uint64(len(o.buf)-o.head+len(frames))
+	r, _ := o.pushManyLocked(frames)
 	o.mu.Unlock()
 	o.signal()
 	return r
@@ -75,19 +113,23 @@ func (o *outbox) pushLocked(f *frame) pushResult {
 		return discarded
 	}
 	n := len(o.buf) - o.head
+	pos := o.start + uint64(n)
+	if n > o.slowAfter && !o.slow {
+		o.indexQueued()
+	}
 	if f.barrier {
-		clear(o.latest)
-	} else if f.key != "" {
-		if pos, ok := o.latest[f.key]; ok && pos >= o.start && n > o.slowAfter {
-			o.buf[o.head+int(pos-o.start)] = f
+		o.floor = pos + 1
+	} else if f.key != "" && o.slow {
+		if p, ok := o.latest[f.key]; ok && p >= o.start && p >= o.floor {
+			o.buf[o.head+int(p-o.start)] = f
 			return coalesced
 		}
 	}
-	if n >= o.limit {
+	if n >= o.limit+o.snapshotLeft() {
 		return overflow
 	}
-	if f.key != "" {
-		o.latest[f.key] = o.start + uint64(n)
+	if f.key != "" && o.slow {
+		o.latest[f.key] = pos
 	}
 	if o.head > 0 && len(o.buf) == cap(o.buf) {
 		// Reuse the space of taken frames instead of growing.
@@ -98,6 +140,27 @@ func (o *outbox) pushLocked(f *frame) pushResult {
 	}
 	o.buf = append(o.buf, f)
 	return queued
+}
+
+// indexQueued starts keeping latest: the browser has fallen behind.
+func (o *outbox) indexQueued() {
+	o.slow = true
+	if o.latest == nil {
+		o.latest = make(map[string]uint64)
+	}
+	for i, f := range o.buf[o.head:] {
+		if f.key != "" {
+			o.latest[f.key] = o.start + uint64(i)
+		}
+	}
+}
+
+// snapshotLeft is the number of frames of the last snapshot still queued.
+func (o *outbox) snapshotLeft() int {
+	if o.snapEnd <= o.start {
+		return 0
+	}
+	return int(o.snapEnd - o.start)
 }
 
 func (o *outbox) signal() {
@@ -118,8 +181,14 @@ func (o *outbox) take(dst []*frame, max int) []*frame {
 	o.start += uint64(n)
 	if o.head == len(o.buf) {
 		o.buf = o.buf[:0]
+		if cap(o.buf) > keepQueue {
+			o.buf = nil
+		}
 		o.head = 0
-		clear(o.latest)
+		o.slow = false
+		if len(o.latest) > keepLatest {
+			o.latest = nil
+		}
 	}
 	return dst
 }
@@ -132,6 +201,6 @@ func (o *outbox) close() int {
 	n := len(o.buf) - o.head
 	o.closed = true
 	o.buf, o.head = nil, 0
-	clear(o.latest)
+	o.latest = nil
 	return n
 }

@@ -65,11 +65,33 @@ func TestOutbox(t *testing.T) {
 	t.Run("a snapshot raises the limit", func(t *testing.T) {
 		o := newOutbox(2, 0)
 		snap := []*frame{life("a"), life("b"), life("c"), life("d")}
-		if r := o.pushAll(snap); r != queued {
+		if r := o.pushSnapshot(snap); r != queued {
 			t.Fatalf("pushAll: %v", r)
 		}
 		if r := o.push(life("e")); r != queued {
 			t.Errorf("push after snapshot: %v", r)
+		}
+	})
+	t.Run("a taken snapshot leaves the limit as it was", func(t *testing.T) {
+		o := newOutbox(2, 0)
+		if r := o.pushSnapshot([]*frame{life("a"), life("b"), life("c"), life("d")}); r != queued {
+			t.Fatalf("pushAll: %v", r)
+		}
+		if got := o.take(nil, 4); len(got) != 4 {
+			t.Fatalf("took %d", len(got))
+		}
+		got := []pushResult{o.push(life("e")), o.push(life("f")), o.push(life("g"))}
+		if want := []pushResult{queued, queued, overflow}; !slices.Equal(got, want) {
+			t.Errorf("pushes after the snapshot was taken: %v, want %v", got, want)
+		}
+	})
+	t.Run("a partly taken snapshot allows what is left of it", func(t *testing.T) {
+		o := newOutbox(1, 0)
+		o.pushSnapshot([]*frame{life("a"), life("b"), life("c")})
+		o.take(nil, 2)
+		got := []pushResult{o.push(life("d")), o.push(life("e"))}
+		if want := []pushResult{queued, overflow}; !slices.Equal(got, want) {
+			t.Errorf("pushes: %v, want %v", got, want)
 		}
 	})
 	t.Run("closed", func(t *testing.T) {

@@ -91,16 +91,15 @@ func siteFrame(subject string, data []byte) (key string, f *frame, keep bool, er
 // keep false, forgets key) for the snapshots.
 func (h *hub) publishSite(key string, f *frame, keep bool) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if keep {
 		h.sites[key] = f
 	} else {
 		delete(h.sites, key)
 	}
-	for c := range h.clients {
-		if c.ext {
-			h.push(c, f)
-		}
+	full := h.addPending([]*frame{f}) // an extension message: goaiot's pages only
+	h.mu.Unlock()
+	if full {
+		h.flush()
 	}
 }
 

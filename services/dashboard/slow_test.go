@@ -177,3 +177,47 @@ func TestStuckBrowserCutOff(t *testing.T) {
 		t.Error("no dropped messages counted")
 	}
 }
+
+// TestSlowBrowserAfterLargeSnapshot: a browser that took a snapshot of
+// 10 000 nodes and then stops reading is cut off once QueueLimit messages
+// wait, as for any browser: the snapshot's allowance ends once it is sent.
+func TestSlowBrowserAfterLargeSnapshot(t *testing.T) {
+	const nodes, limit = 10_000, 64
+	srv := bustest.StartServer(t)
+	pub := publisher{t, bustest.Connect(t, srv)}
+	td := startDashboard(t, srv, func(c *Config) { c.QueueLimit, c.SlowAfter = limit, 8 })
+	for i := range nodes {
+		pub.value(fmt.Sprintf("big%d", i), "r", "1")
+	}
+	bustest.Eventually(t, wait, "the index", func() error {
+		known, _ := td.d.hub.stats()
+		return bustest.Want(known == nodes, known, " of ", nodes, " nodes known")
+	})
+	slow := dialSlow(t, td)
+	if snap := slow.subscribe(); len(snap) != 2*nodes {
+		t.Fatalf("snapshot of %d messages, want %d", len(snap), 2*nodes)
+	}
+	// Messages of 4 KB: the sockets' buffers hold about a thousand of them
+	// (128 KiB received, at most 4 MiB sent), far below the snapshot's size.
+	big := strings.Repeat("x", 4000)
+	published := 0
+	deadline := time.Now().Add(2 * wait)
+	for metric(t, td, "aiot_dashboard_disconnects_total", "reason", cutSlow) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("slow browser not cut off after %d new nodes", published)
+		}
+		for range 50 {
+			pub.value(fmt.Sprintf("late%d", published), "r", big)
+			published++
+		}
+		if err := pub.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if published >= nodes/2 {
+		t.Errorf("cut off after %d new nodes: the snapshot of %d still counted", published, nodes)
+	}
+	if ce := slow.closed(); ce.Code != websocket.CloseTryAgainLater {
+		t.Errorf("slow browser closed with %d %q", ce.Code, ce.Text)
+	}
+}
