@@ -24,7 +24,7 @@ const (
 	ScenarioScaleMQTT = "scale-mqtt"
 	// ScenarioScaleWS is scale with idle websocket nodes on /node.
 	ScenarioScaleWS = "scale-ws"
-	ScenarioAll       = "all"
+	ScenarioAll     = "all"
 )
 
 // Scenarios lists every scenario in the order "all" runs them (scale last:
