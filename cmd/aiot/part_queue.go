@@ -28,6 +28,7 @@ func queuePart() part {
 					return nil, err
 				}
 				cfg.Conn, cfg.Logger = nc, sys.log.With("part", "queue")
+				cfg.Replicas = sys.opts.stream.Replicas
 				return queue.New(cfg)
 			}
 		},

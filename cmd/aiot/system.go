@@ -47,6 +47,7 @@ type options struct {
 	nkey         string
 	readyFile    string
 	tls          tlsOptions // tls.go
+	cluster      clusterOptions
 }
 
 func (o *options) register(fs *flag.FlagSet, embedded bool) {
@@ -80,6 +81,10 @@ func (o *options) register(fs *flag.FlagSet, embedded bool) {
 	o.stream = bus.DefaultStreamConfig()
 	fs.Int64Var(&o.stream.History, "history", o.stream.History, "values kept per subject in the NODES stream")
 	fs.DurationVar(&o.stream.MaxAge, "history-age", o.stream.MaxAge, "values older than this leave the NODES stream (0: never)")
+	fs.IntVar(&o.stream.Replicas, "replicas", 1, "copies a NATS cluster keeps of the NODES stream and the key-value buckets (1 to 5; above 1 needs --cluster-listen or a clustered --nats)")
+	if embedded {
+		o.cluster.register(fs)
+	}
 	if embedded {
 		fs.BoolVar(&o.demo, "demo", false, "also start simulated nodes of every protocol")
 	}
@@ -288,6 +293,12 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 				return err
 			}
 		}
+		if err := s.opts.cluster.apply(&cfg, s.opts.gateway); err != nil {
+			return err
+		}
+		if err := bus.CheckReplicas(s.opts.stream.Replicas, cfg.Cluster != nil); err != nil {
+			return fmt.Errorf("--replicas: %w", err)
+		}
 		srv, err := bus.NewServer(cfg)
 		if err != nil {
 			return err
@@ -297,8 +308,13 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 		}
 		s.server = srv
 		s.logListeners()
+		if err := srv.WaitJetStream(ctx); err != nil {
+			return err
+		}
 	} else if err := bus.CheckURL(s.opts.natsURL); err != nil {
 		return fmt.Errorf("--nats: %w", err)
+	} else if err := bus.CheckReplicas(s.opts.stream.Replicas, true); err != nil {
+		return fmt.Errorf("--replicas: %w", err)
 	}
 	nc, err := s.connect("core")
 	if err != nil {
@@ -308,7 +324,7 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, s.streamTimeout())
 	defer cancel()
 	if s.topo != nil {
 		return s.topo.ensureStream(sctx, js, s.opts.stream)
@@ -316,7 +332,19 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 	if _, err := bus.EnsureNodesStream(sctx, js, s.opts.stream); err != nil {
 		return err
 	}
+	if s.opts.stream.Replicas > 1 {
+		return bus.EnsureNodeTablesReplicas(sctx, js, s.opts.stream.Replicas)
+	}
 	return nil
+}
+
+// streamTimeout bounds making the stream at start: longer in a cluster,
+// where a stream's Raft group elects its leader first.
+func (s *system) streamTimeout() time.Duration {
+	if s.opts.stream.Replicas > 1 || (s.server != nil && s.server.Clustered()) {
+		return time.Minute
+	}
+	return 10 * time.Second
 }
 
 func (s *system) logListeners() {
@@ -325,6 +353,9 @@ func (s *system) logListeners() {
 	}
 	if a := s.server.MQTTAddr(); a != "" {
 		s.log.Info("listening", "what", "mqtt", "addr", a)
+	}
+	if a := s.server.ClusterAddr(); a != "" {
+		s.log.Info("listening", "what", "nats-cluster", "addr", a, "server", s.server.NATS().Name())
 	}
 	if a := s.server.LeafAddr(); a != "" {
 		s.log.Info("listening", "what", "leafnodes", "addr", a)

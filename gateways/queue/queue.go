@@ -42,6 +42,9 @@ type Config struct {
 	// MaxKnown caps the node ids whose presence is followed; default
 	// 100 000. Beyond it, new ids are not followed (not queueable).
 	MaxKnown int
+	// Replicas is how many copies of the bucket a NATS cluster keeps;
+	// default 1. Against an existing bucket it scales it to this count.
+	Replicas int
 	// ReplayTimeout bounds the wait for the gateway's answer to a replayed
 	// command; default 10 s (gateways answer within 5 s).
 	ReplayTimeout time.Duration
@@ -71,6 +74,7 @@ func (c *Config) setDefaults() {
 	def(&c.MaxPerNode, 16)
 	def(&c.MaxPayload, bus.DefaultMaxValueBytes)
 	def(&c.MaxKnown, 100_000)
+	def(&c.Replicas, 1)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -87,6 +87,7 @@ func (q *Queue) openBucket(ctx context.Context, js jetstream.JetStream) error {
 		Description:  "goaiot: commands waiting for their node (gateways/queue)",
 		History:      1,
 		Storage:      jetstream.FileStorage,
+		Replicas:     q.cfg.Replicas,
 		MaxValueSize: int32(perValue),
 		MaxBytes:     int64(perValue) * int64(q.cfg.MaxNodes) * int64(q.cfg.MaxPerNode) * 2,
 	})
