@@ -269,4 +269,3 @@ func TestWaitJetStreamAlone(t *testing.T) {
 		t.Fatalf("error %v, want no meta leader", err)
 	}
 }
-
