@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // MaxReplicas is the most copies JetStream keeps of a stream.
@@ -148,4 +150,39 @@ func CheckReplicas(replicas int, clustered bool) error {
 		return fmt.Errorf("replicas %d: a single server keeps one copy; form a cluster (--cluster-listen, --routes) or use an external one (--nats)", replicas)
 	}
 	return nil
+}
+
+// RetryJetStream calls fn until it succeeds, with at most 5 s per attempt,
+// for up to within: in a cluster a JetStream API request can go
+// unanswered (members that create the same stream at the same moment:
+// only the first is answered) or be refused while the meta group or a
+// stream elects its leader. Errors other than these are returned at once.
+func RetryJetStream(ctx context.Context, within time.Duration, fn func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		err := fn(actx)
+		acancel()
+		if err == nil || !transientJS(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// transientJS tells a JetStream error worth retrying in a cluster.
+func transientJS(err error) bool {
+	var api *jetstream.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrTimeout):
+		return true
+	case errors.As(err, &api):
+		return api.Code == 503 || api.ErrorCode == jetstream.JSErrCodeJetStreamNotEnabled
+	}
+	return false
 }

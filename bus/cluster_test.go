@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,6 +207,40 @@ func clusterPKI(t *testing.T) (*x509.CertPool, tls.Certificate) {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	return pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestClusterMembersEnsureAtOnce: every member makes NODES at start, all at
+// the same moment. JetStream answers only the first of identical creates
+// in flight; RetryJetStream gets the others through.
+func TestClusterMembersEnsureAtOnce(t *testing.T) {
+	servers := startCluster(t, nil)
+	cfg := bus.DefaultStreamConfig()
+	cfg.Replicas = 3
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		nc, err := bus.Connect(bus.ConnectConfig{Name: "core", Server: s, Logger: bustest.Quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			errs[i] = bus.RetryJetStream(context.Background(), time.Minute, func(ctx context.Context) error {
+				_, err := bus.EnsureNodesStream(ctx, js, cfg)
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("member %d: %v", i, err)
+		}
+	}
 }
 
 func TestClusterConfigRefused(t *testing.T) {

@@ -324,27 +324,33 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, s.streamTimeout())
-	defer cancel()
-	if s.topo != nil {
-		return s.topo.ensureStream(sctx, js, s.opts.stream)
+	if !s.clustered() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return s.ensureStorage(sctx, js)
 	}
-	if _, err := bus.EnsureNodesStream(sctx, js, s.opts.stream); err != nil {
+	return bus.RetryJetStream(ctx, time.Minute, func(ctx context.Context) error { return s.ensureStorage(ctx, js) })
+}
+
+// ensureStorage makes the NODES stream (the hub's or a site's with a
+// topology) and, with several replicas, NODE_TABLES.
+func (s *system) ensureStorage(ctx context.Context, js jetstream.JetStream) error {
+	if s.topo != nil {
+		return s.topo.ensureStream(ctx, js, s.opts.stream)
+	}
+	if _, err := bus.EnsureNodesStream(ctx, js, s.opts.stream); err != nil {
 		return err
 	}
 	if s.opts.stream.Replicas > 1 {
-		return bus.EnsureNodeTablesReplicas(sctx, js, s.opts.stream.Replicas)
+		return bus.EnsureNodeTablesReplicas(ctx, js, s.opts.stream.Replicas)
 	}
 	return nil
 }
 
-// streamTimeout bounds making the stream at start: longer in a cluster,
-// where a stream's Raft group elects its leader first.
-func (s *system) streamTimeout() time.Duration {
-	if s.opts.stream.Replicas > 1 || (s.server != nil && s.server.Clustered()) {
-		return time.Minute
-	}
-	return 10 * time.Second
+// clustered tells whether the bus is (or may be) a NATS cluster: an
+// embedded member, or more than one replica asked of an external NATS.
+func (s *system) clustered() bool {
+	return s.opts.stream.Replicas > 1 || (s.server != nil && s.server.Clustered())
 }
 
 func (s *system) logListeners() {
