@@ -335,11 +335,17 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 // ensureStorage makes the NODES stream (the hub's or a site's with a
 // topology) and, with several replicas, NODE_TABLES.
 func (s *system) ensureStorage(ctx context.Context, js jetstream.JetStream) error {
-	if s.topo != nil {
+	switch {
+	case s.topo != nil:
 		return s.topo.ensureStream(ctx, js, s.opts.stream)
-	}
-	if _, err := bus.EnsureNodesStream(ctx, js, s.opts.stream); err != nil {
-		return err
+	case s.server == nil: // an external NATS: its stream as it is (a hub's sources its sites)
+		if _, err := bus.UseNodesStream(ctx, js, s.opts.stream); err != nil {
+			return err
+		}
+	default:
+		if _, err := bus.EnsureNodesStream(ctx, js, s.opts.stream); err != nil {
+			return err
+		}
 	}
 	if s.opts.stream.Replicas > 1 {
 		return bus.EnsureNodeTablesReplicas(ctx, js, s.opts.stream.Replicas)
