@@ -281,6 +281,8 @@ func tally(t *testing.T, hub *nats.Conn, siteStored map[string]uint64) map[strin
 		t.Fatal(err)
 	}
 	total := storedTotal(hub)
+	copies := map[string]map[uint64]int{} // by source (index name in the header): sequence → copies
+	siteOf := map[string]string{}         // source → site, from its node ids (<site>-…)
 	for read := uint64(0); read < total; {
 		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
@@ -288,21 +290,32 @@ func tally(t *testing.T, hub *nats.Conn, siteStored map[string]uint64) map[strin
 		}
 		for m := range batch.Messages() {
 			read++
-			site, _, _ := strings.Cut(strings.TrimPrefix(m.Subject(), "node."), "-")
 			f := strings.Fields(m.Headers().Get("Nats-Stream-Source"))
-			st := out[site]
-			if st == nil || len(f) < 2 {
-				t.Fatalf("stored message on %s from no known site (source %q)", m.Subject(), m.Headers().Get("Nats-Stream-Source"))
+			if len(f) < 2 {
+				t.Fatalf("stored message on %s not sourced from a site", m.Subject())
 			}
 			seq, err := strconv.ParseUint(f[1], 10, 64)
 			if err != nil {
 				t.Fatalf("source header %q: %v", f, err)
 			}
-			st.copies[seq]++
+			if copies[f[0]] == nil {
+				copies[f[0]] = map[uint64]int{}
+			}
+			copies[f[0]][seq]++
+			if site, _, ok := strings.Cut(strings.TrimPrefix(m.Subject(), "node."), "-"); ok && out[site] != nil {
+				siteOf[f[0]] = site
+			}
 		}
 		if batch.Error() != nil {
 			t.Fatal(batch.Error())
 		}
+	}
+	for src, c := range copies {
+		st := out[siteOf[src]]
+		if st == nil {
+			t.Fatalf("source %s: no node of a known site", src)
+		}
+		st.copies = c
 	}
 	for _, st := range out {
 		for seq := uint64(1); seq <= st.stored; seq++ {
