@@ -23,8 +23,16 @@ import (
 	"github.com/goaiot/goaiot/bus/bustest"
 )
 
-// routePorts returns n TCP ports on 127.0.0.1 free a moment ago: routes
-// must be known before the members start.
+// startCluster starts three members with NODES on three replicas.
+func startCluster(t *testing.T, tlsFor func(i int) *tls.Config) []*bus.Server {
+	t.Helper()
+	if tlsFor != nil {
+		return bustest.StartCluster(t, 3, bustest.WithRouteTLS(tlsFor))
+	}
+	return bustest.StartCluster(t, 3)
+}
+
+// routePorts returns n TCP ports on 127.0.0.1 free a moment ago.
 func routePorts(t *testing.T, n int) []string {
 	t.Helper()
 	var out []string
@@ -37,37 +45,6 @@ func routePorts(t *testing.T, n int) []string {
 		defer ln.Close()
 	}
 	return out
-}
-
-// startCluster starts three members of one cluster at once (a lone member
-// waits for a quorum) and waits until each has a JetStream meta leader.
-func startCluster(t *testing.T, tlsFor func(i int) *tls.Config) []*bus.Server {
-	t.Helper()
-	addrs := routePorts(t, 3)
-	var routes []string
-	for _, a := range addrs {
-		routes = append(routes, "nats-route://"+a)
-	}
-	servers := make([]*bus.Server, 3)
-	for i := range servers {
-		cl := &bus.ClusterConfig{Name: "test", Listen: addrs[i], Routes: routes}
-		if tlsFor != nil {
-			cl.TLS = tlsFor(i)
-		}
-		s, err := newServer(t, bus.ServerConfig{Name: fmt.Sprintf("m%d", i), Listen: "127.0.0.1:0", Cluster: cl})
-		if err != nil {
-			t.Fatal(err)
-		}
-		servers[i] = s
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for _, s := range servers {
-		if err := s.WaitJetStream(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return servers
 }
 
 // streamLeader is the name of the NODES stream's leader, or "".
@@ -85,7 +62,7 @@ func streamLeader(ctx context.Context, js jetstream.JetStream) string {
 // goes on.
 func TestClusterKeepsNodesThroughLeaderLoss(t *testing.T) {
 	servers := startCluster(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	nc := bustest.Connect(t, servers[0])
 	js, err := jetstream.New(nc)
@@ -123,6 +100,8 @@ func TestClusterKeepsNodesThroughLeaderLoss(t *testing.T) {
 	publish(js, 1, 50)
 	var leader string
 	bustest.Eventually(t, 30*time.Second, "a stream leader", func() error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		leader = streamLeader(ctx, js)
 		return bustest.Want(leader != "", "no leader yet")
 	})
@@ -140,6 +119,8 @@ func TestClusterKeepsNodesThroughLeaderLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	bustest.Eventually(t, 30*time.Second, "a new stream leader", func() error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second) // a request to the leader that left goes unanswered
+		defer cancel()
 		st, err := sjs.Stream(ctx, bus.NodesStream)
 		if err != nil {
 			return err
@@ -214,6 +195,15 @@ func clusterPKI(t *testing.T) (*x509.CertPool, tls.Certificate) {
 // in flight; RetryJetStream gets the others through.
 func TestClusterMembersEnsureAtOnce(t *testing.T) {
 	servers := startCluster(t, nil)
+	js0, err := jetstream.New(bustest.Connect(t, servers[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := js0.DeleteStream(ctx, bus.NodesStream); err != nil { // made by startCluster
+		t.Fatal(err)
+	}
 	cfg := bus.DefaultStreamConfig()
 	cfg.Replicas = 3
 	errs := make([]error, len(servers))
