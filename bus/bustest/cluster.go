@@ -36,7 +36,7 @@ func StartCluster(t testing.TB, n int, opts ...ClusterOption) []*bus.Server {
 	servers := make([]*bus.Server, n)
 	for i := range servers {
 		cfg := bus.ServerConfig{Name: fmt.Sprintf("m%d", i), DataDir: t.TempDir(), Listen: "127.0.0.1:0",
-			Logger: Logger(t).With("component", "nats-server", "member", i),
+			Logger:  Logger(t).With("component", "nats-server", "member", i),
 			Cluster: &bus.ClusterConfig{Name: "test", Listen: addrs[i], Routes: routes}}
 		for _, o := range opts {
 			o(i, &cfg)
