@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -67,6 +68,10 @@ type Config struct {
 	// for each scenario's measurement (<scenario>.pprof; the server runs
 	// with --pprof on a random loopback port).
 	ProfileDir string
+	// IDPrefix starts every simulated node id (<prefix>-ws-1, …); default
+	// "bench". Benches run at once against one system (the members of a
+	// cluster) need one each, or their nodes would claim the same ids.
+	IDPrefix string
 	// NoBaselines skips the baselines.
 	NoBaselines bool
 	// Progress receives a progress line (a terminal); nil for none.
@@ -165,6 +170,8 @@ func (c *Config) validate() ([]string, error) {
 		return nil, fmt.Errorf("rate %v: want a positive number or max", c.Rate)
 	case c.Duration > time.Hour || c.Hold > time.Hour:
 		return nil, fmt.Errorf("runs are bounded: at most an hour per scenario")
+	case c.IDPrefix != "" && (strings.ContainsAny(c.IDPrefix, ".*> \t") || len(c.IDPrefix) > 32):
+		return nil, fmt.Errorf("id prefix %q: at most 32 characters, no dots, wildcards or spaces", c.IDPrefix)
 	}
 	return out, nil
 }
