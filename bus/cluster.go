@@ -152,7 +152,7 @@ func CheckReplicas(replicas int, clustered bool) error {
 	return nil
 }
 
-// RetryJetStream calls fn until it succeeds, with at most 5 s per attempt,
+// RetryJetStream calls fn until it succeeds, with at most 3 s per attempt,
 // for up to within: in a cluster a JetStream API request can go
 // unanswered (members that create the same stream at the same moment:
 // only the first is answered) or be refused while the meta group or a
@@ -161,7 +161,7 @@ func RetryJetStream(ctx context.Context, within time.Duration, fn func(ctx conte
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	for {
-		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		actx, acancel := context.WithTimeout(ctx, 3*time.Second)
 		err := fn(actx)
 		acancel()
 		if err == nil || !transientJS(err) || ctx.Err() != nil {

@@ -63,11 +63,17 @@ func EnsureNodeTablesReplicas(ctx context.Context, js jetstream.JetStream, repli
 
 // EnsureNodeTables creates the NODE_TABLES bucket, or binds to it when it
 // exists (with this configuration or, made by another version, another).
+// Gateways on several members of a cluster may make it at the same moment:
+// an unanswered request is tried again ([RetryJetStream]).
 func EnsureNodeTables(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := js.CreateKeyValue(ctx, NodeTablesConfig())
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = js.KeyValue(ctx, NodeTablesBucket)
-	}
+	var kv jetstream.KeyValue
+	err := RetryJetStream(ctx, time.Minute, func(ctx context.Context) (err error) {
+		kv, err = js.CreateKeyValue(ctx, NodeTablesConfig())
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, NodeTablesBucket)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", NodeTablesBucket, err)
 	}

@@ -347,7 +347,7 @@ func (s *system) ensureStorage(ctx context.Context, js jetstream.JetStream) erro
 			return err
 		}
 	}
-	if s.opts.stream.Replicas > 1 {
+	if s.clustered() { // before gateways of several members race to make it
 		return bus.EnsureNodeTablesReplicas(ctx, js, s.opts.stream.Replicas)
 	}
 	return nil

@@ -17,7 +17,8 @@ member() {
 	i=$1; shift
 	"$AIOT" run --data "$DIR/d$i" --http 127.0.0.1:1848$i --nats-listen 127.0.0.1:1842$i \
 		--mqtt-listen 127.0.0.1:1843$i --coap-listen 127.0.0.1:1844$i --mqttsn-listen 127.0.0.1:1845$i \
-		--gateway-name m$i --ready-file "$DIR/ready$i" --log-level warn "$@" 2>>"$DIR/log$i" &
+		--gateway-name m$i --ready-file "$DIR/ready$i" --log-level warn \
+		--mqttsn-new-nodes -1 --ws-new-nodes -1 --ws-value-rate -1 "$@" 2>>"$DIR/log$i" &  # as bench's own child
 	echo $! >>"$DIR/pids"
 }
 ready() { for i in "$@"; do while [ ! -s "$DIR/ready$i" ]; do sleep 0.2; done; done; }
@@ -31,6 +32,7 @@ benches() {
 		echo $! >"$DIR/bench$i.pid"
 	done
 	for i in $(seq 1 "$n"); do wait "$(cat "$DIR/bench$i.pid")" || true; done
+	tail -n 3 "$DIR/benchlog" >&2
 	for i in $(seq 1 "$n"); do cat "$DIR/bench$i.json"; done | python3 "$(dirname "$0")/sum.py" "$n"
 }
 

@@ -12,7 +12,7 @@ while i < len(text):
     reports.append(rep)
 paths = {}
 for rep in reports:
-    for r in rep.get("results", []):
+    for r in rep.get("results") or []:
         p = paths.setdefault(r["path"], {"sent": 0, "delivered": 0, "lost": 0, "per_second": 0.0, "p99": []})
         p["sent"] += r["sent"]
         p["delivered"] += r["delivered"]
