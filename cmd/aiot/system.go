@@ -84,8 +84,6 @@ func (o *options) register(fs *flag.FlagSet, embedded bool) {
 	fs.IntVar(&o.stream.Replicas, "replicas", 1, "copies a NATS cluster keeps of the NODES stream and the key-value buckets (1 to 5; above 1 needs --cluster-listen or a clustered --nats)")
 	if embedded {
 		o.cluster.register(fs)
-	}
-	if embedded {
 		fs.BoolVar(&o.demo, "demo", false, "also start simulated nodes of every protocol")
 	}
 }
@@ -333,21 +331,25 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 }
 
 // ensureStorage makes the NODES stream (the hub's or a site's with a
-// topology) and, with several replicas, NODE_TABLES.
+// topology) and, on a cluster member that runs gateways, NODE_TABLES with
+// --replicas copies, before the gateways of several members race to make
+// it. Against an external NATS the first gateway makes NODE_TABLES (one
+// copy; `nats kv add NODE_TABLES --replicas 3` first for more): other roles
+// may not.
 func (s *system) ensureStorage(ctx context.Context, js jetstream.JetStream) error {
+	var err error
 	switch {
 	case s.topo != nil:
-		return s.topo.ensureStream(ctx, js, s.opts.stream)
+		err = s.topo.ensureStream(ctx, js, s.opts.stream)
 	case s.server == nil: // an external NATS: its stream as it is (a hub's sources its sites)
-		if _, err := bus.UseNodesStream(ctx, js, s.opts.stream); err != nil {
-			return err
-		}
+		_, err = bus.UseNodesStream(ctx, js, s.opts.stream)
 	default:
-		if _, err := bus.EnsureNodesStream(ctx, js, s.opts.stream); err != nil {
-			return err
-		}
+		_, err = bus.EnsureNodesStream(ctx, js, s.opts.stream)
 	}
-	if s.clustered() { // before gateways of several members race to make it
+	if err != nil {
+		return err
+	}
+	if _, hub := s.topo.(*hubTopology); s.server != nil && s.server.Clustered() && !hub {
 		return bus.EnsureNodeTablesReplicas(ctx, js, s.opts.stream.Replicas)
 	}
 	return nil
