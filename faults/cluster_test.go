@@ -74,7 +74,9 @@ func streamInfo(nc *nats.Conn) (*jetstream.StreamInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Short: a request that reached the member just killed goes unanswered,
+	// and the times to recover are measured by asking again.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	st, err := js.Stream(ctx, bus.NodesStream)
 	if err != nil {
@@ -188,7 +190,7 @@ func (b *roamingBrowser) follow(ctx context.Context, url string) {
 		return
 	}
 	for {
-		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // values pause while the hub elects a stream leader
 		_, data, err := conn.ReadMessage()
 		if err != nil {
 			return
@@ -280,7 +282,14 @@ func tally(t *testing.T, hub *nats.Conn, siteStored map[string]uint64) map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := storedTotal(hub)
+	var total uint64
+	bustest.Eventually(t, clusterWait, "the hub's stream info", func() error {
+		info, err := streamInfo(hub)
+		if err == nil {
+			total = info.State.Msgs
+		}
+		return err
+	})
 	copies := map[string]map[uint64]int{} // by source (index name in the header): sequence → copies
 	siteOf := map[string]string{}         // source → site, from its node ids (<site>-…)
 	for read := uint64(0); read < total; {
@@ -343,11 +352,15 @@ func siteLastSeq(t *testing.T, site *proc) uint64 {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	info, err := streamInfo(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.LastSeq
+	var last uint64
+	bustest.Eventually(t, clusterWait, site.name+"'s stream info", func() error {
+		info, err := streamInfo(nc)
+		if err == nil {
+			last = info.State.LastSeq
+		}
+		return err
+	})
+	return last
 }
 
 // TestClusterMemberLoss is the three-member hub of compose.yaml's cluster
