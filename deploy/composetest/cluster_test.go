@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -60,6 +61,19 @@ func TestComposeClusterFits(t *testing.T) {
 			}
 			if env(m, "AIOT_REPLICAS") != "3" {
 				t.Errorf("%s AIOT_REPLICAS %q, want 3", m.Name, env(m, "AIOT_REPLICAS"))
+			}
+		}
+	})
+	t.Run("routes without TLS stay on the compose network", func(t *testing.T) {
+		for _, m := range members {
+			if env(m, "AIOT_INSECURE_CLUSTER") == "" {
+				continue
+			}
+			_, port, _ := net.SplitHostPort(env(m, "AIOT_CLUSTER_LISTEN"))
+			for _, p := range m.Ports {
+				if strconv.Itoa(int(p.Target)) == port {
+					t.Errorf("%s publishes its route port %s while routes are insecure", m.Name, port)
+				}
 			}
 		}
 	})
