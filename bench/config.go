@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -76,6 +77,10 @@ type Config struct {
 	// scenario spreads its browsers over: the target's and Dashboards-1
 	// `aiot dashboard` children on its NATS. Default 1.
 	Dashboards int
+	// IDPrefix starts every simulated node id (<prefix>-ws-1, …); default
+	// "bench". Benches run at once against one system (the members of a
+	// cluster) need one each, or their nodes would claim the same ids.
+	IDPrefix string
 	// NoBaselines skips the baselines.
 	NoBaselines bool
 	// Progress receives a progress line (a terminal); nil for none.
@@ -178,6 +183,8 @@ func (c *Config) validate() ([]string, error) {
 		return nil, fmt.Errorf("runs are bounded: at most an hour per scenario")
 	case c.Dashboards > 16:
 		return nil, fmt.Errorf("%d dashboards: at most 16", c.Dashboards)
+	case c.IDPrefix != "" && (strings.ContainsAny(c.IDPrefix, ".*> \t") || len(c.IDPrefix) > 32):
+		return nil, fmt.Errorf("id prefix %q: at most 32 characters, no dots, wildcards or spaces", c.IDPrefix)
 	}
 	return out, nil
 }

@@ -17,7 +17,7 @@ func (r *runner) mqttIngest(ctx context.Context, p params) ([]Result, error) {
 	if r.target.MQTT == "" {
 		return nil, fmt.Errorf("no mqtt broker: give --mqtt")
 	}
-	prefix := "bench-mqtt-"
+	prefix := r.idPrefix() + "-mqtt-"
 	rows, err := r.ingest(ctx, p, "mqtt", prefix, &mqttNodes{broker: r.target.MQTT, prefix: prefix, resources: p.resources})
 	if err != nil || r.cfg.NoBaselines {
 		return rows, err

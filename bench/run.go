@@ -17,6 +17,14 @@ import (
 )
 
 // runner holds what every scenario of one run shares.
+// idPrefix is the start of the simulated nodes' ids (Config.IDPrefix).
+func (r *runner) idPrefix() string {
+	if r.cfg.IDPrefix == "" {
+		return "bench"
+	}
+	return r.cfg.IDPrefix
+}
+
 type runner struct {
 	cfg    Config
 	target Target

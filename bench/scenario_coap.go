@@ -25,7 +25,7 @@ func (r *runner) coapIngest(ctx context.Context, p params) ([]Result, error) {
 	if err := r.fleet.setGateway(r.target.CoAP); err != nil {
 		return nil, err
 	}
-	prefix := "bench-" + p.scenario + "-"
+	prefix := r.idPrefix() + "-" + p.scenario + "-"
 	all := p.nodes + p.strangers
 	if err := r.fleet.configure(p.nodes, p.strangers, prefix, links); err != nil {
 		return nil, err

@@ -112,7 +112,7 @@ func (r *runner) command(ctx context.Context, p params) ([]Result, error) {
 	if err := r.fleet.setGateway(r.target.CoAP); err != nil {
 		return nil, err
 	}
-	prefix := "bench-command-"
+	prefix := r.idPrefix() + "-command-"
 	if err := r.fleet.configure(p.nodes, 0, prefix, links); err != nil {
 		return nil, err
 	}

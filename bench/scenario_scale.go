@@ -20,7 +20,7 @@ func (r *runner) scale(ctx context.Context, p params) ([]Result, error) {
 	if err := r.fleet.setGateway(r.target.CoAP); err != nil {
 		return nil, err
 	}
-	prefix := "bench-scale-"
+	prefix := r.idPrefix() + "-scale-"
 	if err := r.fleet.configure(p.nodes, 0, prefix, links); err != nil {
 		return nil, err
 	}
@@ -36,7 +36,7 @@ func (r *runner) scaleMQTT(ctx context.Context, p params) ([]Result, error) {
 	if r.target.MQTT == "" {
 		return nil, fmt.Errorf("no mqtt broker: give --mqtt")
 	}
-	prefix := "bench-smqtt-"
+	prefix := r.idPrefix() + "-smqtt-"
 	f := newMQTTFleet(r.target.MQTT, prefix, p.nodes)
 	defer f.close()
 	rows, err := r.registerAndHold(ctx, p, scaleNodes{kind: "mqtt", first: "node/check", prefix: prefix,

@@ -17,7 +17,7 @@ func (r *runner) mqttsnIngest(ctx context.Context, p params) ([]Result, error) {
 	if r.target.MQTTSN == "" {
 		return nil, fmt.Errorf("no mqtt-sn gateway: give --mqttsn")
 	}
-	prefix := "bench-sn-"
+	prefix := r.idPrefix() + "-sn-"
 	return r.ingest(ctx, p, "mqtt-sn", prefix, &snNodes{gateway: r.target.MQTTSN, prefix: prefix, resources: p.resources})
 }
 

@@ -16,7 +16,7 @@ func (r *runner) wsIngest(ctx context.Context, p params) ([]Result, error) {
 	if r.target.NodeURL == "" {
 		return nil, fmt.Errorf("no websocket node endpoint: give --http or --node-url")
 	}
-	prefix := "bench-ws-"
+	prefix := r.idPrefix() + "-ws-"
 	src := &wsNodes{url: r.target.NodeURL, prefix: prefix, named: r.target.Kind == KindGoaiot}
 	if !src.named {
 		prefix = "" // Pyaiot names websocket nodes itself

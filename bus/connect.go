@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -92,11 +93,21 @@ func Connect(cfg ConnectConfig) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// CheckURL rejects NATS URLs that can never work.
+// CheckURL rejects NATS URLs that can never work. Several URLs, the
+// members of one cluster, may be given comma-separated; each is checked.
 func CheckURL(raw string) error {
 	if raw == "" {
 		return errors.New("nats url: empty")
 	}
+	for one := range strings.SplitSeq(raw, ",") {
+		if err := checkOneURL(strings.TrimSpace(one)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkOneURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("nats url: %w", err)

@@ -64,4 +64,20 @@
 // bounded per entry, in total and in age ([NodeTablesConfig]). Only the
 // gateway role may use it ([NodeTablesRights]); no node-facing endpoint
 // reaches $KV or $JS.
+//
+// # Clustering
+//
+// With a [ClusterConfig] the embedded server is a member of a NATS cluster
+// (routes, clustered JetStream); nothing else changes for the parts. Every
+// member has its own Name and data directory. [Server.WaitJetStream] waits
+// for a meta leader (a quorum of members) before the stream is made.
+// StreamConfig.Replicas (1 to [MaxReplicas], checked by [CheckReplicas])
+// applies to NODES, and [EnsureNodeTablesReplicas] to NODE_TABLES. Members
+// make NODES at the same moment: JetStream answers only one of identical
+// creates in flight, so setup goes through [RetryJetStream]. A process
+// against an external NATS takes NODES as it is ([UseNodesStream]).
+// Values are published with core NATS: while a stream elects a new leader,
+// values published straight into the cluster are delivered live but not
+// stored; a site's values are stored at the site first and sourced by the
+// hub, which loses none (docs/scaling.md).
 package bus

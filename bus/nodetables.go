@@ -48,13 +48,32 @@ func NodeTablesConfig() jetstream.KeyValueConfig {
 	}
 }
 
+// EnsureNodeTablesReplicas creates NODE_TABLES with replicas copies, or
+// scales the existing bucket to them. A clustered server's process does it
+// at start, before its gateways open the bucket: gateways create it with
+// one copy when it is missing and otherwise take it as it is.
+func EnsureNodeTablesReplicas(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	cfg := NodeTablesConfig()
+	cfg.Replicas = replicas
+	if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+		return fmt.Errorf("bucket %s: %d replicas: %w", NodeTablesBucket, replicas, err)
+	}
+	return nil
+}
+
 // EnsureNodeTables creates the NODE_TABLES bucket, or binds to it when it
 // exists (with this configuration or, made by another version, another).
+// Gateways on several members of a cluster may make it at the same moment:
+// an unanswered request is tried again ([RetryJetStream]).
 func EnsureNodeTables(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := js.CreateKeyValue(ctx, NodeTablesConfig())
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = js.KeyValue(ctx, NodeTablesBucket)
-	}
+	var kv jetstream.KeyValue
+	err := RetryJetStream(ctx, time.Minute, func(ctx context.Context) (err error) {
+		kv, err = js.CreateKeyValue(ctx, NodeTablesConfig())
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, NodeTablesBucket)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", NodeTablesBucket, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -43,6 +44,9 @@ type ServerConfig struct {
 	MonitorListen string
 	// JetStreamDomain isolates this server's JetStream (needed for sites).
 	JetStreamDomain string
+	// Cluster, when set, makes this server a member of a NATS cluster
+	// (cluster.go); Name must then be unique among the members.
+	Cluster *ClusterConfig
 	// TLS, when set, is required of NATS clients.
 	TLS *tls.Config
 	// Auth, when set, requires every client to sign in; each user gets the
@@ -59,7 +63,9 @@ type ServerConfig struct {
 // LeafRemote is a hub to join as a leaf node. A user and password may be
 // given in the URL (nats-leaf://site:secret@hub:7422).
 type LeafRemote struct {
-	URL         string // nats-leaf://host:7422 (or tls://)
+	// URL is nats-leaf://host:7422 (or tls://); the members of a clustered
+	// hub comma-separated, tried in turn when the link drops.
+	URL         string
 	Credentials string // optional .creds file
 	TLS         *tls.Config
 	// DenyImports are subjects this server never takes from the hub;
@@ -170,6 +176,11 @@ func serverOptions(cfg ServerConfig) (*server.Options, error) {
 			return nil, err
 		}
 	}
+	if cfg.Cluster != nil {
+		if err := clusterOptions(o, cfg.Cluster); err != nil {
+			return nil, err
+		}
+	}
 	for _, r := range cfg.LeafRemotes {
 		ro, err := remoteOptions(r)
 		if err != nil {
@@ -181,29 +192,44 @@ func serverOptions(cfg ServerConfig) (*server.Options, error) {
 }
 
 func remoteOptions(r LeafRemote) (*server.RemoteLeafOpts, error) {
-	u, err := url.Parse(r.URL)
+	var urls []*url.URL
+	secure := false
+	for raw := range strings.SplitSeq(r.URL, ",") {
+		u, err := leafURL(strings.TrimSpace(raw))
+		if err != nil {
+			return nil, err
+		}
+		urls = append(urls, u)
+		secure = secure || u.Scheme == "tls" || u.Scheme == "wss"
+	}
+	return &server.RemoteLeafOpts{
+		URLs:        urls,
+		Credentials: r.Credentials,
+		TLS:         r.TLS != nil || secure,
+		TLSConfig:   r.TLS,
+		DenyImports: r.DenyImports,
+		DenyExports: r.DenyExports,
+		// Dial only the URLs given: a hub's advertised listen addresses are
+		// often not reachable from a site (NAT, containers, a relay).
+		IgnoreDiscoveredServers: true,
+	}, nil
+}
+
+// leafURL parses one leaf remote URL.
+func leafURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("leaf remote %q: %w", r.URL, err)
+		return nil, fmt.Errorf("leaf remote %q: %w", raw, err)
 	}
 	switch u.Scheme {
 	case "nats-leaf", "nats", "tls", "ws", "wss":
 	default:
-		return nil, fmt.Errorf("leaf remote %q: scheme must be nats-leaf, tls, ws or wss", r.URL)
+		return nil, fmt.Errorf("leaf remote %q: scheme must be nats-leaf, tls, ws or wss", raw)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("leaf remote %q: no host", r.URL)
+		return nil, fmt.Errorf("leaf remote %q: no host", raw)
 	}
-	return &server.RemoteLeafOpts{
-		URLs:        []*url.URL{u},
-		Credentials: r.Credentials,
-		TLS:         r.TLS != nil || u.Scheme == "tls",
-		TLSConfig:   r.TLS,
-		DenyImports: r.DenyImports,
-		DenyExports: r.DenyExports,
-		// Dial only the URL given: a hub's advertised listen addresses are
-		// often not reachable from a site (NAT, containers, a relay).
-		IgnoreDiscoveredServers: true,
-	}, nil
+	return u, nil
 }
 
 // splitListen parses host:port; port 0 becomes nats-server's "random port".

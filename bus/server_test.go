@@ -133,6 +133,9 @@ func TestCheckURL(t *testing.T) {
 		{"http://127.0.0.1:4222", false},
 		{"nats://", false},
 		{"::bad", false},
+		{"nats://a:4222,nats://b:4222, nats://c:4222", true},
+		{"nats://a:4222,http://b:4222", false},
+		{"nats://a:4222,", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {

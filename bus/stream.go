@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -115,6 +116,22 @@ func EnsureNodesStream(ctx context.Context, js jetstream.JetStream, cfg StreamCo
 		return nil, err
 	}
 	s, err := js.CreateOrUpdateStream(ctx, NodesStreamConfig(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", NodesStream, err)
+	}
+	return s, nil
+}
+
+// UseNodesStream binds to the NODES stream as it is, and creates it with
+// cfg only when it is missing. It is what a process against an external
+// NATS does: the stream's configuration belongs to whoever runs the server
+// (a hub's stream sources its sites and must never be turned into one that
+// captures node.> itself).
+func UseNodesStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, NodesStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return EnsureNodesStream(ctx, js, cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", NodesStream, err)
 	}

@@ -32,6 +32,7 @@ func queuePart() part {
 					cfg.ForgetAfter = -1 // the flag's 0 is queue.Config's "never"
 				}
 				cfg.Conn, cfg.Logger = nc, sys.log.With("part", "queue")
+				cfg.Replicas = sys.opts.stream.Replicas
 				return queue.New(cfg)
 			}
 		},

@@ -81,6 +81,7 @@ func (s *system) boundAddrs() map[string]string {
 		}
 		put("mqtt", s.server.MQTTAddr())
 		put("leafnodes", s.server.LeafAddr())
+		put("nats_cluster", s.server.ClusterAddr())
 		put("nats_monitor", s.server.MonitorAddr())
 	}
 	for name, r := range s.built {

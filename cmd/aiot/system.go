@@ -47,6 +47,7 @@ type options struct {
 	nkey         string
 	readyFile    string
 	tls          tlsOptions // tls.go
+	cluster      clusterOptions
 }
 
 func (o *options) register(fs *flag.FlagSet, embedded bool) {
@@ -80,7 +81,9 @@ func (o *options) register(fs *flag.FlagSet, embedded bool) {
 	o.stream = bus.DefaultStreamConfig()
 	fs.Int64Var(&o.stream.History, "history", o.stream.History, "values kept per subject in the NODES stream")
 	fs.DurationVar(&o.stream.MaxAge, "history-age", o.stream.MaxAge, "values older than this leave the NODES stream (0: never)")
+	fs.IntVar(&o.stream.Replicas, "replicas", 1, "copies a NATS cluster keeps of the NODES stream and the key-value buckets (1 to 5; above 1 needs --cluster-listen or a clustered --nats)")
 	if embedded {
+		o.cluster.register(fs)
 		fs.BoolVar(&o.demo, "demo", false, "also start simulated nodes of every protocol")
 	}
 }
@@ -288,6 +291,12 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 				return err
 			}
 		}
+		if err := s.opts.cluster.apply(&cfg, s.opts.gateway); err != nil {
+			return err
+		}
+		if err := bus.CheckReplicas(s.opts.stream.Replicas, cfg.Cluster != nil); err != nil {
+			return fmt.Errorf("--replicas: %w", err)
+		}
 		srv, err := bus.NewServer(cfg)
 		if err != nil {
 			return err
@@ -297,8 +306,13 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 		}
 		s.server = srv
 		s.logListeners()
+		if err := srv.WaitJetStream(ctx); err != nil {
+			return err
+		}
 	} else if err := bus.CheckURL(s.opts.natsURL); err != nil {
 		return fmt.Errorf("--nats: %w", err)
+	} else if err := bus.CheckReplicas(s.opts.stream.Replicas, true); err != nil {
+		return fmt.Errorf("--replicas: %w", err)
 	}
 	nc, err := s.connect("core")
 	if err != nil {
@@ -308,15 +322,43 @@ func (s *system) startBus(ctx context.Context, embedded bool) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if s.topo != nil {
-		return s.topo.ensureStream(sctx, js, s.opts.stream)
+	if !s.clustered() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return s.ensureStorage(sctx, js)
 	}
-	if _, err := bus.EnsureNodesStream(sctx, js, s.opts.stream); err != nil {
+	return bus.RetryJetStream(ctx, time.Minute, func(ctx context.Context) error { return s.ensureStorage(ctx, js) })
+}
+
+// ensureStorage makes the NODES stream (the hub's or a site's with a
+// topology) and, on a cluster member that runs gateways, NODE_TABLES with
+// --replicas copies, before the gateways of several members race to make
+// it. Against an external NATS the first gateway makes NODE_TABLES (one
+// copy; `nats kv add NODE_TABLES --replicas 3` first for more): other roles
+// may not.
+func (s *system) ensureStorage(ctx context.Context, js jetstream.JetStream) error {
+	var err error
+	switch {
+	case s.topo != nil:
+		err = s.topo.ensureStream(ctx, js, s.opts.stream)
+	case s.server == nil: // an external NATS: its stream as it is (a hub's sources its sites)
+		_, err = bus.UseNodesStream(ctx, js, s.opts.stream)
+	default:
+		_, err = bus.EnsureNodesStream(ctx, js, s.opts.stream)
+	}
+	if err != nil {
 		return err
 	}
+	if _, hub := s.topo.(*hubTopology); s.server != nil && s.server.Clustered() && !hub {
+		return bus.EnsureNodeTablesReplicas(ctx, js, s.opts.stream.Replicas)
+	}
 	return nil
+}
+
+// clustered tells whether the bus is (or may be) a NATS cluster: an
+// embedded member, or more than one replica asked of an external NATS.
+func (s *system) clustered() bool {
+	return s.opts.stream.Replicas > 1 || (s.server != nil && s.server.Clustered())
 }
 
 func (s *system) logListeners() {
@@ -325,6 +367,9 @@ func (s *system) logListeners() {
 	}
 	if a := s.server.MQTTAddr(); a != "" {
 		s.log.Info("listening", "what", "mqtt", "addr", a)
+	}
+	if a := s.server.ClusterAddr(); a != "" {
+		s.log.Info("listening", "what", "nats-cluster", "addr", a, "server", s.server.NATS().Name())
 	}
 	if a := s.server.LeafAddr(); a != "" {
 		s.log.Info("listening", "what", "leafnodes", "addr", a)

@@ -170,7 +170,7 @@ func leafUsers(t *testing.T, p *types.Project, hub types.ServiceConfig) map[stri
 // environment twin of a flag of its command, as `aiot <command> --help` lists them.
 func TestComposeVariablesAreFlags(t *testing.T) {
 	bin := buildAiot(t)
-	for _, profile := range [][]string{nil, {"single"}} {
+	for _, profile := range [][]string{nil, {"single"}, {"cluster"}} {
 		for _, s := range loadProject(t, profile...).Services {
 			t.Run(s.Name, func(t *testing.T) {
 				out, _ := exec.Command(bin, command(s), "--help").CombinedOutput()
@@ -397,7 +397,7 @@ func sitesUp(t *testing.T, hubHTTP string, want map[string]bool) (bool, string) 
 // makes its clients sign in (aiot refuses to start otherwise, unless
 // --insecure-nats, which compose.yaml must not use).
 func TestComposeNATSSignsIn(t *testing.T) {
-	for _, profile := range [][]string{nil, {"single"}} {
+	for _, profile := range [][]string{nil, {"single"}, {"cluster"}} {
 		for name, s := range loadProject(t, profile...).Services {
 			t.Run(name, func(t *testing.T) {
 				host, _, err := net.SplitHostPort(env(s, "AIOT_NATS_LISTEN"))

@@ -48,6 +48,9 @@ type Config struct {
 	// never seen), so that id churn does not fill MaxKnown for good;
 	// default 24 h, negative: never.
 	ForgetAfter time.Duration
+	// Replicas is how many copies of the bucket a NATS cluster keeps;
+	// default 1. Against an existing bucket it scales it to this count.
+	Replicas int
 	// ReplayTimeout bounds the wait for the gateway's answer to a replayed
 	// command; default 10 s (gateways answer within 5 s).
 	ReplayTimeout time.Duration
@@ -80,6 +83,7 @@ func (c *Config) setDefaults() {
 	def(&c.MaxPerNode, 16)
 	def(&c.MaxPayload, bus.DefaultMaxValueBytes)
 	def(&c.MaxKnown, 100_000)
+	def(&c.Replicas, 1)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

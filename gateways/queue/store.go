@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/goaiot/goaiot/bus"
 )
 
 // entry is one queued command, as stored in the bucket (JSON) under
@@ -79,16 +81,23 @@ func parseEntry(k string, value []byte) (*entry, error) {
 // openBucket creates the bucket or opens it as it is. Its stream holds one
 // value per key, at most what the caps allow.
 func (q *Queue) openBucket(ctx context.Context, js jetstream.JetStream) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	perValue := q.cfg.MaxPayload*4/3 + 1024 // base64 payload plus the fields
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	cfg := jetstream.KeyValueConfig{
 		Bucket:       q.cfg.Bucket,
 		Description:  "goaiot: commands waiting for their node (gateways/queue)",
 		History:      1,
 		Storage:      jetstream.FileStorage,
+		Replicas:     q.cfg.Replicas,
 		MaxValueSize: int32(perValue),
 		MaxBytes:     int64(perValue) * int64(q.cfg.MaxNodes) * int64(q.cfg.MaxPerNode) * 2,
+	}
+	var kv jetstream.KeyValue
+	// Queues on several members of a cluster make the bucket at once.
+	err := bus.RetryJetStream(ctx, time.Minute, func(ctx context.Context) (err error) {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("queue: bucket %s: %w", q.cfg.Bucket, err)
