@@ -32,21 +32,6 @@ func startCluster(t *testing.T, tlsFor func(i int) *tls.Config) []*bus.Server {
 	return bustest.StartCluster(t, 3)
 }
 
-// routePorts returns n TCP ports on 127.0.0.1 free a moment ago.
-func routePorts(t *testing.T, n int) []string {
-	t.Helper()
-	var out []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ln.Addr().String())
-		defer ln.Close()
-	}
-	return out
-}
-
 // streamLeader is the name of the NODES stream's leader, or "".
 func streamLeader(ctx context.Context, js jetstream.JetStream) string {
 	st, err := js.Stream(ctx, bus.NodesStream)
@@ -195,10 +180,7 @@ func clusterPKI(t *testing.T) (*x509.CertPool, tls.Certificate) {
 // in flight; RetryJetStream gets the others through.
 func TestClusterMembersEnsureAtOnce(t *testing.T) {
 	servers := startCluster(t, nil)
-	js0, err := jetstream.New(bustest.Connect(t, servers[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js0 := bustest.JetStream(t, bustest.Connect(t, servers[0]))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := js0.DeleteStream(ctx, bus.NodesStream); err != nil { // made by startCluster
@@ -281,7 +263,7 @@ func TestCheckReplicas(t *testing.T) {
 // TestWaitJetStreamAlone: a lone member of a three-member cluster has no
 // meta leader; WaitJetStream says so when its context ends.
 func TestWaitJetStreamAlone(t *testing.T) {
-	addrs := routePorts(t, 3)
+	addrs := bustest.RouteAddrs(t, 3)
 	s, err := newServer(t, bus.ServerConfig{Name: "alone", Listen: "127.0.0.1:0", Cluster: &bus.ClusterConfig{Name: "test", Listen: addrs[0],
 		Routes: []string{"nats-route://" + addrs[1], "nats-route://" + addrs[2]}}})
 	if err != nil {

@@ -172,10 +172,7 @@ func TestConnectRetriesUntilServerUp(t *testing.T) {
 
 func TestNodesStreamSettings(t *testing.T) {
 	s := bustest.StartServer(t)
-	js, err := jetstream.New(bustest.Connect(t, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := bustest.JetStream(t, bustest.Connect(t, s))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cfg := bus.StreamConfig{History: 3, MaxAge: time.Hour}
@@ -240,10 +237,7 @@ func TestValueSurvivesRestart(t *testing.T) {
 	first.Shutdown()
 
 	second := bustest.StartServer(t, bustest.WithDataDir(dir))
-	js2, err := jetstream.New(bustest.Connect(t, second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js2 := bustest.JetStream(t, bustest.Connect(t, second))
 	st, err := js2.Stream(ctx, bus.NodesStream)
 	if err != nil {
 		t.Fatal(err)
@@ -270,10 +264,7 @@ func mustJSON(t *testing.T, v any) []byte {
 // (`--history-age 1m`): the window follows the age down.
 func TestNodesStreamShortMaxAge(t *testing.T) {
 	s := bustest.StartServer(t)
-	js, err := jetstream.New(bustest.Connect(t, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := bustest.JetStream(t, bustest.Connect(t, s))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tests := []struct {

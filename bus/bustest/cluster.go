@@ -28,7 +28,7 @@ func WithRouteTLS(tlsFor func(i int) *tls.Config) ClusterOption {
 // and shuts them down when the test ends.
 func StartCluster(t testing.TB, n int, opts ...ClusterOption) []*bus.Server {
 	t.Helper()
-	addrs := routeAddrs(t, n)
+	addrs := RouteAddrs(t, n)
 	var routes []string
 	for _, a := range addrs {
 		routes = append(routes, "nats-route://"+a)
@@ -73,9 +73,9 @@ func StartCluster(t testing.TB, n int, opts ...ClusterOption) []*bus.Server {
 	return servers
 }
 
-// routeAddrs returns n loopback TCP addresses free a moment ago: routes
+// RouteAddrs returns n loopback TCP addresses free a moment ago: routes
 // must be known before the members start.
-func routeAddrs(t testing.TB, n int) []string {
+func RouteAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	var out []string
 	for range n {

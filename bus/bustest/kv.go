@@ -10,14 +10,21 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// KeyValue opens the existing key-value bucket as nc sees it, failing the
-// test if it cannot.
-func KeyValue(t testing.TB, nc *nats.Conn, bucket string) jetstream.KeyValue {
+// JetStream is nc's JetStream context, failing the test if there is none.
+func JetStream(t testing.TB, nc *nats.Conn) jetstream.JetStream {
 	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+// KeyValue opens the existing key-value bucket as nc sees it, failing the
+// test if it cannot.
+func KeyValue(t testing.TB, nc *nats.Conn, bucket string) jetstream.KeyValue {
+	t.Helper()
+	js := JetStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	kv, err := js.KeyValue(ctx, bucket)
