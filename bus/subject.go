@@ -98,8 +98,29 @@ func GatewayDiscover(id string) string { return "gateway." + id + ".discover" }
 // GatewaySet is gateway.<id>.<res>.set.
 func GatewaySet(id, res string) string { return "gateway." + id + "." + res + ".set" }
 
-// GatewaySetAll is gateway.<id>.*.set, every command to one node.
+// GatewaySetAll is gateway.<id>.*.set, every command to one node;
+// GatewaySetAll("*") is every command on the bus.
 func GatewaySetAll(id string) string { return "gateway." + id + ".*.set" }
+
+// CommandNode returns the node token of gateway.<id>.<res>.set, valid or
+// not (so that the node's owner can say why a command is bad), and false
+// for a subject of any other shape. It allocates nothing: every gateway
+// calls it on every command of the bus.
+func CommandNode(subject string) (string, bool) {
+	rest, ok := strings.CutPrefix(subject, "gateway.")
+	if !ok {
+		return "", false
+	}
+	rest, ok = strings.CutSuffix(rest, ".set")
+	if !ok {
+		return "", false
+	}
+	node, res, ok := strings.Cut(rest, ".")
+	if !ok || strings.Contains(res, ".") {
+		return "", false
+	}
+	return node, true
+}
 
 // CommandResultSubject is aiot.commands.<id>.<res>.result, where the final
 // outcome of a queued command is published (payload CommandResult).

@@ -211,3 +211,28 @@ func FuzzTopicToSubject(f *testing.F) {
 		}
 	})
 }
+
+func TestCommandNode(t *testing.T) {
+	tests := []struct {
+		name, subject, node string
+		ok                  bool
+	}{
+		{"command", "gateway.n1.led.set", "n1", true},
+		{"reserved resource: the owner says why", "gateway.n1.resources.set", "n1", true},
+		{"unsafe node token", "gateway.$x.led.set", "$x", true},
+		{"discover", "gateway.n1.discover", "", false},
+		{"too many tokens", "gateway.n1.a.b.set", "", false},
+		{"too few tokens", "gateway.n1.set", "", false},
+		{"not a set", "gateway.n1.led.get", "", false},
+		{"node subject", "node.n1.led", "", false},
+		{"empty", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			node, ok := CommandNode(tt.subject)
+			if node != tt.node || ok != tt.ok {
+				t.Fatalf("CommandNode(%q) = %q, %v; want %q, %v", tt.subject, node, ok, tt.node, tt.ok)
+			}
+		})
+	}
+}

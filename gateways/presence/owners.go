@@ -126,7 +126,9 @@ func (o *owners) onBeacon(id, gateway string) {
 	}
 }
 
-// subscribeClaims subscribes to every $state and node.check.
+// subscribeClaims subscribes to every $state and node.check, and to every
+// command (gateway.*.*.set, into t.inbox: plain, no queue group, because
+// replicas of a gateway own different nodes and only the owner answers).
 func (t *Tracker) subscribeClaims() (stop func(), err error) {
 	var subs []*nats.Subscription
 	stop = func() {
@@ -143,6 +145,12 @@ func (t *Tracker) subscribeClaims() (stop func(), err error) {
 		_ = s.SetPendingLimits(-1, 64<<20)
 		subs = append(subs, s)
 	}
+	s, err := t.cfg.Conn.ChanSubscribe(bus.GatewaySetAll("*"), t.inbox)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("presence: subscribe %s: %w", bus.GatewaySetAll("*"), err)
+	}
+	subs = append(subs, s)
 	return stop, nil
 }
 
@@ -187,9 +195,6 @@ func (t *Tracker) onState(m *nats.Msg) {
 	if !yield {
 		t.publishStateAt(s.Node, bus.StateOnline, addr, since)
 		return
-	}
-	if e.sub != nil {
-		_ = e.sub.Unsubscribe()
 	}
 	t.log.Warn("node claimed by another gateway first: yielded", "node", s.Node, "owner", other.owner)
 	if t.cfg.OnExpire != nil {

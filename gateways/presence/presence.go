@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,7 +60,6 @@ type Node struct {
 
 type entry struct {
 	Node
-	sub   *nats.Subscription
 	reset bool // the last $state published was reset
 }
 
@@ -76,16 +74,15 @@ type Stats struct {
 
 // Tracker owns the presence of one gateway's nodes.
 type Tracker struct {
-	cfg   Config
-	log   *slog.Logger
-	queue string
+	cfg Config
+	log *slog.Logger
 
 	mu    sync.Mutex
 	nodes map[string]*entry
 	peak  shrink.Peak // of nodes (see sweep)
 
-	// inbox receives every node's gateway.<id>.*.set: channel
-	// subscriptions share it, so 100 000 nodes cost no goroutine each.
+	// inbox receives every gateway.*.*.set on the bus (one subscription,
+	// made by follow); handleCommand keeps those of the nodes owned here.
 	inbox chan *nats.Msg
 
 	added, expired, refused       atomic.Int64
@@ -94,7 +91,7 @@ type Tracker struct {
 
 	owners                    *owners
 	followOnce                sync.Once
-	unfollow                  func() // ends the owners' subscriptions
+	unfollow                  func() // ends the owners' and the commands' subscriptions
 	followErr                 error
 	ownedElsewhere, conflicts atomic.Int64
 	claimLog, claimReports    *rate.Limiter
@@ -140,7 +137,6 @@ func New(cfg Config) (*Tracker, error) {
 	return &Tracker{
 		cfg:   cfg,
 		log:   cfg.Logger,
-		queue: "aiot-" + strings.ToLower(cfg.Protocol),
 		nodes: make(map[string]*entry),
 		inbox: make(chan *nats.Msg, 4096),
 		pool:  newCommandPool(DefaultCommandWorkers, DefaultCommandsPerNode, DefaultCommandsQueued),
@@ -180,8 +176,8 @@ func sweepEvery(timeout time.Duration) time.Duration {
 // Seen records a sign of life from node id at address. A new node is
 // published online and its commands are served; a known node is refreshed
 // (and republished online if its address changed). It returns whether the
-// node was new. Seen makes no round trip to the server (see Sync), so a
-// gateway may call it under its own lock.
+// node was new. Seen makes no round trip to the server (after the first
+// call, see follow), so a gateway may call it under its own lock.
 func (t *Tracker) Seen(id, address string) (bool, error) {
 	if err := bus.ValidateNodeID(id); err != nil {
 		return false, err
@@ -215,20 +211,11 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 		t.refused.Add(1)
 		return false, fmt.Errorf("node %s: %w (%d)", id, ErrTooManyNodes, t.cfg.MaxNodes)
 	}
-	e = &entry{Node: Node{ID: id, Address: address, LastSeen: now, Since: now}}
-	t.nodes[id] = e
+	// Once the node is seen online it must take commands: the tracker's
+	// one command subscription (gateway.*.*.set) is on the server since
+	// follow, and the node is owned here before its $state leaves.
+	t.nodes[id] = &entry{Node: Node{ID: id, Address: address, LastSeen: now, Since: now}}
 	t.peak.Note(len(t.nodes))
-	// Once the node is seen online it must take commands. The subscription
-	// and the $state below leave on one connection, and the server handles
-	// a connection's messages in order: whoever sees the node online, the
-	// server has its subscription. So no flush (a round trip) here, which
-	// would hold every caller's lock (the CoAP gateway's, the MQTT logic's)
-	// for as long as the server takes to answer.
-	sub, err := t.cfg.Conn.ChanQueueSubscribe(bus.GatewaySetAll(id), t.queue, t.inbox)
-	if err != nil {
-		t.log.Error("subscribe commands", "node", id, "err", err)
-	}
-	e.sub = sub
 	t.mu.Unlock()
 	t.added.Add(1)
 	t.log.Info("node online", "node", id, "address", address)
@@ -237,9 +224,11 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 }
 
 // follow makes sure the tracker follows the other gateways' claims (see
-// owners.go) before it makes its first: once, from Run or from the first
-// Seen, whichever comes first, and flushed, so that the server has the
-// subscriptions before any claim of this tracker is published.
+// owners.go) and every command (gateway.*.*.set) before it makes its first
+// claim: once, from Run or from the first Seen, whichever comes first, and
+// flushed, so that the server has the subscriptions before any claim of
+// this tracker is published: whoever sees one of its nodes online can
+// command it.
 func (t *Tracker) follow() error {
 	t.followOnce.Do(func() {
 		t.unfollow, t.followErr = t.subscribeClaims()
@@ -269,14 +258,17 @@ func (t *Tracker) Reset(id string) {
 	t.publishState(id, bus.StateReset, addr)
 }
 
-// Sync waits (at most a second) until the server has what the tracker sent,
-// the command subscriptions of nodes just seen included. Whoever sees a
-// node's online $state can already command it (one connection, in order);
-// a gateway calls Sync, outside its own locks, before it tells a new node
-// that it is registered, so that commands sent from then on reach it.
+// Sync waits (at most a second) until the server has what the tracker sent
+// (the $state of nodes just seen). Commands need no Sync: a node takes
+// them as soon as Seen returns, through the tracker's one subscription
+// made before its first claim. A gateway may call Sync, outside its own
+// locks, when it wants the bus to have heard of a node before it answers
+// the node.
 func (t *Tracker) Sync() { t.flush() }
 
-// Forget publishes node id offline and stops serving its commands.
+// Forget publishes node id offline and stops serving its commands: once
+// Forget returns, they are answered by whoever answers for nodes no
+// gateway owns (gateways/queue; see the package doc, "Replies").
 func (t *Tracker) Forget(id string) {
 	t.mu.Lock()
 	e, ok := t.nodes[id]
@@ -284,9 +276,6 @@ func (t *Tracker) Forget(id string) {
 	t.mu.Unlock()
 	if ok {
 		t.drop(e, "left")
-		// A command sent once Forget returns finds no responder, rather
-		// than a subscription that is gone on this side only.
-		t.flush()
 	}
 }
 
@@ -299,9 +288,6 @@ func (t *Tracker) flush() {
 }
 
 func (t *Tracker) drop(e *entry, why string) {
-	if e.sub != nil {
-		_ = e.sub.Unsubscribe()
-	}
 	t.log.Info("node offline", "node", e.ID, "why", why)
 	t.publishState(e.ID, bus.StateOffline, e.Address)
 }
@@ -319,9 +305,6 @@ func (t *Tracker) sweep() {
 	}
 	t.nodes = shrink.Map(t.nodes, &t.peak) // after id churn, the memory comes back
 	t.mu.Unlock()
-	if len(gone) > 0 {
-		defer t.flush()
-	}
 	for _, e := range gone {
 		t.expired.Add(1)
 		// The gateway forgets the node before the bus hears it is offline.
@@ -429,18 +412,29 @@ func (t *Tracker) publishJSON(subject string, v any) error {
 	return nil
 }
 
+// handleCommand serves one gateway.<id>.<res>.set of the bus: a command to
+// a node this tracker owns is carried out (or refused) and answered; any
+// other is someone else's to answer (another gateway's, or the queue's) and
+// is ignored without a word.
 func (t *Tracker) handleCommand(m *nats.Msg) {
+	node, ok := bus.CommandNode(m.Subject)
+	if !ok {
+		return
+	}
+	if _, owned := t.Lookup(node); !owned {
+		return
+	}
 	if !bus.IsCommandRequest(m) { // delivered by a JetStream consumer, or no request
 		t.log.Debug("command ignored: not a request", "subject", m.Subject, "reply", m.Reply)
 		return
 	}
 	s, err := bus.ParseSubject(m.Subject)
 	if err != nil || s.Kind != bus.KindGatewaySet {
-		t.reply(m, "", "", fmt.Errorf("bad command subject: %w", errors.Join(errBadSubject, err)))
+		t.reply(m, node, "", fmt.Errorf("bad command subject: %w", errors.Join(errBadSubject, err)))
 		return
 	}
 	t.commands.Add(1)
-	if _, ok := t.Lookup(s.Node); !ok || t.cfg.Commands == nil {
+	if t.cfg.Commands == nil {
 		t.reply(m, s.Node, s.Resource, fmt.Errorf("node %s: %w by gateway %s", s.Node, ErrNotServed, t.cfg.Gateway))
 		return
 	}

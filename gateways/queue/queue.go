@@ -17,7 +17,7 @@ import (
 )
 
 // QueueGroup is the NATS queue group of every queue on one bus: each
-// queued request is answered once however many run.
+// request is answered once however many run.
 const QueueGroup = "aiot-queue"
 
 // Config configures a Queue. Zero values take the defaults shown.
@@ -41,11 +41,12 @@ type Config struct {
 	// bus.DefaultMaxValueBytes (4 KiB).
 	MaxPayload int
 	// MaxKnown caps the node ids whose presence is followed; default
-	// 100 000. Beyond it, new ids are not followed (not queueable).
+	// 100 000. Beyond it, new ids are not followed (not queueable), and
+	// from then on ids never seen get no answer (see doc.go, "Replies").
 	MaxKnown int
 	// ForgetAfter: a node offline for longer, with no command waiting, is
-	// no longer followed (commands to it find no responder, as for an id
-	// never seen), so that id churn does not fill MaxKnown for good;
+	// no longer followed (commands to it are answered no_gateway, as for an
+	// id never seen), so that id churn does not fill MaxKnown for good;
 	// default 24 h, negative: never.
 	ForgetAfter time.Duration
 	// Replicas is how many copies of the bucket a NATS cluster keeps;
@@ -117,8 +118,9 @@ type Stats struct {
 	Followed   int   `json:"followed"`   // node ids followed now
 }
 
-// Queue answers queued commands for nodes no gateway owns, keeps them in
-// a bucket and replays them when their node comes online.
+// Queue answers the commands of nodes no gateway owns (queued, offline or
+// no_gateway), keeps queued ones in a bucket and replays them when their
+// node comes online.
 type Queue struct {
 	cfg Config
 	log *slog.Logger
@@ -132,9 +134,12 @@ type Queue struct {
 	waiting  map[string]map[string]*entry // node → resource → command
 	inflight map[string]bool              // bucket keys being replayed
 
-	states0 chan *nats.Msg // live $state
-	reqs    chan *nats.Msg // gateway.<id>.*.set of nodes not owned
-	done    chan replayed  // a replay ended
+	// in receives the live $state and every gateway.*.*.set, in the order
+	// the server sent them (one connection, one channel), so that a request
+	// made after a node's online $state is never taken for one to an
+	// offline node.
+	in   chan *nats.Msg
+	done chan replayed // a replay ended
 	replays sync.WaitGroup
 	ready   chan struct{}
 
@@ -154,8 +159,7 @@ func New(cfg Config) (*Queue, error) {
 		states:   make(map[string]nodeState),
 		waiting:  make(map[string]map[string]*entry),
 		inflight: make(map[string]bool),
-		states0:  make(chan *nats.Msg, 8192),
-		reqs:     make(chan *nats.Msg, 4096),
+		in:       make(chan *nats.Msg, 16384),
 		done:     make(chan replayed, 64),
 		ready:    make(chan struct{}),
 	}, nil
@@ -187,7 +191,13 @@ func (q *Queue) Run(ctx context.Context) error {
 	if err := q.loadWaiting(ctx, w); err != nil {
 		return err
 	}
-	defer q.unserve()
+	// Requests from now on: after the last $state were read, behind the
+	// live ones that came meanwhile, in the same channel.
+	reqs, err := q.nc.ChanQueueSubscribe(bus.GatewaySetAll("*"), QueueGroup, q.in)
+	if err != nil {
+		return fmt.Errorf("queue: subscribe %s: %w", bus.GatewaySetAll("*"), err)
+	}
+	defer func() { _ = reqs.Unsubscribe() }()
 	svc, err := q.addService()
 	if err != nil {
 		return err
@@ -211,10 +221,12 @@ func (q *Queue) loop(ctx context.Context, w jetstream.KeyWatcher) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case m := <-q.states0:
-			q.onState(ctx, m)
-		case m := <-q.reqs:
-			q.onRequest(ctx, m)
+		case m := <-q.in:
+			if _, ok := bus.CommandNode(m.Subject); ok {
+				q.onRequest(ctx, m)
+			} else {
+				q.onState(ctx, m)
+			}
 		case e, ok := <-w.Updates():
 			if !ok {
 				if ctx.Err() != nil {

@@ -1,7 +1,6 @@
 package queue_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -44,10 +43,20 @@ func TestWhoAnswers(t *testing.T) {
 	publishState(t, nc, "on1", bus.StateOnline)
 	got := gateway(t, nc, "on1", bus.Reply{OK: true})
 
-	t.Run("a node never seen is nobody's: no responders", func(t *testing.T) {
-		_, err := queueCommand(t, nc, "ghost", "led", "1", "1m")
-		if !errors.Is(err, nats.ErrNoResponders) {
-			t.Fatalf("err %v, want no responders", err)
+	t.Run("a node never seen is nobody's: no_gateway, queued or not", func(t *testing.T) {
+		for _, d := range []string{"1m", ""} {
+			m := nats.NewMsg(bus.GatewaySet("ghost", "led"))
+			if d != "" {
+				m.Header.Set(bus.HeaderQueueFor, d)
+			}
+			resp, err := nc.RequestMsg(m, wait)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := bus.ParseReply(resp.Data)
+			if err != nil || r.OK || r.Code != bus.CodeNoGateway {
+				t.Fatalf("Aiot-Queue-For %q: reply %+v (%v), want no_gateway", d, r, err)
+			}
 		}
 	})
 	t.Run("an online node is its gateway's", func(t *testing.T) {
@@ -232,8 +241,8 @@ func TestSurvivesRestart(t *testing.T) {
 }
 
 // A node offline for longer than ForgetAfter with nothing waiting is no
-// longer followed: its subscription goes and its commands find no
-// responder, as for an id never seen. One with a command waiting stays.
+// longer followed: its commands are answered no_gateway, as for an id never
+// seen. One with a command waiting stays.
 func TestForgetsLongOfflineNodes(t *testing.T) {
 	s := bustest.StartServer(t)
 	nc := bustest.Connect(t, s)
@@ -245,21 +254,15 @@ func TestForgetsLongOfflineNodes(t *testing.T) {
 	bustest.Eventually(t, wait, "the idle offline node forgotten", func() error {
 		return bustest.Want(q.Stats().Followed == 1, "followed", q.Stats().Followed)
 	})
-	tests := []struct {
-		name, node string
-		answered   bool
-	}{
-		{"forgotten: no responders", "gone", false},
-		{"a command waiting: still answered", "awaited", true},
+	tests := []struct{ name, node, code string }{
+		{"forgotten: no_gateway", "gone", bus.CodeNoGateway},
+		{"a command waiting: still followed (a bad duration refused)", "awaited", bus.CodeBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := queueCommand(t, nc, tt.node, "probe", "", "bad")
-			switch {
-			case tt.answered && (err != nil || r.Code != bus.CodeBadRequest):
-				t.Fatalf("reply %+v (%v), want the queue's bad_request", r, err)
-			case !tt.answered && !errors.Is(err, nats.ErrNoResponders):
-				t.Fatalf("reply %+v (%v), want no responders", r, err)
+			if err != nil || r.OK || r.Code != tt.code {
+				t.Fatalf("reply %+v (%v), want code %s", r, err, tt.code)
 			}
 		})
 	}

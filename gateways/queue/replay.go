@@ -66,7 +66,9 @@ func (q *Queue) onReplayed(ctx context.Context, r replayed) {
 
 // replay claims e in the bucket (so that one queue replays it), sends it
 // as an ordinary command request and publishes the gateway's answer as its
-// result. With no responder (the node left again) it waits on.
+// result. When no gateway owns the node after all (it left again: a queue
+// answers offline or no_gateway, or, with no queue, nobody does) it waits
+// on.
 func (q *Queue) replay(ctx context.Context, e *entry) {
 	e.Sending = true
 	rev, err := q.kv.Update(ctx, e.key(), e.encode(), e.rev)
@@ -78,7 +80,7 @@ func (q *Queue) replay(ctx context.Context, e *entry) {
 	switch {
 	case ctx.Err() != nil:
 		return // stopping: still marked sending, replayed after a restart
-	case errors.Is(err, nats.ErrNoResponders):
+	case errors.Is(err, nats.ErrNoResponders), err == nil && notOwned(reply):
 		q.requeue(ctx, e, rev)
 		return
 	}
@@ -92,6 +94,13 @@ func (q *Queue) replay(ctx context.Context, e *entry) {
 		q.log.Debug("queue: delivered command already replaced", "command", e.Command, "err", err)
 	}
 	q.publish(e, code, why)
+}
+
+// notOwned tells an answer that no gateway serves the node: a queue's
+// offline or no_gateway (or a gateway's no_gateway, for a node it has
+// just let go).
+func notOwned(r bus.Reply) bool {
+	return !r.OK && (r.Code == bus.CodeOffline || r.Code == bus.CodeNoGateway)
 }
 
 // send makes the command request and decodes the answer.

@@ -12,20 +12,28 @@ import (
 	"github.com/goaiot/goaiot/bus"
 )
 
-// onRequest answers a command request for a node known and offline (the
-// queue is subscribed to exactly those): queued when it asks to be
-// (bus.HeaderQueueFor), otherwise refused with code offline.
+// onRequest answers a command request of the bus unless a gateway owns its
+// node (by the node's last $state, the owner answers): no_gateway for an
+// id never seen (or forgotten), and for a node known offline queued when
+// it asks to be (bus.HeaderQueueFor), otherwise refused with code offline.
 func (q *Queue) onRequest(ctx context.Context, m *nats.Msg) {
-	if !bus.IsCommandRequest(m) {
-		return
+	node, _ := bus.CommandNode(m.Subject)
+	st, known := q.states[node]
+	if (known && st.owned) || !bus.IsCommandRequest(m) {
+		return // its gateway answers
 	}
 	s, err := bus.ParseSubject(m.Subject)
 	if err != nil || s.Kind != bus.KindGatewaySet {
 		q.respond(m, bus.Reply{Code: bus.CodeBadRequest, Error: fmt.Sprintf("bad command subject: %v", err)})
 		return
 	}
-	if st, known := q.states[s.Node]; !known || st.owned {
-		return // owned meanwhile: its gateway answers
+	if !known {
+		if q.unfollowed.Load() > 0 {
+			return // some id went unfollowed: it may be owned, say nothing
+		}
+		q.respond(m, bus.Reply{Code: bus.CodeNoGateway, Error: fmt.Sprintf(
+			"node %s: no gateway serves it (no $state seen)", s.Node)})
+		return
 	}
 	if m.Header.Get(bus.HeaderQueueFor) == "" {
 		q.respond(m, bus.Reply{Code: bus.CodeOffline, Error: fmt.Sprintf(

@@ -18,14 +18,13 @@ import (
 type nodeState struct {
 	owned bool
 	at    time.Time
-	sub   *nats.Subscription // gateway.<id>.*.set while not owned
 }
 
 // followStates subscribes to every $state, then reads the last one of
-// each node from the stream; live messages wait in q.states0 meanwhile and
-// are applied after, an older one never overriding a newer (by its time).
+// each node from the stream; live messages wait in q.in meanwhile and are
+// applied after, an older one never overriding a newer (by its time).
 func (q *Queue) followStates(ctx context.Context, js jetstream.JetStream) (stop func(), err error) {
-	sub, err := q.nc.ChanSubscribe(bus.NodeState("*"), q.states0)
+	sub, err := q.nc.ChanSubscribe(bus.NodeState("*"), q.in)
 	if err != nil {
 		return nil, fmt.Errorf("queue: subscribe: %w", err)
 	}
@@ -115,31 +114,13 @@ func (q *Queue) record(subject string, data []byte, at time.Time) (string, bool)
 	}
 	if !known && len(q.states) >= q.cfg.MaxKnown {
 		if q.unfollowed.Add(1)%1000 == 1 {
-			q.log.Warn("queue: too many nodes to follow: new ids are not queueable", "max", q.cfg.MaxKnown)
+			q.log.Warn("queue: too many nodes to follow: new ids are not queueable, and ids never seen get no answer", "max", q.cfg.MaxKnown)
 		}
 		return s.Node, false
 	}
 	owned := st.State != bus.StateOffline
-	q.states[s.Node] = q.serve(s.Node, nodeState{owned: owned, at: at, sub: cur.sub})
+	q.states[s.Node] = nodeState{owned: owned, at: at}
 	return s.Node, owned && st.State == bus.StateOnline
-}
-
-// serve makes the queue answer node's commands exactly while no gateway
-// owns it, so that commands to nodes nobody knows still find no responder.
-func (q *Queue) serve(node string, st nodeState) nodeState {
-	switch {
-	case st.owned && st.sub != nil:
-		_ = st.sub.Unsubscribe()
-		st.sub = nil
-	case !st.owned && st.sub == nil:
-		sub, err := q.nc.ChanQueueSubscribe(bus.GatewaySetAll(node), QueueGroup, q.reqs)
-		if err != nil {
-			q.log.Error("queue: subscribe", "node", node, "err", err)
-			return st
-		}
-		st.sub = sub
-	}
-	return st
 }
 
 // forget stops following the nodes offline since before ForgetAfter that
@@ -156,23 +137,11 @@ func (q *Queue) forget(now time.Time) {
 		if st.owned || !st.at.Before(cutoff) || len(q.waiting[node]) > 0 {
 			continue
 		}
-		if st.sub != nil {
-			_ = st.sub.Unsubscribe()
-		}
 		delete(q.states, node)
 		n++
 	}
 	q.states = shrink.Map(q.states, &q.peak)
 	if n > 0 {
 		q.log.Info("queue: forgot nodes offline for longer than the retention", "nodes", n, "forget_after", q.cfg.ForgetAfter)
-	}
-}
-
-// unserve ends every subscription of serve.
-func (q *Queue) unserve() {
-	for _, st := range q.states {
-		if st.sub != nil {
-			_ = st.sub.Unsubscribe()
-		}
 	}
 }
