@@ -138,8 +138,8 @@ type Queue struct {
 	// the server sent them (one connection, one channel), so that a request
 	// made after a node's online $state is never taken for one to an
 	// offline node.
-	in   chan *nats.Msg
-	done chan replayed // a replay ended
+	in      chan *nats.Msg
+	done    chan replayed // a replay ended
 	replays sync.WaitGroup
 	ready   chan struct{}
 
