@@ -23,19 +23,25 @@ func hubCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return startTopology(ctx, args, stderr, "aiot hub [flags]", hubParts(), true, &hubTopology{})
 }
 
-// hubParts are the parts that run in the hub: the dashboard of `aiot run`
-// and the sites monitor. A hub stores only what it sources from sites (see
-// package sites), so gateways at the hub's location run as a site of their
-// own (`aiot site`), not inside the hub; hubTopology refuses their flags.
+// hubParts are the parts that run in the hub: the dashboard and the
+// command queue of `aiot run`, and the sites monitor. A hub stores only
+// what it sources from sites (see package sites), so gateways at the hub's
+// location run as a site of their own (`aiot site`), not inside the hub;
+// hubTopology refuses their flags. The queue must run at the hub: it is
+// the one that answers the hub's commands to nodes no gateway owns, from
+// the hub's view of every site (gateways/queue, "Replies").
 func hubParts() []part {
 	var out []part
 	for _, p := range parts() {
-		if p.name == "dashboard" {
+		if hubRuns(p) {
 			out = append(out, p)
 		}
 	}
 	return append(out, sitesMonitorPart())
 }
+
+// hubRuns tells the parts of `aiot run` that also run in the hub.
+func hubRuns(p part) bool { return p.name == "dashboard" || p.name == "queue" }
 
 // idle is a part that does not run here.
 type idle struct{}
@@ -56,7 +62,7 @@ type hubTopology struct {
 func (h *hubTopology) refusedParts() []part {
 	var out []part
 	for _, p := range parts() {
-		if p.name != "dashboard" {
+		if !hubRuns(p) {
 			out = append(out, p)
 		}
 	}

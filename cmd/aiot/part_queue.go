@@ -7,8 +7,9 @@ import (
 	"github.com/goaiot/goaiot/gateways/queue"
 )
 
-// queuePart keeps commands for offline nodes (gateways/queue). It runs
-// wherever gateways run: `aiot run`, `aiot site`, or alone with `aiot queue`.
+// queuePart answers commands to nodes no gateway owns and keeps commands
+// for offline nodes (gateways/queue). It runs wherever gateways run (`aiot
+// run`, `aiot site`, or alone with `aiot queue`) and in the hub.
 func queuePart() part {
 	return part{
 		name:    "queue",
@@ -16,10 +17,10 @@ func queuePart() part {
 		register: func(fs *flag.FlagSet) func(*system) (runner, error) {
 			var cfg queue.Config
 			on := true
-			fs.BoolVar(&on, "queue", true, "answer commands for offline nodes: queued (with Aiot-Queue-For) or refused as offline (false: no responder, as before)")
+			fs.BoolVar(&on, "queue", true, "answer commands to nodes no gateway owns: queued (with Aiot-Queue-For), refused as offline, or no_gateway for ids never seen (false: nobody answers them, requests time out)")
 			fs.DurationVar(&cfg.MaxFor, "queue-max-for", 24*time.Hour, "longest Aiot-Queue-For a command may ask")
 			fs.IntVar(&cfg.MaxNodes, "queue-max-nodes", 1000, "most nodes with commands waiting (each: one command per resource, at most 16 resources)")
-			fs.DurationVar(&cfg.ForgetAfter, "queue-forget-after", 24*time.Hour, "a node offline for longer with no command waiting is no longer followed (its commands find no responder); 0 keeps every node")
+			fs.DurationVar(&cfg.ForgetAfter, "queue-forget-after", 24*time.Hour, "a node offline for longer with no command waiting is no longer followed (its commands are answered no_gateway); 0 keeps every node")
 			return func(sys *system) (runner, error) {
 				if !on {
 					return idle{}, nil

@@ -69,10 +69,13 @@ func (d *Dashboard) sendCommand(req request) (bus.Reply, string, error) {
 		msg.Header.Set(bus.HeaderQueueFor, req.queueFor.String())
 	}
 	m, err := d.nc.RequestMsgWithContext(ctx, msg)
+	timeout := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
 	switch {
-	case errors.Is(err, nats.ErrNoResponders):
+	case errors.Is(err, nats.ErrNoResponders), timeout && !d.hub.owned(req.uid):
+		// No answer for a node no gateway owns: nobody answers for such
+		// nodes when no queue runs (gateways/queue, "Replies").
 		return bus.Reply{Code: bus.CodeNoGateway}, outcomeNoResponders, fmt.Errorf("no gateway serves node %s", req.uid)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+	case timeout:
 		return bus.Reply{Code: bus.CodeTimeout}, outcomeTimeout, fmt.Errorf("timeout: no answer within %s", d.cfg.CommandTimeout)
 	case err != nil:
 		return bus.Reply{Code: bus.CodeError}, outcomeError, fmt.Errorf("nats: %w", err)
@@ -103,8 +106,11 @@ func classify(reply bus.Reply) (bus.Reply, string, error) {
 	if why == "" {
 		why = reply.Code
 	}
-	if reply.Code == bus.CodeTimeout {
+	switch reply.Code {
+	case bus.CodeTimeout:
 		return reply, outcomeTimeout, errors.New(why)
+	case bus.CodeNoGateway:
+		return reply, outcomeNoResponders, errors.New(why)
 	}
 	return reply, outcomeRefused, errors.New(why)
 }

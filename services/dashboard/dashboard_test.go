@@ -175,24 +175,32 @@ func TestCommands(t *testing.T) {
 	srv := bustest.StartServer(t)
 	nc := bustest.Connect(t, srv)
 	td := startDashboard(t, srv, func(c *Config) { c.CommandTimeout = 500 * time.Millisecond })
-	// A real NATS responder stands in for the gateway that owns n1.
+	// A real NATS responder stands in for the gateway that owns n1 and n2;
+	// n2 is online in the dashboard's index, n1 is not.
 	got := make(chan string, 10)
-	sub, err := nc.Subscribe("gateway.n1.*.set", func(m *nats.Msg) {
+	respond := func(m *nats.Msg) {
 		got <- m.Subject + " " + string(m.Data)
 		switch string(m.Data) {
 		case "1", "0":
 			_ = m.Respond([]byte(`{"ok":true}`))
 		case "slow":
 			// no answer
+		case "ng": // as the queue answers for a node no gateway owns
+			_ = m.Respond([]byte(`{"ok":false,"code":"no_gateway","error":"node n1: no gateway serves it"}`))
 		default:
 			_ = m.Respond([]byte(`{"ok":false,"error":"4.00 Bad Request"}`))
 		}
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	t.Cleanup(func() { sub.Unsubscribe() })
+	for _, node := range []string{"n1", "n2"} {
+		sub, err := nc.Subscribe(bus.GatewaySetAll(node), respond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sub.Unsubscribe() })
+	}
 	nc.Flush()
+	publisher{t, nc}.state("n2", bus.StateOnline)
+	bustest.Eventually(t, wait, "n2 online in the index", func() error { return bustest.Want(td.d.hub.owned("n2")) })
 
 	sender := dial(t, td, nil)
 	other := dial(t, td, nil)
@@ -214,8 +222,12 @@ func TestCommands(t *testing.T) {
 			"gateway.n1.led.set 7", msg{Type: typeResult, ID: "c3", UID: "n1", Endpoint: "led", Error: "4.00 Bad Request", Code: bus.CodeRefused}},
 		{"no gateway", `{"type":"update","data":{"uid":"n9","endpoint":"led","payload":"1"},"id":"c4"}`,
 			"", msg{Type: typeResult, ID: "c4", UID: "n9", Endpoint: "led", Error: "no gateway serves node n9", Code: bus.CodeNoGateway}},
-		{"timeout", `{"type":"update","data":{"uid":"n1","endpoint":"led","payload":"slow"},"id":"c5"}`,
-			"gateway.n1.led.set slow", msg{Type: typeResult, ID: "c5", UID: "n1", Endpoint: "led", Error: "timeout: no answer within 500ms", Code: bus.CodeTimeout}},
+		{"timeout", `{"type":"update","data":{"uid":"n2","endpoint":"led","payload":"slow"},"id":"c5"}`,
+			"gateway.n2.led.set slow", msg{Type: typeResult, ID: "c5", UID: "n2", Endpoint: "led", Error: "timeout: no answer within 500ms", Code: bus.CodeTimeout}},
+		{"no answer for a node not online: no gateway", `{"type":"update","data":{"uid":"n1","endpoint":"led","payload":"slow"},"id":"c8"}`,
+			"gateway.n1.led.set slow", msg{Type: typeResult, ID: "c8", UID: "n1", Endpoint: "led", Error: "no gateway serves node n1", Code: bus.CodeNoGateway}},
+		{"the queue's no_gateway", `{"type":"update","data":{"uid":"n1","endpoint":"led","payload":"ng"},"id":"c9"}`,
+			"gateway.n1.led.set ng", msg{Type: typeResult, ID: "c9", UID: "n1", Endpoint: "led", Error: "node n1: no gateway serves it", Code: bus.CodeNoGateway}},
 		{"unsafe uid", `{"type":"update","data":{"uid":"n1.>","endpoint":"led","payload":"1"},"id":"c6"}`,
 			"", msg{Type: typeResult, ID: "c6", UID: "n1.>", Endpoint: "led", Error: `node id "n1.>": unsafe character '.'`, Code: bus.CodeBadRequest}},
 		{"reserved endpoint", `{"type":"update","data":{"uid":"n1","endpoint":"$state","payload":"1"},"id":"c7"}`,

@@ -65,7 +65,9 @@
 //	    no_gateway, forbidden, busy, bad_request (an unsafe uid or
 //	    endpoint), offline, queue_full, error (the bus failed). error
 //	    is for people: the gateway's refusal (e.g. "4.00 Bad Request"), "timeout: …",
-//	    "no gateway serves node U", a validation error for an unsafe uid or
+//	    "no gateway serves node U" (nobody answered and the node is not
+//	    online here: no queue runs; with one, its no_gateway reply), a
+//	    validation error for an unsafe uid or
 //	    endpoint, "forbidden: role viewer may not send commands (log in as
 //	    an operator)", "forbidden: session ended (log in again)" (after a
 //	    logout or expiry), "read-only dashboard: …" or "busy: …" (over the

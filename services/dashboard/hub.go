@@ -3,6 +3,8 @@ package dashboard
 import (
 	"sync"
 	"time"
+
+	"github.com/goaiot/goaiot/bus"
 )
 
 // maxPending bounds the frames applied to the index and not yet queued for
@@ -211,6 +213,15 @@ func (h *hub) unsubscribe(c *client) {
 	h.mu.Lock()
 	delete(h.clients, c)
 	h.mu.Unlock()
+}
+
+// owned tells whether node uid's last $state says a gateway owns it
+// (online or reset).
+func (h *hub) owned(uid string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n, ok := h.idx.nodes[uid]
+	return ok && n.state.State != bus.StateOffline
 }
 
 // stats counts known and online nodes.

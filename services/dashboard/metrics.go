@@ -11,10 +11,10 @@ const (
 	outcomeQueued       = "queued"  // waits for its node (gateways/queue)
 	outcomeRefused      = "refused" // the gateway or node said no
 	outcomeTimeout      = "timeout"
-	outcomeNoResponders = "no_responders"
-	outcomeInvalid      = "invalid"   // bad uid or endpoint, too many in flight
-	outcomeForbidden    = "forbidden" // a viewer (or read-only dashboard, or expired session)
-	outcomeError        = "error"     // NATS failed otherwise
+	outcomeNoResponders = "no_responders" // no gateway serves the node: nobody answered (no queue), or the queue said no_gateway
+	outcomeInvalid      = "invalid"       // bad uid or endpoint, too many in flight
+	outcomeForbidden    = "forbidden"     // a viewer (or read-only dashboard, or expired session)
+	outcomeError        = "error"         // NATS failed otherwise
 )
 
 // Reasons a browser was disconnected by the server.
