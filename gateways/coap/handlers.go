@@ -49,7 +49,9 @@ func (g *Gateway) handleAlive(w mux.ResponseWriter, m *mux.Message, secure bool)
 		return
 	}
 	src = src.withDestination(m)
-	isNew, err := g.beacon(src, w.Conn(), b)
+	// Acknowledged = its commands reach it: the tracker takes them as soon
+	// as it owns the node (one subscription for every node, made at start).
+	_, err = g.beacon(src, w.Conn(), b)
 	if err != nil {
 		code := codes.ServiceUnavailable
 		if errors.Is(err, errSecured) {
@@ -57,9 +59,6 @@ func (g *Gateway) handleAlive(w mux.ResponseWriter, m *mux.Message, secure bool)
 		}
 		g.reject(w, m, code, PathAlive, err)
 		return
-	}
-	if isNew {
-		g.tracker.Sync() // acknowledged = its commands reach it (outside g.mu)
 	}
 	g.beacons.Add(1)
 	acknowledge(w, m)

@@ -7,7 +7,7 @@
 //	ok        the node confirmed the command
 //	refused   the node said no (a 4.xx answer, or another value reported)
 //	timeout   the node reported nothing within the command timeout
-//	unknown   a node no gateway owns: NATS's no responders (the dashboard's no_gateway)
+//	unknown   a node no gateway owns: no_gateway, answered by the queue (gateways/queue)
 //
 // busy is decided by the tracker's command pool alone, the same code for
 // every gateway; package presence tests it.

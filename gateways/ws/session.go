@@ -82,7 +82,6 @@ func (s *session) serve() {
 		s.closeWith(code, err.Error())
 		return
 	}
-	s.g.tracker.Sync() // its commands reach it before its first value is read
 	_ = s.g.tracker.PublishCheck(s.id)
 	s.wmu.Lock()
 	s.ping = time.AfterFunc(s.g.cfg.PingInterval, s.sendPing)
