@@ -4,12 +4,22 @@
 //
 // A gateway calls [Tracker.Seen] whenever a node shows a sign of life,
 // [Tracker.Reset] when it reboots and [Tracker.Forget] when it leaves; the
-// tracker publishes node.<id>.$state, times nodes out, and serves
-// gateway.<id>.*.set for every node it owns, in a queue group so that
-// replicas of one gateway answer each command once. The command itself is
-// carried out by the gateway's [CommandFunc], one node's commands in the order
-// they came, on a bounded pool (see [DefaultCommandWorkers]), bounded by the
-// command timeout (Config.CommandTimeout, 5 s by default).
+// tracker publishes node.<id>.$state, times nodes out, and serves the
+// commands of every node it owns. It has one subscription to every command
+// of the bus, gateway.*.*.set, made once before its first claim, never one
+// per node: a plain subscription, no queue group, because replicas of a
+// gateway own different nodes and only the owner may answer. A command to
+// a node the tracker does not own is ignored without a word (see
+// "Replies"). The command itself is carried out by the gateway's
+// [CommandFunc], one node's commands in the order they came, on a bounded
+// pool (see [DefaultCommandWorkers]), bounded by the command timeout
+// (Config.CommandTimeout, 5 s by default).
+//
+// A node takes commands as soon as Seen returns: the subscription is on the
+// server before the tracker's first $state, and the tracker owns the node
+// before its online $state leaves, so whoever sees a node online can
+// command it. Seen makes no round trip; [Tracker.Sync] remains for a
+// gateway that wants the bus to have its $state before it answers a node.
 //
 // # When a command is confirmed: one rule for every gateway
 //
@@ -38,9 +48,21 @@
 //	timeout     the node did not confirm it within the command timeout ([ErrCommandTimeout])
 //	refused     the node said no ([ErrRefused]), or the gateway could not deliver it
 //	busy        too many commands are waiting ([ErrCommandsBusy]); nothing was sent
-//	no_gateway  this gateway does not own the node ([ErrNotServed])
-//	bad_request the subject is not gateway.<id>.<res>.set
+//	no_gateway  this gateway owns the node but takes no commands, or let
+//	            it go meanwhile ([ErrNotServed])
+//	bad_request the subject is not gateway.<id>.<res>.set (answered by the
+//	            owner of the node token, if any)
 //
-// A request no gateway subscribes to gets NATS's no-responders status; the
-// dashboard turns it into no_gateway, and its own refusals into forbidden.
+// Every gateway receives every command and only the node's owner answers.
+// Commands to a node no gateway owns are answered by the command queue
+// (gateways/queue, in its queue group: once per bus), which follows every
+// $state: offline or queued for a node known offline, no_gateway for an id
+// never seen, silence while a gateway owns the node. It handles $state and
+// requests in the order the server sent them, so a requester who saw a
+// node's online $state never gets its no_gateway or offline. Without a
+// queue (--queue=false) nobody answers such commands: the request times out
+// (no NATS "no responders" any more, since every gateway subscribes to
+// every command); the dashboard turns a timeout on a node its index does
+// not have online into no_gateway, and its own refusals into forbidden.
+// Multi-site and clusters: see gateways/queue, "Replies".
 package presence

@@ -1,35 +1,89 @@
-// Package queue keeps commands for nodes that are offline (or asleep past
-// their timeout) and carries them out when the node comes back, whatever
-// its protocol. It runs beside the gateways (`aiot run`, `aiot site` and
-// each gateway role, --queue) and meets them only on subjects.
+// Package queue answers the commands of nodes no gateway owns, keeps those
+// sent for nodes that are offline (or asleep past their timeout) and
+// carries them out when the node comes back, whatever its protocol. It
+// runs beside the gateways (`aiot run`, `aiot site` and each gateway role,
+// --queue) and in the hub (`aiot hub`), and meets them only on subjects.
 //
 // # Why a package of its own
 //
-// A gateway's presence tracker (gateways/presence) serves gateway.<id>.*.set
-// only while it owns the node; an offline node has no owner, often no
-// gateway that ever heard of it in this process. The queue is the one
-// responder for exactly those nodes: it follows every node.<id>.$state,
-// answers queued requests for nodes no gateway owns, stores them, and
-// replays them as ordinary requests once a gateway owns the node again.
+// A gateway's presence tracker (gateways/presence) answers
+// gateway.<id>.*.set only while it owns the node; an offline node has no
+// owner, often no gateway that ever heard of it in this process. The queue
+// is the one responder for exactly those nodes: it follows every
+// node.<id>.$state, answers requests for nodes no gateway owns, stores
+// queued ones, and replays them as ordinary requests once a gateway owns
+// the node again.
 //
 // # Contract
 //
 //	request  gateway.<id>.<res>.set, payload P, header Aiot-Queue-For: <Go duration>
 //	         ("90s", "10m", "24h"; more than 0, at most --queue-max-for, 24 h)
 //
-// The header is opt-in; requests without it are never answered here. While
-// the node is owned (its last $state is online or reset) the queue stays
-// silent and the owning gateway carries the command out at once, as for any
-// request: the header changes nothing. For a node whose last $state is
-// offline the queue answers (queue group aiot-queue: once per bus):
+// The header is opt-in. While the node is owned (its last $state is online
+// or reset) the queue stays silent and the owning gateway carries the
+// command out at once, as for any request: the header changes nothing. For
+// a node whose last $state is offline the queue answers (queue group
+// aiot-queue: once per bus):
 //
 //	{"ok":true,"code":"queued","command":"<id>","until":"<RFC 3339>"}
+//	{"ok":false,"code":"offline","error":"node … is offline: …"}      without the header
 //	{"ok":false,"code":"bad_request","error":"Aiot-Queue-For …"}   bad duration, payload over 4 KiB
 //	{"ok":false,"code":"queue_full","error":"queue full: …"}      over a cap (see Bounds)
 //
-// A node never seen (no $state since its last one left the NODES stream)
-// is not queued: nobody answers, the requester gets "no responders" as
-// before. The newest command per node and resource replaces the older one.
+// A node never seen (no $state since its last one left the NODES stream,
+// or forgotten, see Bounds) is not queued: with or without the header the
+// queue answers
+//
+//	{"ok":false,"code":"no_gateway","error":"node …: no gateway serves it (no $state seen)"}
+//
+// and bad_request for a command subject it cannot parse (an unsafe node
+// id, a reserved resource). The newest command per node and resource
+// replaces the older one.
+//
+// # Replies
+//
+// Every gateway has one subscription to every command (gateway.*.*.set)
+// and answers only for the nodes it owns; the queue has one too, in its
+// queue group, and answers for every node no gateway owns, so that every
+// request gets exactly one answer. The queue reads $state and requests
+// from one channel, in the order the server delivered them on its one
+// connection: a requester who saw a node's online $state (through the same
+// server) sent its request after the server had handed that $state to the
+// queue, so it never gets a no_gateway or offline racing the owner's answer.
+//
+// Where that order holds, and where it does not:
+//
+//   - One server (`aiot run`, a site): always.
+//   - A NATS cluster (docs/scaling.md): every member's queue follows every
+//     $state, but the server picks any member of the queue group, and NATS
+//     orders messages per route, not across routes. A request made within
+//     the delivery skew between members (sub-millisecond on a LAN) of a
+//     node's online $state may reach a queue that has not seen it yet: that
+//     queue answers offline or no_gateway while the owner answers too. Only
+//     this window; the requester takes the first answer.
+//   - Multi-site (sites/, docs/multisite.md): node.> never crosses a leaf
+//     link, so a site's queue knows only its site's nodes. The hub runs a
+//     queue of its own, which follows every site's $state as the hub's
+//     stream republishes them; nats-server gives a request to a member of
+//     the queue group on its own server before one behind a leaf link, so
+//     the hub's queue answers the hub's requests and a site's queue only
+//     its site's (a site may not send gateway.> to the hub). The hub's
+//     queue answers from the hub's view, which lags a site by the sourcing
+//     delay: consistent with what the hub's dashboard shows. An `aiot hub`
+//     with --queue=false lets a site's queue take the hub's requests: it
+//     would answer no_gateway for other sites' nodes. Do not.
+//   - --queue=false everywhere: nobody answers commands to nodes no
+//     gateway owns; requests time out (the dashboard then says no_gateway
+//     for a node not online in its index).
+//   - Past MaxKnown: once an id went unfollowed, it may be owned without
+//     the queue knowing, so from then on (until a restart) the queue no
+//     longer answers ids it does not know: those requests time out.
+//   - A node online for longer than the NODES stream keeps its last $state
+//     (--history-age, 7 days) is unknown to a queue started after that:
+//     commands to it would get the queue's no_gateway beside the owner's
+//     answer. Until the next $state of the node.
+//   - A gateway forgets a node just before it publishes the offline $state:
+//     a request in between gets no answer (timeout).
 //
 // When a $state says the node is online again, each waiting command is
 // sent as gateway.<id>.<res>.set with payload P (header Aiot-Queued: <id>,
@@ -47,8 +101,9 @@
 //	replaced   a newer command for the same resource took its place
 //
 // A result never carries the payload: viewers and dashboards read aiot.>.
-// "No responders" at replay (the node left again at once) puts the command
-// back to wait.
+// A replay answered offline or no_gateway (the node left again at once: a
+// queue answered it), or with no responders, puts the command back to
+// wait.
 //
 // # Storage
 //
@@ -77,8 +132,10 @@
 // 100 000 node ids are followed (beyond, new ids are not queueable); a node
 // offline for longer than --queue-forget-after (24 h) with no command
 // waiting is no longer followed, so id churn does not fill that cap for
-// good (its commands then find no responder, as for an id never seen). The
-// bucket's size is bounded accordingly.
+// good (its commands are then answered no_gateway, as for an id never
+// seen). The bucket's size is bounded accordingly. The queue holds two
+// subscriptions whatever the number of nodes (every $state, every
+// command), never one per node.
 //
 // # Who may queue
 //
