@@ -19,10 +19,13 @@
 //	                                                      waited for its offline node
 //	                                                      ([CommandResult], gateways/queue)
 //
-// A set request with the header Aiot-Queue-For: <duration> ([HeaderQueueFor])
-// to an offline node is answered by the queue (gateways/queue) with
-// {"ok":true,"code":"queued","command":ID,"until":…}; a set request without
-// it to a node known offline, {"ok":false,"code":"offline",…}.
+// Every gateway subscribes to gateway.*.*.set once and answers only for the
+// nodes it owns ([CommandNode] reads the node token). A set request to a
+// node no gateway owns is answered by the queue (gateways/queue): with the
+// header Aiot-Queue-For: <duration> ([HeaderQueueFor]) to an offline node,
+// {"ok":true,"code":"queued","command":ID,"until":…}; without it to a node
+// known offline, {"ok":false,"code":"offline",…}; to an id never seen,
+// {"ok":false,"code":"no_gateway",…}.
 //
 // MQTT topics map onto subjects exactly as nats-server's MQTT listener maps
 // them: "/" becomes ".", "+" becomes "*" and "#" becomes ">". Node ids and

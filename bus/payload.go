@@ -181,8 +181,9 @@ const (
 	// response, another value reported instead of the commanded one, a
 	// node that disconnected (Reply).
 	CodeRefused = "refused"
-	// CodeNoGateway: no gateway serves the node (no responders, or the
-	// gateway does not own it) (Reply).
+	// CodeNoGateway: no gateway serves the node: the queue answers it for
+	// an id it never saw (gateways/queue), a gateway for a node it let go,
+	// the dashboard when nobody answered for a node not online (Reply).
 	CodeNoGateway = "no_gateway"
 	// CodeForbidden: the sender may not send commands (Reply, dashboard).
 	CodeForbidden = "forbidden"
