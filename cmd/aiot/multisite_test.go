@@ -144,6 +144,25 @@ func TestHubAndTwoSites(t *testing.T) {
 			t.Fatalf("result %v", m)
 		}
 	})
+	// Every site has a queue in the group aiot-queue, and knows only its own
+	// nodes; the hub's queue is the member the hub's server picks, so no
+	// site's queue ever answers the hub's command to another site's node
+	// (with the hub's queue off, these fail: gateways/queue, "Replies").
+	t.Run("commands from the hub: the owner answers, never another site's queue", func(t *testing.T) {
+		for range 10 {
+			expectOK(t, hubNC, "paris-ws-1")
+			expectOK(t, hubNC, "lyon-ws-1")
+		}
+	})
+	t.Run("command from the hub to an id no site has: no_gateway", func(t *testing.T) {
+		m, err := hubNC.Request(bus.GatewaySet("nowhere-1", "led"), []byte("1"), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, err := bus.ParseReply(m.Data); err != nil || r.OK || r.Code != bus.CodeNoGateway {
+			t.Fatalf("reply %s (%v), want no_gateway", m.Data, err)
+		}
+	})
 
 	const before, during, after = 20, 30, 20
 	next := 0
