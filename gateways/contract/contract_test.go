@@ -17,7 +17,7 @@ import (
 	"github.com/goaiot/goaiot/gateways/mqtt/mqttsim"
 	"github.com/goaiot/goaiot/gateways/mqttsn"
 	"github.com/goaiot/goaiot/gateways/mqttsn/snsim"
-	"github.com/goaiot/goaiot/gateways/queue"
+	"github.com/goaiot/goaiot/gateways/queue/queuetest"
 	"github.com/goaiot/goaiot/gateways/ws"
 	"github.com/goaiot/goaiot/gateways/ws/wssim"
 )
@@ -71,7 +71,7 @@ func TestCommandContract(t *testing.T) {
 			t.Parallel()
 			srv := bustest.StartServer(t, bustest.WithMQTT())
 			nc := bustest.Connect(t, srv)
-			startQueue(t, srv)
+			queuetest.Start(t, bustest.Connect(t, srv)) // it answers for the unknown node
 			n := s.start(t, srv)
 			for _, c := range commands {
 				t.Run(c.name, func(t *testing.T) {
@@ -111,18 +111,6 @@ func request(t *testing.T, nc *nats.Conn, id, res, payload string) string {
 		t.Errorf("reply %s: ok, code and error disagree", m.Data)
 	}
 	return r.Code
-}
-
-// startQueue runs the queue, which answers the commands of nodes no
-// gateway owns, as in every aiot process that runs gateways.
-func startQueue(t *testing.T, srv *bus.Server) {
-	t.Helper()
-	q, err := queue.New(queue.Config{Conn: bustest.Connect(t, srv), Logger: bustest.Logger(t).With("component", "queue")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bustest.Run(t, q.Run)
-	ready(t, "queue", q.Ready())
 }
 
 // online subscribes to id's $state; the returned func waits for online.

@@ -12,7 +12,7 @@ import (
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/bus/bustest"
 	"github.com/goaiot/goaiot/gateways/presence"
-	"github.com/goaiot/goaiot/gateways/queue"
+	"github.com/goaiot/goaiot/gateways/queue/queuetest"
 )
 
 // replyWait bounds every wait of these tests (a loaded 2-core machine).
@@ -92,16 +92,7 @@ func TestOneAnswerPerCommand(t *testing.T) {
 	srv := bustest.StartServer(t)
 	nc := bustest.Connect(t, srv)
 	states := bustest.Subscribe(t, nc, bus.NodeState("*"))
-	q, err := queue.New(queue.Config{Conn: bustest.Connect(t, srv), Logger: bustest.Logger(t).With("component", "queue")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bustest.Run(t, q.Run)
-	select {
-	case <-q.Ready():
-	case <-time.After(replyWait):
-		t.Fatal("queue not ready")
-	}
+	queuetest.Start(t, bustest.Connect(t, srv))
 	coapA := commandTracker(t, srv, bus.ProtocolCoAP, "coap@a")
 	coapB := commandTracker(t, srv, bus.ProtocolCoAP, "coap@b") // a replica: same protocol, other nodes
 	ws := commandTracker(t, srv, bus.ProtocolWebSocket, "ws@a")
