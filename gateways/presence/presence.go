@@ -60,8 +60,16 @@ type Node struct {
 
 type entry struct {
 	Node
-	reset bool // the last $state published was reset
+	reset  bool      // the last $state published was reset
+	stated time.Time // when its online $state was last published
 }
+
+// StateRefresh is how often a node online for that long has its online
+// $state published again (at its next sign of life, with its first time),
+// so that the NODES stream, whose --history-age is longer, always holds the
+// last $state of every online node: the queue and the dashboard read it at
+// start to know who owns what (gateways/queue, "Replies").
+const StateRefresh = 24 * time.Hour
 
 // Stats counts what a tracker did.
 type Stats struct {
@@ -192,13 +200,21 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 		e.LastSeen = now
 		moved := e.Address != address
 		back := e.reset // a sign of life after a reboot: online again
+		stale := now.Sub(e.stated) >= StateRefresh
 		e.Address, e.reset = address, false
+		if moved || back || stale {
+			e.stated = now
+		}
+		since := e.Since
 		t.mu.Unlock()
 		if moved {
 			t.log.Info("node moved", "node", id, "address", address)
 		}
-		if moved || back {
+		switch {
+		case moved || back:
 			t.publishState(id, bus.StateOnline, address)
+		case stale:
+			t.publishStateAt(id, bus.StateOnline, address, since)
 		}
 		return false, nil
 	}
@@ -214,7 +230,7 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 	// Once the node is seen online it must take commands: the tracker's
 	// one command subscription (gateway.*.*.set) is on the server since
 	// follow, and the node is owned here before its $state leaves.
-	t.nodes[id] = &entry{Node: Node{ID: id, Address: address, LastSeen: now, Since: now}}
+	t.nodes[id] = &entry{Node: Node{ID: id, Address: address, LastSeen: now, Since: now}, stated: now}
 	t.peak.Note(len(t.nodes))
 	t.mu.Unlock()
 	t.added.Add(1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -216,5 +217,51 @@ func TestNewRejectsBadConfig(t *testing.T) {
 				t.Fatal("accepted")
 			}
 		})
+	}
+}
+
+// A node online for StateRefresh has its online $state published again at
+// its next sign of life, with its first time, so that the stream never
+// ages the last $state of an online node out.
+func TestStateRefresh(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	var now atomic.Int64
+	now.Store(t0.UnixNano())
+	at := func(d time.Duration) { now.Store(t0.Add(d).UnixNano()) }
+	tr, nc := start(t, presence.Config{Timeout: 1000 * time.Hour, Now: func() time.Time { return time.Unix(0, now.Load()).UTC() }})
+	states := bustest.Subscribe(t, nc, bus.NodeState("n1"))
+	steps := []struct {
+		name  string
+		do    func()
+		state string
+		stamp time.Time
+	}{
+		{"new: online", func() { at(0); mustSee(t, tr, "n1") }, bus.StateOnline, t0},
+		{"a sign of life within the refresh: nothing (the reset comes next)", func() {
+			at(time.Hour)
+			mustSee(t, tr, "n1")
+			tr.Reset("n1")
+		}, bus.StateReset, t0.Add(time.Hour)},
+		{"back after the reset: online now", func() { at(2 * time.Hour); mustSee(t, tr, "n1") }, bus.StateOnline, t0.Add(2 * time.Hour)},
+		{"a sign of life a refresh later: online again, its first time", func() {
+			at(2*time.Hour + presence.StateRefresh)
+			mustSee(t, tr, "n1")
+		}, bus.StateOnline, t0},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			s.do()
+			got := state(t, bustest.Next(t, states, bus.NodeState("n1"), 10*time.Second))
+			if got.State != s.state || !got.Time.Equal(s.stamp) {
+				t.Fatalf("$state %s at %s, want %s at %s", got.State, got.Time, s.state, s.stamp)
+			}
+		})
+	}
+}
+
+func mustSee(t *testing.T, tr *presence.Tracker, id string) {
+	t.Helper()
+	if _, err := tr.Seen(id, "addr"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -78,10 +78,16 @@
 //   - Past MaxKnown: once an id went unfollowed, it may be owned without
 //     the queue knowing, so from then on (until a restart) the queue no
 //     longer answers ids it does not know: those requests time out.
-//   - A node online for longer than the NODES stream keeps its last $state
-//     (--history-age, 7 days) is unknown to a queue started after that:
-//     commands to it would get the queue's no_gateway beside the owner's
-//     answer. Until the next $state of the node.
+//   - A queue learns at start who owns what from the last $state of each
+//     node in the NODES stream; gateways publish an online node's $state
+//     again every day (presence.StateRefresh) so that it never ages out.
+//     With --history-age under a day, a node online for longer than that
+//     is unknown to a queue started then: its commands would get the
+//     queue's no_gateway beside the owner's answer.
+//   - The queue's own connection losing the server: the $state sent
+//     meanwhile are missed (a node seen offline while a gateway owns it
+//     again gets offline beside the owner's answer) until the node's next
+//     $state, as before this design.
 //   - A gateway forgets a node just before it publishes the offline $state:
 //     a request in between gets no answer (timeout).
 //
