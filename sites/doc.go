@@ -60,8 +60,10 @@
 // dashboard can pass them on as they are.
 //
 // Commands cross leaf connections natively: a request on
-// gateway.<id>.<res>.set made at the hub reaches the site whose gateway
-// serves the node, and the reply comes back on the requester's inbox.
+// gateway.<id>.<res>.set made at the hub reaches every site's gateways,
+// the one that owns the node answers, and the reply comes back on the
+// requester's inbox. A node no gateway owns is answered by the hub's own
+// command queue, never by a site's (gateways/queue, "Replies").
 //
 // # Permissions
 //
