@@ -85,9 +85,10 @@
 //     is unknown to a queue started then: its commands would get the
 //     queue's no_gateway beside the owner's answer.
 //   - The queue's own connection losing the server: the $state sent
-//     meanwhile are missed (a node seen offline while a gateway owns it
-//     again gets offline beside the owner's answer) until the node's next
-//     $state, as before this design.
+//     meanwhile never reach it live, so once back it reads the last $state
+//     of every node from the stream again before it answers anything. A
+//     $state not yet stored by then (the stream stores asynchronously) is
+//     still missed until the node's next one.
 //   - A gateway forgets a node just before it publishes the offline $state:
 //     a request in between gets no answer (timeout).
 //
@@ -120,7 +121,8 @@
 // revision check (only one queue replays it), and removes it once answered;
 // a command still marked at start is replayed again (at least once: a set
 // command is idempotent). Node presence is read at start from the NODES
-// stream (the last $state per node) and then followed live.
+// stream (the last $state per node), then followed live, and read from the
+// stream again whenever the queue's connection comes back after a loss.
 //
 // # Sleeping MQTT-SN nodes
 //

@@ -183,6 +183,8 @@ func (q *Queue) Run(ctx context.Context) error {
 		return err
 	}
 	defer stop()
+	reconnected := q.nc.StatusChanged(nats.CONNECTED)
+	defer q.nc.RemoveStatusListener(reconnected)
 	w, err := q.kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("queue: watch %s: %w", q.cfg.Bucket, err)
@@ -211,16 +213,26 @@ func (q *Queue) Run(ctx context.Context) error {
 	close(q.ready)
 	q.log.Info("queue ready", "bucket", q.cfg.Bucket, "waiting", q.count(), "nodes_followed", len(q.states))
 	defer q.replays.Wait()
-	return q.loop(ctx, w)
+	return q.loop(ctx, w, func() { q.reload(ctx, js) }, reconnected)
 }
 
-func (q *Queue) loop(ctx context.Context, w jetstream.KeyWatcher) error {
+// loop handles the queue's messages, one at a time, until ctx ends. Once
+// its connection is back after a loss (nats.go says so before the server
+// sends anything again) it calls reload before anything else.
+func (q *Queue) loop(ctx context.Context, w jetstream.KeyWatcher, reload func(), reconnected <-chan nats.Status) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
+		case <-reconnected:
+			reload()
+		default:
+		}
+		select {
 		case <-ctx.Done():
 			return nil
+		case <-reconnected:
+			reload()
 		case m := <-q.in:
 			if _, ok := bus.CommandNode(m.Subject); ok {
 				q.onRequest(ctx, m)

@@ -86,6 +86,18 @@ func (q *Queue) loadStates(ctx context.Context, js jetstream.JetStream) (int, er
 	}
 }
 
+// reload reads the last $state of every node from the stream again, once
+// the queue's connection is back: the live ones sent while it was away
+// never reached it. Nodes owned now get their waiting commands.
+func (q *Queue) reload(ctx context.Context, js jetstream.JetStream) {
+	n, err := q.loadStates(ctx, js)
+	if err != nil {
+		q.log.Warn("queue: reconnected, but the last node states were not read again", "err", err)
+	}
+	q.log.Info("queue: reconnected: last node states read again", "messages", n)
+	q.replayOnline(ctx)
+}
+
 // onState applies a live $state; a node now online gets its commands.
 func (q *Queue) onState(ctx context.Context, m *nats.Msg) {
 	node, owned := q.record(m.Subject, m.Data, q.cfg.Now())
