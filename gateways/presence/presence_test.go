@@ -13,6 +13,7 @@ import (
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/bus/bustest"
 	"github.com/goaiot/goaiot/gateways/presence"
+	"github.com/goaiot/goaiot/gateways/queue/queuetest"
 )
 
 // start runs a tracker on a real embedded server until the test ends.
@@ -161,13 +162,13 @@ func TestCommands(t *testing.T) {
 	}
 	barrier := []string{bus.GatewaySet("n2", "resources")}
 	t.Run("a node it does not own: no answer", func(t *testing.T) {
-		if got := replies(t, nc, "gateway.n9.led.set", nil, "1", 0, barrier); len(got) != 0 {
+		if got := queuetest.Replies(t, nc, "gateway.n9.led.set", nil, "1", 0, barrier); len(got) != 0 {
 			t.Fatalf("replies %+v, want none", got)
 		}
 	})
 	t.Run("a node it forgot: no answer", func(t *testing.T) {
 		tr.Forget("n1")
-		if got := replies(t, nc, "gateway.n1.led.set", nil, "1", 0, barrier); len(got) != 0 {
+		if got := queuetest.Replies(t, nc, "gateway.n1.led.set", nil, "1", 0, barrier); len(got) != 0 {
 			t.Fatalf("replies %+v, want none", got)
 		}
 	})

@@ -38,53 +38,6 @@ func commandTracker(t *testing.T, srv *bus.Server, protocol, gateway string) *pr
 	return tr
 }
 
-// replies sends one command request on subject with a raw reply inbox and
-// returns every reply it got. Barriers make "every" exact without waiting
-// for a silence: once the first wanted replies came, it sends one request
-// per responder that it answers at once in its loop (barriers: a reserved
-// resource of a node a tracker owns, an id nobody knows for the queue).
-// Each responder handles requests in order and replies on its own
-// connection, so a second answer to the command, had one been sent, comes
-// before that responder's barrier answer.
-func replies(t *testing.T, nc *nats.Conn, subject string, hdr nats.Header, payload string, want int, barriers []string) []bus.Reply {
-	t.Helper()
-	inbox := nats.NewInbox()
-	ch := bustest.Subscribe(t, nc, inbox+".>")
-	m := &nats.Msg{Subject: subject, Reply: inbox + ".cmd", Header: hdr, Data: []byte(payload)}
-	if err := nc.PublishMsg(m); err != nil {
-		t.Fatal(err)
-	}
-	var got []bus.Reply
-	pending := len(barriers)
-	sent := false
-	deadline := time.After(replyWait)
-	for len(got) < want || pending > 0 {
-		if len(got) >= want && !sent {
-			sent = true
-			for i, b := range barriers {
-				if err := nc.PublishRequest(b, fmt.Sprintf("%s.barrier%d", inbox, i), nil); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		select {
-		case r := <-ch:
-			if strings.HasSuffix(r.Subject, ".cmd") {
-				rep, err := bus.ParseReply(r.Data)
-				if err != nil {
-					t.Fatalf("reply %q: %v", r.Data, err)
-				}
-				got = append(got, rep)
-			} else {
-				pending--
-			}
-		case <-deadline:
-			t.Fatalf("%s: %d replies (%+v) and %d barriers missing after %s", subject, len(got), got, pending, replyWait)
-		}
-	}
-	return got
-}
-
 // TestOneAnswerPerCommand: every command on the bus reaches every gateway
 // (one wildcard subscription each), and exactly one responder answers it:
 // the gateway that owns the node, or the queue for a node nobody owns.
@@ -130,7 +83,7 @@ func TestOneAnswerPerCommand(t *testing.T) {
 			if tt.want.Code == bus.CodeBadRequest {
 				subject = bus.GatewaySet(tt.node, "$bad")
 			}
-			got := replies(t, nc, subject, tt.hdr, tt.payload, 1, barriers)
+			got := queuetest.Replies(t, nc, subject, tt.hdr, tt.payload, 1, barriers)
 			if len(got) != 1 {
 				t.Fatalf("%d replies %+v, want one", len(got), got)
 			}
@@ -150,7 +103,7 @@ func TestOneAnswerPerCommand(t *testing.T) {
 				t.Fatal(err)
 			}
 			bustest.Next(t, states, bus.NodeState(node), replyWait)
-			got := replies(t, nc, bus.GatewaySet(node, "led"), nil, "1", 1, barriers)
+			got := queuetest.Replies(t, nc, bus.GatewaySet(node, "led"), nil, "1", 1, barriers)
 			if len(got) != 1 || !got[0].OK {
 				t.Fatalf("%s: replies %+v, want one ok", node, got)
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/bus/bustest"
+	"github.com/goaiot/goaiot/gateways/queue/queuetest"
 	"github.com/goaiot/goaiot/sites/linktest"
 )
 
@@ -53,35 +54,10 @@ func TestReloadsStatesAfterReconnect(t *testing.T) {
 	link.Restore()
 	bustest.Eventually(t, wait, "the queue's connection back", func() error { return bustest.Want(qc.IsConnected()) })
 
-	// Replies to one command, then to a barrier the queue answers at once
-	// (an id never seen): an answer of the queue to the command would have
-	// come first.
-	inbox := nats.NewInbox()
-	replies := bustest.Subscribe(t, nc, inbox+".>")
-	if err := nc.PublishRequest(bus.GatewaySet("n1", "led"), inbox+".cmd", []byte("1")); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for done := false; !done; {
-		var m *nats.Msg
-		select {
-		case m = <-replies:
-		case <-time.After(wait):
-			t.Fatalf("replies %q, and no answer to the barrier", got)
-		}
-		switch {
-		case strings.HasSuffix(m.Subject, ".cmd"):
-			got = append(got, string(m.Data))
-			if len(got) == 1 {
-				if err := nc.PublishRequest(bus.GatewaySet("never-seen", "led"), inbox+".barrier", nil); err != nil {
-					t.Fatal(err)
-				}
-			}
-		default:
-			done = true
-		}
-	}
-	if len(got) != 1 || !strings.Contains(got[0], `"ok":true`) {
-		t.Fatalf("replies %q, want the gateway's ok alone", got)
+	// The queue's answer to the command, had it given one, would come
+	// before its answer to the barrier (an id never seen).
+	got := queuetest.Replies(t, nc, bus.GatewaySet("n1", "led"), nil, "1", 1, []string{bus.GatewaySet("never-seen", "led")})
+	if len(got) != 1 || !got[0].OK {
+		t.Fatalf("replies %+v, want the gateway's ok alone", got)
 	}
 }
