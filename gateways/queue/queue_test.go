@@ -10,6 +10,7 @@ import (
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/bus/bustest"
 	"github.com/goaiot/goaiot/gateways/queue"
+	"github.com/goaiot/goaiot/gateways/queue/queuetest"
 )
 
 func TestNew(t *testing.T) {
@@ -268,5 +269,31 @@ func TestForgetsLongOfflineNodes(t *testing.T) {
 	}
 	if st := q.Stats(); st.Waiting != 1 {
 		t.Fatalf("stats %+v: the queued command must still wait", st)
+	}
+}
+
+// Past MaxKnown an id goes unfollowed and may be owned without the queue
+// knowing: from then on it answers no id it does not know (no no_gateway
+// that could race an owner), and still answers the nodes it follows.
+func TestPastMaxKnownUnknownIDsGetNoAnswer(t *testing.T) {
+	s := bustest.StartServer(t)
+	nc := bustest.Connect(t, s)
+	q, _ := startQueue(t, nc, func(c *queue.Config) { c.MaxKnown = 1 })
+	offline(t, nc, "known")
+	publishState(t, nc, "unfollowed", bus.StateOnline)
+	bustest.Eventually(t, wait, "an id unfollowed", func() error {
+		return bustest.Want(q.Stats().Unfollowed == 1, "unfollowed", q.Stats().Unfollowed)
+	})
+	barrier := []string{bus.GatewaySet("known", "led")} // answered offline at once
+	tests := []struct{ name, node string }{
+		{"the unfollowed id", "unfollowed"},
+		{"an id never seen", "ghost"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := queuetest.Replies(t, nc, bus.GatewaySet(tt.node, "led"), nil, "1", 0, barrier); len(got) != 0 {
+				t.Fatalf("replies %+v, want none", got)
+			}
+		})
 	}
 }
