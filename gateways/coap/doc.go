@@ -87,9 +87,10 @@
 // gateway.<uid>.<res>.set (a NATS request) becomes a confirmable PUT of the
 // raw payload to /<res> on the node; 2.xx replies {"ok":true} and publishes
 // the payload as the new value, anything else {"ok":false,"error":"4.00 Bad
-// Request"}, a silent node {"ok":false,"error":"timeout: …"}. The
-// subscription is in a queue group (package presence), so two replicas of
-// the gateway answer each command once.
+// Request"}, a silent node {"ok":false,"error":"timeout: …"}. The gateway
+// receives every command of the bus (one subscription, package presence)
+// and answers those of the nodes it owns; the owner of any other, or the
+// command queue for a node nobody owns, answers the rest.
 //
 // gateway.<uid>.discover ("resources" or "values") reads an owned node again:
 // its resource list and every value; live observations are kept. A node a

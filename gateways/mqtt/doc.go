@@ -69,7 +69,8 @@
 // # Commands and their delivery guarantee
 //
 // A command is a NATS request on gateway.X.<res>.set. The presence tracker of
-// the node's transport answers it (queue group aiot-mqtt or aiot-mqtt-sn) by
+// the node's transport (MQTT or MQTT-SN; each receives every command of the
+// bus and answers only for the nodes it owns) answers it by
 // the one rule of package presence: {"ok":true,"code":"ok"} once the node
 // republishes node.X.<res> with the commanded value (the payload; for a
 // JSON value, its JSON text); code "refused" when it republished another
@@ -120,7 +121,8 @@
 // # Limits
 //
 // Run one MQTT gateway per NATS server: two would both claim the listener's
-// nodes (the commands are still answered once, by the queue group). Do not
+// nodes (under one gateway name both would own them and answer each command,
+// twice: no queue group, see package presence). Do not
 // point --mqtt-broker at the embedded listener itself, nor bridge the
 // external broker to the listener: each relays node topics onto the same
 // subjects, so every value would arrive twice.
