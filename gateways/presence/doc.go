@@ -20,6 +20,10 @@
 // before its online $state leaves, so whoever sees a node online can
 // command it. Seen makes no round trip; [Tracker.Sync] remains for a
 // gateway that wants the bus to have its $state before it answers a node.
+// An online node's $state is published again every [StateRefresh], so that
+// the stream always holds it. Two trackers that both own a node (one
+// gateway name in two processes: claims under one name are not settled
+// between them) would both answer its commands.
 //
 // # When a command is confirmed: one rule for every gateway
 //
