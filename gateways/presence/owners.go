@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,21 +34,46 @@ type owners struct {
 
 	mu      sync.Mutex
 	foreign map[string]claim
-	peak    shrink.Peak // of foreign (see prune)
-	max     int         // bound of foreign (maxForeign)
-	pruned  time.Time   // last prune
+	peak    shrink.Peak       // of foreign (see prune)
+	max     int               // bound of foreign (maxForeign)
+	pruned  time.Time         // last prune
+	names   map[string]string // owner names, interned (at most maxNames)
 }
 
+// maxNames bounds the interned owner names: gateways are few.
+const maxNames = 1024
+
+// claim is another gateway's claim on an id. It is small, for a tracker
+// holds one for every node the other gateways own: the owner's name is
+// shared by all its claims, and the times are Unix nanoseconds.
 type claim struct {
-	owner, gateway string
-	since, seen    time.Time
+	owner       string // "<protocol>/<gateway>"
+	since, seen int64  // when the owner claimed the id; when it last said so
 }
+
+// gateway is the owner's gateway name.
+func (c claim) gateway() string { return c.owner[strings.IndexByte(c.owner, '/')+1:] }
+
+// intern returns the one copy of owner name kept for every claim of that
+// owner. o.mu is held.
+func (o *owners) intern(name string) string {
+	if n, ok := o.names[name]; ok {
+		return n
+	}
+	if len(o.names) < maxNames {
+		o.names[name] = name
+	}
+	return name
+}
+
+// stale reports whether c was not refreshed within the timeout, at now.
+func (o *owners) stale(c claim, now time.Time) bool { return now.UnixNano()-c.seen > int64(o.ttl) }
 
 func ownerName(protocol, gateway string) string { return protocol + "/" + gateway }
 
 func newOwners(cfg Config) *owners {
 	return &owners{self: ownerName(cfg.Protocol, cfg.Gateway), gateway: cfg.Gateway, ttl: cfg.Timeout, now: cfg.Now,
-		foreign: make(map[string]claim), max: maxForeign}
+		foreign: make(map[string]claim), max: maxForeign, names: make(map[string]string)}
 }
 
 // prune forgets the claims nobody refreshed for longer than the timeout (an
@@ -61,7 +87,7 @@ func (o *owners) prune() {
 	}
 	o.pruned = now
 	for id, c := range o.foreign {
-		if now.Sub(c.seen) > o.ttl {
+		if o.stale(c, now) {
 			delete(o.foreign, id)
 		}
 	}
@@ -76,7 +102,7 @@ func (o *owners) owner(id string) (claim, bool) {
 	if !ok {
 		return claim{}, false
 	}
-	if o.now().Sub(c.seen) > o.ttl {
+	if o.stale(c, o.now()) {
 		delete(o.foreign, id)
 		return claim{}, false
 	}
@@ -107,9 +133,12 @@ func (o *owners) onState(id string, s bus.State) (claim, bool) {
 		if since.IsZero() {
 			since = o.now()
 		}
-		c = claim{owner: name, gateway: s.Gateway, since: since}
+		if !ok {
+			id = strings.Clone(id) // not the subject it was cut from
+		}
+		c = claim{owner: o.intern(name), since: since.UnixNano()}
 	}
-	c.seen = o.now()
+	c.seen = o.now().UnixNano()
 	o.foreign[id] = c
 	o.peak.Note(len(o.foreign))
 	return c, true
@@ -120,8 +149,8 @@ func (o *owners) onState(id string, s bus.State) (claim, bool) {
 func (o *owners) onBeacon(id, gateway string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if c, ok := o.foreign[id]; ok && (gateway == "" || gateway == c.gateway) {
-		c.seen = o.now()
+	if c, ok := o.foreign[id]; ok && (gateway == "" || gateway == c.gateway()) {
+		c.seen = o.now().UnixNano()
 		o.foreign[id] = c
 	}
 }
@@ -185,7 +214,8 @@ func (t *Tracker) onState(m *nats.Msg) {
 		t.mu.Unlock()
 		return
 	}
-	yield := other.since.Before(e.Since) || (other.since.Equal(e.Since) && other.owner < t.owners.self)
+	mineSince := e.Since.UnixNano()
+	yield := other.since < mineSince || (other.since == mineSince && other.owner < t.owners.self)
 	if yield {
 		delete(t.nodes, s.Node)
 	}
