@@ -36,14 +36,23 @@ func idsPerProtocol(t *testing.T) int {
 	return n
 }
 
-// batch is how many simulated nodes run at once; the warm-up runs twice as
-// many, so that the runtime's high-water mark of goroutines (Go keeps the
-// descriptor of every goroutine it ever ran at once, about 400 B each) is
-// set before the heap's start is read, not by the churn.
-const (
-	batch = 50
-	warm  = 2 * batch
-)
+// batchSize is how many simulated nodes run at once: 50, or AIOT_SOAK_BATCH
+// for a long run. The warm-up runs twice as many, so that the runtime's
+// high-water mark of goroutines (Go keeps the descriptor of every goroutine
+// it ever ran at once, about 400 B each) is set before the heap's start is
+// read, not by the churn.
+func batchSize(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv("AIOT_SOAK_BATCH")
+	if v == "" {
+		return 50
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("AIOT_SOAK_BATCH=%q: want a positive number of nodes at once", v)
+	}
+	return n
+}
 
 // beacon is the simulated nodes' beacon period while they run: a node
 // whose first announcement was lost on a loaded machine comes online at its
@@ -193,6 +202,8 @@ func TestChurnReturnsToStart(t *testing.T) {
 	if os.Getenv("AIOT_SOAK_PROFILES") != "" {
 		runtime.MemProfileRate = 4096 // a sample every 4 KiB: close enough for a difference, still fast
 	}
+	batch := batchSize(t)
+	warm := 2 * batch
 	s := startSystem(t, 4*n+warm)
 	within := time.Duration(max(n/50, 30)) * time.Second
 

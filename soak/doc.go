@@ -15,6 +15,7 @@
 // The test churns 200 ids per protocol by default (a few seconds of work
 // in CI); AIOT_SOAK=N churns N per protocol (the long run is
 // AIOT_SOAK=100000, which takes a while: each id is a real client);
+// AIOT_SOAK_BATCH=M runs M simulated nodes at once (50 by default),
 // AIOT_SOAK_PROTOCOLS=coap,mqtt,mqtt-sn,websocket picks the edges, and
 // AIOT_SOAK_PROFILES=DIR writes heap profiles at the start and the end.
 package soak

@@ -57,10 +57,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.closeWith(code, err.Error())
 		return
 	}
-	// The session runs on a goroutine of its own and ServeHTTP returns, so
-	// that net/http lets go of the connection's 4 KiB read and write
-	// buffers (a hijacked connection keeps them for as long as its handler
-	// runs); gorilla reads through its own smaller buffer.
+	if !s.register() {
+		s.finish()
+		g.wg.Done()
+		return
+	}
+	// The session's reader runs on a goroutine of its own and ServeHTTP
+	// returns, so that net/http lets go of the connection's 4 KiB read and
+	// write buffers (a hijacked connection keeps them for as long as its
+	// handler runs); gorilla reads through its own smaller buffer.
 	go func() {
 		defer g.wg.Done()
 		s.serve()

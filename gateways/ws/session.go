@@ -29,7 +29,6 @@ type session struct {
 	c       *websocket.Conn
 	id      string
 	addr    string
-	log     *slog.Logger
 	limiter *rate.Limiter // frames
 	values  *rate.Limiter // values; nil: no limit
 
@@ -51,44 +50,59 @@ type session struct {
 	lastAlive time.Time // used by the read goroutine only
 
 	mu        sync.Mutex
-	resources map[string]bool
-	rejected  map[string]bool
+	resources map[string]bool         // made on first use: an idle node has none
+	rejected  map[string]bool         // made on first use
 	confirms  *presence.Confirmations // commands waiting for an update
 }
 
 func newSession(g *Gateway, c *websocket.Conn, id, addr string) *session {
 	return &session{
 		g: g, c: c, id: id, addr: addr,
-		log:       g.log.With("node", id, "remote", addr),
-		limiter:   rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst),
-		values:    newValueLimiter(g.cfg.ValueRate, g.cfg.ValueBurst),
-		heard:     make(chan struct{}, 1),
-		done:      make(chan struct{}),
-		resources: make(map[string]bool),
-		rejected:  make(map[string]bool),
-		confirms:  presence.NewConfirmations(0),
+		limiter:  rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst),
+		values:   newValueLimiter(g.cfg.ValueRate, g.cfg.ValueBurst),
+		heard:    make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		confirms: presence.NewConfirmations(0),
 	}
 }
 
-// serve runs the session until the socket closes, then takes the node offline.
-func (s *session) serve() {
-	defer s.finish()
+// register claims the node on the bus (online $state, commands served),
+// announces it and asks for its resources; false if the node was refused,
+// its socket then closed. It runs on the handshake's goroutine, which ends
+// afterwards: the registration's deep calls (publishing, logging) do not
+// grow the stack of the reader goroutine that each idle node keeps.
+func (s *session) register() bool {
 	if _, err := s.g.tracker.Seen(s.id, s.addr); err != nil {
-		s.log.Warn("node refused", "err", err)
+		s.logger().Warn("node refused", "err", err)
 		code := websocket.CloseInternalServerErr
 		if errors.Is(err, presence.ErrTooManyNodes) {
 			code = websocket.CloseTryAgainLater
 		}
 		s.closeWith(code, err.Error())
-		return
+		return false
 	}
 	_ = s.g.tracker.PublishCheck(s.id)
 	s.wmu.Lock()
 	s.ping = time.AfterFunc(s.g.cfg.PingInterval, s.sendPing)
 	s.wmu.Unlock()
-	defer s.stopPings()
 	s.discover()
-	s.log.Debug("node connection ended", "why", s.readLoop())
+	return true
+}
+
+// serve reads the node's frames until the socket closes, then takes the
+// node offline. It runs after a successful register.
+func (s *session) serve() {
+	defer s.finish()
+	defer s.stopPings()
+	why := s.readLoop()
+	s.logger().Debug("node connection ended", "why", why)
+}
+
+// logger returns the gateway's logger with the node's id and address. It is
+// made per use, not kept: a session logs rarely, and a kept one costs every
+// idle node a copy of the handler's attributes.
+func (s *session) logger() *slog.Logger {
+	return s.g.log.With("node", s.id, "remote", s.addr)
 }
 
 func (s *session) finish() {
@@ -102,7 +116,7 @@ func (s *session) finish() {
 func (s *session) closeWith(code int, reason string) {
 	s.closeOnce.Do(func() {
 		if code != websocket.CloseNormalClosure && code != websocket.CloseGoingAway {
-			s.log.Info("closing node connection", "code", code, "reason", reason)
+			s.logger().Info("closing node connection", "code", code, "reason", reason)
 		}
 		msg := websocket.FormatCloseMessage(code, truncate(reason, 123))
 		_ = s.c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
@@ -215,15 +229,15 @@ func (s *session) readFailure(err error) string {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ce):
-		s.log.Info("node closed its connection", "code", ce.Code, "reason", ce.Text)
+		s.logger().Info("node closed its connection", "code", ce.Code, "reason", ce.Text)
 		return "closed by node"
 	case errors.Is(err, websocket.ErrReadLimit):
-		s.log.Info("node sent a frame too large", "max_bytes", s.g.cfg.MaxFrameBytes)
+		s.logger().Info("node sent a frame too large", "max_bytes", s.g.cfg.MaxFrameBytes)
 		s.g.bad.Add(1)
 		s.closeWith(websocket.CloseMessageTooBig, "frame too large")
 		return "frame too large"
 	case errors.As(err, &ne) && ne.Timeout():
-		s.log.Info("node silent, closing", "timeout", s.g.cfg.NodeTimeout)
+		s.logger().Info("node silent, closing", "timeout", s.g.cfg.NodeTimeout)
 		s.closeWith(websocket.CloseGoingAway, "node timeout")
 		return "silent"
 	}
@@ -288,7 +302,7 @@ func (s *session) update(raw json.RawMessage) (int, string) {
 		}
 		v := texts[name]
 		if err := s.g.tracker.PublishValue(s.id, name, v); err != nil {
-			s.log.Warn("publish value", "resource", name, "err", err)
+			s.logger().Warn("publish value", "resource", name, "err", err)
 			continue
 		}
 		s.g.values.Add(1)
@@ -322,10 +336,16 @@ func (s *session) accept(names []string) (ok []string, added bool) {
 			s.g.skipped.Add(1)
 			s.g.refused[why].Add(1)
 			if !s.rejected[name] && len(s.rejected) < 64 {
+				if s.rejected == nil {
+					s.rejected = make(map[string]bool)
+				}
 				s.rejected[name] = true
-				s.log.Warn("value skipped", "err", err, "reason", reasonNames[why])
+				s.logger().Warn("value skipped", "err", err, "reason", reasonNames[why])
 			}
 			continue
+		}
+		if s.resources == nil {
+			s.resources = make(map[string]bool)
 		}
 		s.resources[name] = true
 		ok = append(ok, name)
@@ -359,7 +379,7 @@ func (s *session) publishResources() {
 	s.mu.Unlock()
 	slices.Sort(names)
 	if err := s.g.tracker.PublishResources(s.id, names); err != nil {
-		s.log.Warn("publish resources", "err", err)
+		s.logger().Warn("publish resources", "err", err)
 	}
 }
 
@@ -374,7 +394,7 @@ func (s *session) reset() {
 // discover asks the node for all its values.
 func (s *session) discover() {
 	if !s.send(discoverFrame) {
-		s.log.Debug("discover request dropped: send queue full")
+		s.logger().Debug("discover request dropped: send queue full")
 	}
 }
 
@@ -449,7 +469,7 @@ func (s *session) stopPings() {
 // writeFailed closes the socket: the read loop ends and takes the node
 // offline.
 func (s *session) writeFailed(err error) {
-	s.log.Debug("write to node", "err", err)
+	s.logger().Debug("write to node", "err", err)
 	_ = s.c.Close()
 }
 
