@@ -47,13 +47,19 @@
 // queue group, and answers for every node no gateway owns, so that every
 // request gets exactly one answer. The queue reads $state and requests
 // from one channel, in the order the server delivered them on its one
-// connection: a requester who saw a node's online $state (through the same
-// server) sent its request after the server had handed that $state to the
-// queue, so it never gets a no_gateway or offline racing the owner's answer.
+// connection. That order is not enough: a server hands a message to its
+// subscribers one after the other, not at once, so a requester who saw a
+// node's online $state may have its request reach the queue before that
+// same $state does (seen in TestOneAnswerPerCommand, 3 runs in 10 under
+// -race). So the queue answers a command for a node it does not know as
+// owned only after Config.AnswerGrace (250 ms), looking again: if the
+// online $state came meanwhile, the owner answers alone. no_gateway,
+// offline and queued therefore come 250 ms late; ok never waits.
 //
-// Where that order holds, and where it does not:
+// Where the order holds, with that grace, and where it does not:
 //
-//   - One server (`aiot run`, a site): always.
+//   - One server (`aiot run`, a site): when the server hands the $state
+//     to the queue within the grace of handing it to the requester.
 //   - A NATS cluster (docs/scaling.md): every member's queue follows every
 //     $state, but the server picks any member of the queue group, and NATS
 //     orders messages per route, not across routes. A request made within

@@ -55,6 +55,14 @@ type Config struct {
 	// ReplayTimeout bounds the wait for the gateway's answer to a replayed
 	// command; default 10 s (gateways answer within 5 s).
 	ReplayTimeout time.Duration
+	// AnswerGrace is how long the queue waits before it answers a command
+	// for a node it does not know as owned (no_gateway, offline, queued):
+	// NATS orders messages per connection, not across connections, so the
+	// owner's online $state may reach the queue just after a request that
+	// was sent once the $state was seen elsewhere. If the $state comes
+	// within the grace, the owner answers alone. Default 250 ms; negative:
+	// answer at once.
+	AnswerGrace time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -79,6 +87,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReplayTimeout == 0 {
 		c.ReplayTimeout = 10 * time.Second
+	}
+	if c.AnswerGrace == 0 {
+		c.AnswerGrace = 250 * time.Millisecond
 	}
 	def(&c.MaxNodes, 1000)
 	def(&c.MaxPerNode, 16)
@@ -139,7 +150,9 @@ type Queue struct {
 	// made after a node's online $state is never taken for one to an
 	// offline node.
 	in      chan *nats.Msg
-	done    chan replayed // a replay ended
+	later   chan *nats.Msg // requests back from their AnswerGrace
+	held    int            // requests in their AnswerGrace (at most maxHeld)
+	done    chan replayed  // a replay ended
 	replays sync.WaitGroup
 	ready   chan struct{}
 
@@ -160,6 +173,7 @@ func New(cfg Config) (*Queue, error) {
 		waiting:  make(map[string]map[string]*entry),
 		inflight: make(map[string]bool),
 		in:       make(chan *nats.Msg, 16384),
+		later:    make(chan *nats.Msg, maxHeld),
 		done:     make(chan replayed, 64),
 		ready:    make(chan struct{}),
 	}, nil
@@ -235,7 +249,7 @@ func (q *Queue) loop(ctx context.Context, w jetstream.KeyWatcher, reload func(),
 			reload()
 		case m := <-q.in:
 			if _, ok := bus.CommandNode(m.Subject); ok {
-				q.onRequest(ctx, m)
+				q.onRequest(ctx, m, false)
 			} else {
 				q.onState(ctx, m)
 			}
@@ -249,6 +263,9 @@ func (q *Queue) loop(ctx context.Context, w jetstream.KeyWatcher, reload func(),
 			if e != nil { // nil: the end of the initial values, read before
 				q.apply(e)
 			}
+		case m := <-q.later:
+			q.held--
+			q.onRequest(ctx, m, true)
 		case r := <-q.done:
 			q.onReplayed(ctx, r)
 		case <-tick.C:

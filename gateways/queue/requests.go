@@ -16,11 +16,14 @@ import (
 // node (by the node's last $state, the owner answers): no_gateway for an
 // id never seen (or forgotten), and for a node known offline queued when
 // it asks to be (bus.HeaderQueueFor), otherwise refused with code offline.
-func (q *Queue) onRequest(ctx context.Context, m *nats.Msg) {
+func (q *Queue) onRequest(ctx context.Context, m *nats.Msg, graced bool) {
 	node, _ := bus.CommandNode(m.Subject)
 	st, known := q.states[node]
 	if (known && st.owned) || !bus.IsCommandRequest(m) {
 		return // its gateway answers
+	}
+	if !graced && q.hold(ctx, m) {
+		return // asked again after the grace, by then its $state may have come
 	}
 	s, err := bus.ParseSubject(m.Subject)
 	if err != nil || s.Kind != bus.KindGatewaySet {
@@ -102,6 +105,27 @@ func (q *Queue) store(ctx context.Context, e *entry) error {
 		q.replayNode(ctx, e.Node) // came online meanwhile
 	}
 	return nil
+}
+
+// maxHeld bounds the requests waiting out their AnswerGrace; beyond, a
+// request is answered at once.
+const maxHeld = 4096
+
+// hold puts m aside for Config.AnswerGrace: the loop takes it again from
+// q.later. It reports false (answer now) when there is no grace or too
+// many requests wait.
+func (q *Queue) hold(ctx context.Context, m *nats.Msg) bool {
+	if q.cfg.AnswerGrace < 0 || q.held >= maxHeld {
+		return false
+	}
+	q.held++
+	time.AfterFunc(q.cfg.AnswerGrace, func() {
+		select {
+		case q.later <- m: // never blocks: at most maxHeld are held
+		case <-ctx.Done():
+		}
+	})
+	return true
 }
 
 func (q *Queue) respond(m *nats.Msg, r bus.Reply) {
