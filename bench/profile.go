@@ -45,15 +45,18 @@ func (p *profiler) start(ctx context.Context, name string, d time.Duration) {
 	}
 }
 
-// heap fetches a heap profile now into <dir>/<name>.heap.pprof.
+// heap fetches a heap and a goroutine profile now into
+// <dir>/<name>.heap.pprof and <name>.goroutine.pprof.
 func (p *profiler) heap(ctx context.Context, name string) {
 	if p == nil {
 		return
 	}
-	if err := p.get(ctx, "heap", name+".heap"); err != nil {
-		p.mu.Lock()
-		p.err = append(p.err, err)
-		p.mu.Unlock()
+	for _, what := range []string{"heap", "goroutine"} {
+		if err := p.get(ctx, what, name+"."+what); err != nil {
+			p.mu.Lock()
+			p.err = append(p.err, err)
+			p.mu.Unlock()
+		}
 	}
 }
 

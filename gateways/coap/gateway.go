@@ -13,13 +13,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/plgd-dev/go-coap/v3/dtls"
-	dtlsServer "github.com/plgd-dev/go-coap/v3/dtls/server"
 	"github.com/plgd-dev/go-coap/v3/mux"
 	coapNet "github.com/plgd-dev/go-coap/v3/net"
-	"github.com/plgd-dev/go-coap/v3/net/monitor/inactivity"
 	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/pkg/runner/periodic"
 	"github.com/plgd-dev/go-coap/v3/udp"
-	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
 	udpServer "github.com/plgd-dev/go-coap/v3/udp/server"
 	"golang.org/x/sync/errgroup"
 
@@ -73,6 +71,12 @@ type Config struct {
 	// PeerIdle evicts go-coap's per-peer state after this much silence.
 	// Default 10 s (shorter than RIOT's 30 s beacon).
 	PeerIdle time.Duration
+	// QuietPeerIdle evicts it sooner for a plain CoAP peer that only sent
+	// NON requests and was sent none (see doc.go, "Memory per peer").
+	// Default 2 s; negative: PeerIdle.
+	QuietPeerIdle time.Duration
+	// Handlers caps the received messages handled at once. Default 64.
+	Handlers int
 	// MaxNodes caps the nodes owned. Default 100 000.
 	MaxNodes int
 	// MaxDiscoveries caps discoveries running at once. Default 32.
@@ -105,6 +109,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("coap: node port %d: want 1-65535, 0 (default) or SourcePort", c.NodePort)
 	case c.NodeTimeout < 0 || c.CommandTimeout < 0 || c.RequestTimeout < 0 || c.PeerIdle < 0:
 		return errors.New("coap: negative duration")
+	case c.Handlers < 0:
+		return errors.New("coap: negative handlers")
 	case c.SourceRate < 0 && c.SourceRate != config.Unlimited:
 		return errors.New("coap: negative source rate: want -1 (no limit), 0 (default) or more")
 	}
@@ -138,6 +144,15 @@ func (c *Config) setDefaults() {
 		// Shorter than RIOT's 30 s beacon: a held peer costs a goroutine and
 		// its state, and beacons come from a fresh port anyway.
 		c.PeerIdle = 10 * time.Second
+	}
+	switch {
+	case c.QuietPeerIdle == 0:
+		c.QuietPeerIdle = min(2*time.Second, c.PeerIdle)
+	case c.QuietPeerIdle < 0 || c.QuietPeerIdle > c.PeerIdle:
+		c.QuietPeerIdle = c.PeerIdle
+	}
+	if c.Handlers == 0 {
+		c.Handlers = 64
 	}
 	if c.SourceRate == 0 {
 		c.SourceRate = 1000
@@ -176,6 +191,7 @@ type Gateway struct {
 	table   *persist.Table[nodeEntry] // nil: not persisted
 
 	ready    chan struct{}
+	work     *handlers // runs go-coap's handlers (peers.go)
 	udpSrv   *udpServer.Server
 	addr     net.Addr
 	dtlsAddr net.Addr
@@ -205,6 +221,7 @@ func New(cfg Config) (*Gateway, error) {
 		limiter:  sourcelimit.New(cfg.SourceRate, int(2*cfg.SourceRate)),
 		toward:   sourcelimit.New(cfg.DiscoveryRate, int(2*cfg.DiscoveryRate)),
 		ready:    make(chan struct{}),
+		work:     newHandlers(),
 		discover: make(chan struct{}, cfg.MaxDiscoveries),
 		nodes:    make(map[string]*node),
 		bySource: make(map[string]string),
@@ -271,6 +288,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	restored := g.restore(ctx)
 
 	grp, gctx := errgroup.WithContext(ctx)
+	workers := g.work.run(gctx, g.cfg.Handlers)
+	defer workers.Wait()
 	var stops []func()
 	defer func() {
 		for _, stop := range stops {
@@ -328,18 +347,6 @@ func (g *Gateway) nodePortText() string {
 	return fmt.Sprint(g.cfg.NodePort)
 }
 
-// peerIdle evicts per-peer state after a silence (spoofed sources cannot
-// grow memory without bound), but not while a confirmable is in flight.
-type peerIdle time.Duration
-
-func (p peerIdle) monitor() udpClient.InactivityMonitor {
-	return udpClient.DeferInactivityWhileConfirmableMessagesPending(
-		inactivity.New(time.Duration(p), func(cc *udpClient.Conn) { _ = cc.Close() }))
-}
-
-func (p peerIdle) UDPServerApply(cfg *udpServer.Config)   { cfg.CreateInactivityMonitor = p.monitor }
-func (p peerIdle) DTLSServerApply(cfg *dtlsServer.Config) { cfg.CreateInactivityMonitor = p.monitor }
-
 // coapErrors logs what go-coap drops before any handler runs: malformed or
 // oversized datagrams, failed sends.
 func (g *Gateway) coapErrors(err error) {
@@ -357,7 +364,9 @@ func (g *Gateway) serveUDP(ctx context.Context, grp *errgroup.Group) (func(), er
 		options.WithContext(ctx),
 		options.WithErrors(g.coapErrors),
 		options.WithMaxMessageSize(MaxLinkFormat),
-		peerIdle(g.cfg.PeerIdle),
+		peerIdle{idle: g.cfg.PeerIdle, quiet: g.cfg.QuietPeerIdle},
+		options.WithPeriodicRunner(periodic.New(ctx.Done(), peerCheck(g.cfg.QuietPeerIdle))),
+		g.work,
 	)
 	g.udpSrv = srv
 	g.addr = l.LocalAddr()
@@ -402,7 +411,9 @@ func (g *Gateway) serveDTLS(ctx context.Context, grp *errgroup.Group) (func(), e
 		options.WithContext(ctx),
 		options.WithErrors(g.coapErrors),
 		options.WithMaxMessageSize(MaxLinkFormat),
-		peerIdle(g.cfg.PeerIdle),
+		peerIdle{idle: g.cfg.PeerIdle, quiet: g.cfg.QuietPeerIdle},
+		options.WithPeriodicRunner(periodic.New(ctx.Done(), peerCheck(g.cfg.QuietPeerIdle))),
+		g.work,
 	)
 	g.dtlsAddr = l.Addr()
 	grp.Go(func() error {

@@ -84,7 +84,6 @@ func (g *Gateway) handleServer(w mux.ResponseWriter, m *mux.Message, secure bool
 		g.reject(w, m, codes.NotFound, PathServer, err)
 		return
 	}
-	g.values.Add(1)
 	acknowledge(w, m)
 }
 

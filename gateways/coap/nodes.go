@@ -187,7 +187,13 @@ func (g *Gateway) update(src source, u Update) error {
 		}
 		return err
 	}
-	return g.tracker.PublishValue(uid, u.Resource, u.Value)
+	// Counted before it is published: whoever sees the value sees it counted.
+	g.values.Add(1)
+	if err := g.tracker.PublishValue(uid, u.Resource, u.Value); err != nil {
+		g.values.Add(-1)
+		return err
+	}
+	return nil
 }
 
 // lookup returns the current incarnation of uid.

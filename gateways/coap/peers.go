@@ -1,0 +1,145 @@
+package coap
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	dtlsServer "github.com/plgd-dev/go-coap/v3/dtls/server"
+	"github.com/plgd-dev/go-coap/v3/message/pool"
+	"github.com/plgd-dev/go-coap/v3/mux"
+	"github.com/plgd-dev/go-coap/v3/options/config"
+	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
+	udpServer "github.com/plgd-dev/go-coap/v3/udp/server"
+)
+
+// What a held CoAP peer costs (see doc.go, "Memory per peer"): go-coap
+// (v3.8) keeps a connection per remote address, with one goroutine that
+// runs the handler of every message from that peer. This file keeps both
+// small: the handlers run on a few long-lived goroutines (handlers), and
+// a peer that only sent NON requests is forgotten sooner (peerIdle).
+
+// handlers runs go-coap's processing of received messages on a bounded set
+// of goroutines. go-coap's goroutine per peer only hands a message over and
+// waits for it to be done, so its stack stays at the minimum instead of
+// growing to the handler's depth (NATS publish, JSON, slog); Go starts new
+// goroutines with the average stack size it last measured, so deep peer
+// goroutines made every new one big too.
+type handlers struct {
+	jobs chan *handlerJob
+	done <-chan struct{} // closed when the workers stop: process runs inline
+	free sync.Pool       // of *handlerJob
+}
+
+type handlerJob struct {
+	req  *pool.Message
+	cc   *udpClient.Conn
+	h    config.HandlerFunc[*udpClient.Conn]
+	over chan struct{}
+}
+
+func newHandlers() *handlers {
+	h := &handlers{jobs: make(chan *handlerJob)}
+	h.free.New = func() any { return &handlerJob{over: make(chan struct{}, 1)} }
+	return h
+}
+
+// run serves jobs on n goroutines until ctx ends. It must be called once,
+// before the servers start.
+func (h *handlers) run(ctx context.Context, n int) *sync.WaitGroup {
+	h.done = ctx.Done()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case j := <-h.jobs:
+					j.cc.ProcessReceivedMessageWithHandler(j.req, j.h)
+					j.over <- struct{}{}
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	return &wg
+}
+
+// process is go-coap's ProcessReceivedMessage: it returns once the message
+// is handled, as go-coap's in-flight deduplication expects.
+func (h *handlers) process(req *pool.Message, cc *udpClient.Conn, handler config.HandlerFunc[*udpClient.Conn]) {
+	j := h.free.Get().(*handlerJob)
+	j.req, j.cc, j.h = req, cc, handler
+	select {
+	case h.jobs <- j:
+		<-j.over
+	case <-h.done:
+		cc.ProcessReceivedMessageWithHandler(req, handler)
+	}
+	j.req, j.cc, j.h = nil, nil, nil
+	h.free.Put(j)
+}
+
+func (h *handlers) UDPServerApply(cfg *udpServer.Config)   { cfg.ProcessReceivedMessage = h.process }
+func (h *handlers) DTLSServerApply(cfg *dtlsServer.Config) { cfg.ProcessReceivedMessage = h.process }
+
+// heldKey marks, in a peer connection's context, a peer whose state is
+// worth keeping for Config.PeerIdle: the gateway sent it requests (a
+// discovery, observations, a command) or it sent a confirmable request
+// (go-coap's cached answer deduplicates its retransmissions).
+type heldKey struct{}
+
+// hold marks cc's peer as held (see heldKey).
+func hold(cc mux.Conn) {
+	if cc.Context().Value(heldKey{}) == nil {
+		cc.SetContextValue(heldKey{}, true)
+	}
+}
+
+// peerIdle evicts go-coap's per-peer state after a silence (spoofed
+// sources cannot grow memory without bound), but not while a confirmable
+// is in flight: held peers after idle, the others (only NON requests seen,
+// nothing go-coap keeps for them once answered) after quiet.
+type peerIdle struct{ idle, quiet time.Duration }
+
+func (p peerIdle) monitor() udpClient.InactivityMonitor {
+	m := &peerMonitor{idle: p.idle, quiet: p.quiet}
+	m.Notify()
+	return udpClient.DeferInactivityWhileConfirmableMessagesPending(m)
+}
+
+func (p peerIdle) UDPServerApply(cfg *udpServer.Config) { cfg.CreateInactivityMonitor = p.monitor }
+
+// DTLS sessions are always held: a handshake per beacon would cost more
+// than the session.
+func (p peerIdle) DTLSServerApply(cfg *dtlsServer.Config) {
+	cfg.CreateInactivityMonitor = peerIdle{idle: p.idle, quiet: p.idle}.monitor
+}
+
+// peerMonitor is one peer's inactivity monitor (go-coap's keeps a
+// time.Time in an atomic.Value: an allocation per datagram).
+type peerMonitor struct {
+	last        atomic.Int64 // UnixNano of the last activity
+	idle, quiet time.Duration
+}
+
+// Notify records activity.
+func (m *peerMonitor) Notify() { m.last.Store(time.Now().UnixNano()) }
+
+// CheckInactivity closes cc after its silence limit.
+func (m *peerMonitor) CheckInactivity(now time.Time, cc *udpClient.Conn) {
+	limit := m.quiet
+	if cc.Context().Value(heldKey{}) != nil {
+		limit = m.idle
+	}
+	if now.UnixNano()-m.last.Load() > int64(limit) {
+		_ = cc.Close()
+	}
+}
+
+// peerCheck is how often go-coap looks for idle peers (its default is 4 s):
+// half the shortest idle time, between 100 ms and 4 s.
+func peerCheck(quiet time.Duration) time.Duration {
+	return min(max(quiet/2, 100*time.Millisecond), 4*time.Second)
+}
