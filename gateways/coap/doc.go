@@ -102,11 +102,27 @@
 // than from a socket dialled per node: one file descriptor and one read loop
 // serve any number of nodes, the nodes see the gateway's well-known port as
 // the source (what a firewall or NAT rule for CoAP expects), and answers and
-// notifications arrive on the socket already being read. Per-peer state
-// (go-coap's connection, token and deduplication tables) is evicted after
-// Config.PeerIdle of silence by go-coap's inactivity monitor (but not while
-// a confirmable is in flight), so spoofed sources cannot grow memory
-// without bound.
+// notifications arrive on the socket already being read.
+//
+// # Memory per peer
+//
+// go-coap keeps state per peer address (a connection, its token and
+// deduplication tables, a goroutine), evicted after a silence (never while
+// a confirmable the gateway sent is in flight), so spoofed sources cannot
+// grow memory without bound (Stats.Peers counts what is held):
+//   - after Config.PeerIdle (10 s) for a peer the gateway sent requests to
+//     (discovery, observations, commands), one that sent a confirmable
+//     request (its retransmissions within that time get the cached answer
+//     and are not handled twice), and every DTLS session;
+//   - after Config.QuietPeerIdle (2 s) for a plain CoAP peer that only sent
+//     NON requests: go-coap keeps nothing for those once answered (a
+//     duplicated NON is handled again, see package coapreply), and a RIOT
+//     node beacons from a fresh port every 30 s anyway. Commands and
+//     discoveries make a new peer toward the node when they need one.
+//
+// Received messages are handled on at most Config.Handlers goroutines;
+// go-coap's goroutine per peer only hands them over and waits, so that it
+// keeps the smallest stack.
 //
 // # DTLS
 //

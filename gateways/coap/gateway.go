@@ -176,6 +176,9 @@ type Stats struct {
 	DiscoveriesDeferred int64
 	// Table counts the node table kept in NODE_TABLES (see doc.go).
 	Table persist.Stats
+	// Peers is how many peers go-coap holds state for now (see doc.go,
+	// "Memory per peer").
+	Peers int64
 }
 
 // Gateway is the CoAP gateway: it serves /alive and /server, discovers and
@@ -205,7 +208,7 @@ type Gateway struct {
 	// churn (see dropLocked)
 	nodesPeak, sourcesPeak shrink.Peak
 
-	beacons, values, rejected, discovered, discoveryFailures, notifications, limited, deferred atomic.Int64
+	beacons, values, rejected, discovered, discoveryFailures, notifications, limited, deferred, peers atomic.Int64
 }
 
 // New validates cfg and builds the gateway; Run starts it.
@@ -274,7 +277,7 @@ func (g *Gateway) Stats() Stats {
 	return Stats{Stats: g.tracker.Stats(), Beacons: g.beacons.Load(), Values: g.values.Load(),
 		Rejected: g.rejected.Load(), Discovered: g.discovered.Load(), DiscoveryFailures: g.discoveryFailures.Load(),
 		Notifications: g.notifications.Load(), Limited: g.limited.Load(), DiscoveriesDeferred: g.deferred.Load(),
-		Table: g.table.Stats()}
+		Table: g.table.Stats(), Peers: g.peers.Load()}
 }
 
 // Run binds the listeners and serves until ctx ends; then every owned node
@@ -367,6 +370,7 @@ func (g *Gateway) serveUDP(ctx context.Context, grp *errgroup.Group) (func(), er
 		peerIdle{idle: g.cfg.PeerIdle, quiet: g.cfg.QuietPeerIdle},
 		options.WithPeriodicRunner(periodic.New(ctx.Done(), peerCheck(g.cfg.QuietPeerIdle))),
 		g.work,
+		options.WithOnNewConn(g.peerOpened),
 	)
 	g.udpSrv = srv
 	g.addr = l.LocalAddr()
@@ -414,6 +418,7 @@ func (g *Gateway) serveDTLS(ctx context.Context, grp *errgroup.Group) (func(), e
 		peerIdle{idle: g.cfg.PeerIdle, quiet: g.cfg.QuietPeerIdle},
 		options.WithPeriodicRunner(periodic.New(ctx.Done(), peerCheck(g.cfg.QuietPeerIdle))),
 		g.work,
+		options.WithOnNewConn(g.peerOpened),
 	)
 	g.dtlsAddr = l.Addr()
 	grp.Go(func() error {

@@ -229,5 +229,6 @@ func (g *Gateway) connTo(n *node) (mux.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("conn to %s: %w", n.addr, err)
 	}
+	hold(cc) // its answers, observations and retransmissions need it
 	return cc, nil
 }

@@ -143,3 +143,9 @@ func (m *peerMonitor) CheckInactivity(now time.Time, cc *udpClient.Conn) {
 func peerCheck(quiet time.Duration) time.Duration {
 	return min(max(quiet/2, 100*time.Millisecond), 4*time.Second)
 }
+
+// peerOpened counts the peers go-coap holds state for (Stats.Peers).
+func (g *Gateway) peerOpened(cc *udpClient.Conn) {
+	g.peers.Add(1)
+	cc.AddOnClose(func() { g.peers.Add(-1) })
+}
