@@ -53,13 +53,18 @@ func (g *Gateway) discoverNode(n *node) bool {
 	select {
 	case g.discover <- struct{}{}:
 		defer func() { <-g.discover }()
-	case <-n.ctx.Done():
+	case <-g.runCtx.Done():
 		return false
 	}
+	ctx, ok := g.begin(n)
+	if !ok {
+		return false
+	}
+	defer g.end(n)
 	log := g.log.With("node", n.uid, "address", n.addr)
-	body, err := g.get(n, WellKnownCore, MaxLinkFormat)
+	body, err := g.get(ctx, n, WellKnownCore, MaxLinkFormat)
 	if err != nil {
-		if n.ctx.Err() == nil {
+		if !n.gone.Load() {
 			g.discoveryFailures.Add(1)
 			log.Warn("discovery failed; retrying at the next beacon", "err", err)
 		}
@@ -77,7 +82,7 @@ func (g *Gateway) discoverNode(n *node) bool {
 	for i, r := range res {
 		names[i] = r.name
 	}
-	if n.ctx.Err() != nil {
+	if n.gone.Load() {
 		return false
 	}
 	if err := g.tracker.PublishResources(n.uid, names); err != nil {
@@ -87,7 +92,7 @@ func (g *Gateway) discoverNode(n *node) bool {
 	log.Info("node discovered", "resources", names)
 	budget := time.Now().Add(discoveryBudget * g.cfg.RequestTimeout)
 	for i, r := range res {
-		if n.ctx.Err() != nil {
+		if n.gone.Load() {
 			return false
 		}
 		if time.Now().After(budget) {
@@ -100,7 +105,7 @@ func (g *Gateway) discoverNode(n *node) bool {
 			}
 			continue
 		}
-		g.fetch(n, r.name)
+		g.fetch(ctx, n, r.name)
 	}
 	return true
 }
@@ -126,13 +131,13 @@ func resources(links []Link, skipped func(target string, err error)) []resource 
 	return out
 }
 
-// get GETs path on node n and returns the body of a 2.05.
-func (g *Gateway) get(n *node, path string, limit int) ([]byte, error) {
+// get GETs path on node n (ctx from begin) and returns the body of a 2.05.
+func (g *Gateway) get(ctx context.Context, n *node, path string, limit int) ([]byte, error) {
 	cc, err := g.connTo(n)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, g.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.RequestTimeout)
 	defer cancel()
 	resp, err := cc.Get(ctx, path)
 	if err != nil {
@@ -150,10 +155,10 @@ func (g *Gateway) get(n *node, path string, limit int) ([]byte, error) {
 }
 
 // fetch GETs one resource and publishes its value.
-func (g *Gateway) fetch(n *node, name string) {
-	body, err := g.get(n, "/"+name, MaxValue)
+func (g *Gateway) fetch(ctx context.Context, n *node, name string) {
+	body, err := g.get(ctx, n, "/"+name, MaxValue)
 	if err != nil {
-		if n.ctx.Err() == nil {
+		if !n.gone.Load() {
 			g.log.Warn("read resource", "node", n.uid, "resource", name, "err", err)
 		}
 		return
@@ -166,7 +171,7 @@ func (g *Gateway) publishValue(n *node, name string, body []byte) {
 		g.log.Warn("value dropped", "node", n.uid, "resource", name, "err", err)
 		return
 	}
-	if n.ctx.Err() != nil {
+	if n.gone.Load() {
 		return // this incarnation has ended: never publish for a node gone offline
 	}
 	if err := g.tracker.PublishValue(n.uid, name, string(body)); err != nil {
@@ -182,11 +187,16 @@ func (g *Gateway) observe(n *node, name string) {
 		g.log.Warn("observe", "node", n.uid, "resource", name, "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, g.cfg.RequestTimeout)
+	work, ok := g.begin(n)
+	if !ok {
+		return
+	}
+	defer g.end(n)
+	ctx, cancel := context.WithTimeout(work, g.cfg.RequestTimeout)
 	defer cancel()
 	obs, err := cc.Observe(ctx, "/"+name, func(m *pool.Message) { g.notified(n, name, m) })
 	if err != nil {
-		if n.ctx.Err() == nil {
+		if !n.gone.Load() {
 			g.log.Warn("observe", "node", n.uid, "resource", name, "err", err)
 		}
 		return
@@ -197,9 +207,12 @@ func (g *Gateway) observe(n *node, name string) {
 func (g *Gateway) keepObservation(n *node, name string, cc mux.Conn, obs mux.Observation) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if n.ctx.Err() != nil || n.observed == nil {
+	if n.gone.Load() {
 		go cancelObservation(&observation{conn: cc, obs: obs}, g.cfg.RequestTimeout)
 		return
+	}
+	if n.observed == nil {
+		n.observed = make(map[string]*observation)
 	}
 	n.observed[name] = &observation{conn: cc, obs: obs}
 }

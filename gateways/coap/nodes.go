@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/mux"
@@ -15,21 +16,51 @@ import (
 )
 
 // node is one incarnation of a node: a reset, a move or an expiry ends it
-// (ctx is cancelled, stopping its discovery and observations).
+// (gone is set and the requests it has in flight are cancelled).
 type node struct {
 	uid    string
 	src    source
 	addr   netip.AddrPort // the node's own CoAP server
 	secure mux.Conn       // the DTLS session, nil over plain UDP (or not back since a restart)
 	since  time.Time      // when this incarnation began
-	ctx    context.Context
-	cancel context.CancelFunc
+	gone   atomic.Bool    // the incarnation has ended: publish nothing more for it
 
 	// guarded by Gateway.mu
 	restored    bool // from NODE_TABLES, not heard from since (persist.go)
 	discovering bool
 	discovered  bool
-	observed    map[string]*observation
+	observed    map[string]*observation // made on the first observation
+	// work is the context of the requests in flight to the node (busy of
+	// them), cancelled when the last one ends or the node does: a held node
+	// with nothing in flight has no context (see begin).
+	work context.Context
+	stop context.CancelFunc
+	busy int
+}
+
+// begin returns the context of a request to n, false once n has ended;
+// end must follow. g.mu not held.
+func (g *Gateway) begin(n *node) (context.Context, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n.gone.Load() {
+		return nil, false
+	}
+	if n.work == nil {
+		n.work, n.stop = context.WithCancel(g.runCtx)
+	}
+	n.busy++
+	return n.work, true
+}
+
+// end ends what begin began.
+func (g *Gateway) end(n *node) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n.busy--; n.busy == 0 && n.stop != nil {
+		n.stop()
+		n.work, n.stop = nil, nil
+	}
 }
 
 type observation struct {
@@ -98,9 +129,7 @@ func (g *Gateway) replace(uid string, src source, addr netip.AddrPort, secure mu
 	if old, ok := g.bySource[src.key]; ok && old != uid {
 		g.log.Info("source now belongs to another node", "source", src.key, "was", old, "now", uid)
 	}
-	ctx, cancel := context.WithCancel(g.runCtx)
-	n := &node{uid: uid, src: src, addr: addr, secure: secure, since: time.Now(), ctx: ctx, cancel: cancel,
-		observed: make(map[string]*observation)}
+	n := &node{uid: uid, src: src, addr: addr, secure: secure, since: time.Now()}
 	g.nodes[uid] = n
 	g.bySource[src.key] = uid
 	g.table.Changed(uid)
@@ -137,7 +166,11 @@ func (g *Gateway) dropLocked(uid string) {
 	}
 	g.nodes, g.bySource = shrink.Map(g.nodes, &g.nodesPeak), shrink.Map(g.bySource, &g.sourcesPeak)
 	g.table.Changed(uid)
-	n.cancel()
+	n.gone.Store(true)
+	if n.stop != nil {
+		n.stop()
+		n.work, n.stop = nil, nil
+	}
 	for _, o := range n.observed {
 		go cancelObservation(o, g.cfg.RequestTimeout)
 	}

@@ -138,10 +138,12 @@ func (m *peerMonitor) CheckInactivity(now time.Time, cc *udpClient.Conn) {
 	}
 }
 
-// peerCheck is how often go-coap looks for idle peers (its default is 4 s):
-// half the shortest idle time, between 100 ms and 4 s.
+// peerCheck is how often go-coap looks for idle peers (its default is 4 s;
+// each look walks every peer): the shortest idle time, between 100 ms and
+// 4 s, so a quiet peer goes between one and two quiet times after its last
+// datagram.
 func peerCheck(quiet time.Duration) time.Duration {
-	return min(max(quiet/2, 100*time.Millisecond), 4*time.Second)
+	return min(max(quiet, 100*time.Millisecond), 4*time.Second)
 }
 
 // peerOpened counts the peers go-coap holds state for (Stats.Peers).
