@@ -114,7 +114,7 @@
 //     (discovery, observations, commands), one that sent a confirmable
 //     request (its retransmissions within that time get the cached answer
 //     and are not handled twice), and every DTLS session;
-//   - after Config.QuietPeerIdle (2 s) for a plain CoAP peer that only sent
+//   - after Config.QuietPeerIdle (0.5 s) for a plain CoAP peer that only sent
 //     NON requests: go-coap keeps nothing for those once answered (a
 //     duplicated NON is handled again, see package coapreply), and a RIOT
 //     node beacons from a fresh port every 30 s anyway. Commands and

@@ -73,7 +73,8 @@ type Config struct {
 	PeerIdle time.Duration
 	// QuietPeerIdle evicts it sooner for a plain CoAP peer that only sent
 	// NON requests and was sent none (see doc.go, "Memory per peer").
-	// Default 2 s; negative: PeerIdle.
+	// Default 500 ms (a node sending faster keeps its peer); negative:
+	// PeerIdle.
 	QuietPeerIdle time.Duration
 	// Handlers caps the received messages handled at once. Default 64.
 	Handlers int
@@ -147,7 +148,7 @@ func (c *Config) setDefaults() {
 	}
 	switch {
 	case c.QuietPeerIdle == 0:
-		c.QuietPeerIdle = min(2*time.Second, c.PeerIdle)
+		c.QuietPeerIdle = min(500*time.Millisecond, c.PeerIdle)
 	case c.QuietPeerIdle < 0 || c.QuietPeerIdle > c.PeerIdle:
 		c.QuietPeerIdle = c.PeerIdle
 	}
