@@ -214,6 +214,7 @@ func (g *Gateway) keepObservation(n *node, name string, cc mux.Conn, obs mux.Obs
 	if n.observed == nil {
 		n.observed = make(map[string]*observation)
 	}
+	n.watched.Store(true) // notifications arrive on its peer: keep it
 	n.observed[name] = &observation{conn: cc, obs: obs}
 }
 

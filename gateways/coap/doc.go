@@ -110,15 +110,17 @@
 // deduplication tables, a goroutine), evicted after a silence (never while
 // a confirmable the gateway sent is in flight), so spoofed sources cannot
 // grow memory without bound (Stats.Peers counts what is held):
-//   - after Config.PeerIdle (10 s) for a peer the gateway sent requests to
-//     (discovery, observations, commands), one that sent a confirmable
+//   - after Config.PeerIdle (10 s) for a peer that sent a confirmable
 //     request (its retransmissions within that time get the cached answer
-//     and are not handled twice), and every DTLS session;
-//   - after Config.QuietPeerIdle (0.5 s) for a plain CoAP peer that only sent
-//     NON requests: go-coap keeps nothing for those once answered (a
-//     duplicated NON is handled again, see package coapreply), and a RIOT
-//     node beacons from a fresh port every 30 s anyway. Commands and
-//     discoveries make a new peer toward the node when they need one.
+//     and are not handled twice), a node's peer while the gateway has
+//     requests to it in flight (discovery, a command) or observes it, and
+//     every DTLS session;
+//   - after Config.QuietPeerIdle (0.5 s) for any other plain CoAP peer: one
+//     that only sent NON requests (go-coap keeps nothing for those once
+//     answered; a duplicated NON is handled again, see package coapreply),
+//     or a node's once its discovery or command is over. A RIOT node
+//     beacons from a fresh port every 30 s anyway; commands and discoveries
+//     make a new peer toward the node when they need one.
 //
 // Received messages are handled on at most Config.Handlers goroutines;
 // go-coap's goroutine per peer only hands them over and waits, so that it

@@ -164,7 +164,9 @@ func respond(w mux.ResponseWriter, m *mux.Message, code codes.Code, text string)
 // go-coap answers its retransmissions from the peer's response cache.
 func holdConfirmable(w mux.ResponseWriter, m *mux.Message) {
 	if m.Type() == message.Confirmable {
-		hold(w.Conn())
+		if h := holdOf(w.Conn()); h != nil {
+			h.confirmable.Store(true)
+		}
 	}
 }
 

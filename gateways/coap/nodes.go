@@ -24,16 +24,25 @@ type node struct {
 	secure mux.Conn       // the DTLS session, nil over plain UDP (or not back since a restart)
 	since  time.Time      // when this incarnation began
 	gone   atomic.Bool    // the incarnation has ended: publish nothing more for it
+	// inflight counts the gateway's requests to the node in flight;
+	// watched is set once it is observed: either keeps its peer (peerHold).
+	inflight atomic.Int32
+	watched  atomic.Bool
 
 	// guarded by Gateway.mu
 	restored    bool // from NODE_TABLES, not heard from since (persist.go)
 	discovering bool
 	discovered  bool
 	observed    map[string]*observation // made on the first observation
-	// work is the context of the requests in flight to the node (busy of
-	// them), cancelled when the last one ends or the node does: a held node
-	// with nothing in flight has no context (see begin).
-	work context.Context
+	// work is there while requests to the node are in flight (see begin).
+	work *nodeWork
+}
+
+// nodeWork is the context of the requests in flight to a node, cancelled
+// when the last of them ends or the node does: a held node with nothing in
+// flight has no context (a context costs a few hundred bytes).
+type nodeWork struct {
+	ctx  context.Context
 	stop context.CancelFunc
 	busy int
 }
@@ -47,19 +56,24 @@ func (g *Gateway) begin(n *node) (context.Context, bool) {
 		return nil, false
 	}
 	if n.work == nil {
-		n.work, n.stop = context.WithCancel(g.runCtx)
+		ctx, stop := context.WithCancel(g.runCtx)
+		n.work = &nodeWork{ctx: ctx, stop: stop}
 	}
-	n.busy++
-	return n.work, true
+	n.work.busy++
+	n.inflight.Add(1)
+	return n.work.ctx, true
 }
 
 // end ends what begin began.
 func (g *Gateway) end(n *node) {
+	n.inflight.Add(-1)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if n.busy--; n.busy == 0 && n.stop != nil {
-		n.stop()
-		n.work, n.stop = nil, nil
+	if w := n.work; w != nil { // nil: the node has ended meanwhile
+		if w.busy--; w.busy == 0 {
+			w.stop()
+			n.work = nil
+		}
 	}
 }
 
@@ -167,9 +181,9 @@ func (g *Gateway) dropLocked(uid string) {
 	g.nodes, g.bySource = shrink.Map(g.nodes, &g.nodesPeak), shrink.Map(g.bySource, &g.sourcesPeak)
 	g.table.Changed(uid)
 	n.gone.Store(true)
-	if n.stop != nil {
-		n.stop()
-		n.work, n.stop = nil, nil
+	if n.work != nil {
+		n.work.stop()
+		n.work = nil
 	}
 	for _, o := range n.observed {
 		go cancelObservation(o, g.cfg.RequestTimeout)
@@ -262,6 +276,8 @@ func (g *Gateway) connTo(n *node) (mux.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("conn to %s: %w", n.addr, err)
 	}
-	hold(cc) // its answers, observations and retransmissions need it
+	if h := holdOf(cc); h != nil {
+		h.node.Store(n) // kept while requests to n are in flight (peerHold)
+	}
 	return cc, nil
 }

@@ -84,17 +84,34 @@ func (h *handlers) process(req *pool.Message, cc *udpClient.Conn, handler config
 func (h *handlers) UDPServerApply(cfg *udpServer.Config)   { cfg.ProcessReceivedMessage = h.process }
 func (h *handlers) DTLSServerApply(cfg *dtlsServer.Config) { cfg.ProcessReceivedMessage = h.process }
 
-// heldKey marks, in a peer connection's context, a peer whose state is
-// worth keeping for Config.PeerIdle: the gateway sent it requests (a
-// discovery, observations, a command) or it sent a confirmable request
-// (go-coap's cached answer deduplicates its retransmissions).
-type heldKey struct{}
+// holdKey keys a peer connection's *peerHold in its context (set when
+// go-coap makes the connection, see peerOpened).
+type holdKey struct{}
 
-// hold marks cc's peer as held (see heldKey).
-func hold(cc mux.Conn) {
-	if cc.Context().Value(heldKey{}) == nil {
-		cc.SetContextValue(heldKey{}, true)
+// peerHold says whether a peer's state is worth keeping for
+// Config.PeerIdle rather than Config.QuietPeerIdle.
+type peerHold struct {
+	// confirmable: the peer sent a confirmable request, whose
+	// retransmissions go-coap answers from this state's cache.
+	confirmable atomic.Bool
+	// node is the node the gateway last talked to through this peer: held
+	// while the gateway has requests in flight to it or observes it.
+	node atomic.Pointer[node]
+}
+
+func (h *peerHold) held() bool {
+	if h.confirmable.Load() {
+		return true
 	}
+	n := h.node.Load()
+	return n != nil && !n.gone.Load() && (n.inflight.Load() > 0 || n.watched.Load())
+}
+
+// holdOf is cc's peerHold, nil for a conn go-coap made before peerOpened
+// could mark it (then its peer is never held).
+func holdOf(cc mux.Conn) *peerHold {
+	h, _ := cc.Context().Value(holdKey{}).(*peerHold)
+	return h
 }
 
 // peerIdle evicts go-coap's per-peer state after a silence (spoofed
@@ -130,7 +147,7 @@ func (m *peerMonitor) Notify() { m.last.Store(time.Now().UnixNano()) }
 // CheckInactivity closes cc after its silence limit.
 func (m *peerMonitor) CheckInactivity(now time.Time, cc *udpClient.Conn) {
 	limit := m.quiet
-	if cc.Context().Value(heldKey{}) != nil {
+	if h := holdOf(cc); h != nil && h.held() {
 		limit = m.idle
 	}
 	if now.UnixNano()-m.last.Load() > int64(limit) {
@@ -146,8 +163,10 @@ func peerCheck(quiet time.Duration) time.Duration {
 	return min(max(quiet, 100*time.Millisecond), 4*time.Second)
 }
 
-// peerOpened counts the peers go-coap holds state for (Stats.Peers).
+// peerOpened counts the peers go-coap holds state for (Stats.Peers) and
+// gives each its peerHold.
 func (g *Gateway) peerOpened(cc *udpClient.Conn) {
+	cc.SetContextValue(holdKey{}, new(peerHold))
 	g.peers.Add(1)
 	cc.AddOnClose(func() { g.peers.Add(-1) })
 }

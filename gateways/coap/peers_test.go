@@ -63,16 +63,14 @@ func TestQuietPeersForgotten(t *testing.T) {
 }
 
 // TestCommandAfterPeerForgotten: a node whose peer state was forgotten
-// (beacons NON, nothing in flight) is still reached by commands: the
-// gateway makes a new peer toward it.
+// (beacons NON, discovery over, nothing in flight) is still reached by
+// commands: the gateway makes a new peer toward it.
 func TestCommandAfterPeerForgotten(t *testing.T) {
 	srv := bustest.StartServer(t)
 	nc := bustest.Connect(t, srv)
 	events := bustest.Subscribe(t, bustest.Connect(t, srv), "node.>")
-	g := startGateway(t, nc, func(c *coap.Config) {
-		c.QuietPeerIdle = 20 * time.Millisecond
-		c.PeerIdle = 50 * time.Millisecond
-	})
+	// PeerIdle stays long: the node's peer goes once its discovery is over.
+	g := startGateway(t, nc, func(c *coap.Config) { c.QuietPeerIdle = 20 * time.Millisecond })
 	const uid = "AB582D8277D4D98"
 	sim, _ := startSim(t, coapsim.Config{UID: uid, Listen: "127.0.53.132:5683", Gateway: g.Addr().String(), BeaconInterval: time.Hour})
 	if got := values(t, events, uid, "led"); got["led"] != "0" {
@@ -106,4 +104,16 @@ func TestCommandAfterPeerForgotten(t *testing.T) {
 	if s := g.Nodes(); len(s) != 1 || s[0].ID != uid {
 		t.Errorf("nodes %+v, want %s online", s, uid)
 	}
+}
+
+// TestObservedPeerKept: the peer of an observed node is kept between
+// notifications further apart than QuietPeerIdle (they would be dropped,
+// their observation unknown to a new peer).
+func TestObservedPeerKept(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	g := startGateway(t, nc, func(c *coap.Config) { c.QuietPeerIdle = 20 * time.Millisecond })
+	startSim(t, coapsim.Config{UID: "obs2", Listen: "127.0.53.133:5683", Gateway: g.Addr().String(),
+		Sensors: true, Observe: true, SensorInterval: 300 * time.Millisecond, BeaconInterval: time.Hour})
+	bustest.Eventually(t, wait, "ten notifications", func() error { return bustest.Want(g.Stats().Notifications >= 10) })
 }
