@@ -25,14 +25,6 @@ func TestQuietPeersForgotten(t *testing.T) {
 		c.QuietPeerIdle = 50 * time.Millisecond
 		c.PeerIdle = time.Minute
 	})
-	peers := func(want int64) func() error {
-		return func() error {
-			if n := g.Stats().Peers; n != want {
-				return fmt.Errorf("%d peers held, want %d", n, want)
-			}
-			return nil
-		}
-	}
 	con := coaptest.NewPeer(t, "127.0.53.130", g.Addr())
 	non := coaptest.NewPeer(t, "127.0.53.131", g.Addr())
 	// Values from unknown sources: each is handled (refused 4.04), which
@@ -48,7 +40,7 @@ func TestQuietPeersForgotten(t *testing.T) {
 			t.Fatalf("%s answered %v, want one 4.04", a.tok, got)
 		}
 	}
-	bustest.Eventually(t, wait, "the NON peer forgotten, the confirmable one kept", peers(1))
+	bustest.Eventually(t, wait, "the NON peer forgotten, the confirmable one kept", peersHeld(g, 1))
 
 	t.Run("retransmission answered from the cache", func(t *testing.T) {
 		con.Send(t, retry)
@@ -76,12 +68,7 @@ func TestCommandAfterPeerForgotten(t *testing.T) {
 	if got := values(t, events, uid, "led"); got["led"] != "0" {
 		t.Fatalf("discovered led = %q, want 0", got["led"])
 	}
-	bustest.Eventually(t, wait, "every peer forgotten", func() error {
-		if n := g.Stats().Peers; n != 0 {
-			return fmt.Errorf("%d peers held", n)
-		}
-		return nil
-	})
+	bustest.Eventually(t, wait, "every peer forgotten", peersHeld(g, 0))
 	for _, tc := range []struct {
 		name, payload string
 		on            bool
@@ -116,4 +103,14 @@ func TestObservedPeerKept(t *testing.T) {
 	startSim(t, coapsim.Config{UID: "obs2", Listen: "127.0.53.133:5683", Gateway: g.Addr().String(),
 		Sensors: true, Observe: true, SensorInterval: 300 * time.Millisecond, BeaconInterval: time.Hour})
 	bustest.Eventually(t, wait, "ten notifications", func() error { return bustest.Want(g.Stats().Notifications >= 10) })
+}
+
+// peersHeld checks that g holds state for want peers.
+func peersHeld(g *coap.Gateway, want int64) func() error {
+	return func() error {
+		if n := g.Stats().Peers; n != want {
+			return fmt.Errorf("%d peers held, want %d", n, want)
+		}
+		return nil
+	}
 }
