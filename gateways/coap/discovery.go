@@ -15,8 +15,10 @@ import (
 	"github.com/goaiot/goaiot/bus"
 )
 
-// startDiscovery discovers n in the background, unless its address had its
-// share of discoveries (DiscoveryRate): then the next beacon tries again.
+// startDiscovery queues n for a discovery in the background, unless its
+// address had its share of discoveries (DiscoveryRate): then the next
+// beacon tries again. At most MaxDiscoveries run at once, in the order they
+// were asked for; a waiting one is a pointer in a queue, not a goroutine.
 // g.mu held.
 func (g *Gateway) startDiscovery(n *node) {
 	if n.secure == nil && !g.toward.Allow(n.addr.Addr()) { // a DTLS peer cannot be spoofed
@@ -25,13 +27,43 @@ func (g *Gateway) startDiscovery(n *node) {
 		return
 	}
 	n.discovering = true
-	go func() {
+	if g.head > len(g.waiting)/2 { // the queue never drained: reuse its front
+		k := copy(g.waiting, g.waiting[g.head:])
+		clear(g.waiting[k:])
+		g.waiting, g.head = g.waiting[:k], 0
+	}
+	g.waiting = append(g.waiting, n)
+	if g.discoverers < g.cfg.MaxDiscoveries {
+		g.discoverers++
+		go g.discoverWaiting()
+	}
+}
+
+// discoverWaiting discovers the waiting nodes one after another until none
+// is left (one of the MaxDiscoveries slots).
+func (g *Gateway) discoverWaiting() {
+	for {
+		g.mu.Lock()
+		if g.head == len(g.waiting) || g.runCtx.Err() != nil {
+			g.discoverers--
+			if g.discoverers == 0 {
+				g.waiting, g.head = nil, 0 // the queue's array goes too
+			}
+			g.mu.Unlock()
+			return
+		}
+		n := g.waiting[g.head]
+		g.waiting[g.head] = nil
+		if g.head++; g.head == len(g.waiting) {
+			g.waiting, g.head = g.waiting[:0], 0
+		}
+		g.mu.Unlock()
 		ok := g.discoverNode(n)
 		g.mu.Lock()
 		n.discovering = false
 		n.discovered = ok
 		g.mu.Unlock()
-	}()
+	}
 }
 
 // discoveryBudget bounds one discovery to this many request timeouts, so
@@ -50,12 +82,6 @@ type resource struct {
 // names, then reads (or observes) each. It reports whether the node
 // answered; a node that did not is tried again at its next beacon.
 func (g *Gateway) discoverNode(n *node) bool {
-	select {
-	case g.discover <- struct{}{}:
-		defer func() { <-g.discover }()
-	case <-g.runCtx.Done():
-		return false
-	}
 	ctx, ok := g.begin(n)
 	if !ok {
 		return false

@@ -47,8 +47,8 @@
 //     subject token are skipped with a log line, never remapped. Requests
 //     go one after another (constrained nodes prefer it), a discovery lasts
 //     at most six request timeouts, and at most Config.MaxDiscoveries run
-//     at once. A node that does not answer stays online and is tried again
-//     at its next beacon.
+//     at once (the others wait their turn, in order). A node that does not
+//     answer stays online and is tried again at its next beacon.
 //   - A /server value also refreshes its node.
 //   - alive from a known node: node.check again and a refresh; no
 //     rediscovery (Pyaiot rediscovers every 30 s). Observations that ended

@@ -199,7 +199,6 @@ type Gateway struct {
 	udpSrv   *udpServer.Server
 	addr     net.Addr
 	dtlsAddr net.Addr
-	discover chan struct{} // semaphore of running discoveries
 
 	mu       sync.Mutex
 	runCtx   context.Context
@@ -208,6 +207,11 @@ type Gateway struct {
 	// peaks of nodes and bySource, so that they give memory back after id
 	// churn (see dropLocked)
 	nodesPeak, sourcesPeak shrink.Peak
+	// waiting are the nodes whose discovery waits for one of the
+	// MaxDiscoveries slots (from head on), discoverers the slots taken
+	waiting     []*node
+	head        int
+	discoverers int
 
 	beacons, values, rejected, discovered, discoveryFailures, notifications, limited, deferred, peers atomic.Int64
 }
@@ -226,7 +230,6 @@ func New(cfg Config) (*Gateway, error) {
 		toward:   sourcelimit.New(cfg.DiscoveryRate, int(2*cfg.DiscoveryRate)),
 		ready:    make(chan struct{}),
 		work:     newHandlers(),
-		discover: make(chan struct{}, cfg.MaxDiscoveries),
 		nodes:    make(map[string]*node),
 		bySource: make(map[string]string),
 	}
