@@ -124,7 +124,8 @@
 //
 // Received messages are handled on at most Config.Handlers goroutines;
 // go-coap's goroutine per peer only hands them over and waits, so that it
-// keeps the smallest stack.
+// keeps the smallest stack (a negative Handlers keeps go-coap's way, one
+// hand-over less per message for a few very busy peers).
 //
 // # DTLS
 //

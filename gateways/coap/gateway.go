@@ -76,7 +76,9 @@ type Config struct {
 	// Default 500 ms (a node sending faster keeps its peer); negative:
 	// PeerIdle.
 	QuietPeerIdle time.Duration
-	// Handlers caps the received messages handled at once. Default 64.
+	// Handlers caps the received messages handled at once (see doc.go,
+	// "Memory per peer"). Default 64; negative: each on go-coap's goroutine
+	// of its peer (a hand-over less per message, a deeper stack per peer).
 	Handlers int
 	// MaxNodes caps the nodes owned. Default 100 000.
 	MaxNodes int
@@ -110,8 +112,6 @@ func (c *Config) validate() error {
 		return fmt.Errorf("coap: node port %d: want 1-65535, 0 (default) or SourcePort", c.NodePort)
 	case c.NodeTimeout < 0 || c.CommandTimeout < 0 || c.RequestTimeout < 0 || c.PeerIdle < 0:
 		return errors.New("coap: negative duration")
-	case c.Handlers < 0:
-		return errors.New("coap: negative handlers")
 	case c.SourceRate < 0 && c.SourceRate != config.Unlimited:
 		return errors.New("coap: negative source rate: want -1 (no limit), 0 (default) or more")
 	}
@@ -295,7 +295,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	restored := g.restore(ctx)
 
 	grp, gctx := errgroup.WithContext(ctx)
-	workers := g.work.run(gctx, g.cfg.Handlers)
+	workers := g.work.run(gctx, max(g.cfg.Handlers, 0))
 	defer workers.Wait()
 	var stops []func()
 	defer func() {
@@ -373,8 +373,8 @@ func (g *Gateway) serveUDP(ctx context.Context, grp *errgroup.Group) (func(), er
 		options.WithMaxMessageSize(MaxLinkFormat),
 		peerIdle{idle: g.cfg.PeerIdle, quiet: g.cfg.QuietPeerIdle},
 		options.WithPeriodicRunner(periodic.New(ctx.Done(), peerCheck(g.cfg.QuietPeerIdle))),
-		g.work,
 		options.WithOnNewConn(g.peerOpened),
+		g.work,
 	)
 	g.udpSrv = srv
 	g.addr = l.LocalAddr()
@@ -421,8 +421,8 @@ func (g *Gateway) serveDTLS(ctx context.Context, grp *errgroup.Group) (func(), e
 		options.WithMaxMessageSize(MaxLinkFormat),
 		peerIdle{idle: g.cfg.PeerIdle, quiet: g.cfg.QuietPeerIdle},
 		options.WithPeriodicRunner(periodic.New(ctx.Done(), peerCheck(g.cfg.QuietPeerIdle))),
-		g.work,
 		options.WithOnNewConn(g.peerOpened),
+		g.work,
 	)
 	g.dtlsAddr = l.Addr()
 	grp.Go(func() error {

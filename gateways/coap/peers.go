@@ -27,9 +27,10 @@ import (
 // goroutines with the average stack size it last measured, so deep peer
 // goroutines made every new one big too.
 type handlers struct {
-	jobs chan *handlerJob
-	done <-chan struct{} // closed when the workers stop: process runs inline
-	free sync.Pool       // of *handlerJob
+	jobs    chan *handlerJob
+	done    <-chan struct{} // closed when the workers stop: process runs inline
+	free    sync.Pool       // of *handlerJob
+	workers int             // 0: go-coap's own processing, on the peer's goroutine
 }
 
 type handlerJob struct {
@@ -45,10 +46,10 @@ func newHandlers() *handlers {
 	return h
 }
 
-// run serves jobs on n goroutines until ctx ends. It must be called once,
-// before the servers start.
+// run serves jobs on n goroutines until ctx ends (none: the servers keep
+// go-coap's processing). It must be called once, before the servers start.
 func (h *handlers) run(ctx context.Context, n int) *sync.WaitGroup {
-	h.done = ctx.Done()
+	h.done, h.workers = ctx.Done(), n
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
@@ -81,8 +82,17 @@ func (h *handlers) process(req *pool.Message, cc *udpClient.Conn, handler config
 	h.free.Put(j)
 }
 
-func (h *handlers) UDPServerApply(cfg *udpServer.Config)   { cfg.ProcessReceivedMessage = h.process }
-func (h *handlers) DTLSServerApply(cfg *dtlsServer.Config) { cfg.ProcessReceivedMessage = h.process }
+func (h *handlers) UDPServerApply(cfg *udpServer.Config) {
+	if h.workers > 0 {
+		cfg.ProcessReceivedMessage = h.process
+	}
+}
+
+func (h *handlers) DTLSServerApply(cfg *dtlsServer.Config) {
+	if h.workers > 0 {
+		cfg.ProcessReceivedMessage = h.process
+	}
+}
 
 // holdKey keys a peer connection's *peerHold in its context (set when
 // go-coap makes the connection, see peerOpened).

@@ -19,11 +19,25 @@ import (
 // PeerIdle, and its retransmission gets the cached answer without being
 // handled twice.
 func TestQuietPeersForgotten(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		handlers int
+	}{
+		{"on the gateway's handler goroutines", 0},
+		{"on go-coap's goroutine per peer", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testQuietPeersForgotten(t, tc.handlers) })
+	}
+}
+
+func testQuietPeersForgotten(t *testing.T, handlers int) {
+	t.Helper()
 	srv := bustest.StartServer(t)
 	nc := bustest.Connect(t, srv)
 	g := startGateway(t, nc, func(c *coap.Config) {
 		c.QuietPeerIdle = 50 * time.Millisecond
 		c.PeerIdle = time.Minute
+		c.Handlers = handlers
 	})
 	con := coaptest.NewPeer(t, "127.0.53.130", g.Addr())
 	non := coaptest.NewPeer(t, "127.0.53.131", g.Addr())
