@@ -296,7 +296,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	grp, gctx := errgroup.WithContext(ctx)
 	workers := g.work.run(gctx, max(g.cfg.Handlers, 0))
-	defer workers.Wait()
+	defer func() { cancel(); workers.Wait() }() // an early return has no grp.Wait to end gctx
 	var stops []func()
 	defer func() {
 		for _, stop := range stops {

@@ -128,3 +128,18 @@ func peersHeld(g *coap.Gateway, want int64) func() error {
 		return nil
 	}
 }
+
+// TestRunFailsCleanly: a gateway that cannot bind returns the error and
+// stops its handler goroutines.
+func TestRunFailsCleanly(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	first := startGateway(t, nc, nil)
+	g, err := coap.New(coap.Config{Conn: nc, Logger: bustest.Logger(t), Listen: first.Addr().String(), Gateway: "coap@second"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Run(t.Context()); err == nil {
+		t.Fatal("Run on a bound address: no error")
+	}
+}
