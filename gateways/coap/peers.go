@@ -25,7 +25,10 @@ import (
 // waits for it to be done, so its stack stays at the minimum instead of
 // growing to the handler's depth (NATS publish, JSON, slog); Go starts new
 // goroutines with the average stack size it last measured, so deep peer
-// goroutines made every new one big too.
+// goroutines made every new one big too. A busy peer (its second message
+// and later while go-coap keeps it) is handled on its own goroutine: a
+// hand-over per message would halve a fast sender's rate, and busy peers
+// are few.
 type handlers struct {
 	jobs    chan *handlerJob
 	done    <-chan struct{} // closed when the workers stop: process runs inline
@@ -70,6 +73,10 @@ func (h *handlers) run(ctx context.Context, n int) *sync.WaitGroup {
 // process is go-coap's ProcessReceivedMessage: it returns once the message
 // is handled, as go-coap's in-flight deduplication expects.
 func (h *handlers) process(req *pool.Message, cc *udpClient.Conn, handler config.HandlerFunc[*udpClient.Conn]) {
+	if p := holdOf(cc); p != nil && p.busy.Swap(true) {
+		cc.ProcessReceivedMessageWithHandler(req, handler) // a busy peer
+		return
+	}
 	j := h.free.Get().(*handlerJob)
 	j.req, j.cc, j.h = req, cc, handler
 	select {
@@ -107,6 +114,8 @@ type peerHold struct {
 	// node is the node the gateway last talked to through this peer: held
 	// while the gateway has requests in flight to it or observes it.
 	node atomic.Pointer[node]
+	// busy is set by the peer's first message (see handlers).
+	busy atomic.Bool
 }
 
 func (h *peerHold) held() bool {
