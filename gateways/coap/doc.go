@@ -122,10 +122,12 @@
 //     beacons from a fresh port every 30 s anyway; commands and discoveries
 //     make a new peer toward the node when they need one.
 //
-// Received messages are handled on at most Config.Handlers goroutines;
-// go-coap's goroutine per peer only hands them over and waits, so that it
-// keeps the smallest stack (a negative Handlers keeps go-coap's way, one
-// hand-over less per message for a few very busy peers).
+// A peer's first message is handled on one of at most Config.Handlers
+// goroutines: go-coap's goroutine per peer only hands it over and waits, so
+// that a peer seen once (a beacon) keeps the smallest stack. Its later
+// messages, while go-coap keeps the peer, are handled on the peer's own
+// goroutine (no hand-over per message for a fast sender). A negative
+// Handlers handles every message on the peer's goroutine.
 //
 // # DTLS
 //

@@ -76,9 +76,9 @@ type Config struct {
 	// Default 500 ms (a node sending faster keeps its peer); negative:
 	// PeerIdle.
 	QuietPeerIdle time.Duration
-	// Handlers caps the received messages handled at once (see doc.go,
-	// "Memory per peer"). Default 64; negative: each on go-coap's goroutine
-	// of its peer (a hand-over less per message, a deeper stack per peer).
+	// Handlers caps the peers' first messages handled at once (see doc.go,
+	// "Memory per peer"). Default 64; negative: every message on go-coap's
+	// goroutine of its peer (a deeper stack per peer).
 	Handlers int
 	// MaxNodes caps the nodes owned. Default 100 000.
 	MaxNodes int
