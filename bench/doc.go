@@ -66,9 +66,13 @@
 //
 // With --cpu-profiles DIR, the server runs with --pprof and each
 // scenario's measurement leaves a CPU, a block and a mutex profile in DIR
-// (<scenario>.pprof, <scenario>.block.pprof, <scenario>.mutex.pprof); the
-// dashboard scenario also a heap profile with its browsers still connected
-// (<scenario>.heap.pprof).
+// (<scenario>.pprof, <scenario>.block.pprof, <scenario>.mutex.pprof). The
+// dashboard scenario with its browsers still connected, and the scale
+// scenarios at the end of registration and of the hold, also leave a heap
+// profile, a goroutine profile and the heap profile as text, which ends
+// with the runtime's MemStats (StackInuse among them): <name>.heap.pprof,
+// <name>.goroutine.pprof, <name>.heap.txt, with name <scenario>,
+// <scenario>-register or <scenario>-hold.
 //
 // Baselines run in the same invocation: raw NATS publish/subscribe on the
 // server's own NATS (the floor of the bus), a no-op go-coap server (a child

@@ -30,53 +30,62 @@ func (p *profiler) start(ctx context.Context, name string, d time.Duration) {
 		return
 	}
 	secs := strconv.Itoa(max(int(d.Seconds()), 1))
-	for _, q := range []struct{ what, name string }{
-		{"profile?seconds=" + secs, name},
-		{"block?seconds=" + secs, name + ".block"},
-		{"mutex?seconds=" + secs, name + ".mutex"},
+	for _, q := range []struct{ what, file string }{
+		{"profile?seconds=" + secs, name + ".pprof"},
+		{"block?seconds=" + secs, name + ".block.pprof"},
+		{"mutex?seconds=" + secs, name + ".mutex.pprof"},
 	} {
-		p.wg.Go(func() {
-			if err := p.get(ctx, q.what, q.name); err != nil {
-				p.mu.Lock()
-				p.err = append(p.err, err)
-				p.mu.Unlock()
-			}
-		})
+		p.wg.Go(func() { p.fetch(ctx, q.what, q.file) })
 	}
 }
 
-// heap fetches a heap profile now into <dir>/<name>.heap.pprof.
+// heap fetches a heap and a goroutine profile now into
+// <dir>/<name>.heap.pprof and <name>.goroutine.pprof, and the heap profile
+// as text, which ends with the runtime's MemStats (HeapInuse, StackInuse),
+// into <name>.heap.txt.
 func (p *profiler) heap(ctx context.Context, name string) {
 	if p == nil {
 		return
 	}
-	if err := p.get(ctx, "heap", name+".heap"); err != nil {
+	for _, q := range []struct{ what, file string }{
+		{"heap", name + ".heap.pprof"},
+		{"goroutine", name + ".goroutine.pprof"},
+		{"heap?debug=1", name + ".heap.txt"},
+	} {
+		p.fetch(ctx, q.what, q.file)
+	}
+}
+
+// fetch gets what into <dir>/<file>, keeping the error for wait.
+func (p *profiler) fetch(ctx context.Context, what, file string) {
+	if err := p.get(ctx, what, file); err != nil {
 		p.mu.Lock()
 		p.err = append(p.err, err)
 		p.mu.Unlock()
 	}
 }
 
-func (p *profiler) get(ctx context.Context, what, name string) error {
+// get fetches what into <dir>/<file>.
+func (p *profiler) get(ctx context.Context, what, file string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+what, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("profile %s: %w", name, err)
+		return fmt.Errorf("profile %s: %w", file, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("profile %s: %s", name, resp.Status)
+		return fmt.Errorf("profile %s: %s", file, resp.Status)
 	}
-	f, err := os.Create(filepath.Join(p.dir, name+".pprof"))
+	f, err := os.Create(filepath.Join(p.dir, file))
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("profile %s: %w", name, err)
+		return fmt.Errorf("profile %s: %w", file, err)
 	}
 	return f.Close()
 }

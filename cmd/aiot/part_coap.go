@@ -21,6 +21,7 @@ func coapPart() part {
 			fs.StringVar(&keys, "coap-dtls-keys", "", "DTLS pre-shared keys file, mode 600: lines of \"<identity> <hex key>\"")
 			fs.DurationVar(&cfg.CommandTimeout, "coap-command-timeout", 5*time.Second, "time a CoAP node has to answer a command")
 			fs.Float64Var(&cfg.SourceRate, "coap-rate", 1000, "POSTs accepted per second from one source address (more get 4.29; -1: no limit)")
+			fs.DurationVar(&cfg.QuietPeerIdle, "coap-quiet-peer-idle", 500*time.Millisecond, "a CoAP peer that only sent NON requests is forgotten after this much silence (others after 10 s; longer keeps fast senders' state, shorter holds less memory; negative: 10 s)")
 			fs.Float64Var(&cfg.DiscoveryRate, "coap-discovery-rate", 10, "discoveries started per second toward one address (bounds reflection of spoofed beacons; -1: no limit)")
 			return func(sys *system) (runner, error) {
 				switch {

@@ -31,6 +31,8 @@ func (g *Gateway) command(ctx context.Context, uid, res string, payload []byte) 
 	if len(payload) > MaxPayload {
 		return fmt.Errorf("payload: %w: %d bytes, max %d", ErrPayloadTooLarge, len(payload), MaxPayload)
 	}
+	n.inflight.Add(1) // a separate response may come well after the ACK
+	defer n.inflight.Add(-1)
 	cc, err := g.connTo(n)
 	if err != nil {
 		return err

@@ -15,8 +15,10 @@ import (
 	"github.com/goaiot/goaiot/bus"
 )
 
-// startDiscovery discovers n in the background, unless its address had its
-// share of discoveries (DiscoveryRate): then the next beacon tries again.
+// startDiscovery queues n for a discovery in the background, unless its
+// address had its share of discoveries (DiscoveryRate): then the next
+// beacon tries again. At most MaxDiscoveries run at once, in the order they
+// were asked for; a waiting one is a pointer in a queue, not a goroutine.
 // g.mu held.
 func (g *Gateway) startDiscovery(n *node) {
 	if n.secure == nil && !g.toward.Allow(n.addr.Addr()) { // a DTLS peer cannot be spoofed
@@ -25,13 +27,43 @@ func (g *Gateway) startDiscovery(n *node) {
 		return
 	}
 	n.discovering = true
-	go func() {
+	if g.head > len(g.waiting)/2 { // the queue never drained: reuse its front
+		k := copy(g.waiting, g.waiting[g.head:])
+		clear(g.waiting[k:])
+		g.waiting, g.head = g.waiting[:k], 0
+	}
+	g.waiting = append(g.waiting, n)
+	if g.discoverers < g.cfg.MaxDiscoveries {
+		g.discoverers++
+		go g.discoverWaiting()
+	}
+}
+
+// discoverWaiting discovers the waiting nodes one after another until none
+// is left (one of the MaxDiscoveries slots).
+func (g *Gateway) discoverWaiting() {
+	for {
+		g.mu.Lock()
+		if g.head == len(g.waiting) || g.runCtx.Err() != nil {
+			g.discoverers--
+			if g.discoverers == 0 {
+				g.waiting, g.head = nil, 0 // the queue's array goes too
+			}
+			g.mu.Unlock()
+			return
+		}
+		n := g.waiting[g.head]
+		g.waiting[g.head] = nil
+		if g.head++; g.head == len(g.waiting) {
+			g.waiting, g.head = g.waiting[:0], 0
+		}
+		g.mu.Unlock()
 		ok := g.discoverNode(n)
 		g.mu.Lock()
 		n.discovering = false
 		n.discovered = ok
 		g.mu.Unlock()
-	}()
+	}
 }
 
 // discoveryBudget bounds one discovery to this many request timeouts, so
@@ -50,16 +82,15 @@ type resource struct {
 // names, then reads (or observes) each. It reports whether the node
 // answered; a node that did not is tried again at its next beacon.
 func (g *Gateway) discoverNode(n *node) bool {
-	select {
-	case g.discover <- struct{}{}:
-		defer func() { <-g.discover }()
-	case <-n.ctx.Done():
+	ctx, ok := g.begin(n)
+	if !ok {
 		return false
 	}
+	defer g.end(n)
 	log := g.log.With("node", n.uid, "address", n.addr)
-	body, err := g.get(n, WellKnownCore, MaxLinkFormat)
+	body, err := g.get(ctx, n, WellKnownCore, MaxLinkFormat)
 	if err != nil {
-		if n.ctx.Err() == nil {
+		if !n.gone.Load() {
 			g.discoveryFailures.Add(1)
 			log.Warn("discovery failed; retrying at the next beacon", "err", err)
 		}
@@ -77,7 +108,7 @@ func (g *Gateway) discoverNode(n *node) bool {
 	for i, r := range res {
 		names[i] = r.name
 	}
-	if n.ctx.Err() != nil {
+	if n.gone.Load() {
 		return false
 	}
 	if err := g.tracker.PublishResources(n.uid, names); err != nil {
@@ -87,7 +118,7 @@ func (g *Gateway) discoverNode(n *node) bool {
 	log.Info("node discovered", "resources", names)
 	budget := time.Now().Add(discoveryBudget * g.cfg.RequestTimeout)
 	for i, r := range res {
-		if n.ctx.Err() != nil {
+		if n.gone.Load() {
 			return false
 		}
 		if time.Now().After(budget) {
@@ -100,7 +131,7 @@ func (g *Gateway) discoverNode(n *node) bool {
 			}
 			continue
 		}
-		g.fetch(n, r.name)
+		g.fetch(ctx, n, r.name)
 	}
 	return true
 }
@@ -126,13 +157,13 @@ func resources(links []Link, skipped func(target string, err error)) []resource 
 	return out
 }
 
-// get GETs path on node n and returns the body of a 2.05.
-func (g *Gateway) get(n *node, path string, limit int) ([]byte, error) {
+// get GETs path on node n (ctx from begin) and returns the body of a 2.05.
+func (g *Gateway) get(ctx context.Context, n *node, path string, limit int) ([]byte, error) {
 	cc, err := g.connTo(n)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, g.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.RequestTimeout)
 	defer cancel()
 	resp, err := cc.Get(ctx, path)
 	if err != nil {
@@ -150,10 +181,10 @@ func (g *Gateway) get(n *node, path string, limit int) ([]byte, error) {
 }
 
 // fetch GETs one resource and publishes its value.
-func (g *Gateway) fetch(n *node, name string) {
-	body, err := g.get(n, "/"+name, MaxValue)
+func (g *Gateway) fetch(ctx context.Context, n *node, name string) {
+	body, err := g.get(ctx, n, "/"+name, MaxValue)
 	if err != nil {
-		if n.ctx.Err() == nil {
+		if !n.gone.Load() {
 			g.log.Warn("read resource", "node", n.uid, "resource", name, "err", err)
 		}
 		return
@@ -166,7 +197,7 @@ func (g *Gateway) publishValue(n *node, name string, body []byte) {
 		g.log.Warn("value dropped", "node", n.uid, "resource", name, "err", err)
 		return
 	}
-	if n.ctx.Err() != nil {
+	if n.gone.Load() {
 		return // this incarnation has ended: never publish for a node gone offline
 	}
 	if err := g.tracker.PublishValue(n.uid, name, string(body)); err != nil {
@@ -182,11 +213,16 @@ func (g *Gateway) observe(n *node, name string) {
 		g.log.Warn("observe", "node", n.uid, "resource", name, "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, g.cfg.RequestTimeout)
+	work, ok := g.begin(n)
+	if !ok {
+		return
+	}
+	defer g.end(n)
+	ctx, cancel := context.WithTimeout(work, g.cfg.RequestTimeout)
 	defer cancel()
 	obs, err := cc.Observe(ctx, "/"+name, func(m *pool.Message) { g.notified(n, name, m) })
 	if err != nil {
-		if n.ctx.Err() == nil {
+		if !n.gone.Load() {
 			g.log.Warn("observe", "node", n.uid, "resource", name, "err", err)
 		}
 		return
@@ -197,10 +233,14 @@ func (g *Gateway) observe(n *node, name string) {
 func (g *Gateway) keepObservation(n *node, name string, cc mux.Conn, obs mux.Observation) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if n.ctx.Err() != nil || n.observed == nil {
+	if n.gone.Load() {
 		go cancelObservation(&observation{conn: cc, obs: obs}, g.cfg.RequestTimeout)
 		return
 	}
+	if n.observed == nil {
+		n.observed = make(map[string]*observation)
+	}
+	n.watched.Store(true) // notifications arrive on its peer: keep it
 	n.observed[name] = &observation{conn: cc, obs: obs}
 }
 

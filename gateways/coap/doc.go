@@ -47,8 +47,8 @@
 //     subject token are skipped with a log line, never remapped. Requests
 //     go one after another (constrained nodes prefer it), a discovery lasts
 //     at most six request timeouts, and at most Config.MaxDiscoveries run
-//     at once. A node that does not answer stays online and is tried again
-//     at its next beacon.
+//     at once (the others wait their turn, in order). A node that does not
+//     answer stays online and is tried again at its next beacon.
 //   - A /server value also refreshes its node.
 //   - alive from a known node: node.check again and a refresh; no
 //     rediscovery (Pyaiot rediscovers every 30 s). Observations that ended
@@ -103,11 +103,32 @@
 // than from a socket dialled per node: one file descriptor and one read loop
 // serve any number of nodes, the nodes see the gateway's well-known port as
 // the source (what a firewall or NAT rule for CoAP expects), and answers and
-// notifications arrive on the socket already being read. Per-peer state
-// (go-coap's connection, token and deduplication tables) is evicted after
-// Config.PeerIdle of silence by go-coap's inactivity monitor (but not while
-// a confirmable is in flight), so spoofed sources cannot grow memory
-// without bound.
+// notifications arrive on the socket already being read.
+//
+// # Memory per peer
+//
+// go-coap keeps state per peer address (a connection, its token and
+// deduplication tables, a goroutine), evicted after a silence (never while
+// a confirmable the gateway sent is in flight), so spoofed sources cannot
+// grow memory without bound (Stats.Peers counts what is held):
+//   - after Config.PeerIdle (10 s) for a peer that sent a confirmable
+//     request (its retransmissions within that time get the cached answer
+//     and are not handled twice), a node's peer while the gateway has
+//     requests to it in flight (discovery, a command) or observes it, and
+//     every DTLS session;
+//   - after Config.QuietPeerIdle (0.5 s) for any other plain CoAP peer: one
+//     that only sent NON requests (go-coap keeps nothing for those once
+//     answered; a duplicated NON is handled again, see package coapreply),
+//     or a node's once its discovery or command is over. A RIOT node
+//     beacons from a fresh port every 30 s anyway; commands and discoveries
+//     make a new peer toward the node when they need one.
+//
+// A peer's first message is handled on one of at most Config.Handlers
+// goroutines: go-coap's goroutine per peer only hands it over and waits, so
+// that a peer seen once (a beacon) keeps the smallest stack. Its later
+// messages, while go-coap keeps the peer, are handled on the peer's own
+// goroutine (no hand-over per message for a fast sender). A negative
+// Handlers handles every message on the peer's goroutine.
 //
 // # DTLS
 //

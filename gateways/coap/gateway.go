@@ -13,13 +13,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/plgd-dev/go-coap/v3/dtls"
-	dtlsServer "github.com/plgd-dev/go-coap/v3/dtls/server"
 	"github.com/plgd-dev/go-coap/v3/mux"
 	coapNet "github.com/plgd-dev/go-coap/v3/net"
-	"github.com/plgd-dev/go-coap/v3/net/monitor/inactivity"
 	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/pkg/runner/periodic"
 	"github.com/plgd-dev/go-coap/v3/udp"
-	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
 	udpServer "github.com/plgd-dev/go-coap/v3/udp/server"
 	"golang.org/x/sync/errgroup"
 
@@ -73,6 +71,15 @@ type Config struct {
 	// PeerIdle evicts go-coap's per-peer state after this much silence.
 	// Default 10 s (shorter than RIOT's 30 s beacon).
 	PeerIdle time.Duration
+	// QuietPeerIdle evicts it sooner for a plain CoAP peer that only sent
+	// NON requests and was sent none (see doc.go, "Memory per peer").
+	// Default 500 ms (a node sending faster keeps its peer); negative:
+	// PeerIdle.
+	QuietPeerIdle time.Duration
+	// Handlers caps the peers' first messages handled at once (see doc.go,
+	// "Memory per peer"). Default 64; negative: every message on go-coap's
+	// goroutine of its peer (a deeper stack per peer).
+	Handlers int
 	// MaxNodes caps the nodes owned. Default 100 000.
 	MaxNodes int
 	// MaxDiscoveries caps discoveries running at once. Default 32.
@@ -139,6 +146,15 @@ func (c *Config) setDefaults() {
 		// its state, and beacons come from a fresh port anyway.
 		c.PeerIdle = 10 * time.Second
 	}
+	switch {
+	case c.QuietPeerIdle == 0:
+		c.QuietPeerIdle = min(500*time.Millisecond, c.PeerIdle)
+	case c.QuietPeerIdle < 0 || c.QuietPeerIdle > c.PeerIdle:
+		c.QuietPeerIdle = c.PeerIdle
+	}
+	if c.Handlers == 0 {
+		c.Handlers = 64
+	}
 	if c.SourceRate == 0 {
 		c.SourceRate = 1000
 	}
@@ -161,6 +177,9 @@ type Stats struct {
 	DiscoveriesDeferred int64
 	// Table counts the node table kept in NODE_TABLES (see doc.go).
 	Table persist.Stats
+	// Peers is how many peers go-coap holds state for now (see doc.go,
+	// "Memory per peer").
+	Peers int64
 }
 
 // Gateway is the CoAP gateway: it serves /alive and /server, discovers and
@@ -176,10 +195,10 @@ type Gateway struct {
 	table   *persist.Table[nodeEntry] // nil: not persisted
 
 	ready    chan struct{}
+	work     *handlers // runs go-coap's handlers (peers.go)
 	udpSrv   *udpServer.Server
 	addr     net.Addr
 	dtlsAddr net.Addr
-	discover chan struct{} // semaphore of running discoveries
 
 	mu       sync.Mutex
 	runCtx   context.Context
@@ -188,8 +207,13 @@ type Gateway struct {
 	// peaks of nodes and bySource, so that they give memory back after id
 	// churn (see dropLocked)
 	nodesPeak, sourcesPeak shrink.Peak
+	// waiting are the nodes whose discovery waits for one of the
+	// MaxDiscoveries slots (from head on), discoverers the slots taken
+	waiting     []*node
+	head        int
+	discoverers int
 
-	beacons, values, rejected, discovered, discoveryFailures, notifications, limited, deferred atomic.Int64
+	beacons, values, rejected, discovered, discoveryFailures, notifications, limited, deferred, peers atomic.Int64
 }
 
 // New validates cfg and builds the gateway; Run starts it.
@@ -205,7 +229,7 @@ func New(cfg Config) (*Gateway, error) {
 		limiter:  sourcelimit.New(cfg.SourceRate, int(2*cfg.SourceRate)),
 		toward:   sourcelimit.New(cfg.DiscoveryRate, int(2*cfg.DiscoveryRate)),
 		ready:    make(chan struct{}),
-		discover: make(chan struct{}, cfg.MaxDiscoveries),
+		work:     newHandlers(),
 		nodes:    make(map[string]*node),
 		bySource: make(map[string]string),
 	}
@@ -257,7 +281,7 @@ func (g *Gateway) Stats() Stats {
 	return Stats{Stats: g.tracker.Stats(), Beacons: g.beacons.Load(), Values: g.values.Load(),
 		Rejected: g.rejected.Load(), Discovered: g.discovered.Load(), DiscoveryFailures: g.discoveryFailures.Load(),
 		Notifications: g.notifications.Load(), Limited: g.limited.Load(), DiscoveriesDeferred: g.deferred.Load(),
-		Table: g.table.Stats()}
+		Table: g.table.Stats(), Peers: g.peers.Load()}
 }
 
 // Run binds the listeners and serves until ctx ends; then every owned node
@@ -271,6 +295,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	restored := g.restore(ctx)
 
 	grp, gctx := errgroup.WithContext(ctx)
+	workers := g.work.run(gctx, max(g.cfg.Handlers, 0))
+	defer func() { cancel(); workers.Wait() }() // an early return has no grp.Wait to end gctx
 	var stops []func()
 	defer func() {
 		for _, stop := range stops {
@@ -328,18 +354,6 @@ func (g *Gateway) nodePortText() string {
 	return fmt.Sprint(g.cfg.NodePort)
 }
 
-// peerIdle evicts per-peer state after a silence (spoofed sources cannot
-// grow memory without bound), but not while a confirmable is in flight.
-type peerIdle time.Duration
-
-func (p peerIdle) monitor() udpClient.InactivityMonitor {
-	return udpClient.DeferInactivityWhileConfirmableMessagesPending(
-		inactivity.New(time.Duration(p), func(cc *udpClient.Conn) { _ = cc.Close() }))
-}
-
-func (p peerIdle) UDPServerApply(cfg *udpServer.Config)   { cfg.CreateInactivityMonitor = p.monitor }
-func (p peerIdle) DTLSServerApply(cfg *dtlsServer.Config) { cfg.CreateInactivityMonitor = p.monitor }
-
 // coapErrors logs what go-coap drops before any handler runs: malformed or
 // oversized datagrams, failed sends.
 func (g *Gateway) coapErrors(err error) {
@@ -357,7 +371,10 @@ func (g *Gateway) serveUDP(ctx context.Context, grp *errgroup.Group) (func(), er
 		options.WithContext(ctx),
 		options.WithErrors(g.coapErrors),
 		options.WithMaxMessageSize(MaxLinkFormat),
-		peerIdle(g.cfg.PeerIdle),
+		peerIdle{idle: g.cfg.PeerIdle, quiet: g.cfg.QuietPeerIdle},
+		options.WithPeriodicRunner(periodic.New(ctx.Done(), peerCheck(g.cfg.QuietPeerIdle))),
+		options.WithOnNewConn(g.peerOpened),
+		g.work,
 	)
 	g.udpSrv = srv
 	g.addr = l.LocalAddr()
@@ -402,7 +419,10 @@ func (g *Gateway) serveDTLS(ctx context.Context, grp *errgroup.Group) (func(), e
 		options.WithContext(ctx),
 		options.WithErrors(g.coapErrors),
 		options.WithMaxMessageSize(MaxLinkFormat),
-		peerIdle(g.cfg.PeerIdle),
+		peerIdle{idle: g.cfg.PeerIdle, quiet: g.cfg.QuietPeerIdle},
+		options.WithPeriodicRunner(periodic.New(ctx.Done(), peerCheck(g.cfg.QuietPeerIdle))),
+		options.WithOnNewConn(g.peerOpened),
+		g.work,
 	)
 	g.dtlsAddr = l.Addr()
 	grp.Go(func() error {

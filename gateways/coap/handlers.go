@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 
+	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/mux"
 
@@ -83,7 +84,6 @@ func (g *Gateway) handleServer(w mux.ResponseWriter, m *mux.Message, secure bool
 		g.reject(w, m, codes.NotFound, PathServer, err)
 		return
 	}
-	g.values.Add(1)
 	acknowledge(w, m)
 }
 
@@ -100,6 +100,7 @@ func (g *Gateway) handleUnknown(w mux.ResponseWriter, m *mux.Message) {
 
 // readPost checks the method and reads a bounded body.
 func (g *Gateway) readPost(w mux.ResponseWriter, m *mux.Message) ([]byte, bool) {
+	holdConfirmable(w, m)
 	path, _ := m.Path()
 	if m.Code() != codes.POST {
 		g.reject(w, m, codes.MethodNotAllowed, path, fmt.Errorf("method %s: only POST", m.Code()))
@@ -154,7 +155,18 @@ func acknowledge(w mux.ResponseWriter, m *mux.Message) {
 // respond answers m with code and text, unless its No-Response option
 // declines that class; a failed write (a closed conn) has nobody to tell.
 func respond(w mux.ResponseWriter, m *mux.Message, code codes.Code, text string) {
+	holdConfirmable(w, m)
 	_ = coapreply.Reply(w, m, code, text)
+}
+
+// holdConfirmable keeps the peer of a confirmable request for PeerIdle:
+// go-coap answers its retransmissions from the peer's response cache.
+func holdConfirmable(w mux.ResponseWriter, m *mux.Message) {
+	if m.Type() == message.Confirmable {
+		if h := holdOf(w.Conn()); h != nil {
+			h.confirmable.Store(true)
+		}
+	}
 }
 
 // CodeText renders a CoAP code as RFC 7252 writes it: "4.00 Bad Request".

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/mux"
@@ -15,21 +16,65 @@ import (
 )
 
 // node is one incarnation of a node: a reset, a move or an expiry ends it
-// (ctx is cancelled, stopping its discovery and observations).
+// (gone is set and the requests it has in flight are cancelled).
 type node struct {
 	uid    string
 	src    source
 	addr   netip.AddrPort // the node's own CoAP server
 	secure mux.Conn       // the DTLS session, nil over plain UDP (or not back since a restart)
 	since  time.Time      // when this incarnation began
-	ctx    context.Context
-	cancel context.CancelFunc
+	gone   atomic.Bool    // the incarnation has ended: publish nothing more for it
+	// inflight counts the gateway's requests to the node in flight;
+	// watched is set once it is observed: either keeps its peer (peerHold).
+	inflight atomic.Int32
+	watched  atomic.Bool
 
 	// guarded by Gateway.mu
 	restored    bool // from NODE_TABLES, not heard from since (persist.go)
 	discovering bool
 	discovered  bool
-	observed    map[string]*observation
+	observed    map[string]*observation // made on the first observation
+	// work is there while requests to the node are in flight (see begin).
+	work *nodeWork
+}
+
+// nodeWork is the context of the requests in flight to a node, cancelled
+// when the last of them ends or the node does: a held node with nothing in
+// flight has no context (a context costs a few hundred bytes).
+type nodeWork struct {
+	ctx  context.Context
+	stop context.CancelFunc
+	busy int
+}
+
+// begin returns the context of a request to n, false once n has ended;
+// end must follow. g.mu not held.
+func (g *Gateway) begin(n *node) (context.Context, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n.gone.Load() {
+		return nil, false
+	}
+	if n.work == nil {
+		ctx, stop := context.WithCancel(g.runCtx)
+		n.work = &nodeWork{ctx: ctx, stop: stop}
+	}
+	n.work.busy++
+	n.inflight.Add(1)
+	return n.work.ctx, true
+}
+
+// end ends what begin began.
+func (g *Gateway) end(n *node) {
+	n.inflight.Add(-1)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if w := n.work; w != nil { // nil: the node has ended meanwhile
+		if w.busy--; w.busy == 0 {
+			w.stop()
+			n.work = nil
+		}
+	}
 }
 
 type observation struct {
@@ -98,9 +143,7 @@ func (g *Gateway) replace(uid string, src source, addr netip.AddrPort, secure mu
 	if old, ok := g.bySource[src.key]; ok && old != uid {
 		g.log.Info("source now belongs to another node", "source", src.key, "was", old, "now", uid)
 	}
-	ctx, cancel := context.WithCancel(g.runCtx)
-	n := &node{uid: uid, src: src, addr: addr, secure: secure, since: time.Now(), ctx: ctx, cancel: cancel,
-		observed: make(map[string]*observation)}
+	n := &node{uid: uid, src: src, addr: addr, secure: secure, since: time.Now()}
 	g.nodes[uid] = n
 	g.bySource[src.key] = uid
 	g.table.Changed(uid)
@@ -137,7 +180,11 @@ func (g *Gateway) dropLocked(uid string) {
 	}
 	g.nodes, g.bySource = shrink.Map(g.nodes, &g.nodesPeak), shrink.Map(g.bySource, &g.sourcesPeak)
 	g.table.Changed(uid)
-	n.cancel()
+	n.gone.Store(true)
+	if n.work != nil {
+		n.work.stop()
+		n.work = nil
+	}
 	for _, o := range n.observed {
 		go cancelObservation(o, g.cfg.RequestTimeout)
 	}
@@ -187,7 +234,13 @@ func (g *Gateway) update(src source, u Update) error {
 		}
 		return err
 	}
-	return g.tracker.PublishValue(uid, u.Resource, u.Value)
+	// Counted before it is published: whoever sees the value sees it counted.
+	g.values.Add(1)
+	if err := g.tracker.PublishValue(uid, u.Resource, u.Value); err != nil {
+		g.values.Add(-1)
+		return err
+	}
+	return nil
 }
 
 // lookup returns the current incarnation of uid.
@@ -222,6 +275,9 @@ func (g *Gateway) connTo(n *node) (mux.Conn, error) {
 	cc, err := g.udpSrv.NewConn(net.UDPAddrFromAddrPort(n.addr), local...)
 	if err != nil {
 		return nil, fmt.Errorf("conn to %s: %w", n.addr, err)
+	}
+	if h := holdOf(cc); h != nil {
+		h.node.Store(n) // kept while requests to n are in flight (peerHold)
 	}
 	return cc, nil
 }

@@ -124,9 +124,7 @@ func (g *Gateway) restore(ctx context.Context) int {
 		if e.To != "" {
 			src.to = net.ParseIP(e.To)
 		}
-		nctx, cancel := context.WithCancel(g.runCtx)
-		g.nodes[e.UID] = &node{uid: e.UID, src: src, addr: g.nodeAddr(src), since: e.Since, ctx: nctx, cancel: cancel,
-			observed: make(map[string]*observation), restored: true}
+		g.nodes[e.UID] = &node{uid: e.UID, src: src, addr: g.nodeAddr(src), since: e.Since, restored: true}
 		g.bySource[src.key] = e.UID
 	}
 	if len(list) > 0 {

@@ -14,13 +14,13 @@ func TestNodeEntryRoundTrip(t *testing.T) {
 	since := time.Date(2026, 5, 4, 3, 2, 1, 0, time.UTC)
 	tests := []struct {
 		name string
-		n    node
+		n    *node
 	}{
-		{"plain", node{uid: "AB582D8277D4D97", since: since,
+		{"plain", &node{uid: "AB582D8277D4D97", since: since,
 			src: source{from: netip.MustParseAddrPort("[fd00:dead:beef::1]:54457")}}},
-		{"wildcard listener", node{uid: "n1", since: since,
+		{"wildcard listener", &node{uid: "n1", since: since,
 			src: source{from: netip.MustParseAddrPort("10.0.0.7:40000"), to: net.ParseIP("10.0.0.1")}}},
-		{"dtls, zoned", node{uid: "n2", since: since,
+		{"dtls, zoned", &node{uid: "n2", since: since,
 			src: source{from: netip.MustParseAddrPort("[fe80::1%eth0]:5684"), secure: true}}},
 	}
 	for _, tt := range tests {

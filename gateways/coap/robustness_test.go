@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
@@ -301,4 +303,42 @@ func TestSourceRateLimit(t *testing.T) {
 	if got := request(t, dialFrom(t, g, "127.0.53.92"), codes.POST, "/alive", []byte("alive:calm")); got != codes.Changed {
 		t.Fatalf("another source answered %s while one floods", coap.CodeText(got))
 	}
+}
+
+// TestDiscoveryQueue: with more new nodes than discovery slots, each waits
+// its turn and every one is discovered.
+func TestDiscoveryQueue(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	named := bustest.Subscribe(t, nc, bus.NodeValue("*", "name"))
+	g := startGateway(t, nc, func(c *coap.Config) { c.MaxDiscoveries = 2 })
+	const nodes = 12
+	for i := range nodes {
+		ip := fmt.Sprintf("127.0.53.%d", 140+i)
+		fakeNode(t, ip+":5683", "</name>", map[string]string{"name": fmt.Sprintf("q%d", i)})
+		request(t, dialFrom(t, g, ip), codes.POST, "/alive", []byte(fmt.Sprintf("alive:q%d", i)))
+	}
+	// Two run at once: their values may come in either order.
+	names := map[string]string{}
+	deadline := time.After(wait)
+	for len(names) < nodes {
+		var m *nats.Msg
+		select {
+		case m = <-named:
+		case <-deadline:
+			t.Fatalf("names of %d nodes, want %d: %v", len(names), nodes, names)
+		}
+		s, err := bus.ParseSubject(m.Subject)
+		v, verr := bus.ParseValue(m.Data)
+		if err != nil || verr != nil {
+			t.Fatalf("%s: %v %v", m.Subject, err, verr)
+		}
+		names[s.Node] = v.Text()
+	}
+	for uid, v := range names {
+		if v != uid {
+			t.Errorf("%s: name = %q", uid, v)
+		}
+	}
+	bustest.Eventually(t, wait, "every discovery counted", func() error { return bustest.Want(g.Stats().Discovered == nodes) })
 }
