@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"sync"
+	"sync/atomic"
 
 	"github.com/gorilla/websocket"
 
@@ -30,14 +30,15 @@ type frame struct {
 	// history, site, collision, refused): only browsers that asked for
 	// them get them (see client.ext).
 	ext bool
-	// pyaiot are the messages that follow this one for Pyaiot's page: a
-	// node's seed values (protocol, ip or id) after its "new" or "reset",
-	// as Pyaiot's gateways sent them.
-	pyaiot []*frame
+	// seed, on a node's "new" or "reset", makes the messages that follow
+	// it for Pyaiot's page: the node's seed values (protocol, ip or id),
+	// as Pyaiot's gateways sent them. They are made when a Pyaiot page
+	// needs them, not kept for every node.
+	seed *seed
 
-	pmOnce sync.Once
-	pm     *websocket.PreparedMessage
-	pmErr  error
+	// pm is the message prepared for compressing browsers, made on first
+	// use (two browsers may make it at once; either result is right).
+	pm atomic.Pointer[websocket.PreparedMessage]
 }
 
 // newFrame encodes v as a text frame.
@@ -66,8 +67,15 @@ func (f *frame) size() int { return len(f.wire) - f.hdr }
 
 // prepared returns the message as a PreparedMessage, made on first use.
 func (f *frame) prepared() (*websocket.PreparedMessage, error) {
-	f.pmOnce.Do(func() { f.pm, f.pmErr = websocket.NewPreparedMessage(websocket.TextMessage, f.data()) })
-	return f.pm, f.pmErr
+	if pm := f.pm.Load(); pm != nil {
+		return pm, nil
+	}
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, f.data())
+	if err != nil {
+		return nil, fmt.Errorf("prepare message: %w", err)
+	}
+	f.pm.Store(pm)
+	return pm, nil
 }
 
 func headerLen(n int) int {
@@ -128,7 +136,7 @@ func framesFor(ext bool, frames []*frame) []*frame {
 			continue
 		}
 		out = append(out, f)
-		out = append(out, f.pyaiot...)
+		out = append(out, f.seed.frames()...)
 	}
 	return out
 }

@@ -78,7 +78,7 @@ func (x *index) node(ev event) (*nodeEntry, bool) {
 	if ev.kind == bus.KindNodeState {
 		st = ev.state
 	}
-	n := &nodeEntry{uid: ev.uid, values: make(map[string]*valueEntry)}
+	n := &nodeEntry{uid: ev.uid}
 	x.nodes[ev.uid] = n
 	x.order = append(x.order, n)
 	x.setState(n, st)
@@ -110,7 +110,7 @@ func (x *index) applyState(n *nodeEntry, isNew bool, ev event) []*frame {
 			return []*frame{n.newFrame} // its card is gone: show it again
 		}
 		f := mustFrame(nodeEventMsg{Type: typeReset, UID: n.uid, TS: millis(ev.ts)}, "", true)
-		f.pyaiot = n.newFrame.pyaiot // Pyaiot re-seeds a node that rebooted
+		f.seed = n.newFrame.seed // Pyaiot re-seeds a node that rebooted
 		return []*frame{f}
 	}
 	if sameInfo(prev, ev.state) {
@@ -137,7 +137,7 @@ func (x *index) setState(n *nodeEntry, st bus.State) {
 		Type: typeNew, UID: n.uid, Site: st.Site, Gateway: st.Gateway, Protocol: st.Protocol,
 		Address: st.Address, State: st.State, TS: millis(st.Time),
 	}, "", true)
-	n.newFrame.pyaiot = seeds(n.uid, st)
+	n.newFrame.seed = newSeed(n.uid, st)
 	n.outFrame = nil
 	if st.State == bus.StateOffline {
 		n.outFrame = mustFrame(nodeEventMsg{Type: typeOut, UID: n.uid, TS: millis(st.Time)}, "", true)
@@ -155,6 +155,9 @@ func (x *index) setState(n *nodeEntry, st bus.State) {
 func (x *index) applyValue(n *nodeEntry, ev event) *frame {
 	v, ok := n.values[ev.endpoint]
 	if !ok {
+		if n.values == nil {
+			n.values = make(map[string]*valueEntry) // made on the first value
+		}
 		v = &valueEntry{}
 		n.values[ev.endpoint] = v
 		n.endpoints = append(n.endpoints, ev.endpoint)
@@ -212,28 +215,43 @@ func (x *index) forget(cutoff time.Time) int {
 // stats counts the known and online nodes.
 func (x *index) stats() (known, online int) { return len(x.order), x.online }
 
-// seeds are the values Pyaiot's gateways sent right after a node's "new"
-// (its page lists them in the node's menu): "protocol", and the CoAP
-// node's "ip" or the MQTT node's "id". goaiot's page gets them as fields
-// of "new" instead.
-func seeds(uid string, st bus.State) []*frame {
+// seed is what Pyaiot's gateways sent right after a node's "new" (its page
+// lists them in the node's menu): "protocol", and the CoAP node's "ip" or
+// the MQTT node's "id". goaiot's page gets them as fields of "new"
+// instead. Its strings share the node's state's memory.
+type seed struct {
+	uid, protocol, host string
+	ts                  int64
+}
+
+// newSeed returns the seed of node uid in state st; nil when st names no
+// protocol.
+func newSeed(uid string, st bus.State) *seed {
 	if st.Protocol == "" {
 		return nil
 	}
-	out := []*frame{seed(uid, "protocol", st.Protocol, st.Time)}
-	switch st.Protocol {
-	case bus.ProtocolCoAP:
-		if host := addressHost(st.Address); host != "" {
-			out = append(out, seed(uid, "ip", host, st.Time))
-		}
-	case bus.ProtocolMQTT, bus.ProtocolMQTTSN:
-		out = append(out, seed(uid, "id", uid, st.Time))
+	s := &seed{uid: uid, protocol: st.Protocol, ts: millis(st.Time)}
+	if st.Protocol == bus.ProtocolCoAP {
+		s.host = addressHost(st.Address)
 	}
-	return out
+	return s
 }
 
-func seed(uid, endpoint, value string, ts time.Time) *frame {
-	return updateFrame(uid, endpoint, value, millis(ts), "")
+// frames encodes the seed values; none for a nil seed.
+func (s *seed) frames() []*frame {
+	if s == nil {
+		return nil
+	}
+	out := []*frame{updateFrame(s.uid, "protocol", s.protocol, s.ts, "")}
+	switch s.protocol {
+	case bus.ProtocolCoAP:
+		if s.host != "" {
+			out = append(out, updateFrame(s.uid, "ip", s.host, s.ts, ""))
+		}
+	case bus.ProtocolMQTT, bus.ProtocolMQTTSN:
+		out = append(out, updateFrame(s.uid, "id", s.uid, s.ts, ""))
+	}
+	return out
 }
 
 // addressHost is the host part of a host:port address, or the address.
