@@ -22,6 +22,9 @@ const compressMin = 512
 // rest stay queued where a slow browser's updates can still be coalesced.
 const writeBatch = 64
 
+// maxBatchBytes bounds the payload of a frame of several messages.
+const maxBatchBytes = 64 << 10
+
 // maxWriteBuf is the largest write buffer put back in the pool shared by
 // the browsers' writers.
 const maxWriteBuf = 256 << 10
@@ -42,7 +45,10 @@ type client struct {
 	// ext: the browser asked for goaiot's extensions (/ws?ext=1, goaiot's
 	// page). Without it, it gets exactly Pyaiot's protocol (doc.go).
 	ext bool
-	wmu chan struct{} // the write lock (a channel, to wait with a timeout)
+	// batch: the browser asked for several messages per frame
+	// (/ws?ext=1&batch=1, goaiot's page), one JSON object a line.
+	batch bool
+	wmu   chan struct{} // the write lock (a channel, to wait with a timeout)
 	// deadline is the connection's write deadline as the writer last set
 	// it; zero after another write (control frames) set its own. wmu.
 	deadline time.Time
@@ -84,8 +90,11 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		closing: make(chan struct{}),
 		wmu:     make(chan struct{}, 1),
 		deflate: strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ",")), "permessage-deflate"),
-		ext:     r.URL.Query().Get("ext") == "1",
 	}
+	q := r.URL.Query()
+	c.ext = q.Get("ext") == "1"
+	c.batch = c.ext && q.Get("batch") == "1"
+
 	conn.SetPingHandler(func(data string) error {
 		c.control(websocket.PongMessage, []byte(data))
 		return nil
@@ -129,7 +138,7 @@ func (d *Dashboard) untrack(c *client) {
 func (c *client) serve() {
 	c.log.Debug("browser connected")
 	c.send(mustFrame(helloMsg{Type: typeHello, Server: "goaiot", Version: c.d.cfg.Version,
-		Role: c.id.role, User: c.id.user, Login: c.d.cfg.Users != nil}, "", false))
+		Role: c.id.role, User: c.id.user, Login: c.d.cfg.Users != nil, Batch: c.batch}, "", false))
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -368,19 +377,21 @@ func (c *client) writeFrames(batch []*frame) error {
 		}
 	}()
 	buf := (*bp)[:0]
-	for _, f := range batch {
-		if c.deflate && f.size() >= compressMin {
-			if err := c.flush(buf); err != nil {
-				return err
-			}
-			buf = buf[:0]
-			if err := c.writeCompressed(f, deadline); err != nil {
-				return err
-			}
+	run := 0 // the start of the frames not yet in buf
+	for i, f := range batch {
+		if !c.deflate || f.size() < compressMin {
 			continue
 		}
-		buf = append(buf, f.wire...)
+		if err := c.flush(c.appendFrames(buf, batch[run:i])); err != nil {
+			return err
+		}
+		buf = buf[:0]
+		if err := c.writeCompressed(f, deadline); err != nil {
+			return err
+		}
+		run = i + 1
 	}
+	buf = c.appendFrames(buf, batch[run:])
 	*bp = buf
 	if err := c.flush(buf); err != nil {
 		return err
@@ -388,6 +399,33 @@ func (c *client) writeFrames(batch []*frame) error {
 	c.d.m.framesOut.Add(float64(len(batch)))
 	clear(batch)
 	return nil
+}
+
+// appendFrames appends frames to buf as this browser takes them: one
+// websocket frame each, or, for a browser that asked for batches, frames
+// of several messages, a line each, of at most maxBatchBytes (a larger
+// message goes alone).
+func (c *client) appendFrames(buf []byte, frames []*frame) []byte {
+	if !c.batch {
+		for _, f := range frames {
+			buf = append(buf, f.wire...)
+		}
+		return buf
+	}
+	for len(frames) > 0 {
+		n, size := 1, frames[0].size()
+		for n < len(frames) && size+1+frames[n].size() <= maxBatchBytes {
+			size += 1 + frames[n].size()
+			n++
+		}
+		if n == 1 {
+			buf = append(buf, frames[0].wire...)
+		} else {
+			buf = appendBatch(buf, frames[:n])
+		}
+		frames = frames[n:]
+	}
+	return buf
 }
 
 // writeDeadline returns the connection's write deadline, set again only

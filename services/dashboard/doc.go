@@ -8,6 +8,12 @@
 //
 // Two dialects, chosen at the handshake:
 //   - /ws?ext=1 (goaiot's page): everything below, hello first.
+//   - /ws?ext=1&batch=1 (goaiot's page since issue 17): the same, but a
+//     text frame may hold several messages, one JSON object a line ('\n'
+//     between them, none after the last; a message never holds a raw
+//     newline), at most 64 KiB of them (a larger message has a frame of
+//     its own), from the first frame on; hello says "batch":true.
+//     Without batch=1 every message has a frame of its own.
 //   - /ws (Pyaiot's page, and any client that does not ask): exactly what
 //     Pyaiot's broker sends. No extension message (hello, synced, result,
 //     history, site, collision, refused); the snapshot leaves offline nodes
@@ -94,11 +100,12 @@
 //	    gateway). Shown once, not part of the snapshot; counted in
 //	    aiot_dashboard_claims_refused_total.
 //	{"type":"hello","server":"goaiot","version":V,"role":"viewer"|"operator",
-//	 "user":NAME,"login":true|false}                                     (ext)
+//	 "user":NAME,"login":true|false,"batch":true}                        (ext)
 //	    First message after the handshake, before any "new". role is what
 //	    this browser may do (see Login and roles); user is the logged-in
 //	    user (absent when anonymous); login is true when the dashboard has
-//	    users, i.e. when a login form makes sense.
+//	    users, i.e. when a login form makes sense. batch is present (true)
+//	    when the browser asked for several messages per frame (batch=1).
 //
 // A node offline for longer than Config.ForgetAfter (`--forget-after`,
 // 24 h) leaves the index: it is in no later snapshot, and a browser that
