@@ -20,7 +20,9 @@ const compressMin = 512
 
 // writeBatch is how many queued messages the writer takes at a time; the
 // rest stay queued where a slow browser's updates can still be coalesced.
-const writeBatch = 64
+// It is also the default SlowAfter: a browser is behind when more wait
+// than one write takes.
+const writeBatch = 256
 
 // maxBatchBytes bounds the payload of a frame of several messages.
 const maxBatchBytes = 64 << 10

@@ -75,7 +75,9 @@ type Config struct {
 	// snapshot) before it is cut off; default 4096.
 	QueueLimit int
 	// SlowAfter is the queue length from which a browser's updates are
-	// coalesced to the latest value per resource; default 32.
+	// coalesced to the latest value per resource; default 256, what one
+	// write takes (a browser that gets everything queued at each write is
+	// not behind, however fast values come).
 	SlowAfter int
 	// WriteTimeout cuts off a browser that accepts no data for this long;
 	// default 10 s.
@@ -115,7 +117,7 @@ func (c *Config) setDefaults() {
 	config.Default(&c.MessageBurst, 60)
 	config.Default(&c.MaxInFlight, 8)
 	config.Default(&c.QueueLimit, 4096)
-	config.Default(&c.SlowAfter, 32)
+	config.Default(&c.SlowAfter, writeBatch)
 	config.Default(&c.WriteTimeout, 10*time.Second)
 	config.Default(&c.WriteDelay, time.Millisecond)
 	config.Default(&c.PingInterval, 20*time.Second)

@@ -119,7 +119,7 @@
 // Only a browser that sent "new" gets live messages. For each node, "new"
 // comes before its updates, in the snapshot and live; values, "out" and
 // "reset" of one node keep their order. A browser that falls behind (more
-// than 32 messages waiting) gets, for each resource, the latest value rather
+// than 256 messages waiting, what one write takes) gets, for each resource, the latest value rather
 // than every value; "new", "out", "reset", "result" and "history" are never
 // dropped. A browser with more than 4096 messages waiting (besides the part
 // of its last snapshot it has not been sent yet), or that accepts no data
