@@ -32,9 +32,11 @@ const maxBatchBytes = 64 << 10
 const maxWriteBuf = 256 << 10
 
 // client is one browser on /ws. Its reader handles frames from the browser;
-// its writer sends the outbox and pings. The writer sends a batch of queued
-// frames in one write on the connection; every other write (close, pong)
-// holds wmu so that it never lands inside a batch.
+// its writer (drain) sends the outbox, and runs only while frames come (it
+// ends once none came for writerLinger), so that an idle browser costs one
+// goroutine, not two; pings go out from a timer. The writer sends a batch of
+// queued frames in one write on the connection; every other write (close,
+// ping, pong) holds wmu so that it never lands inside a batch.
 type client struct {
 	d       *Dashboard
 	conn    *websocket.Conn
@@ -54,6 +56,10 @@ type client struct {
 	// deadline is the connection's write deadline as the writer last set
 	// it; zero after another write (control frames) set its own. wmu.
 	deadline time.Time
+
+	ping    *time.Timer    // the next ping
+	writers sync.WaitGroup // the writer and the close frame's sender
+	last    time.Time      // the end of the last write; the writer's
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when the connection is to end
@@ -85,7 +91,7 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered the request
 	}
 	c := &client{
-		d: d, conn: conn, id: id, out: newOutbox(d.cfg.QueueLimit, d.cfg.SlowAfter),
+		d: d, conn: conn, id: id,
 		log:     d.log.With("browser", r.RemoteAddr, "user", id.user, "role", id.role),
 		limiter: rate.NewLimiter(rate.Limit(d.cfg.MessageRate), d.cfg.MessageBurst),
 		slots:   make(chan struct{}, d.cfg.MaxInFlight),
@@ -93,6 +99,7 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		wmu:     make(chan struct{}, 1),
 		deflate: strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ",")), "permessage-deflate"),
 	}
+	c.out = newOutbox(d.cfg.QueueLimit, d.cfg.SlowAfter, c.startWriter)
 	q := r.URL.Query()
 	c.ext = q.Get("ext") == "1"
 	c.batch = c.ext && q.Get("batch") == "1"
@@ -139,21 +146,19 @@ func (d *Dashboard) untrack(c *client) {
 
 func (c *client) serve() {
 	c.log.Debug("browser connected")
+	c.ping = time.AfterFunc(time.Hour, c.sendPing)
+	c.ping.Reset(c.d.cfg.PingInterval)
 	c.send(mustFrame(helloMsg{Type: typeHello, Server: "goaiot", Version: c.d.cfg.Version,
 		Role: c.id.role, User: c.id.user, Login: c.d.cfg.Users != nil, Batch: c.batch}, "", false))
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.write()
-	}()
 	c.read()
+	c.ping.Stop()
 	c.d.hub.unsubscribe(c)
-	if n := c.out.close(); n > 0 {
+	if n := c.out.close(); n > 0 { // no writer starts after this
 		c.d.m.dropped.Add(float64(n))
 	}
 	c.closeWith(0, "")
 	_ = c.conn.Close()
-	<-writerDone
+	c.writers.Wait()
 	c.tasks.Wait()
 	c.log.Debug("browser gone")
 }
@@ -183,13 +188,21 @@ func (c *client) refuse(code int, text, reason string) {
 	}
 }
 
-// closeWith asks the writer to close with code and text (code 0: the
-// connection is gone, send nothing). Only the first call counts.
+// closeWith stops the writer and sends a close frame with code and text
+// after the write in progress (code 0: the connection is gone, send
+// nothing). Only the first call counts.
 func (c *client) closeWith(code int, text string) bool {
 	first := false
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeText, first = code, text, true
 		close(c.closing)
+		if code != 0 {
+			c.writers.Add(1)
+			go func() {
+				defer c.writers.Done()
+				c.writeClose()
+			}()
+		}
 	})
 	return first
 }
@@ -319,41 +332,76 @@ func (c *client) send(f *frame) {
 	}
 }
 
-// write sends queued messages and pings until the connection ends.
-func (c *client) write() {
-	ping := time.NewTicker(c.d.cfg.PingInterval)
-	defer ping.Stop()
-	batch := make([]*frame, 0, writeBatch)
-	var last time.Time // the end of the last write
+// writerLinger is how long a writer waits for more frames once it has
+// sent everything, before it ends: a browser that gets values keeps its
+// writer, an idle one has none.
+const writerLinger = 100 * time.Millisecond
+
+// startWriter starts the writer; the outbox calls it when frames come and
+// none runs.
+func (c *client) startWriter() {
+	c.writers.Add(1)
+	go func() {
+		defer c.writers.Done()
+		c.drain()
+	}()
+}
+
+// drain sends queued messages until none came for writerLinger, or the
+// connection ends.
+func (c *client) drain() {
+	bp := c.d.batches.Get().(*[]*frame)
+	defer c.d.batches.Put(bp)
+	idle := time.NewTimer(writerLinger)
+	defer idle.Stop()
 	for {
+		if c.d.cfg.WriteDelay > 0 { // (a negative delay minus a long time would overflow)
+			if wait := c.d.cfg.WriteDelay - time.Since(c.last); wait > 0 {
+				time.Sleep(wait) // under load: what comes meanwhile joins this write
+			}
+		}
+		batch := (*bp)[:0]
+		for batch = c.out.take(batch, writeBatch); len(batch) > 0; batch = c.out.take(batch[:0], writeBatch) {
+			if err := c.writeFrames(batch); err != nil {
+				c.d.m.dropped.Add(float64(len(batch))) // taken, not (all) written
+				clear(batch)
+				c.writeFailed(err)
+				return // still counted as writing: no other writer starts
+			}
+			c.last = time.Now()
+		}
+		idle.Reset(writerLinger)
 		select {
 		case <-c.closing:
-			c.writeClose()
 			return
-		case <-ping.C:
-			c.wmu <- struct{}{}
-			err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.d.cfg.WriteTimeout))
-			c.deadline = time.Time{}
-			<-c.wmu
-			if err != nil {
-				c.writeFailed(err)
+		case <-c.out.ready:
+		case <-idle.C:
+			if c.out.idle() {
 				return
 			}
-		case <-c.out.ready:
-			if c.d.cfg.WriteDelay > 0 { // (a negative delay minus a long time would overflow)
-				if wait := c.d.cfg.WriteDelay - time.Since(last); wait > 0 {
-					time.Sleep(wait) // under load: what comes meanwhile joins this write
-				}
-			}
-			for batch = c.out.take(batch[:0], writeBatch); len(batch) > 0; batch = c.out.take(batch[:0], writeBatch) {
-				if err := c.writeFrames(batch); err != nil {
-					c.d.m.dropped.Add(float64(len(batch))) // taken, not (all) written
-					c.writeFailed(err)
-					return
-				}
-			}
-			last = time.Now()
 		}
+	}
+}
+
+// sendPing pings the browser and sets the next ping.
+func (c *client) sendPing() {
+	select {
+	case <-c.closing:
+		return
+	default:
+	}
+	c.wmu <- struct{}{}
+	err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.d.cfg.WriteTimeout))
+	c.deadline = time.Time{}
+	<-c.wmu
+	if err != nil {
+		c.writeFailed(err)
+		return
+	}
+	select {
+	case <-c.closing:
+	default:
+		c.ping.Reset(c.d.cfg.PingInterval)
 	}
 }
 
@@ -470,11 +518,7 @@ func (c *client) writeCompressed(f *frame, deadline time.Time) error {
 }
 
 func (c *client) writeFailed(err error) {
-	if errors.Is(err, errClosing) {
-		c.writeClose()
-		return
-	}
-	if errors.Is(err, websocket.ErrCloseSent) || errors.Is(err, net.ErrClosed) {
+	if errors.Is(err, errClosing) || errors.Is(err, websocket.ErrCloseSent) || errors.Is(err, net.ErrClosed) {
 		return
 	}
 	c.cut(cutStuck)

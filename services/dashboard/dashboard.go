@@ -164,6 +164,7 @@ type Dashboard struct {
 	origins  *origin.Policy
 	upgrader websocket.Upgrader
 	wbufs    sync.Pool // *[]byte: the writers' batch buffers (client.go)
+	batches  sync.Pool // *[]*frame: the writers' lists of frames taken
 	sessions *sessions
 	logins   *rate.Limiter // password checks
 
@@ -195,6 +196,10 @@ func New(cfg Config) (*Dashboard, error) {
 	d.feed = &feed{d: d}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.wbufs.New = func() any { return new([]byte) }
+	d.batches.New = func() any {
+		b := make([]*frame, 0, writeBatch)
+		return &b
+	}
 	// No buffer sizes: gorilla reads with the buffer the HTTP server read
 	// the handshake with (4 KiB), and takes a write buffer from the pool
 	// only while it writes (control frames, compressed messages), so an
