@@ -119,8 +119,12 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
-	defer d.untrack(c)
-	c.serve()
+	// Served on a goroutine of its own: the HTTP server's goroutine ends,
+	// and with it the handshake's buffers and its deep stack.
+	go func() {
+		defer d.untrack(c)
+		c.serve()
+	}()
 }
 
 // track registers c unless the dashboard is stopping.
@@ -350,8 +354,6 @@ func (c *client) startWriter() {
 // drain sends queued messages until none came for writerLinger, or the
 // connection ends.
 func (c *client) drain() {
-	bp := c.d.batches.Get().(*[]*frame)
-	defer c.d.batches.Put(bp)
 	idle := time.NewTimer(writerLinger)
 	defer idle.Stop()
 	for {
@@ -360,15 +362,9 @@ func (c *client) drain() {
 				time.Sleep(wait) // under load: what comes meanwhile joins this write
 			}
 		}
-		batch := (*bp)[:0]
-		for batch = c.out.take(batch, writeBatch); len(batch) > 0; batch = c.out.take(batch[:0], writeBatch) {
-			if err := c.writeFrames(batch); err != nil {
-				c.d.m.dropped.Add(float64(len(batch))) // taken, not (all) written
-				clear(batch)
-				c.writeFailed(err)
-				return // still counted as writing: no other writer starts
-			}
-			c.last = time.Now()
+		if err := c.writeQueued(); err != nil {
+			c.writeFailed(err)
+			return // still counted as writing: no other writer starts
 		}
 		idle.Reset(writerLinger)
 		select {
@@ -381,6 +377,21 @@ func (c *client) drain() {
 			}
 		}
 	}
+}
+
+// writeQueued writes what is queued, a batch at a time.
+func (c *client) writeQueued() error {
+	bp := c.d.batches.Get().(*[]*frame)
+	defer c.d.batches.Put(bp)
+	for batch := c.out.take((*bp)[:0], writeBatch); len(batch) > 0; batch = c.out.take(batch[:0], writeBatch) {
+		if err := c.writeFrames(batch); err != nil {
+			c.d.m.dropped.Add(float64(len(batch))) // taken, not (all) written
+			clear(batch)
+			return err
+		}
+		c.last = time.Now()
+	}
+	return nil
 }
 
 // sendPing pings the browser and sets the next ping.

@@ -25,6 +25,9 @@ import (
 	"github.com/goaiot/goaiot/webapp"
 )
 
+// readBuffer is the size of a browser connection's read buffer.
+const readBuffer = 512
+
 // ServiceName is the NATS micro service the dashboard registers.
 const ServiceName = "aiot-dashboard"
 
@@ -200,11 +203,12 @@ func New(cfg Config) (*Dashboard, error) {
 		b := make([]*frame, 0, writeBatch)
 		return &b
 	}
-	// No buffer sizes: gorilla reads with the buffer the HTTP server read
-	// the handshake with (4 KiB), and takes a write buffer from the pool
-	// only while it writes (control frames, compressed messages), so an
-	// idle browser holds no write buffer.
+	// A small read buffer (browsers send a few small frames; a larger one
+	// is read in several calls) instead of the HTTP server's 4 KiB, and a
+	// write buffer taken from the pool only while gorilla writes (control
+	// frames, compressed messages): an idle browser holds little.
 	d.upgrader = websocket.Upgrader{
+		ReadBufferSize:    readBuffer,
 		HandshakeTimeout:  10 * time.Second,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: true,
