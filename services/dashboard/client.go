@@ -32,9 +32,9 @@ const maxBatchBytes = 64 << 10
 const maxWriteBuf = 256 << 10
 
 // client is one browser on /ws. Its reader handles frames from the browser;
-// its writer (drain) sends the outbox, and runs only while frames come (it
-// ends once none came for writerLinger), so that an idle browser costs one
-// goroutine, not two; pings go out from a timer. The writer sends a batch of
+// its writer (drain) sends the outbox, and runs only while frames wait, so
+// that an idle browser costs one goroutine, not two; pings go out from a
+// timer. The writer sends a batch of
 // queued frames in one write on the connection; every other write (close,
 // ping, pong) holds wmu so that it never lands inside a batch.
 type client struct {
@@ -336,11 +336,6 @@ func (c *client) send(f *frame) {
 	}
 }
 
-// writerLinger is how long a writer waits for more frames once it has
-// sent everything, before it ends: a browser that gets values keeps its
-// writer, an idle one has none.
-const writerLinger = 100 * time.Millisecond
-
 // startWriter starts the writer; the outbox calls it when frames come and
 // none runs.
 func (c *client) startWriter() {
@@ -351,11 +346,10 @@ func (c *client) startWriter() {
 	}()
 }
 
-// drain sends queued messages until none came for writerLinger, or the
-// connection ends.
+// drain sends queued messages until none is left, or the connection
+// ends. A browser that gets values often gets a new writer each time;
+// goroutines are cheap to start, and an idle browser keeps none.
 func (c *client) drain() {
-	idle := time.NewTimer(writerLinger)
-	defer idle.Stop()
 	for {
 		if c.d.cfg.WriteDelay > 0 { // (a negative delay minus a long time would overflow)
 			if wait := c.d.cfg.WriteDelay - time.Since(c.last); wait > 0 {
@@ -366,15 +360,13 @@ func (c *client) drain() {
 			c.writeFailed(err)
 			return // still counted as writing: no other writer starts
 		}
-		idle.Reset(writerLinger)
+		if c.out.idle() {
+			return
+		}
 		select {
 		case <-c.closing:
 			return
-		case <-c.out.ready:
-		case <-idle.C:
-			if c.out.idle() {
-				return
-			}
+		default:
 		}
 	}
 }

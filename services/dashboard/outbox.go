@@ -39,10 +39,10 @@ type outbox struct {
 	slowAfter int
 	closed    bool
 	// writing: a writer runs (see client.drain); pushing frames while none
-	// runs calls start, which starts one; otherwise ready is signalled.
+	// runs calls startWriter, which starts one. A running writer checks for
+	// more (idle) before it ends.
 	writing     bool
 	startWriter func()
-	ready       chan struct{} // signalled (capacity 1) when frames are pushed to a running writer
 }
 
 // newOutbox returns an empty outbox; start (nil: none) is called, outside
@@ -52,7 +52,6 @@ func newOutbox(limit, slowAfter int, start func()) *outbox {
 		limit:       limit,
 		slowAfter:   slowAfter,
 		startWriter: start,
-		ready:       make(chan struct{}, 1),
 	}
 }
 
@@ -181,15 +180,10 @@ func (o *outbox) wakeLocked() bool {
 	return true
 }
 
-// wake starts a writer, or tells the running one.
+// wake starts a writer if wakeLocked said so.
 func (o *outbox) wake(start bool) {
 	if start {
 		o.startWriter()
-		return
-	}
-	select {
-	case o.ready <- struct{}{}:
-	default:
 	}
 }
 
