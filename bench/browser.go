@@ -43,10 +43,10 @@ type browser struct {
 	// a line.
 	batch bool
 	rcv   *receiver
-	on   func(m *wsMessage)
-	wmu  sync.Mutex
-	done chan struct{}
-	err  error
+	on    func(m *wsMessage)
+	wmu   sync.Mutex
+	done  chan struct{}
+	err   error
 }
 
 // dialBrowser opens /ws, subscribes with {"type":"new","data":"client"} and
