@@ -34,9 +34,9 @@ const maxWriteBuf = 256 << 10
 // client is one browser on /ws. Its reader handles frames from the browser;
 // its writer (drain) sends the outbox, and runs only while frames wait, so
 // that an idle browser costs one goroutine, not two; pings go out from a
-// timer. The writer sends a batch of
-// queued frames in one write on the connection; every other write (close,
-// ping, pong) holds wmu so that it never lands inside a batch.
+// timer. The writer sends a batch of queued frames in one write on the
+// connection; every other write (close, ping, pong) holds wmu so that it
+// never lands inside a batch.
 type client struct {
 	d       *Dashboard
 	conn    *websocket.Conn
