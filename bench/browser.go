@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,11 +39,14 @@ func (m *wsMessage) dataString() string {
 // on, called from the read goroutine.
 type browser struct {
 	conn *websocket.Conn
-	rcv  *receiver
-	on   func(m *wsMessage)
-	wmu  sync.Mutex
-	done chan struct{}
-	err  error
+	// batch: the page asked for several messages per frame (batch=1), one
+	// a line.
+	batch bool
+	rcv   *receiver
+	on    func(m *wsMessage)
+	wmu   sync.Mutex
+	done  chan struct{}
+	err   error
 }
 
 // dialBrowser opens /ws, subscribes with {"type":"new","data":"client"} and
@@ -58,7 +62,7 @@ func dialBrowser(ctx context.Context, url string, rcv *receiver, on func(*wsMess
 		}
 		return nil, fmt.Errorf("browser %s: %w", url, err)
 	}
-	b := &browser{conn: conn, rcv: rcv, on: on, done: make(chan struct{})}
+	b := &browser{conn: conn, batch: strings.Contains(url, "batch=1"), rcv: rcv, on: on, done: make(chan struct{})}
 	synced := make(chan struct{})
 	var once sync.Once
 	b.on = func(m *wsMessage) {
@@ -107,20 +111,35 @@ func (b *browser) read(quiet func(), settle time.Duration) {
 			b.err = err
 			return
 		}
-		frame := buf.Bytes()
 		timer.Reset(settle)
-		if b.rcv != nil && b.hot(frame) {
+		frame := buf.Bytes()
+		if !b.batch {
+			b.message(frame)
 			continue
 		}
-		var m wsMessage
-		if json.Unmarshal(frame, &m) != nil {
-			continue
+		for len(frame) > 0 {
+			line, rest, _ := bytes.Cut(frame, newline)
+			b.message(line)
+			frame = rest
 		}
-		if m.Type == "update" && b.rcv != nil && b.rcv.got(m.dataString()) {
-			continue
-		}
-		b.on(&m)
 	}
+}
+
+var newline = []byte{'\n'}
+
+// message handles one message.
+func (b *browser) message(data []byte) {
+	if b.rcv != nil && b.hot(data) {
+		return
+	}
+	var m wsMessage
+	if json.Unmarshal(data, &m) != nil {
+		return
+	}
+	if m.Type == "update" && b.rcv != nil && b.rcv.got(m.dataString()) {
+		return
+	}
+	b.on(&m)
 }
 
 // hot takes a value of the run without decoding the whole frame.

@@ -81,6 +81,9 @@ type Config struct {
 	// "bench". Benches run at once against one system (the members of a
 	// cluster) need one each, or their nodes would claim the same ids.
 	IDPrefix string
+	// OnePerFrame makes goaiot browsers ask for one message per frame, as
+	// goaiot's page did before issue 17 (default: batch=1, several a frame).
+	OnePerFrame bool
 	// NoBaselines skips the baselines.
 	NoBaselines bool
 	// Progress receives a progress line (a terminal); nil for none.

@@ -72,6 +72,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			r.rep.Errors = append(r.rep.Errors, err.Error())
 		}
 	}()
+	r.target.WSURL = r.framing(r.target.WSURL)
 	r.rep.Target = r.target
 	for _, s := range scenarios {
 		if ctx.Err() != nil {
@@ -171,6 +172,14 @@ func (r *runner) start(ctx context.Context, scenarios []string) error {
 	}
 	r.log.Info("system started", "pid", c.pid, "ready_ms", st.ReadyMS, "http", t.HTTP, "nats", t.NATS, "coap", t.CoAP)
 	return nil
+}
+
+// framing is a goaiot browser URL as Config.OnePerFrame wants it.
+func (r *runner) framing(url string) string {
+	if !r.cfg.OnePerFrame {
+		return url
+	}
+	return strings.Replace(url, "&batch=1", "", 1)
 }
 
 func (r *runner) stop() {

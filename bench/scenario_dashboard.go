@@ -146,7 +146,7 @@ func (r *runner) dashboards(ctx context.Context, p params) (urls []string, pids 
 			return nil, nil, nil, fmt.Errorf("dashboard %d: %w", k+1, err)
 		}
 		children = append(children, c)
-		urls = append(urls, "ws://"+rep.Addrs["http"]+"/ws?ext=1")
+		urls = append(urls, r.framing("ws://"+rep.Addrs["http"]+"/ws?ext=1&batch=1"))
 		pids = append(pids, c.pid)
 	}
 	return urls, pids, stop, nil

@@ -65,7 +65,7 @@ func (t *Target) fill() error {
 		}
 		ws := "ws://" + u.Host
 		if t.WSURL == "" {
-			t.WSURL = ws + "/ws?ext=1" // goaiot's extensions: synced, results
+			t.WSURL = ws + "/ws?ext=1&batch=1" // goaiot's page: extensions (synced, results), several messages per frame
 		}
 		if t.NodeURL == "" {
 			t.NodeURL = ws + "/node"

@@ -40,6 +40,14 @@ func BenchmarkFanout(b *testing.B) {
 	}
 }
 
+// BenchmarkFanoutBatch is BenchmarkFanout with browsers that ask for
+// several messages per frame (batch=1, goaiot's page since issue 17).
+func BenchmarkFanoutBatch(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("browsers=%d", n), func(b *testing.B) { benchFanoutURL(b, n, benchWindow, "&batch=1") })
+	}
+}
+
 // BenchmarkFanoutLatency is BenchmarkFanout with one event in flight: the
 // latency of an event when the dashboard is not loaded.
 func BenchmarkFanoutLatency(b *testing.B) {
@@ -48,12 +56,15 @@ func BenchmarkFanoutLatency(b *testing.B) {
 	}
 }
 
-func benchFanout(b *testing.B, n, window int) {
+func benchFanout(b *testing.B, n, window int) { benchFanoutURL(b, n, window, "") }
+
+// benchFanoutURL is benchFanout with query added to the browsers' URL.
+func benchFanoutURL(b *testing.B, n, window int, query string) {
 	srv := benchServer(b)
 	td := benchDashboard(b, srv)
 	rec := newRecorder(n, b.N, window)
 	for i := range n {
-		benchBrowser(b, td, rec, i)
+		benchBrowser(b, td.wsURL()+query, rec, i)
 	}
 	pub, err := nats.Connect(srv.ClientURL())
 	if err != nil {
@@ -265,10 +276,11 @@ func benchDashboard(b *testing.B, srv *bus.Server) *testDashboard {
 	return &testDashboard{d: d, http: hs}
 }
 
-// benchBrowser connects browser i, subscribes and records what it receives.
-func benchBrowser(b *testing.B, td *testDashboard, rec *recorder, i int) {
+// benchBrowser connects browser i to url, subscribes and records what it
+// receives (each line of a frame, with batch=1).
+func benchBrowser(b *testing.B, url string, rec *recorder, i int) {
 	b.Helper()
-	conn, _, err := websocket.DefaultDialer.Dial(td.wsURL(), nil)
+	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -297,9 +309,13 @@ func benchBrowser(b *testing.B, td *testDashboard, rec *recorder, i int) {
 			if err != nil {
 				return
 			}
-			if _, rest, ok := bytes.Cut(buf.Bytes(), key); ok {
-				if data, _, ok := bytes.Cut(rest, []byte(`"`)); ok {
-					rec.received(i, data)
+			for rest := buf.Bytes(); len(rest) > 0; {
+				var line []byte
+				line, rest, _ = bytes.Cut(rest, []byte("\n"))
+				if _, v, ok := bytes.Cut(line, key); ok {
+					if data, _, ok := bytes.Cut(v, []byte(`"`)); ok {
+						rec.received(i, data)
+					}
 				}
 			}
 		}

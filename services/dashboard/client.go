@@ -20,16 +20,23 @@ const compressMin = 512
 
 // writeBatch is how many queued messages the writer takes at a time; the
 // rest stay queued where a slow browser's updates can still be coalesced.
-const writeBatch = 64
+// It is also the default SlowAfter: a browser is behind when more wait
+// than one write takes.
+const writeBatch = 256
+
+// maxBatchBytes bounds the payload of a frame of several messages.
+const maxBatchBytes = 64 << 10
 
 // maxWriteBuf is the largest write buffer put back in the pool shared by
 // the browsers' writers.
 const maxWriteBuf = 256 << 10
 
 // client is one browser on /ws. Its reader handles frames from the browser;
-// its writer sends the outbox and pings. The writer sends a batch of queued
-// frames in one write on the connection; every other write (close, pong)
-// holds wmu so that it never lands inside a batch.
+// its writer (drain) sends the outbox, and runs only while frames wait, so
+// that an idle browser costs one goroutine, not two; pings go out from a
+// timer. The writer sends a batch of queued frames in one write on the
+// connection; every other write (close, ping, pong) holds wmu so that it
+// never lands inside a batch.
 type client struct {
 	d       *Dashboard
 	conn    *websocket.Conn
@@ -42,10 +49,17 @@ type client struct {
 	// ext: the browser asked for goaiot's extensions (/ws?ext=1, goaiot's
 	// page). Without it, it gets exactly Pyaiot's protocol (doc.go).
 	ext bool
-	wmu chan struct{} // the write lock (a channel, to wait with a timeout)
+	// batch: the browser asked for several messages per frame
+	// (/ws?ext=1&batch=1, goaiot's page), one JSON object a line.
+	batch bool
+	wmu   chan struct{} // the write lock (a channel, to wait with a timeout)
 	// deadline is the connection's write deadline as the writer last set
 	// it; zero after another write (control frames) set its own. wmu.
 	deadline time.Time
+
+	ping    *time.Timer    // the next ping
+	writers sync.WaitGroup // the writer and the close frame's sender
+	last    time.Time      // the end of the last write; the writer's
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when the connection is to end
@@ -77,15 +91,19 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered the request
 	}
 	c := &client{
-		d: d, conn: conn, id: id, out: newOutbox(d.cfg.QueueLimit, d.cfg.SlowAfter),
+		d: d, conn: conn, id: id,
 		log:     d.log.With("browser", r.RemoteAddr, "user", id.user, "role", id.role),
 		limiter: rate.NewLimiter(rate.Limit(d.cfg.MessageRate), d.cfg.MessageBurst),
 		slots:   make(chan struct{}, d.cfg.MaxInFlight),
 		closing: make(chan struct{}),
 		wmu:     make(chan struct{}, 1),
 		deflate: strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ",")), "permessage-deflate"),
-		ext:     r.URL.Query().Get("ext") == "1",
 	}
+	c.out = newOutbox(d.cfg.QueueLimit, d.cfg.SlowAfter, c.startWriter)
+	q := r.URL.Query()
+	c.ext = q.Get("ext") == "1"
+	c.batch = c.ext && q.Get("batch") == "1"
+
 	conn.SetPingHandler(func(data string) error {
 		c.control(websocket.PongMessage, []byte(data))
 		return nil
@@ -101,8 +119,12 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
-	defer d.untrack(c)
-	c.serve()
+	// Served on a goroutine of its own: the HTTP server's goroutine ends,
+	// and with it the handshake's buffers and its deep stack.
+	go func() {
+		defer d.untrack(c)
+		c.serve()
+	}()
 }
 
 // track registers c unless the dashboard is stopping.
@@ -128,21 +150,19 @@ func (d *Dashboard) untrack(c *client) {
 
 func (c *client) serve() {
 	c.log.Debug("browser connected")
+	c.ping = time.AfterFunc(time.Hour, c.sendPing)
+	c.ping.Reset(c.d.cfg.PingInterval)
 	c.send(mustFrame(helloMsg{Type: typeHello, Server: "goaiot", Version: c.d.cfg.Version,
-		Role: c.id.role, User: c.id.user, Login: c.d.cfg.Users != nil}, "", false))
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.write()
-	}()
+		Role: c.id.role, User: c.id.user, Login: c.d.cfg.Users != nil, Batch: c.batch}, "", false))
 	c.read()
+	c.ping.Stop()
 	c.d.hub.unsubscribe(c)
-	if n := c.out.close(); n > 0 {
+	if n := c.out.close(); n > 0 { // no writer starts after this
 		c.d.m.dropped.Add(float64(n))
 	}
 	c.closeWith(0, "")
 	_ = c.conn.Close()
-	<-writerDone
+	c.writers.Wait()
 	c.tasks.Wait()
 	c.log.Debug("browser gone")
 }
@@ -172,13 +192,21 @@ func (c *client) refuse(code int, text, reason string) {
 	}
 }
 
-// closeWith asks the writer to close with code and text (code 0: the
-// connection is gone, send nothing). Only the first call counts.
+// closeWith stops the writer and sends a close frame with code and text
+// after the write in progress (code 0: the connection is gone, send
+// nothing). Only the first call counts.
 func (c *client) closeWith(code int, text string) bool {
 	first := false
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeText, first = code, text, true
 		close(c.closing)
+		if code != 0 {
+			c.writers.Add(1)
+			go func() {
+				defer c.writers.Done()
+				c.writeClose()
+			}()
+		}
 	})
 	return first
 }
@@ -308,41 +336,75 @@ func (c *client) send(f *frame) {
 	}
 }
 
-// write sends queued messages and pings until the connection ends.
-func (c *client) write() {
-	ping := time.NewTicker(c.d.cfg.PingInterval)
-	defer ping.Stop()
-	batch := make([]*frame, 0, writeBatch)
-	var last time.Time // the end of the last write
+// startWriter starts the writer; the outbox calls it when frames come and
+// none runs.
+func (c *client) startWriter() {
+	c.writers.Add(1)
+	go func() {
+		defer c.writers.Done()
+		c.drain()
+	}()
+}
+
+// drain sends queued messages until none is left, or the connection
+// ends. A browser that gets values often gets a new writer each time;
+// goroutines are cheap to start, and an idle browser keeps none.
+func (c *client) drain() {
 	for {
+		if c.d.cfg.WriteDelay > 0 { // (a negative delay minus a long time would overflow)
+			if wait := c.d.cfg.WriteDelay - time.Since(c.last); wait > 0 {
+				time.Sleep(wait) // under load: what comes meanwhile joins this write
+			}
+		}
+		if err := c.writeQueued(); err != nil {
+			c.writeFailed(err)
+			return // still counted as writing: no other writer starts
+		}
+		if c.out.idle() {
+			return
+		}
 		select {
 		case <-c.closing:
-			c.writeClose()
 			return
-		case <-ping.C:
-			c.wmu <- struct{}{}
-			err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.d.cfg.WriteTimeout))
-			c.deadline = time.Time{}
-			<-c.wmu
-			if err != nil {
-				c.writeFailed(err)
-				return
-			}
-		case <-c.out.ready:
-			if c.d.cfg.WriteDelay > 0 { // (a negative delay minus a long time would overflow)
-				if wait := c.d.cfg.WriteDelay - time.Since(last); wait > 0 {
-					time.Sleep(wait) // under load: what comes meanwhile joins this write
-				}
-			}
-			for batch = c.out.take(batch[:0], writeBatch); len(batch) > 0; batch = c.out.take(batch[:0], writeBatch) {
-				if err := c.writeFrames(batch); err != nil {
-					c.d.m.dropped.Add(float64(len(batch))) // taken, not (all) written
-					c.writeFailed(err)
-					return
-				}
-			}
-			last = time.Now()
+		default:
 		}
+	}
+}
+
+// writeQueued writes what is queued, a batch at a time.
+func (c *client) writeQueued() error {
+	bp := c.d.batches.Get().(*[]*frame)
+	defer c.d.batches.Put(bp)
+	for batch := c.out.take((*bp)[:0], writeBatch); len(batch) > 0; batch = c.out.take(batch[:0], writeBatch) {
+		if err := c.writeFrames(batch); err != nil {
+			c.d.m.dropped.Add(float64(len(batch))) // taken, not (all) written
+			clear(batch)
+			return err
+		}
+		c.last = time.Now()
+	}
+	return nil
+}
+
+// sendPing pings the browser and sets the next ping.
+func (c *client) sendPing() {
+	select {
+	case <-c.closing:
+		return
+	default:
+	}
+	c.wmu <- struct{}{}
+	err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.d.cfg.WriteTimeout))
+	c.deadline = time.Time{}
+	<-c.wmu
+	if err != nil {
+		c.writeFailed(err)
+		return
+	}
+	select {
+	case <-c.closing:
+	default:
+		c.ping.Reset(c.d.cfg.PingInterval)
 	}
 }
 
@@ -368,19 +430,21 @@ func (c *client) writeFrames(batch []*frame) error {
 		}
 	}()
 	buf := (*bp)[:0]
-	for _, f := range batch {
-		if c.deflate && f.size() >= compressMin {
-			if err := c.flush(buf); err != nil {
-				return err
-			}
-			buf = buf[:0]
-			if err := c.writeCompressed(f, deadline); err != nil {
-				return err
-			}
+	run := 0 // the start of the frames not yet in buf
+	for i, f := range batch {
+		if !c.deflate || f.size() < compressMin {
 			continue
 		}
-		buf = append(buf, f.wire...)
+		if err := c.flush(c.appendFrames(buf, batch[run:i])); err != nil {
+			return err
+		}
+		buf = buf[:0]
+		if err := c.writeCompressed(f, deadline); err != nil {
+			return err
+		}
+		run = i + 1
 	}
+	buf = c.appendFrames(buf, batch[run:])
 	*bp = buf
 	if err := c.flush(buf); err != nil {
 		return err
@@ -388,6 +452,33 @@ func (c *client) writeFrames(batch []*frame) error {
 	c.d.m.framesOut.Add(float64(len(batch)))
 	clear(batch)
 	return nil
+}
+
+// appendFrames appends frames to buf as this browser takes them: one
+// websocket frame each, or, for a browser that asked for batches, frames
+// of several messages, a line each, of at most maxBatchBytes (a larger
+// message goes alone).
+func (c *client) appendFrames(buf []byte, frames []*frame) []byte {
+	if !c.batch {
+		for _, f := range frames {
+			buf = append(buf, f.wire...)
+		}
+		return buf
+	}
+	for len(frames) > 0 {
+		n, size := 1, frames[0].size()
+		for n < len(frames) && size+1+frames[n].size() <= maxBatchBytes {
+			size += 1 + frames[n].size()
+			n++
+		}
+		if n == 1 {
+			buf = append(buf, frames[0].wire...)
+		} else {
+			buf = appendBatch(buf, frames[:n])
+		}
+		frames = frames[n:]
+	}
+	return buf
 }
 
 // writeDeadline returns the connection's write deadline, set again only
@@ -430,11 +521,7 @@ func (c *client) writeCompressed(f *frame, deadline time.Time) error {
 }
 
 func (c *client) writeFailed(err error) {
-	if errors.Is(err, errClosing) {
-		c.writeClose()
-		return
-	}
-	if errors.Is(err, websocket.ErrCloseSent) || errors.Is(err, net.ErrClosed) {
+	if errors.Is(err, errClosing) || errors.Is(err, websocket.ErrCloseSent) || errors.Is(err, net.ErrClosed) {
 		return
 	}
 	c.cut(cutStuck)

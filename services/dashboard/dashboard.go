@@ -25,6 +25,9 @@ import (
 	"github.com/goaiot/goaiot/webapp"
 )
 
+// readBuffer is the size of a browser connection's read buffer.
+const readBuffer = 512
+
 // ServiceName is the NATS micro service the dashboard registers.
 const ServiceName = "aiot-dashboard"
 
@@ -75,7 +78,9 @@ type Config struct {
 	// snapshot) before it is cut off; default 4096.
 	QueueLimit int
 	// SlowAfter is the queue length from which a browser's updates are
-	// coalesced to the latest value per resource; default 32.
+	// coalesced to the latest value per resource; default 256, what one
+	// write takes (a browser that gets everything queued at each write is
+	// not behind, however fast values come).
 	SlowAfter int
 	// WriteTimeout cuts off a browser that accepts no data for this long;
 	// default 10 s.
@@ -115,7 +120,7 @@ func (c *Config) setDefaults() {
 	config.Default(&c.MessageBurst, 60)
 	config.Default(&c.MaxInFlight, 8)
 	config.Default(&c.QueueLimit, 4096)
-	config.Default(&c.SlowAfter, 32)
+	config.Default(&c.SlowAfter, writeBatch)
 	config.Default(&c.WriteTimeout, 10*time.Second)
 	config.Default(&c.WriteDelay, time.Millisecond)
 	config.Default(&c.PingInterval, 20*time.Second)
@@ -162,6 +167,7 @@ type Dashboard struct {
 	origins  *origin.Policy
 	upgrader websocket.Upgrader
 	wbufs    sync.Pool // *[]byte: the writers' batch buffers (client.go)
+	batches  sync.Pool // *[]*frame: the writers' lists of frames taken
 	sessions *sessions
 	logins   *rate.Limiter // password checks
 
@@ -193,11 +199,16 @@ func New(cfg Config) (*Dashboard, error) {
 	d.feed = &feed{d: d}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.wbufs.New = func() any { return new([]byte) }
-	// No buffer sizes: gorilla reads with the buffer the HTTP server read
-	// the handshake with (4 KiB), and takes a write buffer from the pool
-	// only while it writes (control frames, compressed messages), so an
-	// idle browser holds no write buffer.
+	d.batches.New = func() any {
+		b := make([]*frame, 0, writeBatch)
+		return &b
+	}
+	// A small read buffer (browsers send a few small frames; a larger one
+	// is read in several calls) instead of the HTTP server's 4 KiB, and a
+	// write buffer taken from the pool only while gorilla writes (control
+	// frames, compressed messages): an idle browser holds little.
 	d.upgrader = websocket.Upgrader{
+		ReadBufferSize:    readBuffer,
 		HandshakeTimeout:  10 * time.Second,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: true,

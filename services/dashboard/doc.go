@@ -3,11 +3,18 @@
 //
 // # Browser protocol (path /ws)
 //
-// JSON objects, one per text frame, compatible with Pyaiot's dashboard. The
-// fields marked "ext" are goaiot extensions; Pyaiot's page ignores them.
+// JSON objects, one per text frame (several, a line each, for goaiot's page
+// when it asks), compatible with Pyaiot's dashboard. The fields marked "ext"
+// are goaiot extensions; Pyaiot's page ignores them.
 //
-// Two dialects, chosen at the handshake:
+// Dialects, chosen at the handshake:
 //   - /ws?ext=1 (goaiot's page): everything below, hello first.
+//   - /ws?ext=1&batch=1 (goaiot's page since issue 17): the same, but a
+//     text frame may hold several messages, one JSON object a line ('\n'
+//     between them, none after the last; a message never holds a raw
+//     newline), at most 64 KiB of them (a larger message has a frame of
+//     its own), from the first frame on; hello says "batch":true.
+//     Without batch=1 every message has a frame of its own.
 //   - /ws (Pyaiot's page, and any client that does not ask): exactly what
 //     Pyaiot's broker sends. No extension message (hello, synced, result,
 //     history, site, collision, refused); the snapshot leaves offline nodes
@@ -96,11 +103,12 @@
 //	    gateway). Shown once, not part of the snapshot; counted in
 //	    aiot_dashboard_claims_refused_total.
 //	{"type":"hello","server":"goaiot","version":V,"role":"viewer"|"operator",
-//	 "user":NAME,"login":true|false}                                     (ext)
+//	 "user":NAME,"login":true|false,"batch":true}                        (ext)
 //	    First message after the handshake, before any "new". role is what
 //	    this browser may do (see Login and roles); user is the logged-in
 //	    user (absent when anonymous); login is true when the dashboard has
-//	    users, i.e. when a login form makes sense.
+//	    users, i.e. when a login form makes sense. batch is present (true)
+//	    when the browser asked for several messages per frame (batch=1).
 //
 // A node offline for longer than Config.ForgetAfter (`--forget-after`,
 // 24 h) leaves the index: it is in no later snapshot, and a browser that
@@ -114,15 +122,15 @@
 // Only a browser that sent "new" gets live messages. For each node, "new"
 // comes before its updates, in the snapshot and live; values, "out" and
 // "reset" of one node keep their order. A browser that falls behind (more
-// than 32 messages waiting) gets, for each resource, the latest value rather
-// than every value; "new", "out", "reset", "result" and "history" are never
-// dropped. A browser with more than 4096 messages waiting (besides the part
+// than 256 messages waiting: more than one write takes) gets, for each
+// resource, the latest value rather than every value; "new", "out",
+// "reset", "result" and "history" are never dropped. A browser with more than 4096 messages waiting (besides the part
 // of its last snapshot it has not been sent yet), or that accepts no data
 // for 10 s (15 s at most: the write deadline is renewed once less than
 // 10 s is left), is disconnected; on reconnecting it gets a fresh snapshot.
 //
-// Everything queued for a browser goes out in one write on its socket
-// (frames encoded once for every browser); under load a browser is
+// Everything queued for a browser (up to 256 messages) goes out in one
+// write on its socket (frames encoded once for every browser); under load a browser is
 // written to at most once per WriteDelay (--dashboard-write-delay, 1 ms),
 // so that what arrives meanwhile joins the same write; a quiet browser's
 // value is written at once.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/gorilla/websocket"
@@ -112,6 +113,27 @@ func putHeader(dst []byte, n int) {
 		dst[1] = 127
 		binary.BigEndian.PutUint64(dst[2:], uint64(n))
 	}
+}
+
+// appendBatch appends frames to dst as one text frame whose payload is
+// their JSON texts, one a line ('\n' between them; JSON encoding escapes
+// every newline inside a message, so a line is always one message).
+func appendBatch(dst []byte, frames []*frame) []byte {
+	n := len(frames) - 1
+	for _, f := range frames {
+		n += f.size()
+	}
+	h := headerLen(n)
+	at := len(dst)
+	dst = slices.Grow(dst, h+n)[:at+h]
+	putHeader(dst[at:], n)
+	for i, f := range frames {
+		if i > 0 {
+			dst = append(dst, '\n')
+		}
+		dst = append(dst, f.data()...)
+	}
+	return dst
 }
 
 // isExtension reports whether v is one of goaiot's extension messages.

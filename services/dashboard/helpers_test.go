@@ -1,9 +1,11 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -95,22 +97,42 @@ type msg struct {
 	Code     string  `json:"code"`
 	Command  string  `json:"command"`
 	Until    int64   `json:"until"`
+	Batch    bool    `json:"batch"`
 }
 
 // browser is a gorilla websocket client standing in for a browser.
 type browser struct {
 	t    testing.TB
 	conn *websocket.Conn
+	// batch: the browser asked for several messages per frame; it splits
+	// frames into lines. Without it a frame of several messages fails to
+	// decode.
+	batch bool
+	lines [][]byte // the messages left of the last frame
+	// frames and largest: frames read, and the most messages one held.
+	frames, largest int
 }
 
 func dial(t testing.TB, td *testDashboard, header http.Header) *browser {
 	t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial(td.wsURL(), header)
+	return dialURL(t, td.wsURL(), header)
+}
+
+// dialBatch connects as goaiot's page does since issue 17: several
+// messages per frame.
+func dialBatch(t testing.TB, td *testDashboard) *browser {
+	t.Helper()
+	return dialURL(t, td.wsURL()+"&batch=1", nil)
+}
+
+func dialURL(t testing.TB, url string, header http.Header) *browser {
+	t.Helper()
+	conn, resp, err := websocket.DefaultDialer.Dial(url, header)
 	if err != nil {
 		t.Fatalf("dial: %v (%v)", err, resp)
 	}
 	t.Cleanup(func() { conn.Close() })
-	b := &browser{t: t, conn: conn}
+	b := &browser{t: t, conn: conn, batch: strings.Contains(url, "batch=1")}
 	if m := b.next(); m.Type != typeHello {
 		t.Fatalf("first message %+v, want hello", m)
 	}
@@ -149,17 +171,27 @@ func (b *browser) next() msg {
 }
 
 func (b *browser) read(timeout time.Duration) (msg, error) {
-	_ = b.conn.SetReadDeadline(time.Now().Add(timeout))
-	typ, data, err := b.conn.ReadMessage()
-	if err != nil {
-		return msg{}, err
+	if len(b.lines) == 0 {
+		_ = b.conn.SetReadDeadline(time.Now().Add(timeout))
+		typ, data, err := b.conn.ReadMessage()
+		if err != nil {
+			return msg{}, err
+		}
+		if typ != websocket.TextMessage {
+			return msg{}, errors.New("binary frame")
+		}
+		b.lines = [][]byte{data}
+		if b.batch {
+			b.lines = bytes.Split(data, []byte("\n"))
+		}
+		b.frames++
+		b.largest = max(b.largest, len(b.lines))
 	}
-	if typ != websocket.TextMessage {
-		return msg{}, errors.New("binary frame")
-	}
+	line := b.lines[0]
+	b.lines = b.lines[1:]
 	var m msg
-	if err := json.Unmarshal(data, &m); err != nil {
-		return msg{}, err
+	if err := json.Unmarshal(line, &m); err != nil {
+		return msg{}, fmt.Errorf("%w: %.200q", err, line)
 	}
 	return m, nil
 }

@@ -38,14 +38,20 @@ type outbox struct {
 	// slowAfter is the queue length from which updates coalesce.
 	slowAfter int
 	closed    bool
-	ready     chan struct{} // signalled (capacity 1) when frames are pushed
+	// writing: a writer runs (see client.drain); pushing frames while none
+	// runs calls startWriter, which starts one. A running writer checks for
+	// more (idle) before it ends.
+	writing     bool
+	startWriter func()
 }
 
-func newOutbox(limit, slowAfter int) *outbox {
+// newOutbox returns an empty outbox; start (nil: none) is called, outside
+// the lock, when frames are pushed and no writer runs.
+func newOutbox(limit, slowAfter int, start func()) *outbox {
 	return &outbox{
-		limit:     limit,
-		slowAfter: slowAfter,
-		ready:     make(chan struct{}, 1),
+		limit:       limit,
+		slowAfter:   slowAfter,
+		startWriter: start,
 	}
 }
 
@@ -63,10 +69,9 @@ const (
 func (o *outbox) push(f *frame) pushResult {
 	o.mu.Lock()
 	r := o.pushLocked(f)
+	start := r == queued && o.wakeLocked()
 	o.mu.Unlock()
-	if r == queued {
-		o.signal()
-	}
+	o.wake(start)
 	return r
 }
 
@@ -75,8 +80,9 @@ func (o *outbox) push(f *frame) pushResult {
 func (o *outbox) pushMany(frames []*frame) (pushResult, int) {
 	o.mu.Lock()
 	r, n := o.pushManyLocked(frames)
+	start := o.wakeLocked()
 	o.mu.Unlock()
-	o.signal()
+	o.wake(start)
 	return r, n
 }
 
@@ -103,8 +109,9 @@ func (o *outbox) pushSnapshot(frames []*frame) pushResult {
 	o.mu.Lock()
 	o.snapEnd = o.start + uint64(len(o.buf)-o.head+len(frames))
 	r, _ := o.pushManyLocked(frames)
+	start := o.wakeLocked()
 	o.mu.Unlock()
-	o.signal()
+	o.wake(start)
 	return r
 }
 
@@ -163,11 +170,33 @@ func (o *outbox) snapshotLeft() int {
 	return int(o.snapEnd - o.start)
 }
 
-func (o *outbox) signal() {
-	select {
-	case o.ready <- struct{}{}:
-	default:
+// wakeLocked reports whether a writer must be started for what is
+// queued, and counts it as started. o.mu is held.
+func (o *outbox) wakeLocked() bool {
+	if o.writing || o.closed || o.head == len(o.buf) || o.startWriter == nil {
+		return false
 	}
+	o.writing = true
+	return true
+}
+
+// wake starts a writer if wakeLocked said so.
+func (o *outbox) wake(start bool) {
+	if start {
+		o.startWriter()
+	}
+}
+
+// idle reports whether nothing is queued, and then counts the writer as
+// stopped: the next push starts another.
+func (o *outbox) idle() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.head < len(o.buf) && !o.closed {
+		return false
+	}
+	o.writing = false
+	return true
 }
 
 // take moves up to max queued frames into dst and returns it.

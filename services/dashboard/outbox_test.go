@@ -36,7 +36,7 @@ func TestOutbox(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := newOutbox(tt.limit, tt.slowAfter)
+			o := newOutbox(tt.limit, tt.slowAfter, nil)
 			var got []pushResult
 			for _, f := range tt.push {
 				got = append(got, o.push(f))
@@ -50,7 +50,7 @@ func TestOutbox(t *testing.T) {
 		})
 	}
 	t.Run("taken frames are not replaced", func(t *testing.T) {
-		o := newOutbox(10, 0)
+		o := newOutbox(10, 0, nil)
 		o.push(upd("a", "1"))
 		o.push(upd("b", "1"))
 		if got := o.take(nil, 1); len(got) != 1 {
@@ -63,7 +63,7 @@ func TestOutbox(t *testing.T) {
 		}
 	})
 	t.Run("a snapshot raises the limit", func(t *testing.T) {
-		o := newOutbox(2, 0)
+		o := newOutbox(2, 0, nil)
 		snap := []*frame{life("a"), life("b"), life("c"), life("d")}
 		if r := o.pushSnapshot(snap); r != queued {
 			t.Fatalf("pushAll: %v", r)
@@ -73,7 +73,7 @@ func TestOutbox(t *testing.T) {
 		}
 	})
 	t.Run("a taken snapshot leaves the limit as it was", func(t *testing.T) {
-		o := newOutbox(2, 0)
+		o := newOutbox(2, 0, nil)
 		if r := o.pushSnapshot([]*frame{life("a"), life("b"), life("c"), life("d")}); r != queued {
 			t.Fatalf("pushAll: %v", r)
 		}
@@ -86,7 +86,7 @@ func TestOutbox(t *testing.T) {
 		}
 	})
 	t.Run("a partly taken snapshot allows what is left of it", func(t *testing.T) {
-		o := newOutbox(1, 0)
+		o := newOutbox(1, 0, nil)
 		o.pushSnapshot([]*frame{life("a"), life("b"), life("c")})
 		o.take(nil, 2)
 		got := []pushResult{o.push(life("d")), o.push(life("e"))}
@@ -95,7 +95,7 @@ func TestOutbox(t *testing.T) {
 		}
 	})
 	t.Run("closed", func(t *testing.T) {
-		o := newOutbox(2, 0)
+		o := newOutbox(2, 0, nil)
 		o.push(life("a"))
 		if n := o.close(); n != 1 {
 			t.Errorf("close dropped %d, want 1", n)

@@ -290,6 +290,9 @@ type helloMsg struct {
 	Role    string `json:"role"`
 	User    string `json:"user,omitempty"`
 	Login   bool   `json:"login"`
+	// Batch: frames after this one may hold several messages, one a line
+	// (the browser asked for it with batch=1).
+	Batch bool `json:"batch,omitempty"`
 }
 
 // millis is t in milliseconds since the Unix epoch, 0 for the zero time.

@@ -19,6 +19,12 @@ import (
 // so that the server's writes back up soon after it stops reading.
 func dialSlow(t *testing.T, td *testDashboard) *browser {
 	t.Helper()
+	return dialSlowURL(t, td.wsURL())
+}
+
+// dialSlowURL is dialSlow on url.
+func dialSlowURL(t *testing.T, url string) *browser {
+	t.Helper()
 	dialer := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err == nil {
@@ -26,12 +32,12 @@ func dialSlow(t *testing.T, td *testDashboard) *browser {
 		}
 		return c, err
 	}}
-	conn, _, err := dialer.Dial(td.wsURL(), nil)
+	conn, _, err := dialer.Dial(url, nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	b := &browser{t: t, conn: conn}
+	b := &browser{t: t, conn: conn, batch: strings.Contains(url, "batch=1")}
 	b.next() // hello
 	return b
 }

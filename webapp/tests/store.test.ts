@@ -138,6 +138,21 @@ describe('Store: node life', () => {
     expect(h.store.nodes.has('t1')).toBe(true)
   })
 
+  it('applies every message of a batched frame, a line each, in order', () => {
+    const frame = [
+      '{"type":"new","uid":"b1","state":"online"}',
+      '{"type":"update","uid":"b1","endpoint":"temperature","data":"20"}',
+      'not json',
+      '{"type":"update","uid":"b1","endpoint":"temperature","data":"21\\n5"}',
+      '{"type":"out","uid":"b1"}',
+    ].join('\n')
+    expect(h.store.applyText(frame)).toBe(true)
+    const n = h.store.nodes.get('b1')!
+    expect(n.state).toBe('offline')
+    expect(n.resources.get('temperature')!.value).toBe('21\n5')
+    expect(h.store.applyText('junk\n[1]\n')).toBe(false)
+  })
+
   it('records hello and site links', () => {
     h.feed({ type: 'hello', server: 'goaiot', version: '0.1', role: 'viewer' }, { type: 'site', site: 'north', link: 'down', ts: T })
     expect(h.store.server).toEqual({ server: 'goaiot', version: '0.1', role: 'viewer', user: '', login: false })

@@ -63,14 +63,14 @@ describe('view helpers', () => {
 
 describe('connection helpers', () => {
   it('uses /ws on the page origin, ws: or wss: after its scheme', () => {
-    expect(defaultWsUrl({ protocol: 'http:', host: 'h:8080', search: '' })).toBe('ws://h:8080/ws?ext=1')
-    expect(defaultWsUrl({ protocol: 'https:', host: 'h', search: '' })).toBe('wss://h/ws?ext=1')
+    expect(defaultWsUrl({ protocol: 'http:', host: 'h:8080', search: '' })).toBe('ws://h:8080/ws?ext=1&batch=1')
+    expect(defaultWsUrl({ protocol: 'https:', host: 'h', search: '' })).toBe('wss://h/ws?ext=1&batch=1')
   })
   it('takes ?ws= for development', () => {
-    expect(defaultWsUrl({ protocol: 'http:', host: 'h', search: '?ws=ws://other:9/ws' })).toBe('ws://other:9/ws?ext=1')
-    expect(defaultWsUrl({ protocol: 'https:', host: 'h', search: '?ws=other:9/ws' })).toBe('wss://other:9/ws?ext=1')
-    expect(defaultWsUrl({ protocol: 'http:', host: 'h:1', search: '?ws=/custom' })).toBe('ws://h:1/custom?ext=1')
-    expect(defaultWsUrl({ protocol: 'http:', host: 'h', search: '?ws=http://x/ws' })).toBe('ws://x/ws?ext=1')
+    expect(defaultWsUrl({ protocol: 'http:', host: 'h', search: '?ws=ws://other:9/ws' })).toBe('ws://other:9/ws?ext=1&batch=1')
+    expect(defaultWsUrl({ protocol: 'https:', host: 'h', search: '?ws=other:9/ws' })).toBe('wss://other:9/ws?ext=1&batch=1')
+    expect(defaultWsUrl({ protocol: 'http:', host: 'h:1', search: '?ws=/custom' })).toBe('ws://h:1/custom?ext=1&batch=1')
+    expect(defaultWsUrl({ protocol: 'http:', host: 'h', search: '?ws=http://x/ws' })).toBe('ws://x/ws?ext=1&batch=1')
   })
   it('backs off exponentially with jitter up to a maximum', () => {
     expect(backoffDelay(1, 500, 15000, () => 0.5)).toBe(500)

@@ -40,7 +40,9 @@ export function backoffDelay(attempt: number, base = 500, max = 15000, rand = Ma
  * defaultWsUrl is `/ws` on the page's own origin (ws: or wss: after the
  * page's scheme), unless the page's query has ?ws=URL (for development).
  * It always asks for goaiot's extensions (`ext=1`: hello, synced, results,
- * history, sites…); without it the server speaks exactly Pyaiot's protocol.
+ * history, sites…; without it the server speaks exactly Pyaiot's protocol)
+ * and for several messages per frame (`batch=1`: one JSON object a line,
+ * see decodeFrame).
  */
 export function defaultWsUrl(loc: { protocol: string; host: string; search: string }): string {
   const q = new URLSearchParams(loc.search).get('ws')
@@ -53,10 +55,14 @@ export function defaultWsUrl(loc: { protocol: string; host: string; search: stri
   return withExt(`${scheme}//${loc.host}/ws`)
 }
 
-/** withExt adds `ext=1` to a websocket URL's query unless it has it. */
+/**
+ * withExt adds `ext=1` and `batch=1` to a websocket URL's query unless it
+ * has them.
+ */
 export function withExt(url: string): string {
   const u = new URL(url)
   if (!u.searchParams.has('ext')) u.searchParams.set('ext', '1')
+  if (!u.searchParams.has('batch')) u.searchParams.set('batch', '1')
   return u.toString()
 }
 

@@ -113,3 +113,21 @@ export function decode(text: string): ServerMsg | null {
   if (typeof t !== 'string') return null
   return v as ServerMsg
 }
+
+/**
+ * decodeFrame parses one text frame of several messages, one JSON object a
+ * line (what the server sends a page that asked for `batch=1`; a frame of
+ * one message is one line). Lines that are not messages are left out.
+ */
+export function decodeFrame(text: string): ServerMsg[] {
+  if (text.indexOf('\n') < 0) {
+    const m = decode(text)
+    return m ? [m] : []
+  }
+  const out: ServerMsg[] = []
+  for (const line of text.split('\n')) {
+    const m = decode(line)
+    if (m) out.push(m)
+  }
+  return out
+}

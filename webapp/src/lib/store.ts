@@ -11,7 +11,7 @@ import type {
   ClientFrame, HistoryMsg, NewMsg, NodeState, ResultMsg, OutcomeMsg, ServerMsg, UpdateMsg,
 } from './protocol'
 import { shallowRef, triggerRef, type ShallowRef } from 'vue'
-import { decode } from './protocol'
+import { decodeFrame } from './protocol'
 import { Series } from './series'
 import type { Imu, Position } from './values'
 import { norm3, parseImu, parseNumeric, parsePosition } from './values'
@@ -390,12 +390,14 @@ export class Store {
 
   // ---- incoming -----------------------------------------------------------
 
-  /** applyText decodes and applies one text frame; false if it was not a message. */
+  /**
+   * applyText decodes and applies one text frame, which may hold several
+   * messages, a line each; false if it held no message.
+   */
   applyText(text: string): boolean {
-    const m = decode(text)
-    if (!m) return false
-    this.apply(m)
-    return true
+    const ms = decodeFrame(text)
+    for (const m of ms) this.apply(m)
+    return ms.length > 0
   }
 
   apply(m: ServerMsg): void {
