@@ -69,9 +69,10 @@ const (
 func (o *outbox) push(f *frame) pushResult {
 	o.mu.Lock()
 	r := o.pushLocked(f)
-	start := r == queued && o.wakeLocked()
+	if r == queued {
+		o.wakeLocked()
+	}
 	o.mu.Unlock()
-	o.wake(start)
 	return r
 }
 
@@ -80,9 +81,8 @@ func (o *outbox) push(f *frame) pushResult {
 func (o *outbox) pushMany(frames []*frame) (pushResult, int) {
 	o.mu.Lock()
 	r, n := o.pushManyLocked(frames)
-	start := o.wakeLocked()
+	o.wakeLocked()
 	o.mu.Unlock()
-	o.wake(start)
 	return r, n
 }
 
@@ -109,9 +109,8 @@ func (o *outbox) pushSnapshot(frames []*frame) pushResult {
 	o.mu.Lock()
 	o.snapEnd = o.start + uint64(len(o.buf)-o.head+len(frames))
 	r, _ := o.pushManyLocked(frames)
-	start := o.wakeLocked()
+	o.wakeLocked()
 	o.mu.Unlock()
-	o.wake(start)
 	return r
 }
 
@@ -170,21 +169,17 @@ func (o *outbox) snapshotLeft() int {
 	return int(o.snapEnd - o.start)
 }
 
-// wakeLocked reports whether a writer must be started for what is
-// queued, and counts it as started. o.mu is held.
-func (o *outbox) wakeLocked() bool {
+// wakeLocked starts a writer when frames are queued and none runs. o.mu
+// is held, so that close, which takes it, happens after the start: a
+// client that closed its outbox and then waits for its writers does not
+// miss one that was starting (startWriter only counts the writer and
+// starts its goroutine).
+func (o *outbox) wakeLocked() {
 	if o.writing || o.closed || o.head == len(o.buf) || o.startWriter == nil {
-		return false
+		return
 	}
 	o.writing = true
-	return true
-}
-
-// wake starts a writer if wakeLocked said so.
-func (o *outbox) wake(start bool) {
-	if start {
-		o.startWriter()
-	}
+	o.startWriter()
 }
 
 // idle reports whether nothing is queued, and then counts the writer as
