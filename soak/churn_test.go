@@ -25,15 +25,7 @@ import (
 // default, AIOT_SOAK=N for a long run.
 func idsPerProtocol(t *testing.T) int {
 	t.Helper()
-	v := os.Getenv("AIOT_SOAK")
-	if v == "" {
-		return 200
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		t.Fatalf("AIOT_SOAK=%q: want a positive number of ids per protocol", v)
-	}
-	return n
+	return envCount(t, "AIOT_SOAK", 200, "ids per protocol")
 }
 
 // batchSize is how many simulated nodes run at once: 50, or AIOT_SOAK_BATCH
@@ -43,13 +35,20 @@ func idsPerProtocol(t *testing.T) int {
 // read, not by the churn.
 func batchSize(t *testing.T) int {
 	t.Helper()
-	v := os.Getenv("AIOT_SOAK_BATCH")
+	return envCount(t, "AIOT_SOAK_BATCH", 50, "nodes at once")
+}
+
+// envCount is the positive number in environment variable name, or def
+// when it is not set.
+func envCount(t *testing.T, name string, def int, what string) int {
+	t.Helper()
+	v := os.Getenv(name)
 	if v == "" {
-		return 50
+		return def
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		t.Fatalf("AIOT_SOAK_BATCH=%q: want a positive number of nodes at once", v)
+		t.Fatalf("%s=%q: want a positive number of %s", name, v, what)
 	}
 	return n
 }
