@@ -35,14 +35,27 @@ type nodeEntry struct {
 	newFrame  *frame // "new" with the current state
 	outFrame  *frame // "out", when offline
 	offlineAt time.Time
-	values    map[string]*valueEntry
-	endpoints []string // in order of appearance
+	// values are the node's last values, in order of appearance: a slice,
+	// not a map, for a node has few resources (a map of two costs about
+	// 250 bytes, 25 MB at 100 000 nodes) and a scan of them is as fast.
+	values []*valueEntry
 }
 
 type valueEntry struct {
-	text  string
-	ts    time.Time
-	frame *frame
+	endpoint string
+	text     string
+	ts       time.Time
+	frame    *frame
+}
+
+// value returns the entry of endpoint, or nil.
+func (n *nodeEntry) value(endpoint string) *valueEntry {
+	for _, v := range n.values {
+		if v.endpoint == endpoint {
+			return v
+		}
+	}
+	return nil
 }
 
 func newIndex() *index {
@@ -104,8 +117,8 @@ func (x *index) applyState(n *nodeEntry, isNew bool, ev event) []*frame {
 		}
 		return []*frame{n.outFrame}
 	case bus.StateReset:
-		clear(n.values)
-		n.endpoints = n.endpoints[:0]
+		clear(n.values) // let the entries go
+		n.values = n.values[:0]
 		if prev.State == bus.StateOffline {
 			return []*frame{n.newFrame} // its card is gone: show it again
 		}
@@ -153,14 +166,10 @@ func (x *index) setState(n *nodeEntry, st bus.State) {
 // applyValue records a value and returns its "update", or nil when it is
 // the value already recorded (the same message read again).
 func (x *index) applyValue(n *nodeEntry, ev event) *frame {
-	v, ok := n.values[ev.endpoint]
-	if !ok {
-		if n.values == nil {
-			n.values = make(map[string]*valueEntry) // made on the first value
-		}
-		v = &valueEntry{}
-		n.values[ev.endpoint] = v
-		n.endpoints = append(n.endpoints, ev.endpoint)
+	v := n.value(ev.endpoint)
+	if v == nil {
+		v = &valueEntry{endpoint: ev.endpoint}
+		n.values = append(n.values, v)
 	} else if v.text == ev.value && v.ts.Equal(ev.ts) {
 		return nil // the same message again
 	}
@@ -183,8 +192,8 @@ func (x *index) snapshot(withOffline bool) []*frame {
 			continue
 		}
 		out = append(out, n.newFrame)
-		for _, ep := range n.endpoints {
-			out = append(out, n.values[ep].frame)
+		for _, v := range n.values {
+			out = append(out, v.frame)
 		}
 		if n.outFrame != nil {
 			out = append(out, n.outFrame)
