@@ -61,9 +61,12 @@
 // Commands to a node no gateway owns are answered by the command queue
 // (gateways/queue, in its queue group: once per bus), which follows every
 // $state: offline or queued for a node known offline, no_gateway for an id
-// never seen, silence while a gateway owns the node. It handles $state and
-// requests in the order the server sent them, so a requester who saw a
-// node's online $state never gets its no_gateway or offline. Without a
+// never seen, silence while a gateway owns the node. It answers those
+// only after a grace (queue.Config.AnswerGrace, 250 ms), looking at the
+// node's $state again: a server hands a $state to its subscribers one
+// after the other, so a requester who saw a node online may have its
+// request reach the queue before that $state; the grace keeps the queue
+// silent then, and the owner answers alone. Without a
 // queue (--queue=false) nobody answers such commands: the request times out
 // (no NATS "no responders" any more, since every gateway subscribes to
 // every command); the dashboard turns a timeout on a node its index does
