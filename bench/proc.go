@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -186,6 +187,39 @@ func udpDrops() int64 {
 		}
 	}
 	return 0
+}
+
+// udpSocketDrops counts the datagrams dropped for a full receive buffer
+// at the UDP sockets bound to addr's port (the drops column of
+// /proc/net/udp and /proc/net/udp6): the gateway's own socket, where
+// udpDrops counts the whole host's, the load tool's sockets included.
+// 0 when addr is empty or the files cannot be read (not Linux).
+func udpSocketDrops(addr string) int64 {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return 0
+	}
+	local := fmt.Sprintf(":%04X", port)
+	var n int64
+	for _, file := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			if len(f) < 13 || !strings.HasSuffix(f[1], local) {
+				continue
+			}
+			d, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+			n += d
+		}
+	}
+	return n
 }
 
 // samplers watch several processes (dashboards side by side) as one.

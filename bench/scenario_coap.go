@@ -40,7 +40,7 @@ func (r *runner) coapIngest(ctx context.Context, p params) ([]Result, error) {
 	if err := r.registerCoAP(ctx, w, p.nodes, t); err != nil {
 		return nil, err
 	}
-	rej0, drops0 := r.fleet.rejected.Load(), udpDrops()
+	rej0, drops0, gdrops0 := r.fleet.rejected.Load(), udpDrops(), udpSocketDrops(r.target.CoAP)
 	acks0, to0 := r.fleet.acks.Load(), r.fleet.timeouts.Load()
 	s := sample(r.pid())
 	r.prof.start(ctx, p.scenario, p.duration)
@@ -55,7 +55,7 @@ func (r *runner) coapIngest(ctx context.Context, p params) ([]Result, error) {
 	rows := []Result{row(p.scenario, path, p, t, rcvs, began, sendEnd, u)}
 	rows[0].Extra = map[string]any{"send_errors": errs, "gateway_rejected": r.fleet.rejected.Load() - rej0,
 		"con_acked": r.fleet.acks.Load() - acks0, "con_timeouts": r.fleet.timeouts.Load() - to0, "strangers": p.strangers,
-		"udp_rcvbuf_drops_host": udpDrops() - drops0}
+		"udp_rcvbuf_drops_host": udpDrops() - drops0, "udp_drops_coap_gateway": udpSocketDrops(r.target.CoAP) - gdrops0}
 	if tap != nil {
 		rows = append(rows, row(p.scenario, "coap → bus (NATS)", p, t, []*receiver{tap}, began, sendEnd, usage{}))
 	}

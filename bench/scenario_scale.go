@@ -106,7 +106,7 @@ func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) (
 	// Registration: every node's first beacon at the rate; nodes not online
 	// yet are retried by their next beacons, until all are online or the
 	// time is up.
-	drops0, rej0 := udpDrops(), sn.rejected()
+	drops0, gdrops0, rej0 := udpDrops(), udpSocketDrops(r.target.CoAP), sn.rejected()
 	s := sample(r.pid())
 	began := time.Now()
 	paced := time.Duration(float64(p.nodes) / p.rate * float64(time.Second))
@@ -125,7 +125,8 @@ func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) (
 	reg := Result{Scenario: p.scenario, Path: "register " + sn.kind + " nodes (" + sn.first + " → browser new)", Nodes: p.nodes, Receivers: 1,
 		Rate: p.rate, Seconds: regTime.Seconds(), Sent: sent, Expected: int64(p.nodes), Delivered: int64(online),
 		Lost: int64(p.nodes - online), PerSecond: float64(online) / regTime.Seconds(), Server: resource(s.stop()),
-		Extra: map[string]any{"udp_rcvbuf_drops_host": udpDrops() - drops0, "gateway_rejected": sn.rejected() - rej0}}
+		Extra: map[string]any{"udp_rcvbuf_drops_host": udpDrops() - drops0, "gateway_rejected": sn.rejected() - rej0,
+			"udp_drops_coap_gateway": udpSocketDrops(r.target.CoAP) - gdrops0}}
 	w.mu.Lock()
 	reg.Latency = latency(h)
 	w.mu.Unlock()
@@ -135,6 +136,7 @@ func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) (
 
 	// Hold: each node beacons every p.beacon, spread evenly.
 	outs0, drops0, rej0, beacons0 := w.outs.Load(), udpDrops(), sn.rejected(), beacons.Load()
+	gdrops0 = udpSocketDrops(r.target.CoAP)
 	s = sample(r.pid())
 	r.prof.start(ctx, p.scenario, p.hold)
 	began = time.Now()
@@ -150,7 +152,8 @@ func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) (
 		Receivers: 1, Rate: float64(p.nodes) / p.beacon.Seconds(), Seconds: time.Since(began).Seconds(), Sent: beacons.Load() - beacons0,
 		Expected: int64(p.nodes), Delivered: int64(held), Lost: int64(p.nodes - held), Server: resource(s.stop()),
 		Extra: map[string]any{"went_offline": w.outs.Load() - outs0, "udp_rcvbuf_drops_host": udpDrops() - drops0,
-			"gateway_rejected": sn.rejected() - rej0}}
+			"udp_drops_coap_gateway": udpSocketDrops(r.target.CoAP) - gdrops0,
+			"gateway_rejected":       sn.rejected() - rej0}}
 	hold.PerSecond = float64(hold.Sent) / hold.Seconds
 	return []Result{reg, hold}, nil
 }
