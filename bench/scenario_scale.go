@@ -160,9 +160,15 @@ func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) (
 
 // keep sends every beacon that is due (a node's last one p.beacon ago)
 // among the started nodes, cycling in start order, until ctx ends.
+//
+// After a stall (the load tool itself not scheduled for a while), it does
+// not send the whole backlog at once: at most twice the nominal rate per
+// tick, as a fleet of independent nodes would never synchronise into one
+// burst that no receive buffer holds.
 func keep(ctx context.Context, t *tally, last []atomic.Int64, started *atomic.Int64, every time.Duration, beacon func(int)) {
+	const period = 5 * time.Millisecond
 	cursor := 0
-	tick := time.NewTicker(5 * time.Millisecond)
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
 		select {
@@ -171,7 +177,8 @@ func keep(ctx context.Context, t *tally, last []atomic.Int64, started *atomic.In
 		case <-tick.C:
 		}
 		n := int(started.Load())
-		for range n {
+		most := max(1, int(2*float64(n)*float64(period)/float64(every)))
+		for range min(n, most) {
 			if cursor >= n {
 				cursor = 0
 			}
