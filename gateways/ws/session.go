@@ -18,6 +18,7 @@ import (
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/presence"
+	"github.com/goaiot/goaiot/internal/wspark"
 )
 
 // writeWait bounds one write to a node.
@@ -27,6 +28,7 @@ const writeWait = 10 * time.Second
 type session struct {
 	g       *Gateway
 	c       *websocket.Conn
+	pc      *wspark.Conn // c's connection, for the reader's waits
 	id      string
 	addr    string
 	limiter *rate.Limiter // frames
@@ -47,7 +49,8 @@ type session struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	lastAlive time.Time // used by the read goroutine only
+	lastAlive time.Time // used by the reader only
+	why       string    // why the connection ended; the reader's
 
 	mu        sync.Mutex
 	resources map[string]bool         // made on first use: an idle node has none
@@ -55,9 +58,9 @@ type session struct {
 	confirms  *presence.Confirmations // commands waiting for an update
 }
 
-func newSession(g *Gateway, c *websocket.Conn, id, addr string) *session {
+func newSession(g *Gateway, c *websocket.Conn, pc *wspark.Conn, id, addr string) *session {
 	return &session{
-		g: g, c: c, id: id, addr: addr,
+		g: g, c: c, pc: pc, id: id, addr: addr,
 		limiter:  rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst),
 		values:   newValueLimiter(g.cfg.ValueRate, g.cfg.ValueBurst),
 		heard:    make(chan struct{}, 1),
@@ -89,13 +92,27 @@ func (s *session) register() bool {
 	return true
 }
 
-// serve reads the node's frames until the socket closes, then takes the
-// node offline. It runs after a successful register.
+// serve waits for the node's next frames, handles them and starts again
+// on a fresh goroutine, until the socket closes; then it takes the node
+// offline and ends the session (g.wg). It runs after startReading. The
+// wait is shallow and each goroutine starts at the process's average
+// stack, so an idle node's reader keeps a small stack, whatever handling
+// the frames took (package wspark).
 func (s *session) serve() {
-	defer s.finish()
-	defer s.stopPings()
-	why := s.readLoop()
-	s.logger().Debug("node connection ended", "why", why)
+	s.pc.Wait()
+	if s.readSome() {
+		go s.serve()
+		return
+	}
+	s.end()
+}
+
+// end takes the node offline once its connection ended.
+func (s *session) end() {
+	s.stopPings()
+	s.finish()
+	s.logger().Debug("node connection ended", "why", s.why)
+	s.g.wg.Done()
 }
 
 // logger returns the gateway's logger with the node's id and address. It is
@@ -187,9 +204,9 @@ func newValueLimiter(perSecond float64, burst int) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(perSecond), burst)
 }
 
-// readLoop reads frames until the socket fails or a bad frame closes it,
-// and returns why it stopped.
-func (s *session) readLoop() string {
+// startReading sets the read limit, the first read deadline and the ping
+// and pong handlers; the reader renews the deadline (alive).
+func (s *session) startReading() {
 	s.c.SetReadLimit(s.g.cfg.MaxFrameBytes)
 	_ = s.c.SetReadDeadline(time.Now().Add(s.g.cfg.NodeTimeout))
 	s.c.SetPongHandler(func(string) error { s.alive(); return nil })
@@ -201,27 +218,51 @@ func (s *session) readLoop() string {
 		}
 		return err
 	})
+}
+
+// readSome handles the frames buffered after a wait (pings and pongs
+// through wspark, the others through gorilla) until none is; false once
+// the connection ended, s.why saying why.
+func (s *session) readSome() bool {
 	for {
-		kind, data, err := s.c.ReadMessage()
-		if err != nil {
-			return s.readFailure(err)
+		more, err := s.pc.Control(s.c)
+		switch {
+		case err != nil:
+			s.why = s.readFailure(err)
+			return false
+		case !more:
+			return true
 		}
-		s.g.frames.Add(1)
-		if !s.limiter.Allow() {
-			s.closeWith(websocket.ClosePolicyViolation, fmt.Sprintf("more than %g frames/s", s.g.cfg.FrameRate))
-			return "rate limit"
-		}
-		s.alive()
-		code, reason := websocket.CloseUnsupportedData, "binary frames are not accepted: send JSON text"
-		if kind == websocket.TextMessage {
-			code, reason = s.handle(data)
-		}
-		if code != 0 {
-			s.g.bad.Add(1)
-			s.closeWith(code, reason)
-			return "bad frame: " + reason
+		if why, ok := s.readFrame(); !ok {
+			s.why = why
+			return false
 		}
 	}
+}
+
+// readFrame reads and handles one message; false, with the reason, if
+// the connection failed or the frame closed it.
+func (s *session) readFrame() (string, bool) {
+	kind, data, err := s.c.ReadMessage()
+	if err != nil {
+		return s.readFailure(err), false
+	}
+	s.g.frames.Add(1)
+	if !s.limiter.Allow() {
+		s.closeWith(websocket.ClosePolicyViolation, fmt.Sprintf("more than %g frames/s", s.g.cfg.FrameRate))
+		return "rate limit", false
+	}
+	s.alive()
+	code, reason := websocket.CloseUnsupportedData, "binary frames are not accepted: send JSON text"
+	if kind == websocket.TextMessage {
+		code, reason = s.handle(data)
+	}
+	if code != 0 {
+		s.g.bad.Add(1)
+		s.closeWith(code, reason)
+		return "bad frame: " + reason, false
+	}
+	return "", true
 }
 
 func (s *session) readFailure(err error) string {
