@@ -126,7 +126,7 @@ func TestEchoAcrossWaits(t *testing.T) {
 	text := frame(websocket.TextMessage, true, "hello, node")
 	ping := frame(websocket.PingMessage, true, "p1")
 	first := frame(websocket.TextMessage, false, "frag-")
-	last := frame(0, true, "ment") // continuation
+	last := frame(0, true, "ment")    // continuation
 	long := strings.Repeat("x", 2000) // longer than the 512-byte buffer
 	tests := []struct {
 		name   string
