@@ -24,6 +24,12 @@
 //     own handlers (gorilla would handle them and block again deep in
 //     its own frames), and reports whether a frame for gorilla is next.
 //
+// A message boundary is where gorilla's message reader returned io.EOF. A
+// compressed message whose deflate stream ends before its last frame does
+// (a client that does not follow RFC 7692) leaves the rest of that frame
+// unread: Control then reads it as the next frame's header, and that
+// connection alone fails or answers a ping that was not sent.
+//
 // Read errors are sticky: once the connection's Read failed, every later
 // Read returns the same error, so that whatever Wait or Control read
 // first, gorilla reports the error as it would have.

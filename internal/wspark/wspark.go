@@ -17,8 +17,9 @@ type Buffers struct {
 	pool sync.Pool // of *bufio.Reader
 }
 
-// NewBuffers returns a pool of read buffers of size bytes (at least 257,
-// so that gorilla reads through them, and 131, the largest control frame).
+// NewBuffers returns a pool of read buffers of size bytes, at least 512:
+// gorilla reads through a hijacked reader only if it is larger than 256
+// bytes, and Control peeks at whole control frames (up to 131 bytes).
 func NewBuffers(size int) *Buffers {
 	size = max(size, 512)
 	b := &Buffers{size: size}
