@@ -332,7 +332,7 @@ func TestStickyReadError(t *testing.T) {
 	}
 }
 
-func TestHijackKeepsEarlyBytes(t *testing.T) {
+func TestEarlyDataRefused(t *testing.T) {
 	s := &server{}
 	s.bufs = NewBuffers(512)
 	s.done = make(chan error, 1)
