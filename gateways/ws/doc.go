@@ -115,13 +115,19 @@
 //
 // # Memory per node
 //
-// An idle node costs one goroutine (its reader), a 512 B read buffer,
+// An idle node costs one goroutine (its reader) with a 2 KiB stack,
 // gorilla's connection and goaiot's session, its presence entry and a ping
-// timer: 25 KB of RSS per node with 5 000 idle nodes, from 47 KB (`aiot
-// bench --scenario scale-ws`, BENCHMARKS.md). The session runs outside
-// net/http's handler, which frees the 8 KiB of buffers a hijacked
-// connection otherwise keeps; frames to the node wait in a queue of at
-// most SendQueue and are written by a goroutine that runs only while the
-// queue is not empty, with a write buffer taken from a pool; pings go out
-// from a timer.
+// timer; no read or write buffer, no rate limiter (both are made when the
+// node sends its first frame). The session runs outside net/http's
+// handler, which frees the 8 KiB of buffers a hijacked connection
+// otherwise keeps. The reader waits for the node's next bytes in
+// wspark.Conn.Wait, a shallow call at the top of its own function, with
+// no read buffer (lent from a pool only while frames are read); pings and
+// pongs are answered from the buffer by wspark.Conn.Control, other frames
+// by gorilla; then the reader starts again on a fresh goroutine, so the
+// stack that handling took is not kept (package wspark). Frames to the
+// node wait in a queue of at most SendQueue and are written by a
+// goroutine that runs only while the queue is not empty, with a write
+// buffer taken from a pool; pings go out from a timer. Figures in
+// BENCHMARKS.md ("Idle websocket nodes").
 package ws

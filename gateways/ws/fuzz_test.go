@@ -33,7 +33,7 @@ func FuzzNodeFrame(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		s := newSession(g, nil, "fuzz", "127.0.0.1:1")
+		s := newSession(g, nil, nil, "fuzz", "127.0.0.1:1")
 		s.writing = true // no socket: frames to the node stay queued (at most SendQueue), no writer starts
 		if _, err := g.tracker.Seen(s.id, s.addr); err != nil {
 			t.Fatal(err)

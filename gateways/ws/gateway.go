@@ -21,6 +21,7 @@ import (
 	"github.com/goaiot/goaiot/internal/origin"
 	"github.com/goaiot/goaiot/internal/shrink"
 	"github.com/goaiot/goaiot/internal/sourcelimit"
+	"github.com/goaiot/goaiot/internal/wspark"
 )
 
 // ServiceName is the NATS micro service the gateway registers.
@@ -139,6 +140,7 @@ type Gateway struct {
 	log      *slog.Logger
 	tracker  *presence.Tracker
 	upgrader websocket.Upgrader
+	bufs     *wspark.Buffers // read buffers, lent while a node's frames are read
 	origins  *origin.Policy
 	newIDs   *sourcelimit.Limiter
 	lines    *loglimit.Limit // refusal lines, bounded
@@ -174,13 +176,15 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("ws: %w", err)
 	}
 	g.tracker = tr
+	g.bufs = wspark.NewBuffers(readBufferSize)
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		// An idle node holds only a small read buffer; frames are read
-		// through it whatever their size (MaxFrameBytes bounds them). The
-		// write buffer is taken from a pool for each frame sent, so idle
-		// nodes hold none (see doc.go, "Memory per node").
-		ReadBufferSize:  readBufferSize,
+		// A node's frames are read through a small buffer, whatever their
+		// size (MaxFrameBytes bounds them), lent by g.bufs only while they
+		// are read (ReadBufferSize 0: gorilla reads through the reader of
+		// the connection wspark hijacks). The write buffer is taken from a
+		// pool for each frame sent. So idle nodes hold neither (see doc.go,
+		// "Memory per node").
 		WriteBufferSize: writeBufferSize,
 		WriteBufferPool: &sync.Pool{},
 		// ServeHTTP checked the origin already, with a reason and a counter.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,22 +189,58 @@ func TestOffline(t *testing.T) {
 	}
 }
 
-func TestAliveWithPongs(t *testing.T) {
-	e := startGateway(t, func(c *ws.Config) { c.NodeTimeout = 300 * time.Millisecond })
-	states := bustest.Subscribe(t, e.nc, "node.*.$state")
-	c := dial(t, e.url+"?id=quiet")
-	nextState(t, states, "quiet", 5*time.Second)
-	go func() { // reading answers pings; the node sends nothing else
-		for {
-			if _, _, err := c.ReadMessage(); err != nil {
-				return
+// A node that only answers the gateway's pings, or only pings the
+// gateway, stays online: the gateway's reader handles both control frames
+// while it waits (package wspark), and each counts as a sign of life.
+func TestAliveWithControlFrames(t *testing.T) {
+	tests := []struct {
+		name      string
+		run       func(c *websocket.Conn)
+		wantPongs bool
+	}{
+		{"answers pings", func(*websocket.Conn) {}, false},
+		{"sends pings", func(c *websocket.Conn) {
+			c.SetPingHandler(func(string) error { return nil }) // answer none
+			go func() {
+				for range 60 {
+					if c.WriteControl(websocket.PingMessage, []byte("hi"), time.Now().Add(time.Second)) != nil {
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}()
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := startGateway(t, func(c *ws.Config) { c.NodeTimeout = time.Second })
+			states := bustest.Subscribe(t, e.nc, "node.*.$state")
+			c := dial(t, e.url+"?id=quiet")
+			nextState(t, states, "quiet", 5*time.Second)
+			var pongs atomic.Int32
+			c.SetPongHandler(func(data string) error {
+				if data == "hi" {
+					pongs.Add(1)
+				}
+				return nil
+			})
+			tt.run(c)
+			go func() { // reading answers pings (unless the test said otherwise) and gets pongs
+				for {
+					if _, _, err := c.ReadMessage(); err != nil {
+						return
+					}
+				}
+			}()
+			select {
+			case m := <-states:
+				t.Fatalf("a node sending control frames changed state: %s %s", m.Subject, m.Data)
+			case <-time.After(2500 * time.Millisecond): // two and a half node timeouts
 			}
-		}
-	}()
-	select {
-	case m := <-states:
-		t.Fatalf("a node answering pings changed state: %s %s", m.Subject, m.Data)
-	case <-time.After(1500 * time.Millisecond): // five node timeouts
+			if tt.wantPongs && pongs.Load() == 0 {
+				t.Error("the gateway answered no ping")
+			}
+		})
 	}
 }
 

@@ -42,12 +42,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, ref.err.Error(), ref.status)
 		return
 	}
-	c, err := g.upgrader.Upgrade(w, r, nil)
+	pw := g.bufs.Wrap(w)
+	c, err := g.upgrader.Upgrade(pw, r, nil)
 	if err != nil {
 		g.log.Debug("websocket upgrade", "remote", r.RemoteAddr, "err", err) // Upgrade answered already
 		return
 	}
-	s := newSession(g, c, id, r.RemoteAddr)
+	if pw.Conn() == nil { // gorilla upgraded a connection wspark did not wrap
+		g.log.Warn("websocket upgrade without wspark's connection", "remote", r.RemoteAddr)
+		_ = c.Close()
+		return
+	}
+	s := newSession(g, c, pw.Conn(), id, r.RemoteAddr)
 	if err := g.claim(s, proven); err != nil {
 		code := websocket.CloseGoingAway
 		if errors.Is(err, errIDInUse) {
@@ -65,11 +71,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The session's reader runs on a goroutine of its own and ServeHTTP
 	// returns, so that net/http lets go of the connection's 4 KiB read and
 	// write buffers (a hijacked connection keeps them for as long as its
-	// handler runs); gorilla reads through its own smaller buffer.
-	go func() {
-		defer g.wg.Done()
-		s.serve()
-	}()
+	// handler runs); the reader ends with g.wg.Done.
+	s.startReading()
+	go s.serve()
 }
 
 // admit runs the checks made before the upgrade, in order: origin, id,

@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/presence"
+	"github.com/goaiot/goaiot/internal/wspark"
 )
 
 // writeWait bounds one write to a node.
@@ -25,12 +27,12 @@ const writeWait = 10 * time.Second
 
 // session is one node's connection.
 type session struct {
-	g       *Gateway
-	c       *websocket.Conn
-	id      string
-	addr    string
-	limiter *rate.Limiter // frames
-	values  *rate.Limiter // values; nil: no limit
+	g      *Gateway
+	c      *websocket.Conn
+	pc     *wspark.Conn // c's connection, for the reader's waits
+	id     string
+	addr   string
+	limits *limits // made at the node's first frame: an idle node sends none
 
 	// Frames to the node wait in queue (at most SendQueue); a writer
 	// goroutine runs only while there is something to write, and pings
@@ -41,29 +43,45 @@ type session struct {
 	writing bool
 	ping    *time.Timer // set once, before the first ping
 
-	heard   chan struct{} // a sign of life since the last drain, for answers
-	probeMu sync.Mutex    // one answers probe at a time
+	// heard gets a sign of life while answers probes (nil otherwise: an
+	// idle node keeps no channel for it).
+	heard   atomic.Pointer[chan struct{}]
+	probeMu sync.Mutex // one answers probe at a time
 
 	done      chan struct{}
 	closeOnce sync.Once
 
-	lastAlive time.Time // used by the read goroutine only
+	lastAlive time.Time // used by the reader only
+	why       string    // why the connection ended; the reader's
 
 	mu        sync.Mutex
 	resources map[string]bool         // made on first use: an idle node has none
 	rejected  map[string]bool         // made on first use
-	confirms  *presence.Confirmations // commands waiting for an update
+	confirms  *presence.Confirmations // commands waiting for an update; made by the first command
 }
 
-func newSession(g *Gateway, c *websocket.Conn, id, addr string) *session {
+// limits are a node's rate limits.
+type limits struct {
+	frames *rate.Limiter
+	values *rate.Limiter // nil: no limit
+}
+
+func newSession(g *Gateway, c *websocket.Conn, pc *wspark.Conn, id, addr string) *session {
 	return &session{
-		g: g, c: c, id: id, addr: addr,
-		limiter:  rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst),
-		values:   newValueLimiter(g.cfg.ValueRate, g.cfg.ValueBurst),
-		heard:    make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		confirms: presence.NewConfirmations(0),
+		g: g, c: c, pc: pc, id: id, addr: addr,
+		done: make(chan struct{}),
 	}
+}
+
+// limit returns the node's rate limits, made on first use; the reader's.
+func (s *session) limit() *limits {
+	if s.limits == nil {
+		s.limits = &limits{
+			frames: rate.NewLimiter(rate.Limit(s.g.cfg.FrameRate), s.g.cfg.FrameBurst),
+			values: newValueLimiter(s.g.cfg.ValueRate, s.g.cfg.ValueBurst),
+		}
+	}
+	return s.limits
 }
 
 // register claims the node on the bus (online $state, commands served),
@@ -89,13 +107,27 @@ func (s *session) register() bool {
 	return true
 }
 
-// serve reads the node's frames until the socket closes, then takes the
-// node offline. It runs after a successful register.
+// serve waits for the node's next frames, handles them and starts again
+// on a fresh goroutine, until the socket closes; then it takes the node
+// offline and ends the session (g.wg). It runs after startReading. The
+// wait is shallow and each goroutine starts at the process's average
+// stack, so an idle node's reader keeps a small stack, whatever handling
+// the frames took (package wspark).
 func (s *session) serve() {
-	defer s.finish()
-	defer s.stopPings()
-	why := s.readLoop()
-	s.logger().Debug("node connection ended", "why", why)
+	s.pc.Wait()
+	if s.readSome() {
+		go s.serve()
+		return
+	}
+	s.end()
+}
+
+// end takes the node offline once its connection ended.
+func (s *session) end() {
+	s.stopPings()
+	s.finish()
+	s.logger().Debug("node connection ended", "why", s.why)
+	s.g.wg.Done()
 }
 
 // logger returns the gateway's logger with the node's id and address. It is
@@ -140,9 +172,11 @@ func truncate(s string, n int) string {
 // over. It runs on the read goroutine (frames, pings and pongs) and does the
 // work at most every NodeTimeout/20, which keeps busy nodes cheap.
 func (s *session) alive() {
-	select {
-	case s.heard <- struct{}{}:
-	default:
+	if heard := s.heard.Load(); heard != nil {
+		select {
+		case *heard <- struct{}{}:
+		default:
+		}
 	}
 	now := time.Now()
 	if now.Sub(s.lastAlive) < s.g.cfg.NodeTimeout/20 {
@@ -160,17 +194,16 @@ func (s *session) alive() {
 func (s *session) answers(wait time.Duration) bool {
 	s.probeMu.Lock()
 	defer s.probeMu.Unlock()
-	select {
-	case <-s.heard: // older news
-	default:
-	}
+	heard := make(chan struct{}, 1)
+	s.heard.Store(&heard)
+	defer s.heard.Store(nil)
 	if err := s.c.WriteControl(websocket.PingMessage, []byte("id claimed"), time.Now().Add(wait)); err != nil {
 		return false
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case <-s.heard:
+	case <-heard:
 		return true
 	case <-s.done:
 	case <-t.C:
@@ -187,9 +220,9 @@ func newValueLimiter(perSecond float64, burst int) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(perSecond), burst)
 }
 
-// readLoop reads frames until the socket fails or a bad frame closes it,
-// and returns why it stopped.
-func (s *session) readLoop() string {
+// startReading sets the read limit, the first read deadline and the ping
+// and pong handlers; the reader renews the deadline (alive).
+func (s *session) startReading() {
 	s.c.SetReadLimit(s.g.cfg.MaxFrameBytes)
 	_ = s.c.SetReadDeadline(time.Now().Add(s.g.cfg.NodeTimeout))
 	s.c.SetPongHandler(func(string) error { s.alive(); return nil })
@@ -201,27 +234,51 @@ func (s *session) readLoop() string {
 		}
 		return err
 	})
+}
+
+// readSome handles the frames buffered after a wait (pings and pongs
+// through wspark, the others through gorilla) until none is; false once
+// the connection ended, s.why saying why.
+func (s *session) readSome() bool {
 	for {
-		kind, data, err := s.c.ReadMessage()
-		if err != nil {
-			return s.readFailure(err)
+		more, err := s.pc.Control(s.c)
+		switch {
+		case err != nil:
+			s.why = s.readFailure(err)
+			return false
+		case !more:
+			return true
 		}
-		s.g.frames.Add(1)
-		if !s.limiter.Allow() {
-			s.closeWith(websocket.ClosePolicyViolation, fmt.Sprintf("more than %g frames/s", s.g.cfg.FrameRate))
-			return "rate limit"
-		}
-		s.alive()
-		code, reason := websocket.CloseUnsupportedData, "binary frames are not accepted: send JSON text"
-		if kind == websocket.TextMessage {
-			code, reason = s.handle(data)
-		}
-		if code != 0 {
-			s.g.bad.Add(1)
-			s.closeWith(code, reason)
-			return "bad frame: " + reason
+		if why, ok := s.readFrame(); !ok {
+			s.why = why
+			return false
 		}
 	}
+}
+
+// readFrame reads and handles one message; false, with the reason, if
+// the connection failed or the frame closed it.
+func (s *session) readFrame() (string, bool) {
+	kind, data, err := s.c.ReadMessage()
+	if err != nil {
+		return s.readFailure(err), false
+	}
+	s.g.frames.Add(1)
+	if !s.limit().frames.Allow() {
+		s.closeWith(websocket.ClosePolicyViolation, fmt.Sprintf("more than %g frames/s", s.g.cfg.FrameRate))
+		return "rate limit", false
+	}
+	s.alive()
+	code, reason := websocket.CloseUnsupportedData, "binary frames are not accepted: send JSON text"
+	if kind == websocket.TextMessage {
+		code, reason = s.handle(data)
+	}
+	if code != 0 {
+		s.g.bad.Add(1)
+		s.closeWith(code, reason)
+		return "bad frame: " + reason, false
+	}
+	return "", true
 }
 
 func (s *session) readFailure(err error) string {
@@ -296,7 +353,7 @@ func (s *session) update(raw json.RawMessage) (int, string) {
 		s.publishResources()
 	}
 	for _, name := range accepted {
-		if s.values != nil && !s.values.Allow() {
+		if v := s.limit().values; v != nil && !v.Allow() {
 			s.skip(refusedValueRate, "value skipped", "resource", name, "max_rate", s.g.cfg.ValueRate)
 			continue
 		}
@@ -481,7 +538,7 @@ var errDisconnected = errors.New("node disconnected")
 // another value not followed by payload within presence.DefaultConfirmGrace
 // its no.
 func (s *session) command(ctx context.Context, res, payload string) error {
-	w := s.confirms.Expect(s.id, res, []byte(payload))
+	w := s.confirmations().Expect(s.id, res, []byte(payload))
 	defer w.Done()
 	b, err := json.Marshal(commandFrame{Endpoint: res, Payload: payload})
 	if err != nil {
@@ -503,4 +560,22 @@ func (s *session) command(ctx context.Context, res, payload string) error {
 }
 
 // answered hands value to the commands waiting for an update of res.
-func (s *session) answered(res, value string) { s.confirms.Report(s.id, res, value) }
+func (s *session) answered(res, value string) {
+	s.mu.Lock()
+	c := s.confirms
+	s.mu.Unlock()
+	if c != nil {
+		c.Report(s.id, res, value)
+	}
+}
+
+// confirmations returns the node's commands waiting for an update, made
+// by the first command.
+func (s *session) confirmations() *presence.Confirmations {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.confirms == nil {
+		s.confirms = presence.NewConfirmations(0)
+	}
+	return s.confirms
+}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
+
+	"github.com/goaiot/goaiot/internal/wspark"
 )
 
 // compressMin is the smallest message worth compressing when the browser
@@ -40,6 +42,7 @@ const maxWriteBuf = 256 << 10
 type client struct {
 	d       *Dashboard
 	conn    *websocket.Conn
+	pc      *wspark.Conn // conn's connection, for the reader's waits
 	id      identity
 	log     *slog.Logger
 	out     *outbox
@@ -86,12 +89,18 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "log in first (POST /login)", http.StatusUnauthorized)
 		return
 	}
-	conn, err := d.upgrader.Upgrade(w, r, nil)
+	pw := d.rbufs.Wrap(w)
+	conn, err := d.upgrader.Upgrade(pw, r, nil)
 	if err != nil {
 		return // the upgrader answered the request
 	}
+	if pw.Conn() == nil { // gorilla upgraded a connection wspark did not wrap
+		d.log.Warn("websocket upgrade without wspark's connection", "remote", r.RemoteAddr)
+		_ = conn.Close()
+		return
+	}
 	c := &client{
-		d: d, conn: conn, id: id,
+		d: d, conn: conn, pc: pw.Conn(), id: id,
 		log:     d.log.With("browser", r.RemoteAddr, "user", id.user, "role", id.role),
 		limiter: rate.NewLimiter(rate.Limit(d.cfg.MessageRate), d.cfg.MessageBurst),
 		slots:   make(chan struct{}, d.cfg.MaxInFlight),
@@ -121,10 +130,8 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	// Served on a goroutine of its own: the HTTP server's goroutine ends,
 	// and with it the handshake's buffers and its deep stack.
-	go func() {
-		defer d.untrack(c)
-		c.serve()
-	}()
+	c.start()
+	go c.serve()
 }
 
 // track registers c unless the dashboard is stopping.
@@ -148,13 +155,42 @@ func (d *Dashboard) untrack(c *client) {
 	d.clients.Done()
 }
 
-func (c *client) serve() {
+// start says hello, starts the pings and sets the reader's deadline and
+// pong handler; serve reads.
+func (c *client) start() {
 	c.log.Debug("browser connected")
 	c.ping = time.AfterFunc(time.Hour, c.sendPing)
 	c.ping.Reset(c.d.cfg.PingInterval)
 	c.send(mustFrame(helloMsg{Type: typeHello, Server: "goaiot", Version: c.d.cfg.Version,
 		Role: c.id.role, User: c.id.user, Login: c.d.cfg.Users != nil, Batch: c.batch}, "", false))
-	c.read()
+	pongWait := c.d.cfg.PingInterval * 5 / 2
+	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	c.conn.SetPongHandler(func(string) error {
+		select {
+		case <-c.closing:
+			return nil
+		default:
+			return c.conn.SetReadDeadline(time.Now().Add(pongWait))
+		}
+	})
+}
+
+// serve waits for the browser's next frames, handles them and starts
+// again on a fresh goroutine, until the connection ends; then it ends the
+// browser (end). The wait is shallow and each goroutine starts at the
+// process's average stack, so an idle browser's reader keeps a small
+// stack, whatever handling the frames took (package wspark).
+func (c *client) serve() {
+	c.pc.Wait()
+	if c.readSome() {
+		go c.serve()
+		return
+	}
+	c.end()
+}
+
+// end lets the browser go once its connection ended.
+func (c *client) end() {
 	c.ping.Stop()
 	c.d.hub.unsubscribe(c)
 	if n := c.out.close(); n > 0 { // no writer starts after this
@@ -165,6 +201,7 @@ func (c *client) serve() {
 	c.writers.Wait()
 	c.tasks.Wait()
 	c.log.Debug("browser gone")
+	c.d.untrack(c)
 }
 
 // cut closes the browser from the server side. It never blocks: the writer
@@ -244,52 +281,70 @@ func (c *client) control(typ int, data []byte) {
 	c.deadline = time.Time{}
 }
 
-// read handles frames from the browser until the connection ends.
-func (c *client) read() {
-	pongWait := c.d.cfg.PingInterval * 5 / 2
-	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
-	c.conn.SetPongHandler(func(string) error {
-		select {
-		case <-c.closing:
-			return nil
-		default:
-			return c.conn.SetReadDeadline(time.Now().Add(pongWait))
-		}
-	})
+// readSome handles the frames buffered after a wait (pings and pongs
+// through wspark, the others through gorilla) until none is; false once
+// the connection ended. Once the server closes, the reader stays in
+// gorilla until the browser answers, or a second passes: wspark reads
+// only at message boundaries, which a refused message may not reach.
+func (c *client) readSome() bool {
 	for {
-		typ, r, err := c.conn.NextReader()
-		if err != nil {
-			return // closed, timed out, or the browser's close answered ours
-		}
 		select {
 		case <-c.closing:
-			continue // drain until the browser answers our close
+			for c.readMessage() {
+			}
+			return false
 		default:
 		}
-		_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
-		if typ != websocket.TextMessage {
-			c.refuse(websocket.CloseUnsupportedData, "binary frames are not supported", cutBadFrame)
-			continue
+		more, err := c.pc.Control(c.conn)
+		switch {
+		case err != nil:
+			return false
+		case !more:
+			return true
 		}
-		b, err := io.ReadAll(io.LimitReader(r, int64(c.d.cfg.MaxMessageBytes)+1))
-		if err != nil {
-			return
+		if !c.readMessage() {
+			return false
 		}
-		if len(b) > c.d.cfg.MaxMessageBytes {
-			c.refuse(websocket.CloseUnsupportedData, "message too big", cutBadFrame)
-			continue
-		}
-		if !c.limiter.Allow() {
-			c.refuse(websocket.ClosePolicyViolation, "too many messages", cutRate)
-			continue
-		}
-		req, err := decodeRequest(b, c.d.cfg.MaxHistory)
-		if err != nil {
-			c.refuse(websocket.CloseUnsupportedData, err.Error(), cutBadFrame)
-			continue
-		}
-		c.handle(req)
 	}
+}
+
+// readMessage reads and handles one message from the browser; false if
+// the connection ended (closed, timed out, or the browser's close
+// answered ours).
+func (c *client) readMessage() bool {
+	typ, r, err := c.conn.NextReader()
+	if err != nil {
+		return false
+	}
+	select {
+	case <-c.closing:
+		return true // drain until the browser answers our close
+	default:
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(c.d.cfg.PingInterval * 5 / 2))
+	if typ != websocket.TextMessage {
+		c.refuse(websocket.CloseUnsupportedData, "binary frames are not supported", cutBadFrame)
+		return true
+	}
+	b, err := io.ReadAll(io.LimitReader(r, int64(c.d.cfg.MaxMessageBytes)+1))
+	if err != nil {
+		return false
+	}
+	if len(b) > c.d.cfg.MaxMessageBytes {
+		c.refuse(websocket.CloseUnsupportedData, "message too big", cutBadFrame)
+		return true
+	}
+	if !c.limiter.Allow() {
+		c.refuse(websocket.ClosePolicyViolation, "too many messages", cutRate)
+		return true
+	}
+	req, err := decodeRequest(b, c.d.cfg.MaxHistory)
+	if err != nil {
+		c.refuse(websocket.CloseUnsupportedData, err.Error(), cutBadFrame)
+		return true
+	}
+	c.handle(req)
+	return true
 }
 
 func (c *client) handle(req request) {

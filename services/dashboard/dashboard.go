@@ -22,6 +22,7 @@ import (
 	"github.com/goaiot/goaiot/internal/config"
 	"github.com/goaiot/goaiot/internal/origin"
 	"github.com/goaiot/goaiot/internal/version"
+	"github.com/goaiot/goaiot/internal/wspark"
 	"github.com/goaiot/goaiot/webapp"
 )
 
@@ -166,8 +167,9 @@ type Dashboard struct {
 	feed     *feed
 	origins  *origin.Policy
 	upgrader websocket.Upgrader
-	wbufs    sync.Pool // *[]byte: the writers' batch buffers (client.go)
-	batches  sync.Pool // *[]*frame: the writers' lists of frames taken
+	rbufs    *wspark.Buffers // read buffers, lent while a browser's frames are read
+	wbufs    sync.Pool       // *[]byte: the writers' batch buffers (client.go)
+	batches  sync.Pool       // *[]*frame: the writers' lists of frames taken
 	sessions *sessions
 	logins   *rate.Limiter // password checks
 
@@ -204,11 +206,13 @@ func New(cfg Config) (*Dashboard, error) {
 		return &b
 	}
 	// A small read buffer (browsers send a few small frames; a larger one
-	// is read in several calls) instead of the HTTP server's 4 KiB, and a
-	// write buffer taken from the pool only while gorilla writes (control
-	// frames, compressed messages): an idle browser holds little.
+	// is read in several calls) instead of the HTTP server's 4 KiB, lent
+	// by rbufs only while the browser's frames are read (ReadBufferSize 0:
+	// gorilla reads through the reader of the connection wspark hijacks),
+	// and a write buffer taken from the pool only while gorilla writes
+	// (control frames, compressed messages): an idle browser holds little.
+	d.rbufs = wspark.NewBuffers(readBuffer)
 	d.upgrader = websocket.Upgrader{
-		ReadBufferSize:    readBuffer,
 		HandshakeTimeout:  10 * time.Second,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: true,
