@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -60,6 +61,9 @@ type client struct {
 	ping    *time.Timer    // the next ping
 	writers sync.WaitGroup // the writer and the close frame's sender
 	last    time.Time      // the end of the last write; the writer's
+	// answered: an answer to the browser's own request (send) was queued
+	// since the writer last looked; it is written without WriteDelay.
+	answered atomic.Bool
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when the connection is to end
@@ -331,6 +335,7 @@ func (c *client) send(f *frame) {
 	if f.ext && !c.ext {
 		return
 	}
+	c.answered.Store(true) // before the push, which may start the writer
 	if c.out.push(f) == overflow {
 		c.cut(cutSlow)
 	}
@@ -351,10 +356,8 @@ func (c *client) startWriter() {
 // goroutines are cheap to start, and an idle browser keeps none.
 func (c *client) drain() {
 	for {
-		if c.d.cfg.WriteDelay > 0 { // (a negative delay minus a long time would overflow)
-			if wait := c.d.cfg.WriteDelay - time.Since(c.last); wait > 0 {
-				time.Sleep(wait) // under load: what comes meanwhile joins this write
-			}
+		if wait := writeWait(c.d.cfg.WriteDelay, time.Since(c.last), c.answered.Swap(false)); wait > 0 {
+			time.Sleep(wait) // under load: what comes meanwhile joins this write
 		}
 		if err := c.writeQueued(); err != nil {
 			c.writeFailed(err)
@@ -369,6 +372,18 @@ func (c *client) drain() {
 		default:
 		}
 	}
+}
+
+// writeWait is how long the writer waits before writing, the last write
+// having ended since ago: the rest of delay, so that what comes meanwhile
+// joins the write; nothing when the browser was quiet for delay, or when
+// an answer to its own request (a command's result, a history) waits: the
+// browser waits for it.
+func writeWait(delay, since time.Duration, answer bool) time.Duration {
+	if answer || delay <= 0 || since >= delay {
+		return 0
+	}
+	return delay - since
 }
 
 // writeQueued writes what is queued, a batch at a time.
