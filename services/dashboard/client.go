@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -61,9 +60,11 @@ type client struct {
 	ping    *time.Timer    // the next ping
 	writers sync.WaitGroup // the writer and the close frame's sender
 	last    time.Time      // the end of the last write; the writer's
-	// answered: an answer to the browser's own request (send) was queued
-	// since the writer last looked; it is written without WriteDelay.
-	answered atomic.Bool
+	// answered holds a token while an answer to the browser's own request
+	// (send, answer) is queued and the writer has not seen it: the writer then
+	// writes without WriteDelay, or stops waiting (capacity 1).
+	answered chan struct{}
+	pause    *time.Timer // the writer's WriteDelay; made on its first wait
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when the connection is to end
@@ -96,12 +97,13 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &client{
 		d: d, conn: conn, id: id,
-		log:     d.log.With("browser", r.RemoteAddr, "user", id.user, "role", id.role),
-		limiter: rate.NewLimiter(rate.Limit(d.cfg.MessageRate), d.cfg.MessageBurst),
-		slots:   make(chan struct{}, d.cfg.MaxInFlight),
-		closing: make(chan struct{}),
-		wmu:     make(chan struct{}, 1),
-		deflate: strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ",")), "permessage-deflate"),
+		log:      d.log.With("browser", r.RemoteAddr, "user", id.user, "role", id.role),
+		limiter:  rate.NewLimiter(rate.Limit(d.cfg.MessageRate), d.cfg.MessageBurst),
+		slots:    make(chan struct{}, d.cfg.MaxInFlight),
+		closing:  make(chan struct{}),
+		wmu:      make(chan struct{}, 1),
+		answered: make(chan struct{}, 1),
+		deflate:  strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ",")), "permessage-deflate"),
 	}
 	c.out = newOutbox(d.cfg.QueueLimit, d.cfg.SlowAfter, c.startWriter)
 	q := r.URL.Query()
@@ -324,20 +326,52 @@ func (c *client) run(req request, answer func(*client, request) *frame) {
 	c.tasks.Add(1)
 	go func() {
 		defer c.tasks.Done()
-		defer func() { <-c.slots }()
-		c.send(answer(c, req))
+		f := answer(c, req)
+		<-c.slots
+		c.answer(f)
 	}()
 }
 
+// answer queues f, the answer to one of the browser's requests, from the
+// goroutine that made it, and writes it from there too when no writer
+// runs: the browser waits for it, and starting a writer goroutine is one
+// hand-over more.
+func (c *client) answer(f *frame) {
+	if f.ext && !c.ext {
+		return
+	}
+	r, write := c.out.pushClaim(f, func() { c.writers.Add(1) })
+	c.hurry()
+	if r == overflow {
+		c.cut(cutSlow)
+	}
+	if write {
+		defer c.writers.Done()
+		c.drain()
+	}
+}
+
 // send queues a message for this browser only (an extension message only
-// if it asked for them).
+// if it asked for them), an answer of sorts (hello, busy): it is written
+// without WriteDelay.
 func (c *client) send(f *frame) {
 	if f.ext && !c.ext {
 		return
 	}
-	c.answered.Store(true) // before the push, which may start the writer
-	if c.out.push(f) == overflow {
+	r := c.out.push(f)
+	c.hurry()
+	if r == overflow {
 		c.cut(cutSlow)
+	}
+}
+
+// hurry tells the writer that an answer is queued: it writes without
+// WriteDelay. Called after the push, so that the writer that takes the
+// token finds the answer queued.
+func (c *client) hurry() {
+	select {
+	case c.answered <- struct{}{}:
+	default:
 	}
 }
 
@@ -356,8 +390,8 @@ func (c *client) startWriter() {
 // goroutines are cheap to start, and an idle browser keeps none.
 func (c *client) drain() {
 	for {
-		if wait := writeWait(c.d.cfg.WriteDelay, time.Since(c.last), c.answered.Swap(false)); wait > 0 {
-			time.Sleep(wait) // under load: what comes meanwhile joins this write
+		if wait := writeWait(c.d.cfg.WriteDelay, time.Since(c.last), c.tookAnswer()); wait > 0 {
+			c.delay(wait) // under load: what comes meanwhile joins this write
 		}
 		if err := c.writeQueued(); err != nil {
 			c.writeFailed(err)
@@ -372,6 +406,33 @@ func (c *client) drain() {
 		default:
 		}
 	}
+}
+
+// tookAnswer takes the answered token, if any.
+func (c *client) tookAnswer() bool {
+	select {
+	case <-c.answered:
+		return true
+	default:
+		return false
+	}
+}
+
+// delay waits for d, or until an answer is queued or the connection is to
+// end. The writer's.
+func (c *client) delay(d time.Duration) {
+	if c.pause == nil {
+		c.pause = time.NewTimer(d)
+	} else {
+		c.pause.Reset(d)
+	}
+	select {
+	case <-c.pause.C:
+		return
+	case <-c.answered:
+	case <-c.closing:
+	}
+	c.pause.Stop()
 }
 
 // writeWait is how long the writer waits before writing, the last write

@@ -1,8 +1,14 @@
 package dashboard
 
 import (
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/bus/bustest"
 )
 
 func TestWriteWait(t *testing.T) {
@@ -26,6 +32,57 @@ func TestWriteWait(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := writeWait(tt.delay, tt.since, tt.answer); got != tt.want {
 				t.Errorf("writeWait(%s, %s, %v) = %s, want %s", tt.delay, tt.since, tt.answer, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestAnswersNotDelayed: with a write delay of an hour, a browser's answers
+// still come at once, whether its writer is idle (the hello was just
+// written) or waiting for the delay with a snapshot queued (which then
+// comes with the answer). Before, both waited for the delay.
+func TestAnswersNotDelayed(t *testing.T) {
+	srv := bustest.StartServer(t)
+	nc := bustest.Connect(t, srv)
+	sub, err := nc.Subscribe(bus.GatewaySetAll("n1"), func(m *nats.Msg) { _ = m.Respond([]byte(`{"ok":true}`)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	p := publisher{t, nc}
+	p.state("n1", bus.StateOnline)
+	p.stored(1)
+	td := startDashboard(t, srv, func(c *Config) { c.WriteDelay = time.Hour })
+	const command = `{"type":"update","data":{"uid":"n1","endpoint":"led","payload":"1"},"id":"c1"}`
+	tests := []struct {
+		name  string
+		first string // sent before the command; "" none
+		want  []string
+	}{
+		{"writer idle", "", []string{typeResult}},
+		{"writer waiting with a snapshot queued", `{"type":"new","data":"client"}`,
+			[]string{typeNew, typeSynced, typeResult}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := dial(t, td, nil) // the hello was written: the delay runs
+			if tt.first != "" {
+				b.send(tt.first)
+			}
+			b.send(command)
+			var got []string
+			for len(got) < len(tt.want) {
+				m := b.next()
+				if m.Type == typeUpdate {
+					continue // n1's seed values (a Pyaiot page's), if any
+				}
+				got = append(got, m.Type)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
 	}
