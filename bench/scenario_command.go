@@ -98,7 +98,10 @@ func (c *commandStats) result(p params, path string, secs float64, u usage) Resu
 // {"type":"update","data":{uid,endpoint:"led",payload}} until its answer
 // (goaiot's "result", or for Pyaiot the update of led carrying the
 // payload), and on goaiot `nats req gateway.<uid>.led.set` until the reply.
-// Each browser keeps one command in flight, paced to rate/browsers.
+// Each browser keeps one command in flight, paced to rate/browsers, the
+// browsers taking turns: their first commands are spread over the period,
+// so that they do not all send at once (bursts of one command per browser
+// measured the gateway's queueing, not a command's round trip).
 func (r *runner) command(ctx context.Context, p params) ([]Result, error) {
 	if err := r.needBrowsers(); err != nil {
 		return nil, err
@@ -145,9 +148,16 @@ func (r *runner) command(ctx context.Context, p params) ([]Result, error) {
 	stopProg := r.prog.start(p.scenario, p.duration, stats.ok.Load)
 	var wg sync.WaitGroup
 	every := time.Duration(float64(time.Second) * float64(len(bs)) / p.rate)
-	for _, b := range bs {
+	for i, b := range bs {
 		wg.Go(func() {
-			ticks(ctx, every, p.duration, func() {
+			// Browsers take turns, evenly spread over the period: the
+			// same rate as the NATS requests, not bursts of one command
+			// per browser at once.
+			offset := stagger(i, len(bs), every)
+			if !sleepCtx(ctx, offset) {
+				return
+			}
+			ticks(ctx, every, p.duration-offset, func() {
 				id := int(seq.Add(1))
 				uid := r.fleet.uid(id % p.nodes)
 				payload := t.run + "c" + strconv.Itoa(id)
@@ -242,5 +252,29 @@ func ticks(ctx context.Context, every, d time.Duration, fn func()) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// stagger is the offset of the first tick of sender i of n that each
+// tick every period: the senders' ticks spread evenly over the period.
+func stagger(i, n int, every time.Duration) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	return every * time.Duration(i) / time.Duration(n)
+}
+
+// sleepCtx waits for d, or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

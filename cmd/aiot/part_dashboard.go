@@ -19,7 +19,7 @@ func dashboardPart() part {
 			fs.BoolVar(&cfg.ReadOnly, "read-only", false, "dashboard refuses commands from browsers")
 			fs.DurationVar(&cfg.CommandTimeout, "dashboard-command-timeout", 6*time.Second, "how long a browser's command waits for the gateway's answer")
 			fs.IntVar(&cfg.MaxBrowsers, "max-browsers", 10_000, "most browsers connected to /ws at once")
-			fs.DurationVar(&cfg.WriteDelay, "dashboard-write-delay", time.Millisecond, "least time between two writes to one browser: what comes meanwhile joins the next write (negative: none)")
+			fs.DurationVar(&cfg.WriteDelay, "dashboard-write-delay", time.Millisecond, "least time between two writes to one browser: what comes meanwhile joins the next write; a command's result or a history is written at once (negative: none)")
 			fs.DurationVar(&cfg.ForgetAfter, "forget-after", 24*time.Hour, "a node offline for longer leaves the dashboard (its history stays in the stream); 0 keeps every node")
 			usersFile := fs.String("users", "", "dashboard users file (name:bcrypt-hash[:role] lines, from 'aiot passwd' or 'htpasswd -B'): browsers log in")
 			fs.StringVar(&cfg.Anonymous, "anonymous", dashboard.AnonymousAuto, "role of browsers not logged in: auto (operator on this machine when there is no users file, else viewer), viewer, operator or none")

@@ -63,6 +63,11 @@ type client struct {
 	ping    *time.Timer    // the next ping
 	writers sync.WaitGroup // the writer and the close frame's sender
 	last    time.Time      // the end of the last write; the writer's
+	// answered holds a token while an answer to the browser's own request
+	// (send, answer) is queued and the writer has not seen it: the writer then
+	// writes without WriteDelay, or stops waiting (capacity 1).
+	answered chan struct{}
+	pause    *time.Timer // the writer's WriteDelay; made on its first wait
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when the connection is to end
@@ -101,12 +106,13 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &client{
 		d: d, conn: conn, pc: pw.Conn(), id: id,
-		log:     d.log.With("browser", r.RemoteAddr, "user", id.user, "role", id.role),
-		limiter: rate.NewLimiter(rate.Limit(d.cfg.MessageRate), d.cfg.MessageBurst),
-		slots:   make(chan struct{}, d.cfg.MaxInFlight),
-		closing: make(chan struct{}),
-		wmu:     make(chan struct{}, 1),
-		deflate: strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ",")), "permessage-deflate"),
+		log:      d.log.With("browser", r.RemoteAddr, "user", id.user, "role", id.role),
+		limiter:  rate.NewLimiter(rate.Limit(d.cfg.MessageRate), d.cfg.MessageBurst),
+		slots:    make(chan struct{}, d.cfg.MaxInFlight),
+		closing:  make(chan struct{}),
+		wmu:      make(chan struct{}, 1),
+		answered: make(chan struct{}, 1),
+		deflate:  strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ",")), "permessage-deflate"),
 	}
 	c.out = newOutbox(d.cfg.QueueLimit, d.cfg.SlowAfter, c.startWriter)
 	q := r.URL.Query()
@@ -375,19 +381,52 @@ func (c *client) run(req request, answer func(*client, request) *frame) {
 	c.tasks.Add(1)
 	go func() {
 		defer c.tasks.Done()
-		defer func() { <-c.slots }()
-		c.send(answer(c, req))
+		f := answer(c, req)
+		<-c.slots
+		c.answer(f)
 	}()
 }
 
+// answer queues f, the answer to one of the browser's requests, from the
+// goroutine that made it, and writes it from there too when no writer
+// runs: the browser waits for it, and starting a writer goroutine is one
+// hand-over more.
+func (c *client) answer(f *frame) {
+	if f.ext && !c.ext {
+		return
+	}
+	r, write := c.out.pushClaim(f, func() { c.writers.Add(1) })
+	c.hurry()
+	if r == overflow {
+		c.cut(cutSlow)
+	}
+	if write {
+		defer c.writers.Done()
+		c.drain()
+	}
+}
+
 // send queues a message for this browser only (an extension message only
-// if it asked for them).
+// if it asked for them), an answer of sorts (hello, busy): it is written
+// without WriteDelay.
 func (c *client) send(f *frame) {
 	if f.ext && !c.ext {
 		return
 	}
-	if c.out.push(f) == overflow {
+	r := c.out.push(f)
+	c.hurry()
+	if r == overflow {
 		c.cut(cutSlow)
+	}
+}
+
+// hurry tells the writer that an answer is queued: it writes without
+// WriteDelay. Called after the push, so that the writer that takes the
+// token finds the answer queued.
+func (c *client) hurry() {
+	select {
+	case c.answered <- struct{}{}:
+	default:
 	}
 }
 
@@ -406,10 +445,8 @@ func (c *client) startWriter() {
 // goroutines are cheap to start, and an idle browser keeps none.
 func (c *client) drain() {
 	for {
-		if c.d.cfg.WriteDelay > 0 { // (a negative delay minus a long time would overflow)
-			if wait := c.d.cfg.WriteDelay - time.Since(c.last); wait > 0 {
-				time.Sleep(wait) // under load: what comes meanwhile joins this write
-			}
+		if wait := writeWait(c.d.cfg.WriteDelay, time.Since(c.last), c.tookAnswer()); wait > 0 {
+			c.delay(wait) // under load: what comes meanwhile joins this write
 		}
 		if err := c.writeQueued(); err != nil {
 			c.writeFailed(err)
@@ -424,6 +461,45 @@ func (c *client) drain() {
 		default:
 		}
 	}
+}
+
+// tookAnswer takes the answered token, if any.
+func (c *client) tookAnswer() bool {
+	select {
+	case <-c.answered:
+		return true
+	default:
+		return false
+	}
+}
+
+// delay waits for d, or until an answer is queued or the connection is to
+// end. The writer's.
+func (c *client) delay(d time.Duration) {
+	if c.pause == nil {
+		c.pause = time.NewTimer(d)
+	} else {
+		c.pause.Reset(d)
+	}
+	select {
+	case <-c.pause.C:
+		return
+	case <-c.answered:
+	case <-c.closing:
+	}
+	c.pause.Stop()
+}
+
+// writeWait is how long the writer waits before writing, the last write
+// having ended since ago: the rest of delay, so that what comes meanwhile
+// joins the write; nothing when the browser was quiet for delay, or when
+// an answer to its own request (a command's result, a history) waits: the
+// browser waits for it.
+func writeWait(delay, since time.Duration, answer bool) time.Duration {
+	if answer || delay <= 0 || since >= delay {
+		return 0
+	}
+	return delay - since
 }
 
 // writeQueued writes what is queued, a batch at a time.

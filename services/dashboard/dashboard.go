@@ -89,7 +89,8 @@ type Config struct {
 	// WriteDelay is the least time between two writes to one browser: a
 	// browser that is sent more often gets what came meanwhile in the same
 	// write (fewer system calls under load; one value at a time when quiet
-	// is written at once). Default 1 ms; negative: none.
+	// is written at once, and so is an answer to the browser's own request:
+	// a command's result, a history). Default 1 ms; negative: none.
 	WriteDelay time.Duration
 	// PingInterval between pings; a browser silent for 2.5 intervals (no
 	// pong) is closed. Default 20 s.

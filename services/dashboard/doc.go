@@ -133,7 +133,8 @@
 // write on its socket (frames encoded once for every browser); under load a browser is
 // written to at most once per WriteDelay (--dashboard-write-delay, 1 ms),
 // so that what arrives meanwhile joins the same write; a quiet browser's
-// value is written at once.
+// value is written at once, and so is the answer to a browser's own request
+// ("result", "history"): it never waits for the delay.
 //
 // Close codes sent by the server: 1003 bad frame (as above, and binary
 // frames), 1008 "too many messages" (more than 20 frames/s sustained,

@@ -45,7 +45,7 @@ type outbox struct {
 	startWriter func()
 }
 
-// newOutbox returns an empty outbox; start (nil: none) is called, outside
+// newOutbox returns an empty outbox; start (nil: none) is called, under
 // the lock, when frames are pushed and no writer runs.
 func newOutbox(limit, slowAfter int, start func()) *outbox {
 	return &outbox{
@@ -74,6 +74,25 @@ func (o *outbox) push(f *frame) pushResult {
 	}
 	o.mu.Unlock()
 	return r
+}
+
+// pushClaim queues f like push, but when no writer runs it starts none:
+// it counts the caller as the writer (claim is called under the lock, as
+// startWriter is) and reports true; the caller then writes the queue.
+func (o *outbox) pushClaim(f *frame, claim func()) (pushResult, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r := o.pushLocked(f)
+	if r != queued {
+		return r, false
+	}
+	if o.writing || o.startWriter == nil {
+		o.wakeLocked()
+		return r, false
+	}
+	o.writing = true
+	claim()
+	return r, true
 }
 
 // pushMany queues frames in order, under one lock, and returns the first

@@ -116,3 +116,50 @@ func queuedData(o *outbox) []string {
 	}
 	return out
 }
+
+// TestOutboxPushClaim: an answer pushed while no writer runs makes its
+// pusher the writer (no writer goroutine started); while one runs, or
+// once the queue is full or closed, it does not.
+func TestOutboxPushClaim(t *testing.T) {
+	answer := func() *frame { return mustFrame(resultMsg{Type: typeResult, ID: "c1"}, "", false) }
+	tests := []struct {
+		name        string
+		limit       int
+		before      func(o *outbox)
+		wantResult  pushResult
+		wantClaimed bool
+		wantStarted int // writer goroutines started by the outbox
+	}{
+		{"no writer runs: the pusher writes", 4, func(*outbox) {}, queued, true, 0},
+		{"a writer runs: it writes", 4, func(o *outbox) { o.push(answer()) }, queued, false, 1},
+		{"writer gone idle: the pusher writes", 4, func(o *outbox) {
+			o.push(answer())
+			o.take(nil, 10)
+			o.idle()
+		}, queued, true, 1},
+		{"queue full", 1, func(o *outbox) { o.push(answer()) }, overflow, false, 1},
+		{"closed", 4, func(o *outbox) { o.close() }, discarded, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			started, claimed := 0, 0
+			o := newOutbox(tt.limit, 0, func() { started++ })
+			tt.before(o)
+			r, write := o.pushClaim(answer(), func() { claimed++ })
+			if r != tt.wantResult || write != tt.wantClaimed {
+				t.Errorf("pushClaim = %v, %v; want %v, %v", r, write, tt.wantResult, tt.wantClaimed)
+			}
+			if want := map[bool]int{true: 1}[tt.wantClaimed]; claimed != want {
+				t.Errorf("claim called %d times, want %d", claimed, want)
+			}
+			if started != tt.wantStarted {
+				t.Errorf("writers started %d, want %d", started, tt.wantStarted)
+			}
+			if tt.wantClaimed {
+				if r := o.push(answer()); r != queued || started != tt.wantStarted {
+					t.Errorf("push after the claim started a writer (%d) or failed (%v): the claimer is the writer", started, r)
+				}
+			}
+		})
+	}
+}
