@@ -92,5 +92,37 @@ func TestParseResourcesAndCheck(t *testing.T) {
 	}
 }
 
+// The plain node.check form is read without encoding/json, and exactly as
+// encoding/json reads it; anything else is left to encoding/json.
+func TestPlainCheckAgreesWithJSON(t *testing.T) {
+	tests := []struct {
+		name, payload string
+		plain         bool
+	}{
+		{"gateway's form", `{"id":"coap-1"}`, true},
+		{"empty id", `{"id":""}`, true},
+		{"riot spacing", `{"id": "mqtt-2"}`, false},
+		{"escaped quote", `{"id":"a\"b"}`, false},
+		{"escape sequence", `{"id":"a\u0041"}`, false},
+		{"not ascii", `{"id":"é"}`, false},
+		{"trailing field", `{"id":"a","x":1}`, false},
+		{"not closed", `{"id":"a"`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, ok := plainCheck([]byte(tt.payload))
+			if ok != tt.plain {
+				t.Fatalf("plainCheck(%s) ok=%v, want %v", tt.payload, ok, tt.plain)
+			}
+			if !ok {
+				return
+			}
+			if j, err := parseCheckJSON([]byte(tt.payload)); err != nil || j != c {
+				t.Fatalf("plainCheck(%s) = %+v, encoding/json: %+v, %v", tt.payload, c, j, err)
+			}
+		})
+	}
+}
+
 func parseResources(b []byte) error { _, err := ParseResources(b); return err }
 func parseCheck(b []byte) error     { _, err := ParseCheck(b); return err }

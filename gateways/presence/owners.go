@@ -183,12 +183,20 @@ func (t *Tracker) subscribeClaims() (stop func(), err error) {
 	return stop, nil
 }
 
+// onCheck refreshes the claim on the id a node.check announces. A check
+// of this tracker's own gateway is skipped unread: no claim of its own
+// gateway is ever kept (owners.onState), and a CoAP gateway sends one per
+// beacon.
 func (t *Tracker) onCheck(m *nats.Msg) {
+	owner := m.Header.Get(bus.HeaderOwner)
+	if owner == t.cfg.Gateway {
+		return
+	}
 	c, err := bus.ParseCheck(m.Data)
 	if err != nil {
 		return
 	}
-	t.owners.onBeacon(c.ID, m.Header.Get(bus.HeaderOwner))
+	t.owners.onBeacon(c.ID, owner)
 }
 
 // onState follows other gateways' claims. Two gateways that claimed one id
