@@ -15,6 +15,11 @@
 // pool (see [DefaultCommandWorkers]), bounded by the command timeout
 // (Config.CommandTimeout, 5 s by default).
 //
+// A tracker follows the other gateways' claims on node.*.$state and
+// node.check; a gateway with several trackers on one connection (MQTT and
+// MQTT-SN) subscribes to node.check once and hands each message to every
+// tracker (Config.SharedChecks), so that each beacon arrives once.
+//
 // A node silent for longer than Config.Timeout goes offline at the next
 // sweep (every tenth of the timeout, at most every second). A sweep looks
 // only at the nodes whose deadline may have come, filed by deadline when

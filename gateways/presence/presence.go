@@ -48,6 +48,12 @@ type Config struct {
 	MaxNodes int
 	// Now is the clock; tests may replace it. Default time.Now.
 	Now func() time.Time
+	// SharedChecks: the gateway subscribes to node.check itself and hands
+	// every message to [Tracker.HandleCheck]; the tracker makes no
+	// node.check subscription of its own. A gateway with several trackers
+	// on one connection then receives each beacon once, not once per
+	// tracker.
+	SharedChecks bool
 }
 
 // Node is what the tracker knows of one node.
