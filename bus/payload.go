@@ -117,6 +117,23 @@ func ParseCheck(data []byte) (Check, error) {
 	return c, nil
 }
 
+// AppendCheck appends the node.check payload of id to b: the plain form
+// (see ParseCheck) when id needs no escaping, else encoding/json's.
+func AppendCheck(b []byte, id string) ([]byte, error) {
+	for i := range len(id) {
+		if c := id[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			j, err := json.Marshal(Check{ID: id})
+			if err != nil {
+				return b, fmt.Errorf("check payload: %w", err)
+			}
+			return append(b, j...), nil
+		}
+	}
+	b = append(b, `{"id":"`...)
+	b = append(b, id...)
+	return append(b, `"}`...), nil
+}
+
 func parseCheckJSON(data []byte) (Check, error) {
 	var c Check
 	if err := json.Unmarshal(data, &c); err != nil {

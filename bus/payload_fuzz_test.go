@@ -1,6 +1,9 @@
 package bus
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 // FuzzParsePayloads: every payload parser of the subject tree (values,
 // $state, resources, node.check, command replies and results) refuses any
@@ -31,6 +34,11 @@ func FuzzParsePayloads(f *testing.F) {
 		}
 		if c, err := ParseCheck(data); err == nil && ValidateNodeID(c.ID) != nil {
 			t.Fatalf("check id %q accepted", c.ID)
+		}
+		if got, err := AppendCheck(nil, string(data)); err != nil {
+			t.Fatal(err)
+		} else if want, _ := json.Marshal(Check{ID: string(data)}); string(got) != string(want) {
+			t.Fatalf("AppendCheck(%q) = %s, encoding/json: %s", data, got, want)
 		}
 		if c, ok := plainCheck(data); ok {
 			if j, err := parseCheckJSON(data); err != nil || j != c {

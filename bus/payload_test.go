@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 )
@@ -119,6 +120,22 @@ func TestPlainCheckAgreesWithJSON(t *testing.T) {
 			}
 			if j, err := parseCheckJSON([]byte(tt.payload)); err != nil || j != c {
 				t.Fatalf("plainCheck(%s) = %+v, encoding/json: %+v, %v", tt.payload, c, j, err)
+			}
+		})
+	}
+}
+
+// AppendCheck writes what encoding/json writes, by hand when it can.
+func TestAppendCheckIsJSON(t *testing.T) {
+	for _, id := range []string{"coap-1", "", "a\"b", "a\\b", "é", "<&>", "tab\t"} {
+		t.Run(id, func(t *testing.T) {
+			got, err := AppendCheck([]byte("x"), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := json.Marshal(Check{ID: id})
+			if string(got) != "x"+string(want) {
+				t.Fatalf("AppendCheck(%q) = %s, want x%s", id, got, want)
 			}
 		})
 	}

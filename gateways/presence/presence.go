@@ -110,6 +110,9 @@ type Tracker struct {
 	followErr                 error
 	ownedElsewhere, conflicts atomic.Int64
 	claimLog, claimReports    *rate.Limiter
+	// checkHeader is the header of every node.check published (shared,
+	// never changed: PublishMsg only reads it).
+	checkHeader nats.Header
 }
 
 // ErrTooManyNodes is returned by Seen when MaxNodes is reached.
@@ -160,6 +163,7 @@ func New(cfg Config) (*Tracker, error) {
 		owners:       newOwners(cfg),
 		claimLog:     rate.NewLimiter(1, 1),
 		claimReports: rate.NewLimiter(10, 20),
+		checkHeader:  nats.Header{bus.HeaderOwner: []string{cfg.Gateway}},
 	}, nil
 }
 
@@ -425,11 +429,11 @@ func (t *Tracker) PublishResources(id string, names []string) error {
 // do not publish it themselves. It carries bus.HeaderOwner so that MQTT node
 // logic does not claim the node.
 func (t *Tracker) PublishCheck(id string) error {
-	b, err := json.Marshal(bus.Check{ID: id})
+	b, err := bus.AppendCheck(make([]byte, 0, 16+len(id)), id)
 	if err != nil {
 		return fmt.Errorf("publish check: %w", err)
 	}
-	m := &nats.Msg{Subject: bus.SubjectNodeCheck, Data: b, Header: nats.Header{bus.HeaderOwner: []string{t.cfg.Gateway}}}
+	m := &nats.Msg{Subject: bus.SubjectNodeCheck, Data: b, Header: t.checkHeader}
 	if err := t.cfg.Conn.PublishMsg(m); err != nil {
 		return fmt.Errorf("publish check: %w", err)
 	}
