@@ -30,6 +30,11 @@ type ConnectConfig struct {
 	TLS *tls.Config
 	// Logger receives connection events. Required.
 	Logger *slog.Logger
+	// NoEcho: the server never sends this connection what it published
+	// itself (nats.NoEcho). For a connection none of whose subscribers
+	// needs its own messages: the CoAP gateway's tracker would get back
+	// each node.check it publishes, one per beacon, only to skip it.
+	NoEcho bool
 }
 
 // Connect connects to the bus. Connections by URL retry forever, during the
@@ -67,6 +72,9 @@ func Connect(cfg ConnectConfig) (*nats.Conn, error) {
 	}
 	if cfg.User != "" {
 		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	}
+	if cfg.NoEcho {
+		opts = append(opts, nats.NoEcho())
 	}
 	if cfg.Server != nil {
 		opts = append(opts, nats.InProcessServer(cfg.Server.NATS()))

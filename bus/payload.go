@@ -99,16 +99,64 @@ func ParseResources(data []byte) ([]string, error) {
 	return names, nil
 }
 
-// ParseCheck decodes a node.check payload, validating the id.
+// ParseCheck decodes a node.check payload, validating the id. The form
+// gateways and RIOT nodes send, {"id":"<id>"} with a plain ASCII id, is
+// read without encoding/json (every tracker reads every beacon); any other
+// goes through it.
 func ParseCheck(data []byte) (Check, error) {
-	var c Check
-	if err := json.Unmarshal(data, &c); err != nil {
-		return Check{}, fmt.Errorf("check payload: %w", err)
+	c, ok := plainCheck(data)
+	if !ok {
+		var err error
+		if c, err = parseCheckJSON(data); err != nil {
+			return Check{}, err
+		}
 	}
 	if err := ValidateNodeID(c.ID); err != nil {
 		return Check{}, fmt.Errorf("check payload: %w", err)
 	}
 	return c, nil
+}
+
+// AppendCheck appends the node.check payload of id to b: the plain form
+// (see ParseCheck) when id needs no escaping, else encoding/json's.
+func AppendCheck(b []byte, id string) ([]byte, error) {
+	for i := range len(id) {
+		if c := id[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			j, err := json.Marshal(Check{ID: id})
+			if err != nil {
+				return b, fmt.Errorf("check payload: %w", err)
+			}
+			return append(b, j...), nil
+		}
+	}
+	b = append(b, `{"id":"`...)
+	b = append(b, id...)
+	return append(b, `"}`...), nil
+}
+
+func parseCheckJSON(data []byte) (Check, error) {
+	var c Check
+	if err := json.Unmarshal(data, &c); err != nil {
+		return Check{}, fmt.Errorf("check payload: %w", err)
+	}
+	return c, nil
+}
+
+// plainCheck reads {"id":"<id>"} whose id is printable ASCII without quote
+// or backslash (what encoding/json reads the same); false for anything
+// else.
+func plainCheck(data []byte) (Check, bool) {
+	const head, tail = `{"id":"`, `"}`
+	if len(data) < len(head)+len(tail) || string(data[:len(head)]) != head || string(data[len(data)-len(tail):]) != tail {
+		return Check{}, false
+	}
+	id := data[len(head) : len(data)-len(tail)]
+	for _, b := range id {
+		if b < 0x20 || b > 0x7e || b == '"' || b == '\\' {
+			return Check{}, false
+		}
+	}
+	return Check{ID: string(id)}, true
 }
 
 // Reply is the answer of a gateway to a gateway.<node>.<res>.set request.

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 )
@@ -87,6 +88,54 @@ func TestParseResourcesAndCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := tt.parse([]byte(tt.payload)); (err == nil) != tt.ok {
 				t.Fatalf("parse(%s) = %v, want ok=%v", tt.payload, err, tt.ok)
+			}
+		})
+	}
+}
+
+// The plain node.check form is read without encoding/json, and exactly as
+// encoding/json reads it; anything else is left to encoding/json.
+func TestPlainCheckAgreesWithJSON(t *testing.T) {
+	tests := []struct {
+		name, payload string
+		plain         bool
+	}{
+		{"gateway's form", `{"id":"coap-1"}`, true},
+		{"empty id", `{"id":""}`, true},
+		{"riot spacing", `{"id": "mqtt-2"}`, false},
+		{"escaped quote", `{"id":"a\"b"}`, false},
+		{"escape sequence", `{"id":"a\u0041"}`, false},
+		{"not ascii", `{"id":"é"}`, false},
+		{"trailing field", `{"id":"a","x":1}`, false},
+		{"not closed", `{"id":"a"`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, ok := plainCheck([]byte(tt.payload))
+			if ok != tt.plain {
+				t.Fatalf("plainCheck(%s) ok=%v, want %v", tt.payload, ok, tt.plain)
+			}
+			if !ok {
+				return
+			}
+			if j, err := parseCheckJSON([]byte(tt.payload)); err != nil || j != c {
+				t.Fatalf("plainCheck(%s) = %+v, encoding/json: %+v, %v", tt.payload, c, j, err)
+			}
+		})
+	}
+}
+
+// AppendCheck writes what encoding/json writes, by hand when it can.
+func TestAppendCheckIsJSON(t *testing.T) {
+	for _, id := range []string{"coap-1", "", "a\"b", "a\\b", "é", "<&>", "tab\t"} {
+		t.Run(id, func(t *testing.T) {
+			got, err := AppendCheck([]byte("x"), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := json.Marshal(Check{ID: id})
+			if string(got) != "x"+string(want) {
+				t.Fatalf("AppendCheck(%q) = %s, want x%s", id, got, want)
 			}
 		})
 	}

@@ -291,3 +291,41 @@ func TestNodesStreamShortMaxAge(t *testing.T) {
 		})
 	}
 }
+
+// A NoEcho connection gets what others publish, never its own messages.
+func TestConnectNoEcho(t *testing.T) {
+	srv := bustest.StartServer(t)
+	tests := []struct {
+		name     string
+		noEcho   bool
+		wantOwns bool
+	}{
+		{"default: its own messages come back", false, true},
+		{"no echo: only the others'", true, false},
+	}
+	other := bustest.Connect(t, srv)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nc, err := bus.Connect(bus.ConnectConfig{Name: "echo-test", Server: srv, Logger: bustest.Logger(t), NoEcho: tt.noEcho})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			got := bustest.Subscribe(t, nc, "echo.test")
+			if err := nc.Publish("echo.test", []byte("own")); err != nil {
+				t.Fatal(err)
+			}
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if err := other.Publish("echo.test", []byte("other")); err != nil {
+				t.Fatal(err)
+			}
+			// One connection's messages arrive in order: its own first, if at all.
+			first := string(bustest.Next(t, got, "echo.test", 10*time.Second).Data)
+			if (first == "own") != tt.wantOwns {
+				t.Fatalf("first message %q, want own back: %v", first, tt.wantOwns)
+			}
+		})
+	}
+}

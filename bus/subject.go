@@ -16,8 +16,11 @@ const (
 	SubjectNodeCheck    = "node.check"
 	SubjectGatewayCheck = "gateway.check"
 	SubjectAllNodes     = "node.>"
-	SubjectAllSets      = "gateway.*.*.set"
-	StateResource       = "$state"
+	// SubjectNodeEvents is every subject of every node, node.<id>.>:
+	// node.> without node.check (the beacons, one per node every 30 s).
+	SubjectNodeEvents = "node.*.>"
+	SubjectAllSets    = "gateway.*.*.set"
+	StateResource     = "$state"
 )
 
 // Discover requests carried on gateway.<node>.discover.

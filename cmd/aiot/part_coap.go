@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/gateways/coap"
 )
 
@@ -42,7 +43,10 @@ func coapPart() part {
 					}
 					cfg.DTLSKeys = k
 				}
-				nc, err := sys.connect("coap")
+				// The gateway needs none of its own messages back: its
+				// tracker skips its own node.check (one per beacon) and
+				// $state, and it serves what others send.
+				nc, err := sys.connect("coap", func(c *bus.ConnectConfig) { c.NoEcho = true })
 				if err != nil {
 					return nil, err
 				}

@@ -143,13 +143,17 @@ type system struct {
 	ready atomic.Pointer[readiness.Report] // set once every part is ready (ready.go)
 }
 
-// connect opens a bus connection named after the part.
-func (s *system) connect(name string) (*nats.Conn, error) {
+// connect opens a bus connection named after the part; edits adjust its
+// configuration.
+func (s *system) connect(name string, edits ...func(*bus.ConnectConfig)) (*nats.Conn, error) {
 	id, err := s.identity(name)
 	if err != nil {
 		return nil, err
 	}
 	cfg := bus.ConnectConfig{Name: "aiot-" + name, Server: s.server, URL: s.opts.natsURL, Logger: s.log, Identity: id}
+	for _, edit := range edits {
+		edit(&cfg)
+	}
 	if s.server != nil {
 		cfg.URL = ""
 	} else if cfg.TLS, err = s.opts.tls.natsClientTLS(); err != nil {

@@ -458,9 +458,9 @@ func (s source) withDestination(r *mux.Message) source {
 }
 
 func (g *Gateway) sourceOf(cc mux.Conn, secure bool) (source, error) {
-	ap, err := netip.ParseAddrPort(cc.RemoteAddr().String())
+	ap, err := remoteAddrPort(cc.RemoteAddr())
 	if err != nil {
-		return source{}, fmt.Errorf("source address %q: %w", cc.RemoteAddr(), err)
+		return source{}, err
 	}
 	return g.sourceAt(ap, secure), nil
 }

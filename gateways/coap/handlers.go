@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 
 	"github.com/plgd-dev/go-coap/v3/message"
@@ -106,7 +107,7 @@ func (g *Gateway) readPost(w mux.ResponseWriter, m *mux.Message) ([]byte, bool) 
 		g.reject(w, m, codes.MethodNotAllowed, path, fmt.Errorf("method %s: only POST", m.Code()))
 		return nil, false
 	}
-	if from, err := netip.ParseAddrPort(w.Conn().RemoteAddr().String()); err == nil && !g.limiter.Allow(from.Addr().Unmap()) {
+	if from, err := remoteAddrPort(w.Conn().RemoteAddr()); err == nil && !g.limiter.Allow(from.Addr().Unmap()) {
 		g.limited.Add(1)
 		g.reject(w, m, codes.TooManyRequests, path, fmt.Errorf("source %s over %g requests/s", from.Addr(), g.cfg.SourceRate))
 		return nil, false
@@ -119,10 +120,23 @@ func (g *Gateway) readPost(w mux.ResponseWriter, m *mux.Message) ([]byte, bool) 
 	return body, true
 }
 
-// readBody reads at most limit bytes of b (nil is an empty body).
+// readBody reads at most limit bytes of b (nil is an empty body). A body
+// that can seek (go-coap's) is read at its size in one allocation.
 func readBody(b io.Reader, limit int) ([]byte, error) {
 	if b == nil {
 		return nil, nil
+	}
+	if s, ok := b.(io.Seeker); ok {
+		if n, err := bodyLeft(s); err == nil {
+			if n > int64(limit) {
+				return nil, fmt.Errorf("%w: more than %d bytes", ErrPayloadTooLarge, limit)
+			}
+			data := make([]byte, n)
+			if _, err := io.ReadFull(b, data); err != nil {
+				return nil, fmt.Errorf("read body: %w", err)
+			}
+			return data, nil
+		}
 	}
 	data, err := io.ReadAll(io.LimitReader(b, int64(limit)+1))
 	if err != nil {
@@ -132,6 +146,37 @@ func readBody(b io.Reader, limit int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrPayloadTooLarge, limit)
 	}
 	return data, nil
+}
+
+// bodyLeft is how many bytes s has from where it is, where it stays.
+func bodyLeft(s io.Seeker) (int64, error) {
+	at, err := s.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	end, err := s.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.Seek(at, io.SeekStart); err != nil {
+		return 0, err
+	}
+	return end - at, nil
+}
+
+// remoteAddrPort is a peer's address: a *net.UDPAddr as it is (go-coap's
+// UDP and DTLS peers), anything else parsed from its text.
+func remoteAddrPort(a net.Addr) (netip.AddrPort, error) {
+	if ua, ok := a.(*net.UDPAddr); ok && ua != nil {
+		if ap := ua.AddrPort(); ap.IsValid() {
+			return ap, nil
+		}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("source address %q: %w", a, err)
+	}
+	return ap, nil
 }
 
 // reject answers an error code with the reason as diagnostic payload and

@@ -20,6 +20,8 @@
 //
 // node.check messages that carry bus.HeaderOwner come from gateways that own
 // their nodes themselves (CoAP, websocket): they are ignored, never claimed.
+// The gateway's one node.check subscription also feeds its two trackers,
+// which follow the other gateways' claims (presence.Config.SharedChecks).
 //
 // # Identity
 //

@@ -148,6 +148,7 @@ func (g *Gateway) tracker(protocol string) (*presence.Tracker, error) {
 		Gateway: g.cfg.Gateway, Site: g.cfg.Site, Timeout: g.cfg.NodeTimeout,
 		Commands: g.command, CommandTimeout: g.cfg.CommandTimeout,
 		OnExpire: func(id string) { g.expired(t, id) }, MaxNodes: g.cfg.MaxNodes,
+		SharedChecks: true, // handleCheck hands them node.check
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mqtt gateway: %w", err)

@@ -69,6 +69,10 @@ type recentValue struct {
 // handleCheck takes node.check: a new node is claimed, published online and
 // asked for its resources; a known one is refreshed.
 func (g *Gateway) handleCheck(m *nats.Msg) {
+	// The trackers follow the other gateways' claims (one subscription
+	// for the three: presence.Config.SharedChecks).
+	g.mqtt.HandleCheck(m)
+	g.sn.HandleCheck(m)
 	if m.Header.Get(bus.HeaderOwner) != "" {
 		g.ownedElsewhere.Add(1)
 		return

@@ -15,6 +15,17 @@
 // pool (see [DefaultCommandWorkers]), bounded by the command timeout
 // (Config.CommandTimeout, 5 s by default).
 //
+// A tracker follows the other gateways' claims on node.*.$state and
+// node.check; a gateway with several trackers on one connection (MQTT and
+// MQTT-SN) subscribes to node.check once and hands each message to every
+// tracker (Config.SharedChecks), so that each beacon arrives once.
+//
+// A node silent for longer than Config.Timeout goes offline at the next
+// sweep (every tenth of the timeout, at most every second). A sweep looks
+// only at the nodes whose deadline may have come, filed by deadline when
+// they were last looked at, not at every node: a sign of life costs the
+// timeout nothing, and a live node is looked at about once per timeout.
+//
 // A node takes commands as soon as Seen returns: the subscription is on the
 // server before the tracker's first $state, and the tracker owns the node
 // before its online $state leaves, so whoever sees a node online can

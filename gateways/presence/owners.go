@@ -165,7 +165,11 @@ func (t *Tracker) subscribeClaims() (stop func(), err error) {
 			_ = s.Unsubscribe()
 		}
 	}
-	for subject, h := range map[string]nats.MsgHandler{bus.NodeState("*"): t.onState, bus.SubjectNodeCheck: t.onCheck} {
+	handlers := map[string]nats.MsgHandler{bus.NodeState("*"): t.onState}
+	if !t.cfg.SharedChecks {
+		handlers[bus.SubjectNodeCheck] = t.HandleCheck
+	}
+	for subject, h := range handlers {
 		s, err := t.cfg.Conn.Subscribe(subject, h)
 		if err != nil {
 			stop()
@@ -183,12 +187,20 @@ func (t *Tracker) subscribeClaims() (stop func(), err error) {
 	return stop, nil
 }
 
-func (t *Tracker) onCheck(m *nats.Msg) {
+// HandleCheck refreshes the claim on the id a node.check announces (see
+// Config.SharedChecks). A check of this tracker's own gateway is skipped
+// unread: no claim of its own gateway is ever kept (owners.onState), and
+// a CoAP gateway sends one per beacon.
+func (t *Tracker) HandleCheck(m *nats.Msg) {
+	owner := m.Header.Get(bus.HeaderOwner)
+	if owner == t.cfg.Gateway {
+		return
+	}
 	c, err := bus.ParseCheck(m.Data)
 	if err != nil {
 		return
 	}
-	t.owners.onBeacon(c.ID, m.Header.Get(bus.HeaderOwner))
+	t.owners.onBeacon(c.ID, owner)
 }
 
 // onState follows other gateways' claims. Two gateways that claimed one id

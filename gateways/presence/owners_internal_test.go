@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/bus/bustest"
 )
 
 // Ids claimed by other gateways (ids a device may choose: spoofed CoAP uids)
@@ -31,5 +34,46 @@ func TestForeignClaimsBoundedAndForgotten(t *testing.T) {
 	o.onState("back", bus.State{State: bus.StateOnline, Protocol: bus.ProtocolCoAP, Gateway: "coap@a", Time: now})
 	if _, owned := o.owner("back"); !owned {
 		t.Fatal("room for new claims after pruning")
+	}
+}
+
+// A node.check refreshes another gateway's claim when the node itself or
+// its owner's gateway sends it, not when a third gateway does.
+func TestHandleCheckRefreshesClaims(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		owner     string // the check's Aiot-Owner header; "": the node's own
+		payload   string
+		refreshed bool
+	}{
+		{"by the owner's gateway", "coap@a", `{"id":"x"}`, true},
+		{"by the node itself", "", `{"id":"x"}`, true},
+		{"by the node itself, spaced", "", `{"id": "x"}`, true},
+		{"by another gateway", "coap@b", `{"id":"x"}`, false},
+		{"by this tracker's own gateway", "ws@a", `{"id":"x"}`, false},
+		{"malformed", "", `{"id":"x"`, false},
+	}
+	nc := bustest.Connect(t, bustest.StartServer(t))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := t0
+			tr, err := New(Config{Conn: nc, Logger: bustest.Logger(t), Protocol: bus.ProtocolWebSocket,
+				Gateway: "ws@a", Timeout: time.Minute, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.owners.onState("x", bus.State{State: bus.StateOnline, Protocol: bus.ProtocolCoAP, Gateway: "coap@a", Time: t0})
+			now = t0.Add(50 * time.Second)
+			m := &nats.Msg{Subject: bus.SubjectNodeCheck, Data: []byte(tt.payload), Header: nats.Header{}}
+			if tt.owner != "" {
+				m.Header.Set(bus.HeaderOwner, tt.owner)
+			}
+			tr.HandleCheck(m)
+			now = t0.Add(90 * time.Second) // a minute after 50 s, not after 0 s
+			if _, owned := tr.owners.owner("x"); owned != tt.refreshed {
+				t.Errorf("claim still owned: %v, want %v", owned, tt.refreshed)
+			}
+		})
 	}
 }

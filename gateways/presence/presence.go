@@ -48,6 +48,12 @@ type Config struct {
 	MaxNodes int
 	// Now is the clock; tests may replace it. Default time.Now.
 	Now func() time.Time
+	// SharedChecks: the gateway subscribes to node.check itself and hands
+	// every message to [Tracker.HandleCheck]; the tracker makes no
+	// node.check subscription of its own. A gateway with several trackers
+	// on one connection then receives each beacon once, not once per
+	// tracker.
+	SharedChecks bool
 }
 
 // Node is what the tracker knows of one node.
@@ -88,6 +94,7 @@ type Tracker struct {
 	mu    sync.Mutex
 	nodes map[string]*entry
 	peak  shrink.Peak // of nodes (see sweep)
+	due   *deadlines  // the nodes by when they may time out (see sweep)
 
 	// inbox receives every gateway.*.*.set on the bus (one subscription,
 	// made by follow); handleCommand keeps those of the nodes owned here.
@@ -103,6 +110,9 @@ type Tracker struct {
 	followErr                 error
 	ownedElsewhere, conflicts atomic.Int64
 	claimLog, claimReports    *rate.Limiter
+	// checkHeader is the header of every node.check published (shared,
+	// never changed: PublishMsg only reads it).
+	checkHeader nats.Header
 }
 
 // ErrTooManyNodes is returned by Seen when MaxNodes is reached.
@@ -146,12 +156,14 @@ func New(cfg Config) (*Tracker, error) {
 		cfg:   cfg,
 		log:   cfg.Logger,
 		nodes: make(map[string]*entry),
+		due:   newDeadlines(sweepEvery(cfg.Timeout)),
 		inbox: make(chan *nats.Msg, 4096),
 		pool:  newCommandPool(DefaultCommandWorkers, DefaultCommandsPerNode, DefaultCommandsQueued),
 
 		owners:       newOwners(cfg),
 		claimLog:     rate.NewLimiter(1, 1),
 		claimReports: rate.NewLimiter(10, 20),
+		checkHeader:  nats.Header{bus.HeaderOwner: []string{cfg.Gateway}},
 	}, nil
 }
 
@@ -230,7 +242,9 @@ func (t *Tracker) Seen(id, address string) (bool, error) {
 	// Once the node is seen online it must take commands: the tracker's
 	// one command subscription (gateway.*.*.set) is on the server since
 	// follow, and the node is owned here before its $state leaves.
-	t.nodes[id] = &entry{Node: Node{ID: id, Address: address, LastSeen: now, Since: now}, stated: now}
+	e = &entry{Node: Node{ID: id, Address: address, LastSeen: now, Since: now}, stated: now}
+	t.nodes[id] = e
+	t.due.file(e, now.Add(t.cfg.Timeout))
 	t.peak.Note(len(t.nodes))
 	t.mu.Unlock()
 	t.added.Add(1)
@@ -308,17 +322,26 @@ func (t *Tracker) drop(e *entry, why string) {
 	t.publishState(e.ID, bus.StateOffline, e.Address)
 }
 
+// sweep times out the nodes silent for longer than the timeout. It looks
+// only at the nodes whose deadline may have come (deadlines), not at every
+// node.
 func (t *Tracker) sweep() {
 	t.owners.prune()
-	cutoff := t.cfg.Now().Add(-t.cfg.Timeout)
+	now := t.cfg.Now()
+	cutoff := now.Add(-t.cfg.Timeout)
 	var gone []*entry
 	t.mu.Lock()
-	for id, e := range t.nodes {
-		if e.LastSeen.Before(cutoff) {
+	t.due.due(now, func(e *entry) (time.Time, bool) {
+		switch {
+		case t.nodes[e.ID] != e: // left (Forget, a yield) or replaced
+			return time.Time{}, false
+		case e.LastSeen.Before(cutoff):
 			gone = append(gone, e)
-			delete(t.nodes, id)
+			delete(t.nodes, e.ID)
+			return time.Time{}, false
 		}
-	}
+		return e.LastSeen.Add(t.cfg.Timeout), true
+	})
 	t.nodes = shrink.Map(t.nodes, &t.peak) // after id churn, the memory comes back
 	t.mu.Unlock()
 	for _, e := range gone {
@@ -335,6 +358,7 @@ func (t *Tracker) forgetAll() {
 	t.mu.Lock()
 	all := t.nodes
 	t.nodes = make(map[string]*entry)
+	t.due.reset()
 	t.mu.Unlock()
 	for _, e := range all {
 		t.drop(e, "gateway stopping")
@@ -405,11 +429,11 @@ func (t *Tracker) PublishResources(id string, names []string) error {
 // do not publish it themselves. It carries bus.HeaderOwner so that MQTT node
 // logic does not claim the node.
 func (t *Tracker) PublishCheck(id string) error {
-	b, err := json.Marshal(bus.Check{ID: id})
+	b, err := bus.AppendCheck(make([]byte, 0, 16+len(id)), id)
 	if err != nil {
 		return fmt.Errorf("publish check: %w", err)
 	}
-	m := &nats.Msg{Subject: bus.SubjectNodeCheck, Data: b, Header: nats.Header{bus.HeaderOwner: []string{t.cfg.Gateway}}}
+	m := &nats.Msg{Subject: bus.SubjectNodeCheck, Data: b, Header: t.checkHeader}
 	if err := t.cfg.Conn.PublishMsg(m); err != nil {
 		return fmt.Errorf("publish check: %w", err)
 	}

@@ -239,7 +239,8 @@ func (d *Dashboard) Run(ctx context.Context) error {
 	status := d.nc.StatusChanged(nats.CONNECTED)
 	defer d.nc.RemoveStatusListener(status)
 	d.feed.pause()
-	sub, err := d.nc.Subscribe(bus.SubjectAllNodes, d.feed.onMsg)
+	// node.check is not shown: not subscribed to (every node beacons on it).
+	sub, err := d.nc.Subscribe(bus.SubjectNodeEvents, d.feed.onMsg)
 	if err != nil {
 		return fmt.Errorf("dashboard: subscribe: %w", err)
 	}

@@ -558,3 +558,25 @@ func TestHealthReadiness(t *testing.T) {
 	ready.Store(true)
 	t.Run("ready", func(t *testing.T) { check(t, 200, "ok", true, addrs) })
 }
+
+// The beacons on node.check (one per node every 30 s) are not shown and
+// not even received: the dashboard's subscription leaves them out, so a
+// value after a hundred beacons is the one node message it counts.
+func TestBeaconsNotReceived(t *testing.T) {
+	srv := bustest.StartServer(t)
+	pub := publisher{t, bustest.Connect(t, srv)}
+	td := startDashboard(t, srv)
+	b := dial(t, td, nil)
+	b.subscribe()
+	before := metric(t, td, "aiot_dashboard_events_in_total")
+	for i := range 100 {
+		pub.json(bus.SubjectNodeCheck, bus.Check{ID: fmt.Sprintf("n%d", i)})
+	}
+	pub.value("a", "temperature", "20°C")
+	if m := b.nextOf("update"); m.UID != "a" {
+		t.Fatalf("got %+v, want the value of a", m)
+	}
+	if n := metric(t, td, "aiot_dashboard_events_in_total") - before; n != 1 {
+		t.Fatalf("%v node messages received, want 1 (the value; no beacon)", n)
+	}
+}

@@ -192,7 +192,8 @@
 //
 // # Sources
 //
-// The dashboard follows node.> with one NATS subscription (one goroutine,
+// The dashboard follows node.*.> (node.> but the beacons on node.check,
+// which it does not show) with one NATS subscription (one goroutine,
 // which keeps each node's order: it decodes each value once and encodes its
 // "update" once for every browser; a second one queues the encoded frames
 // for the browsers, a batch per browser at a time) and keeps an index
