@@ -74,6 +74,7 @@ type Conn struct {
 	err     error         // the first read error, returned by every later Read
 	stash   [1]byte       // the byte Wait read
 	stashed bool
+	park    park // the registration in a Poller (park_linux.go)
 }
 
 // Read reads the byte Wait read first, then the connection. After an

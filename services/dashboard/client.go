@@ -60,9 +60,10 @@ type client struct {
 	// it; zero after another write (control frames) set its own. wmu.
 	deadline time.Time
 
-	ping    *time.Timer    // the next ping
-	writers sync.WaitGroup // the writer and the close frame's sender
-	last    time.Time      // the end of the last write; the writer's
+	ping       *time.Timer    // the next ping
+	resumeFunc func()         // resume, made once for every park
+	writers    sync.WaitGroup // the writer and the close frame's sender
+	last       time.Time      // the end of the last write; the writer's
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when the connection is to end
@@ -109,6 +110,7 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		deflate: strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ",")), "permessage-deflate"),
 	}
 	c.out = newOutbox(d.cfg.QueueLimit, d.cfg.SlowAfter, c.startWriter)
+	c.resumeFunc = c.resume
 	q := r.URL.Query()
 	c.ext = q.Get("ext") == "1"
 	c.batch = c.ext && q.Get("batch") == "1"
@@ -131,7 +133,7 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 	// Served on a goroutine of its own: the HTTP server's goroutine ends,
 	// and with it the handshake's buffers and its deep stack.
 	c.start()
-	go c.serve()
+	c.wait()
 }
 
 // track registers c unless the dashboard is stopping.
@@ -175,15 +177,29 @@ func (c *client) start() {
 	})
 }
 
-// serve waits for the browser's next frames, handles them and starts
-// again on a fresh goroutine, until the connection ends; then it ends the
-// browser (end). The wait is shallow and each goroutine starts at the
+// wait waits for the browser's next frames, then resume handles them.
+// On Linux, over plain TCP, the connection parks in the dashboard's
+// poller: no goroutine waits for an idle browser. Otherwise serve waits
+// on a fresh goroutine, shallowly, and each goroutine starts at the
 // process's average stack, so an idle browser's reader keeps a small
 // stack, whatever handling the frames took (package wspark).
+func (c *client) wait() {
+	if !c.pc.Park(c.d.poller, c.resumeFunc) {
+		go c.serve()
+	}
+}
+
+// serve waits for the browser's next bytes with a goroutine, then resumes.
 func (c *client) serve() {
 	c.pc.Wait()
+	c.resume()
+}
+
+// resume handles the frames that came and waits again, until the
+// connection ends; then it ends the browser (end).
+func (c *client) resume() {
 	if c.readSome() {
-		go c.serve()
+		c.wait()
 		return
 	}
 	c.end()
