@@ -73,7 +73,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// read and write buffers (a hijacked connection keeps them for as long
 	// as its handler runs); the reader ends with g.wg.Done.
 	s.startReading()
-	s.wait()
+	go s.serve()
 }
 
 // admit runs the checks made before the upgrade, in order: origin, id,

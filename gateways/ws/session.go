@@ -110,21 +110,20 @@ func (s *session) register() bool {
 	return true
 }
 
-// wait waits for the node's next frames, then resume handles them. On
-// Linux, over plain TCP, the connection parks in the gateway's poller: no
-// goroutine waits for an idle node. Otherwise serve waits on a fresh
-// goroutine, shallowly, and each goroutine starts at the process's
-// average stack, so an idle node's reader keeps a small stack, whatever
-// handling the frames took (package wspark).
-func (s *session) wait() {
-	if !s.pc.Park(s.g.poller, s.resumeFunc) {
-		go s.serve()
-	}
-}
-
-// serve waits for the node's next bytes with a goroutine, then resumes.
+// serve waits for the node's next frames, then handles them (resume). It
+// runs on a fresh goroutine each time, which starts at the process's
+// average stack, so whatever stack handling took is not kept. It waits
+// DefaultLinger with the goroutine (a busy node never parks), then, on
+// Linux over plain TCP, parks the connection in the gateway's poller: no
+// goroutine waits for an idle node. Where it cannot park it waits with
+// the goroutine, shallowly, with no read buffer (package wspark).
 func (s *session) serve() {
-	s.pc.Wait()
+	if !s.pc.Linger(s.g.poller, wspark.DefaultLinger) {
+		if s.pc.Park(s.g.poller, s.resumeFunc) {
+			return
+		}
+		s.pc.Wait()
+	}
 	s.resume()
 }
 
@@ -133,7 +132,7 @@ func (s *session) serve() {
 // runs after startReading.
 func (s *session) resume() {
 	if s.readSome() {
-		s.wait()
+		go s.serve()
 		return
 	}
 	s.end()

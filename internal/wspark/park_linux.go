@@ -22,8 +22,8 @@ type Poller struct {
 	// set is open, so that no call reaches another file given epfd's
 	// number after Run closed it.
 	mu      sync.RWMutex
-	running bool
-	closed  bool
+	open    bool // the set was made
+	closed  bool // the set was closed
 	epfd    int
 	conns   map[int32]*Conn // registered sockets by descriptor
 	gen     atomic.Uint32   // the last arm's number (see park.gen)
@@ -48,6 +48,7 @@ type park struct {
 	resume     func()
 	rd         time.Time   // the read deadline
 	timer      *time.Timer // resumes the reader at rd while parked
+	lingering  time.Time   // while Linger reads: when it stops
 }
 
 // Run waits for parked connections and resumes each on a goroutine of its
@@ -56,7 +57,7 @@ type park struct {
 // goroutine, as Wait does) and parks no more. It returns an error if the
 // epoll set could not be made or waited on; connections do not park then.
 func (p *Poller) Run(ctx context.Context) error {
-	f, err := p.open()
+	f, err := p.openSet()
 	close(p.started)
 	if err != nil {
 		return err
@@ -77,9 +78,9 @@ func (p *Poller) Run(ctx context.Context) error {
 // Ready is closed once Run has opened the set (or failed to).
 func (p *Poller) Ready() <-chan struct{} { return p.started }
 
-// open makes the epoll set, non-blocking so that the runtime's poller
+// openSet makes the epoll set, non-blocking so that the runtime's poller
 // waits for it: the set's goroutine blocks no thread.
-func (p *Poller) open() (*os.File, error) {
+func (p *Poller) openSet() (*os.File, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("wspark: epoll_create1: %w", err)
@@ -90,7 +91,7 @@ func (p *Poller) open() (*os.File, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.epfd, p.running = fd, true
+	p.epfd, p.open = fd, true
 	return os.NewFile(uintptr(fd), "wspark-epoll"), nil
 }
 
@@ -203,7 +204,7 @@ func (p *Poller) register(c *Conn, gen uint32) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.running || p.closed {
+	if !p.open || p.closed {
 		return false
 	}
 	added := false
@@ -327,23 +328,77 @@ func (c *Conn) Close() error {
 // SetReadDeadline sets the read deadline, as net.Conn's; a parked reader
 // is resumed at the new deadline.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	err := c.Conn.SetReadDeadline(t)
-	c.setDeadline(t)
-	return err
-}
-
-// SetDeadline sets the read and write deadlines, as net.Conn's.
-func (c *Conn) SetDeadline(t time.Time) error {
-	err := c.Conn.SetDeadline(t)
-	c.setDeadline(t)
-	return err
-}
-
-func (c *Conn) setDeadline(t time.Time) {
 	c.park.mu.Lock()
 	defer c.park.mu.Unlock()
 	c.park.rd = t
 	if c.park.parked {
 		c.setTimer()
 	}
+	return c.Conn.SetReadDeadline(c.readDeadline())
+}
+
+// SetDeadline sets the read and write deadlines, as net.Conn's.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.SetReadDeadline(t)
+}
+
+// readDeadline is the socket's read deadline: rd, or sooner while Linger
+// reads. c.park.mu is held.
+func (c *Conn) readDeadline() time.Time {
+	if l := c.park.lingering; !l.IsZero() && (c.park.rd.IsZero() || l.Before(c.park.rd)) {
+		return l
+	}
+	return c.park.rd
+}
+
+// Linger waits up to d for the connection's next bytes with the calling
+// goroutine, as Wait does, and reports whether it has something to read
+// now (bytes, or a read error); false: nothing came, park it (Park). A
+// busy connection that lingers spares Park's system calls and the
+// poller's goroutine start for each wake. Where it cannot park in p (see
+// Park), it returns false at once: call Park, then Wait.
+func (c *Conn) Linger(p *Poller, d time.Duration) bool {
+	if c.br.Buffered() > 0 || c.stashed || c.err != nil {
+		return true
+	}
+	if _, ok := c.Conn.(*net.TCPConn); !ok || !p.running() {
+		return false
+	}
+	c.park.mu.Lock()
+	c.park.lingering = time.Now().Add(d)
+	err := c.Conn.SetReadDeadline(c.readDeadline())
+	c.park.mu.Unlock()
+	if err != nil {
+		return false // closed: Park refuses, Wait reads the error
+	}
+	c.release()
+	n, err := c.Conn.Read(c.stash[:])
+	c.lend()
+	c.stashed = n > 0
+	c.park.mu.Lock()
+	c.park.lingering = time.Time{}
+	_ = c.Conn.SetReadDeadline(c.park.rd) // fails once closed: Park refuses then
+	expired := !c.park.rd.IsZero() && !time.Now().Before(c.park.rd)
+	c.park.mu.Unlock()
+	switch {
+	case n > 0:
+		return true
+	case errors.Is(err, os.ErrDeadlineExceeded) && !expired:
+		return false // only the linger ended
+	}
+	c.err = err
+	return true
+}
+
+// running reports whether p's set is open.
+func (p *Poller) running() bool {
+	if p == nil {
+		return false
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.open && !p.closed
 }

@@ -333,3 +333,121 @@ func TestParkTLS(t *testing.T) {
 		t.Fatalf("a TLS connection parked %d times", n)
 	}
 }
+
+// lingering reports whether c's reader waits in Linger.
+func lingering(c *Conn) bool {
+	c.park.mu.Lock()
+	defer c.park.mu.Unlock()
+	return !c.park.lingering.IsZero()
+}
+
+// waitLingering waits until c's reader waits in Linger.
+func waitLingering(t *testing.T, c *Conn) {
+	t.Helper()
+	for range 10000 {
+		if lingering(c) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("reader did not linger")
+}
+
+func TestLinger(t *testing.T) {
+	timeout := func(err error) bool {
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout()
+	}
+	tests := []struct {
+		name   string
+		linger time.Duration
+		act    func(t *testing.T, ws *websocket.Conn, pc *Conn)
+		check  func(err error) bool // how the reader ends; nil: it does not
+	}{
+		{
+			name:   "frames while lingering: no park",
+			linger: time.Hour,
+			act: func(t *testing.T, ws *websocket.Conn, pc *Conn) {
+				for i := range 3 {
+					waitLingering(t, pc)
+					echo(t, ws, fmt.Sprint("busy ", i))
+				}
+			},
+		},
+		{
+			name:   "idle past the linger: parks, then wakes",
+			linger: time.Millisecond,
+			act: func(t *testing.T, ws *websocket.Conn, pc *Conn) {
+				waitParked(t, pc)
+				echo(t, ws, "after the park")
+				waitParked(t, pc)
+			},
+		},
+		{
+			name:   "read deadline before the linger's end",
+			linger: time.Hour,
+			act: func(t *testing.T, _ *websocket.Conn, pc *Conn) {
+				waitLingering(t, pc)
+				_ = pc.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+			},
+			check: timeout,
+		},
+		{
+			name:   "read deadline at once",
+			linger: time.Hour,
+			act: func(t *testing.T, _ *websocket.Conn, pc *Conn) {
+				waitLingering(t, pc)
+				_ = pc.SetReadDeadline(time.Now().Add(-time.Second))
+			},
+			check: timeout,
+		},
+		{
+			name:   "read deadline after the linger's end",
+			linger: 20 * time.Millisecond,
+			act: func(t *testing.T, _ *websocket.Conn, pc *Conn) {
+				_ = pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			},
+			check: timeout,
+		},
+		{
+			name:   "closed while lingering",
+			linger: time.Hour,
+			act: func(t *testing.T, _ *websocket.Conn, pc *Conn) {
+				waitLingering(t, pc)
+				_ = pc.Close()
+			},
+			check: func(err error) bool { return errors.Is(err, net.ErrClosed) },
+		},
+		{
+			name:   "peer gone while lingering",
+			linger: time.Hour,
+			act: func(t *testing.T, ws *websocket.Conn, pc *Conn) {
+				waitLingering(t, pc)
+				_ = ws.NetConn().Close()
+			},
+			check: func(err error) bool { return websocket.IsCloseError(err, websocket.CloseAbnormalClosure) },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &server{linger: tt.linger}
+			url := parkServer(t, s, 1)
+			ws, pc := dial(t, s, url)
+			tt.act(t, ws, pc)
+			if tt.check == nil {
+				select {
+				case err := <-s.done:
+					t.Fatalf("reader ended: %v", err)
+				default:
+				}
+				if tt.linger == time.Hour && s.parks.Load() != 0 {
+					t.Fatal("a busy reader parked")
+				}
+				return
+			}
+			if err := <-s.done; !tt.check(err) {
+				t.Fatalf("reader ended with %v (%T)", err, err)
+			}
+		})
+	}
+}

@@ -2,7 +2,10 @@
 
 package wspark
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Poller parks no connection on this system: Park returns false and
 // readers wait with Wait.
@@ -26,3 +29,6 @@ type park struct{}
 
 // Park returns false: on this system readers wait with Wait.
 func (c *Conn) Park(*Poller, func()) bool { return false }
+
+// Linger returns false: nothing parks on this system.
+func (c *Conn) Linger(*Poller, time.Duration) bool { return false }

@@ -19,14 +19,15 @@ import (
 // each time, or, with park, parked in a running Poller. What ended its
 // loop comes on done.
 type server struct {
-	bufs  *Buffers
-	setup func(ws *websocket.Conn)
-	pongs chan string
-	done  chan error
-	park  bool
-	p     *Poller      // with park: the running poller
-	parks atomic.Int64 // the times Park parked
-	conns chan *Conn   // the upgraded connections, if not nil
+	bufs   *Buffers
+	setup  func(ws *websocket.Conn)
+	pongs  chan string
+	done   chan error
+	park   bool
+	linger time.Duration // with park: Linger first
+	p      *Poller       // with park: the running poller
+	parks  atomic.Int64  // the times Park parked
+	conns  chan *Conn    // the upgraded connections, if not nil
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,11 +49,27 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // wait parks pc or reads on a fresh goroutine.
 func (s *server) wait(ws *websocket.Conn, pc *Conn) {
+	if s.linger > 0 {
+		go s.lingerThenPark(ws, pc)
+		return
+	}
 	if s.p != nil && pc.Park(s.p, func() { s.resume(ws, pc) }) {
 		s.parks.Add(1)
 		return
 	}
 	go s.read(ws, pc)
+}
+
+// lingerThenPark waits with Linger, then parks, then waits with Wait.
+func (s *server) lingerThenPark(ws *websocket.Conn, pc *Conn) {
+	if !pc.Linger(s.p, s.linger) {
+		if pc.Park(s.p, func() { s.resume(ws, pc) }) {
+			s.parks.Add(1)
+			return
+		}
+		pc.Wait()
+	}
+	s.resume(ws, pc)
 }
 
 func (s *server) read(ws *websocket.Conn, pc *Conn) {
@@ -110,7 +127,7 @@ func start(t *testing.T, s *server) (*websocket.Conn, net.Conn) {
 	if s.park {
 		s.p = runPoller(t)
 		t.Cleanup(func() {
-			if s.parks.Load() == 0 && !t.Failed() {
+			if s.linger == 0 && s.parks.Load() == 0 && !t.Failed() {
 				t.Error("the reader never parked")
 			}
 		})
@@ -125,11 +142,13 @@ func start(t *testing.T, s *server) (*websocket.Conn, net.Conn) {
 	return ws, ws.NetConn()
 }
 
-// waits are the two ways a reader waits: a goroutine in Wait, or parked.
+// waits are the ways a reader waits: a goroutine in Wait, parked, or
+// parked after a linger (which the test's pauses may or may not outlast).
 var waits = []struct {
-	name string
-	park bool
-}{{"wait", false}, {"park", true}}
+	name   string
+	park   bool
+	linger time.Duration
+}{{"wait", false, 0}, {"park", true, 0}, {"linger", true, 10 * time.Millisecond}}
 
 // frame is a client frame (masked) with opcode op.
 func frame(op byte, fin bool, payload string) []byte {
@@ -202,7 +221,7 @@ func TestEchoAcrossWaits(t *testing.T) {
 	for _, w := range waits {
 		for _, tt := range tests {
 			t.Run(w.name+"/"+tt.name, func(t *testing.T) {
-				ws, nc := start(t, &server{park: w.park})
+				ws, nc := start(t, &server{park: w.park, linger: w.linger})
 				got := make(chan string, 1)
 				ws.SetPingHandler(nil)
 				ws.SetPongHandler(func(p string) error { got <- p; return nil })
@@ -242,7 +261,7 @@ func TestPongReachesHandler(t *testing.T) {
 	for _, w := range waits {
 		for _, tt := range tests {
 			t.Run(w.name+"/"+tt.name, func(t *testing.T) {
-				s := &server{park: w.park}
+				s := &server{park: w.park, linger: w.linger}
 				_, nc := start(t, s)
 				write(t, nc, tt.pieces...)
 				for _, want := range tt.want {
@@ -336,7 +355,7 @@ func TestEnd(t *testing.T) {
 	for _, w := range waits {
 		for _, tt := range tests {
 			t.Run(w.name+"/"+tt.name, func(t *testing.T) {
-				s := &server{setup: tt.setup, park: w.park}
+				s := &server{setup: tt.setup, park: w.park, linger: w.linger}
 				ws, nc := start(t, s)
 				tt.send(t, ws, nc)
 				if err := <-s.done; !tt.check(err) {

@@ -130,10 +130,11 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
-	// Served on a goroutine of its own: the HTTP server's goroutine ends,
-	// and with it the handshake's buffers and its deep stack.
+	// Served parked, or on a goroutine of its own: the HTTP server's
+	// goroutine ends, and with it the handshake's buffers and its deep
+	// stack.
 	c.start()
-	c.wait()
+	go c.serve()
 }
 
 // track registers c unless the dashboard is stopping.
@@ -177,21 +178,21 @@ func (c *client) start() {
 	})
 }
 
-// wait waits for the browser's next frames, then resume handles them.
-// On Linux, over plain TCP, the connection parks in the dashboard's
-// poller: no goroutine waits for an idle browser. Otherwise serve waits
-// on a fresh goroutine, shallowly, and each goroutine starts at the
-// process's average stack, so an idle browser's reader keeps a small
-// stack, whatever handling the frames took (package wspark).
-func (c *client) wait() {
-	if !c.pc.Park(c.d.poller, c.resumeFunc) {
-		go c.serve()
-	}
-}
-
-// serve waits for the browser's next bytes with a goroutine, then resumes.
+// serve waits for the browser's next frames, then handles them
+// (resume). It runs on a fresh goroutine each time, which starts at the
+// process's average stack, so whatever stack handling took is not kept.
+// It waits DefaultLinger with the goroutine (a busy browser never parks),
+// then, on Linux over plain TCP, parks the connection in the dashboard's
+// poller: no goroutine waits for an idle browser. Where it cannot park it
+// waits with the goroutine, shallowly, with no read buffer (package
+// wspark).
 func (c *client) serve() {
-	c.pc.Wait()
+	if !c.pc.Linger(c.d.poller, wspark.DefaultLinger) {
+		if c.pc.Park(c.d.poller, c.resumeFunc) {
+			return
+		}
+		c.pc.Wait()
+	}
 	c.resume()
 }
 
@@ -199,7 +200,7 @@ func (c *client) serve() {
 // connection ends; then it ends the browser (end).
 func (c *client) resume() {
 	if c.readSome() {
-		c.wait()
+		go c.serve()
 		return
 	}
 	c.end()
