@@ -121,7 +121,8 @@
 // deadline timer; no read or write buffer, no rate limiter (both are made
 // when the node sends its first frame). The session runs outside
 // net/http's handler, which frees the 8 KiB of buffers a hijacked
-// connection otherwise keeps. Between frames the node's socket is parked
+// connection otherwise keeps. A node silent for wspark.DefaultLinger
+// (250 ms; a busy node keeps its reader goroutine) has its socket parked
 // in the gateway's epoll set (wspark.Conn.Park; the poller runs with Run)
 // and a goroutine is started when bytes come; where it cannot park, the
 // reader waits in wspark.Conn.Wait, a shallow call at the top of its own

@@ -68,7 +68,23 @@
 // one resumes nothing. When Run's context ends, the set closes and every
 // parked reader is resumed (it waits with Wait from then on).
 //
-// A busy connection pays, per wake, one epoll_ctl (the re-arm), its
-// share of an epoll_wait and a goroutine start; a goroutine start per
-// wake was paid before too (the fresh goroutine above).
+// A parked connection pays, per wake, one epoll_ctl (the re-arm), its
+// share of an epoll_wait, and a hop through the poller's goroutine before
+// its own starts. A busy connection should not pay it: Linger, called
+// first, waits up to a while (DefaultLinger) with the calling goroutine,
+// as Wait does but with a read deadline that ends the linger, and reports
+// whether bytes came; only a connection idle for that long parks. A
+// reader then runs
+//
+//	if !c.Linger(p, wspark.DefaultLinger) {
+//		if c.Park(p, resume) {
+//			return // resume runs when bytes come
+//		}
+//		c.Wait()
+//	}
+//	resume() // Control, gorilla; then this again on a fresh goroutine
+//
+// Linger's own deadline never shows: the connection's read deadline is
+// set back after it, an expired read deadline is reported as the read's
+// error, and a deadline set meanwhile from another goroutine applies.
 package wspark

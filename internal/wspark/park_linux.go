@@ -49,6 +49,12 @@ type park struct {
 	rd         time.Time   // the read deadline
 	timer      *time.Timer // resumes the reader at rd while parked
 	lingering  time.Time   // while Linger reads: when it stops
+
+	// The reader's, to tell a busy connection (see Linger).
+	parkedAt time.Time     // when it last parked
+	short    int           // parks in a row that lasted less than linger
+	linger   time.Duration // the last Linger's d
+	lingered bool          // the last Linger got bytes
 }
 
 // Run waits for parked connections and resumes each on a goroutine of its
@@ -255,6 +261,7 @@ func (c *Conn) Park(p *Poller, resume func()) bool {
 	}
 	c.release()
 	c.park.parked, c.park.resume = true, resume
+	c.park.parkedAt = time.Now()
 	c.setTimer()
 	return true
 }
@@ -298,6 +305,11 @@ func (c *Conn) expire() {
 // wake resumes a reader that parked: it reads what the connection has
 // (an error is kept for gorilla, as Wait does) and runs resume.
 func (c *Conn) wake() {
+	if time.Since(c.park.parkedAt) < c.park.linger {
+		c.park.short++
+	} else {
+		c.park.short = 0
+	}
 	c.lend()
 	_, _ = c.br.Peek(1)
 	c.park.resume()
@@ -355,14 +367,22 @@ func (c *Conn) readDeadline() time.Time {
 }
 
 // Linger waits up to d for the connection's next bytes with the calling
-// goroutine, as Wait does, and reports whether it has something to read
-// now (bytes, or a read error); false: nothing came, park it (Park). A
-// busy connection that lingers spares Park's system calls and the
-// poller's goroutine start for each wake. Where it cannot park in p (see
-// Park), it returns false at once: call Park, then Wait.
+// goroutine, as Wait does, if the connection is busy, and reports
+// whether it has something to read now (bytes, or a read error); false:
+// nothing came, or it is not busy: park it (Park). Busy: its last two
+// parks lasted less than d each, or its last linger got bytes. A busy
+// connection that lingers spares Park's system calls and the poller's
+// goroutine hop for each wake; one that is not parks at once, so that a
+// crowd of connections that each sent one message (browsers announcing
+// themselves) does not keep a goroutine each for d. Where it cannot park
+// in p (see Park), it returns false at once: call Park, then Wait.
 func (c *Conn) Linger(p *Poller, d time.Duration) bool {
 	if c.br.Buffered() > 0 || c.stashed || c.err != nil {
 		return true
+	}
+	c.park.linger = d
+	if !c.park.lingered && c.park.short < 2 {
+		return false
 	}
 	if _, ok := c.Conn.(*net.TCPConn); !ok || !p.running() {
 		return false
@@ -383,10 +403,12 @@ func (c *Conn) Linger(p *Poller, d time.Duration) bool {
 	_ = c.Conn.SetReadDeadline(c.park.rd) // fails once closed: Park refuses then
 	expired := !c.park.rd.IsZero() && !time.Now().Before(c.park.rd)
 	c.park.mu.Unlock()
+	c.park.lingered = n > 0
 	switch {
 	case n > 0:
 		return true
 	case errors.Is(err, os.ErrDeadlineExceeded) && !expired:
+		c.park.short = 0
 		return false // only the linger ended
 	}
 	c.err = err

@@ -353,6 +353,17 @@ func waitLingering(t *testing.T, c *Conn) {
 	t.Fatal("reader did not linger")
 }
 
+// makeBusy sends two messages, each to a parked reader, which then
+// lingers (its two parks were shorter than its linger).
+func makeBusy(t *testing.T, ws *websocket.Conn, pc *Conn) {
+	t.Helper()
+	for i := range 2 {
+		waitParked(t, pc)
+		echo(t, ws, fmt.Sprint("wake ", i))
+	}
+	waitLingering(t, pc)
+}
+
 func TestLinger(t *testing.T) {
 	timeout := func(err error) bool {
 		var ne net.Error
@@ -361,23 +372,28 @@ func TestLinger(t *testing.T) {
 	tests := []struct {
 		name   string
 		linger time.Duration
-		act    func(t *testing.T, ws *websocket.Conn, pc *Conn)
+		act    func(t *testing.T, s *server, ws *websocket.Conn, pc *Conn)
 		check  func(err error) bool // how the reader ends; nil: it does not
 	}{
 		{
 			name:   "frames while lingering: no park",
 			linger: time.Hour,
-			act: func(t *testing.T, ws *websocket.Conn, pc *Conn) {
+			act: func(t *testing.T, s *server, ws *websocket.Conn, pc *Conn) {
+				makeBusy(t, ws, pc)
+				parks := s.parks.Load()
 				for i := range 3 {
 					waitLingering(t, pc)
 					echo(t, ws, fmt.Sprint("busy ", i))
 				}
+				if s.parks.Load() != parks {
+					t.Fatal("a busy reader parked")
+				}
 			},
 		},
 		{
-			name:   "idle past the linger: parks, then wakes",
-			linger: time.Millisecond,
-			act: func(t *testing.T, ws *websocket.Conn, pc *Conn) {
+			name:   "not busy: parks at once, then wakes",
+			linger: time.Hour,
+			act: func(t *testing.T, s *server, ws *websocket.Conn, pc *Conn) {
 				waitParked(t, pc)
 				echo(t, ws, "after the park")
 				waitParked(t, pc)
@@ -386,8 +402,8 @@ func TestLinger(t *testing.T) {
 		{
 			name:   "read deadline before the linger's end",
 			linger: time.Hour,
-			act: func(t *testing.T, _ *websocket.Conn, pc *Conn) {
-				waitLingering(t, pc)
+			act: func(t *testing.T, s *server, ws *websocket.Conn, pc *Conn) {
+				makeBusy(t, ws, pc)
 				_ = pc.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
 			},
 			check: timeout,
@@ -395,25 +411,27 @@ func TestLinger(t *testing.T) {
 		{
 			name:   "read deadline at once",
 			linger: time.Hour,
-			act: func(t *testing.T, _ *websocket.Conn, pc *Conn) {
-				waitLingering(t, pc)
+			act: func(t *testing.T, s *server, ws *websocket.Conn, pc *Conn) {
+				makeBusy(t, ws, pc)
 				_ = pc.SetReadDeadline(time.Now().Add(-time.Second))
 			},
 			check: timeout,
 		},
 		{
 			name:   "read deadline after the linger's end",
-			linger: 20 * time.Millisecond,
-			act: func(t *testing.T, _ *websocket.Conn, pc *Conn) {
-				_ = pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			linger: time.Second,
+			act: func(t *testing.T, s *server, ws *websocket.Conn, pc *Conn) {
+				makeBusy(t, ws, pc)
+				_ = pc.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+				waitParked(t, pc) // the linger ended first
 			},
 			check: timeout,
 		},
 		{
 			name:   "closed while lingering",
 			linger: time.Hour,
-			act: func(t *testing.T, _ *websocket.Conn, pc *Conn) {
-				waitLingering(t, pc)
+			act: func(t *testing.T, s *server, ws *websocket.Conn, pc *Conn) {
+				makeBusy(t, ws, pc)
 				_ = pc.Close()
 			},
 			check: func(err error) bool { return errors.Is(err, net.ErrClosed) },
@@ -421,8 +439,8 @@ func TestLinger(t *testing.T) {
 		{
 			name:   "peer gone while lingering",
 			linger: time.Hour,
-			act: func(t *testing.T, ws *websocket.Conn, pc *Conn) {
-				waitLingering(t, pc)
+			act: func(t *testing.T, s *server, ws *websocket.Conn, pc *Conn) {
+				makeBusy(t, ws, pc)
 				_ = ws.NetConn().Close()
 			},
 			check: func(err error) bool { return websocket.IsCloseError(err, websocket.CloseAbnormalClosure) },
@@ -433,15 +451,12 @@ func TestLinger(t *testing.T) {
 			s := &server{linger: tt.linger}
 			url := parkServer(t, s, 1)
 			ws, pc := dial(t, s, url)
-			tt.act(t, ws, pc)
+			tt.act(t, s, ws, pc)
 			if tt.check == nil {
 				select {
 				case err := <-s.done:
 					t.Fatalf("reader ended: %v", err)
 				default:
-				}
-				if tt.linger == time.Hour && s.parks.Load() != 0 {
-					t.Fatal("a busy reader parked")
 				}
 				return
 			}
