@@ -62,6 +62,7 @@ type park struct {
 // then it resumes every connection still parked (each then waits with a
 // goroutine, as Wait does) and parks no more. It returns an error if the
 // epoll set could not be made or waited on; connections do not park then.
+// Call it once.
 func (p *Poller) Run(ctx context.Context) error {
 	f, err := p.openSet()
 	close(p.started)

@@ -14,7 +14,7 @@ type Poller struct{ started chan struct{} }
 // NewPoller returns a poller.
 func NewPoller() *Poller { return &Poller{started: make(chan struct{})} }
 
-// Run returns when ctx ends: nothing parks on this system.
+// Run returns when ctx ends: nothing parks on this system. Call it once.
 func (p *Poller) Run(ctx context.Context) error {
 	close(p.started)
 	<-ctx.Done()
