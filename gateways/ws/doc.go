@@ -115,17 +115,23 @@
 //
 // # Memory per node
 //
-// An idle node costs one goroutine (its reader) with a 2 KiB stack,
-// gorilla's connection and goaiot's session, its presence entry and a ping
-// timer; no read or write buffer, no rate limiter (both are made when the
-// node sends its first frame). The session runs outside net/http's
-// handler, which frees the 8 KiB of buffers a hijacked connection
-// otherwise keeps. The reader waits for the node's next bytes in
-// wspark.Conn.Wait, a shallow call at the top of its own function, with
-// no read buffer (lent from a pool only while frames are read); pings and
-// pongs are answered from the buffer by wspark.Conn.Control, other frames
-// by gorilla; then the reader starts again on a fresh goroutine, so the
-// stack that handling took is not kept (package wspark). Frames to the
+// An idle node costs no goroutine on Linux over plain TCP (one, its
+// reader with a 2 KiB stack, elsewhere and behind TLS): gorilla's
+// connection and goaiot's session, its presence entry, a ping timer and a
+// deadline timer; no read or write buffer, no rate limiter (both are made
+// when the node sends its first frame). The session runs outside
+// net/http's handler, which frees the 8 KiB of buffers a hijacked
+// connection otherwise keeps. A node silent for wspark.DefaultLinger
+// (250 ms; a busy node keeps its reader goroutine) has its socket parked
+// in the gateway's epoll set (wspark.Conn.Park; the poller runs with Run)
+// and a goroutine is started when bytes come; where it cannot park, the
+// reader waits in wspark.Conn.Wait, a shallow call at the top of its own
+// function, and starts again on a fresh goroutine, so the stack that
+// handling took is not kept. Either way no read buffer is held while
+// waiting (lent from a pool only while frames are read); pings and pongs
+// are answered from the buffer by wspark.Conn.Control, other frames by
+// gorilla. A silent node is still cut at NodeTimeout: wspark resumes a
+// parked reader at its read deadline (package wspark). Frames to the
 // node wait in a queue of at most SendQueue and are written by a
 // goroutine that runs only while the queue is not empty, with a write
 // buffer taken from a pool; pings go out from a timer. Figures in

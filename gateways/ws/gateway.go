@@ -141,6 +141,7 @@ type Gateway struct {
 	tracker  *presence.Tracker
 	upgrader websocket.Upgrader
 	bufs     *wspark.Buffers // read buffers, lent while a node's frames are read
+	poller   *wspark.Poller  // where idle nodes wait, while Run runs
 	origins  *origin.Policy
 	newIDs   *sourcelimit.Limiter
 	lines    *loglimit.Limit // refusal lines, bounded
@@ -177,6 +178,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.tracker = tr
 	g.bufs = wspark.NewBuffers(readBufferSize)
+	g.poller = wspark.NewPoller()
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		// A node's frames are read through a small buffer, whatever their
@@ -229,13 +231,34 @@ func (g *Gateway) Run(ctx context.Context) error {
 	tctx, stopTracker := context.WithCancel(context.WithoutCancel(ctx))
 	trackerDone := make(chan error, 1)
 	go func() { trackerDone <- g.tracker.Run(tctx) }()
+	stopPoller := g.runPoller(ctx)
 	g.log.Info("ws gateway running", "gateway", g.cfg.Gateway, "node_timeout", g.cfg.NodeTimeout)
 	close(g.ready)
 
 	<-ctx.Done()
 	g.closeAll()
+	stopPoller()
 	stopTracker()
 	return <-trackerDone
+}
+
+// runPoller runs the poller where idle nodes wait until the returned func
+// is called (after the sessions closed); it waits for it to stop. If the
+// poller fails, nodes wait with a goroutine each.
+func (g *Gateway) runPoller(ctx context.Context) (stop func()) {
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := g.poller.Run(pctx); err != nil {
+			g.log.Warn("idle nodes wait with a goroutine each", "err", err)
+		}
+	}()
+	<-g.poller.Ready()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // Ready is closed once Run has subscribed to discover and gateway.check

@@ -1,7 +1,9 @@
 package ws_test
 
 import (
+	"fmt"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -416,4 +418,36 @@ func TestConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Idle nodes keep no goroutine on the gateway (Linux, plain TCP): their
+// readers park in the gateway's poller (package wspark), and the nodes
+// still go offline when they leave.
+func TestIdleNodesKeepNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("connections park on Linux only")
+	}
+	const nodes = 20
+	e := startGateway(t, func(c *ws.Config) {
+		c.NewIDsPerSource = -1
+		c.NodeTimeout = time.Minute // the nodes do not read: they would answer no ping
+	})
+	states := bustest.Subscribe(t, e.nc, "node.*.$state")
+	base := runtime.NumGoroutine()
+	conns := make([]*websocket.Conn, nodes)
+	for i := range conns {
+		id := fmt.Sprint("idle", i)
+		conns[i] = dial(t, e.url+"?id="+id)
+		if st := nextState(t, states, id, 5*time.Second); st.State != bus.StateOnline {
+			t.Fatalf("%s: state %s, want online", id, st.State)
+		}
+	}
+	bustest.Eventually(t, 10*time.Second, "readers parked", func() error {
+		n := runtime.NumGoroutine()
+		return bustest.Want(n <= base+nodes/4, n, " goroutines with ", nodes, " idle nodes, ", base, " before")
+	})
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	bustest.Eventually(t, 10*time.Second, "no node left", func() error { return bustest.Want(len(e.gw.Nodes()) == 0) })
 }

@@ -68,10 +68,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.wg.Done()
 		return
 	}
-	// The session's reader runs on a goroutine of its own and ServeHTTP
-	// returns, so that net/http lets go of the connection's 4 KiB read and
-	// write buffers (a hijacked connection keeps them for as long as its
-	// handler runs); the reader ends with g.wg.Done.
+	// The session's reader parks, or runs on a goroutine of its own, and
+	// ServeHTTP returns, so that net/http lets go of the connection's 4 KiB
+	// read and write buffers (a hijacked connection keeps them for as long
+	// as its handler runs); the reader ends with g.wg.Done.
 	s.startReading()
 	go s.serve()
 }

@@ -48,8 +48,9 @@ type session struct {
 	heard   atomic.Pointer[chan struct{}]
 	probeMu sync.Mutex // one answers probe at a time
 
-	done      chan struct{}
-	closeOnce sync.Once
+	done       chan struct{}
+	closeOnce  sync.Once
+	resumeFunc func() // resume, made once for every park
 
 	lastAlive time.Time // used by the reader only
 	why       string    // why the connection ended; the reader's
@@ -67,10 +68,12 @@ type limits struct {
 }
 
 func newSession(g *Gateway, c *websocket.Conn, pc *wspark.Conn, id, addr string) *session {
-	return &session{
+	s := &session{
 		g: g, c: c, pc: pc, id: id, addr: addr,
 		done: make(chan struct{}),
 	}
+	s.resumeFunc = s.resume
+	return s
 }
 
 // limit returns the node's rate limits, made on first use; the reader's.
@@ -107,14 +110,27 @@ func (s *session) register() bool {
 	return true
 }
 
-// serve waits for the node's next frames, handles them and starts again
-// on a fresh goroutine, until the socket closes; then it takes the node
-// offline and ends the session (g.wg). It runs after startReading. The
-// wait is shallow and each goroutine starts at the process's average
-// stack, so an idle node's reader keeps a small stack, whatever handling
-// the frames took (package wspark).
+// serve waits for the node's next frames, then handles them (resume). It
+// runs on a fresh goroutine each time, which starts at the process's
+// average stack, so whatever stack handling took is not kept. It waits
+// DefaultLinger with the goroutine (a busy node never parks), then, on
+// Linux over plain TCP, parks the connection in the gateway's poller: no
+// goroutine waits for an idle node. Where it cannot park it waits with
+// the goroutine, shallowly, with no read buffer (package wspark).
 func (s *session) serve() {
-	s.pc.Wait()
+	if !s.pc.Linger(s.g.poller, wspark.DefaultLinger) {
+		if s.pc.Park(s.g.poller, s.resumeFunc) {
+			return
+		}
+		s.pc.Wait()
+	}
+	s.resume()
+}
+
+// resume handles the frames that came and waits again, until the socket
+// closes; then it takes the node offline and ends the session (g.wg). It
+// runs after startReading.
+func (s *session) resume() {
 	if s.readSome() {
 		go s.serve()
 		return

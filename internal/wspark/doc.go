@@ -37,4 +37,54 @@
 // A reader that handled frames may have grown its stack (the GC does not
 // give it back): start the next Wait on a fresh goroutine, which starts
 // at the average.
+//
+// # Parking: no goroutine per idle connection
+//
+// On Linux, a connection over plain TCP can wait with no goroutine at
+// all: instead of Wait, call Park with a running Poller and the function
+// that resumes the reader. Park returns the read buffer to the pool,
+// registers the socket in the poller's epoll set (EPOLLIN, EPOLLRDHUP,
+// one-shot) and returns; the reader's goroutine ends. The poller's one
+// goroutine (Run), itself waiting in the runtime's network poller (the
+// epoll set is non-blocking, so no thread blocks in epoll_wait), starts a
+// goroutine for each connection that can be read, hung up or failed: it
+// takes a buffer, reads what came (keeping an error for gorilla, as Wait
+// does) and calls the resume function, which handles the frames with
+// Control and gorilla, then parks again. Park returns false, and the
+// reader calls Wait, where it cannot park: not Linux, a TLS connection (a
+// tls.Conn may hold decrypted bytes its socket no longer shows), a
+// poller that does not run or stopped, a closed connection.
+//
+// While a connection is parked nothing reads, so no read times out by
+// itself: Conn keeps its read deadline (SetReadDeadline, SetDeadline) and
+// a timer resumes the reader at it, whose read then fails with the
+// timeout a blocked read would have returned; a deadline set from another
+// goroutine while parked moves the timer. Close, from any goroutine,
+// removes the socket from the set before closing it, under the poller's
+// lock, so that a socket given the same descriptor number later gets no
+// event meant for this one, and resumes a parked reader, which reads the
+// close's error. Each arm of the set carries a number, and an event read
+// from the set before a Close or re-arm whose number is not the current
+// one resumes nothing. When Run's context ends, the set closes and every
+// parked reader is resumed (it waits with Wait from then on).
+//
+// A parked connection pays, per wake, one epoll_ctl (the re-arm), its
+// share of an epoll_wait, and a hop through the poller's goroutine before
+// its own starts. A busy connection should not pay it: Linger, called
+// first, waits up to a while (DefaultLinger) with the calling goroutine,
+// as Wait does but with a read deadline that ends the linger, and reports
+// whether bytes came; only a connection idle for that long parks. A
+// reader then runs
+//
+//	if !c.Linger(p, wspark.DefaultLinger) {
+//		if c.Park(p, resume) {
+//			return // resume runs when bytes come
+//		}
+//		c.Wait()
+//	}
+//	resume() // Control, gorilla; then this again on a fresh goroutine
+//
+// Linger's own deadline never shows: the connection's read deadline is
+// set back after it, an expired read deadline is reported as the read's
+// error, and a deadline set meanwhile from another goroutine applies.
 package wspark

@@ -6,9 +6,16 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
+
+// DefaultLinger is how long a reader may wait with its goroutine (Linger)
+// before it parks: longer than the gaps of a connection that sends a few
+// frames a second, which then never parks, short beside the seconds
+// between an idle connection's pings.
+const DefaultLinger = 250 * time.Millisecond
 
 // Buffers lends read buffers to the connections that are reading. Its
 // zero value is not usable: make one with NewBuffers.
@@ -74,6 +81,7 @@ type Conn struct {
 	err     error         // the first read error, returned by every later Read
 	stash   [1]byte       // the byte Wait read
 	stashed bool
+	park    park // the registration in a Poller (park_linux.go)
 }
 
 // Read reads the byte Wait read first, then the connection. After an

@@ -1,11 +1,13 @@
 package wspark
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,12 +16,18 @@ import (
 
 // server upgrades through Buffers and echoes messages, waiting with Wait
 // and Control between messages as a reader should, on a fresh goroutine
-// each time. What ended its loop comes on done.
+// each time, or, with park, parked in a running Poller. What ended its
+// loop comes on done.
 type server struct {
-	bufs  *Buffers
-	setup func(ws *websocket.Conn)
-	pongs chan string
-	done  chan error
+	bufs   *Buffers
+	setup  func(ws *websocket.Conn)
+	pongs  chan string
+	done   chan error
+	park   bool
+	linger time.Duration // with park: Linger first
+	p      *Poller       // with park: the running poller
+	parks  atomic.Int64  // the times Park parked
+	conns  chan *Conn    // the upgraded connections, if not nil
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -33,11 +41,43 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.setup != nil {
 		s.setup(ws)
 	}
-	go s.read(ws, pw.Conn())
+	s.wait(ws, pw.Conn())
+	if s.conns != nil {
+		s.conns <- pw.Conn()
+	}
+}
+
+// wait parks pc or reads on a fresh goroutine.
+func (s *server) wait(ws *websocket.Conn, pc *Conn) {
+	if s.linger > 0 {
+		go s.lingerThenPark(ws, pc)
+		return
+	}
+	if s.p != nil && pc.Park(s.p, func() { s.resume(ws, pc) }) {
+		s.parks.Add(1)
+		return
+	}
+	go s.read(ws, pc)
+}
+
+// lingerThenPark waits with Linger, then parks, then waits with Wait.
+func (s *server) lingerThenPark(ws *websocket.Conn, pc *Conn) {
+	if !pc.Linger(s.p, s.linger) {
+		if pc.Park(s.p, func() { s.resume(ws, pc) }) {
+			s.parks.Add(1)
+			return
+		}
+		pc.Wait()
+	}
+	s.resume(ws, pc)
 }
 
 func (s *server) read(ws *websocket.Conn, pc *Conn) {
 	pc.Wait()
+	s.resume(ws, pc)
+}
+
+func (s *server) resume(ws *websocket.Conn, pc *Conn) {
 	for {
 		more, err := pc.Control(ws)
 		if err != nil {
@@ -45,7 +85,7 @@ func (s *server) read(ws *websocket.Conn, pc *Conn) {
 			return
 		}
 		if !more {
-			go s.read(ws, pc)
+			s.wait(ws, pc)
 			return
 		}
 		typ, msg, err := ws.ReadMessage()
@@ -60,6 +100,23 @@ func (s *server) read(ws *websocket.Conn, pc *Conn) {
 	}
 }
 
+// runPoller runs a poller until the test ends.
+func runPoller(t *testing.T) *Poller {
+	t.Helper()
+	p := NewPoller()
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- p.Run(ctx) }()
+	<-p.Ready()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("poller: %v", err)
+		}
+	})
+	return p
+}
+
 // start serves s and returns a connected client's websocket and its raw
 // connection, for frames written by hand.
 func start(t *testing.T, s *server) (*websocket.Conn, net.Conn) {
@@ -67,6 +124,14 @@ func start(t *testing.T, s *server) (*websocket.Conn, net.Conn) {
 	s.bufs = NewBuffers(512)
 	s.pongs = make(chan string, 4)
 	s.done = make(chan error, 1)
+	if s.park {
+		s.p = runPoller(t)
+		t.Cleanup(func() {
+			if s.linger == 0 && s.parks.Load() == 0 && !t.Failed() {
+				t.Error("the reader never parked")
+			}
+		})
+	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
@@ -76,6 +141,14 @@ func start(t *testing.T, s *server) (*websocket.Conn, net.Conn) {
 	t.Cleanup(func() { _ = ws.Close() })
 	return ws, ws.NetConn()
 }
+
+// waits are the ways a reader waits: a goroutine in Wait, parked, or
+// parked after a linger (which the test's pauses may or may not outlast).
+var waits = []struct {
+	name   string
+	park   bool
+	linger time.Duration
+}{{"wait", false, 0}, {"park", true, 0}, {"linger", true, 10 * time.Millisecond}}
 
 // frame is a client frame (masked) with opcode op.
 func frame(op byte, fin bool, payload string) []byte {
@@ -145,29 +218,31 @@ func TestEchoAcrossWaits(t *testing.T) {
 		{"ping split, then text", append(split(ping, 1, 3), text), []string{"hello, node"}, "p1"},
 		{"ping between fragments (gorilla's)", [][]byte{first, ping, last}, []string{"frag-ment"}, "p1"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ws, nc := start(t, &server{})
-			got := make(chan string, 1)
-			ws.SetPingHandler(nil)
-			ws.SetPongHandler(func(p string) error { got <- p; return nil })
-			write(t, nc, tt.pieces...)
-			_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-			for _, want := range tt.echo {
-				_, msg, err := ws.ReadMessage()
-				if err != nil {
-					t.Fatal(err)
+	for _, w := range waits {
+		for _, tt := range tests {
+			t.Run(w.name+"/"+tt.name, func(t *testing.T) {
+				ws, nc := start(t, &server{park: w.park, linger: w.linger})
+				got := make(chan string, 1)
+				ws.SetPingHandler(nil)
+				ws.SetPongHandler(func(p string) error { got <- p; return nil })
+				write(t, nc, tt.pieces...)
+				_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+				for _, want := range tt.echo {
+					_, msg, err := ws.ReadMessage()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if string(msg) != want {
+						t.Fatalf("echo %.40q, want %.40q", msg, want)
+					}
 				}
-				if string(msg) != want {
-					t.Fatalf("echo %.40q, want %.40q", msg, want)
+				if tt.pong != "" {
+					if p := <-got; p != tt.pong {
+						t.Fatalf("pong %q, want %q", p, tt.pong)
+					}
 				}
-			}
-			if tt.pong != "" {
-				if p := <-got; p != tt.pong {
-					t.Fatalf("pong %q, want %q", p, tt.pong)
-				}
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -183,17 +258,19 @@ func TestPongReachesHandler(t *testing.T) {
 		{"pong split", split(frame(websocket.PongMessage, true, "split"), 1, 2, 5), []string{"split"}},
 		{"largest pong", [][]byte{frame(websocket.PongMessage, true, strings.Repeat("p", 125))}, []string{strings.Repeat("p", 125)}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := &server{}
-			_, nc := start(t, s)
-			write(t, nc, tt.pieces...)
-			for _, want := range tt.want {
-				if p := <-s.pongs; p != want {
-					t.Fatalf("pong %q, want %q", p, want)
+	for _, w := range waits {
+		for _, tt := range tests {
+			t.Run(w.name+"/"+tt.name, func(t *testing.T) {
+				s := &server{park: w.park, linger: w.linger}
+				_, nc := start(t, s)
+				write(t, nc, tt.pieces...)
+				for _, want := range tt.want {
+					if p := <-s.pongs; p != want {
+						t.Fatalf("pong %q, want %q", p, want)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -275,23 +352,25 @@ func TestEnd(t *testing.T) {
 			check: func(err error) bool { return errors.Is(err, errHandler) },
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := &server{setup: tt.setup}
-			ws, nc := start(t, s)
-			tt.send(t, ws, nc)
-			if err := <-s.done; !tt.check(err) {
-				t.Fatalf("server's reader ended with %v (%T)", err, err)
-			}
-			if tt.code == 0 {
-				return
-			}
-			_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-			_, _, err := ws.ReadMessage()
-			if !websocket.IsCloseError(err, tt.code) {
-				t.Fatalf("client got %v, want close %d", err, tt.code)
-			}
-		})
+	for _, w := range waits {
+		for _, tt := range tests {
+			t.Run(w.name+"/"+tt.name, func(t *testing.T) {
+				s := &server{setup: tt.setup, park: w.park, linger: w.linger}
+				ws, nc := start(t, s)
+				tt.send(t, ws, nc)
+				if err := <-s.done; !tt.check(err) {
+					t.Fatalf("server's reader ended with %v (%T)", err, err)
+				}
+				if tt.code == 0 {
+					return
+				}
+				_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_, _, err := ws.ReadMessage()
+				if !websocket.IsCloseError(err, tt.code) {
+					t.Fatalf("client got %v, want close %d", err, tt.code)
+				}
+			})
+		}
 	}
 }
 

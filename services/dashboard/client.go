@@ -60,9 +60,10 @@ type client struct {
 	// it; zero after another write (control frames) set its own. wmu.
 	deadline time.Time
 
-	ping    *time.Timer    // the next ping
-	writers sync.WaitGroup // the writer and the close frame's sender
-	last    time.Time      // the end of the last write; the writer's
+	ping       *time.Timer    // the next ping
+	resumeFunc func()         // resume, made once for every park
+	writers    sync.WaitGroup // the writer and the close frame's sender
+	last       time.Time      // the end of the last write; the writer's
 	// answered holds a token while an answer to the browser's own request
 	// (send, answer) is queued and the writer has not seen it: the writer then
 	// writes without WriteDelay, or stops waiting (capacity 1).
@@ -115,6 +116,7 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		deflate:  strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ",")), "permessage-deflate"),
 	}
 	c.out = newOutbox(d.cfg.QueueLimit, d.cfg.SlowAfter, c.startWriter)
+	c.resumeFunc = c.resume
 	q := r.URL.Query()
 	c.ext = q.Get("ext") == "1"
 	c.batch = c.ext && q.Get("batch") == "1"
@@ -134,8 +136,9 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
-	// Served on a goroutine of its own: the HTTP server's goroutine ends,
-	// and with it the handshake's buffers and its deep stack.
+	// Served parked, or on a goroutine of its own: the HTTP server's
+	// goroutine ends, and with it the handshake's buffers and its deep
+	// stack.
 	c.start()
 	go c.serve()
 }
@@ -181,13 +184,27 @@ func (c *client) start() {
 	})
 }
 
-// serve waits for the browser's next frames, handles them and starts
-// again on a fresh goroutine, until the connection ends; then it ends the
-// browser (end). The wait is shallow and each goroutine starts at the
-// process's average stack, so an idle browser's reader keeps a small
-// stack, whatever handling the frames took (package wspark).
+// serve waits for the browser's next frames, then handles them
+// (resume). It runs on a fresh goroutine each time, which starts at the
+// process's average stack, so whatever stack handling took is not kept.
+// It waits DefaultLinger with the goroutine (a busy browser never parks),
+// then, on Linux over plain TCP, parks the connection in the dashboard's
+// poller: no goroutine waits for an idle browser. Where it cannot park it
+// waits with the goroutine, shallowly, with no read buffer (package
+// wspark).
 func (c *client) serve() {
-	c.pc.Wait()
+	if !c.pc.Linger(c.d.poller, wspark.DefaultLinger) {
+		if c.pc.Park(c.d.poller, c.resumeFunc) {
+			return
+		}
+		c.pc.Wait()
+	}
+	c.resume()
+}
+
+// resume handles the frames that came and waits again, until the
+// connection ends; then it ends the browser (end).
+func (c *client) resume() {
 	if c.readSome() {
 		go c.serve()
 		return

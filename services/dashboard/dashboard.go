@@ -169,6 +169,7 @@ type Dashboard struct {
 	origins  *origin.Policy
 	upgrader websocket.Upgrader
 	rbufs    *wspark.Buffers // read buffers, lent while a browser's frames are read
+	poller   *wspark.Poller  // where idle browsers wait, while Run runs
 	wbufs    sync.Pool       // *[]byte: the writers' batch buffers (client.go)
 	batches  sync.Pool       // *[]*frame: the writers' lists of frames taken
 	sessions *sessions
@@ -213,6 +214,7 @@ func New(cfg Config) (*Dashboard, error) {
 	// and a write buffer taken from the pool only while gorilla writes
 	// (control frames, compressed messages): an idle browser holds little.
 	d.rbufs = wspark.NewBuffers(readBuffer)
+	d.poller = wspark.NewPoller()
 	d.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  10 * time.Second,
 		WriteBufferPool:   &sync.Pool{},
@@ -227,6 +229,7 @@ func New(cfg Config) (*Dashboard, error) {
 // and serves browsers until ctx ends; then it closes every browser.
 func (d *Dashboard) Run(ctx context.Context) error {
 	defer d.cancel()
+	defer d.runPoller(ctx)() // stops after closeAll
 	stopFlush, flusherDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(flusherDone)
@@ -295,6 +298,25 @@ func (d *Dashboard) syncFeed(ctx context.Context) error {
 		return fmt.Errorf("flush: %w", err)
 	}
 	return d.feed.sync(ctx)
+}
+
+// runPoller runs the poller where idle browsers wait until the returned
+// func is called; that func waits for it to stop. If the poller fails,
+// browsers wait with a goroutine each.
+func (d *Dashboard) runPoller(ctx context.Context) (stop func()) {
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := d.poller.Run(pctx); err != nil {
+			d.log.Warn("idle browsers wait with a goroutine each", "err", err)
+		}
+	}()
+	<-d.poller.Ready()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // closeAll closes every browser (1001 going away) and waits for them.
