@@ -17,6 +17,7 @@ import (
 
 	"github.com/goaiot/goaiot/bus"
 	"github.com/goaiot/goaiot/internal/loglimit"
+	"github.com/goaiot/goaiot/internal/shrink"
 )
 
 // Defaults of Config.
@@ -359,7 +360,11 @@ func (t *Table[T]) take() []string {
 	for id := range t.dirty {
 		ids = append(ids, id)
 	}
-	clear(t.dirty)
+	if len(t.dirty) >= shrink.MinPeak {
+		t.dirty = make(map[string]struct{}) // a Go map keeps its buckets when cleared
+	} else {
+		clear(t.dirty)
+	}
 	t.mu.Unlock()
 	slices.Sort(ids)
 	return ids
