@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message/codes"
@@ -51,7 +50,7 @@ func ServeNoopCoAP(ctx context.Context, addr string, w io.Writer) error {
 func startNoopCoAP(ctx context.Context, bin string) (*child, string, error) {
 	cmd := exec.Command(bin, "bench", "--noop-coap", "127.0.0.1:0")
 	cmd.Env = childEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, "", err
@@ -102,7 +101,7 @@ func startMosquitto(ctx context.Context, dir string) (*child, string, error) {
 		return nil, "", err
 	}
 	cmd := exec.Command(bin, "-c", conf)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, "", fmt.Errorf("mosquitto: %w", err)
 	}

@@ -203,7 +203,7 @@ func startSystem(ctx context.Context, bin, dataDir string, nodePort int, extra [
 func startChild(ctx context.Context, bin string, args []string, readyFile string) (*child, readiness.Report, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = childEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, readiness.Report{}, err
