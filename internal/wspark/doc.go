@@ -66,7 +66,9 @@
 // close's error. Each arm of the set carries a number, and an event read
 // from the set before a Close or re-arm whose number is not the current
 // one resumes nothing. When Run's context ends, the set closes and every
-// parked reader is resumed (it waits with Wait from then on).
+// parked reader is resumed (it waits as Wait does from then on, holding
+// no read buffer). A connection that parked must be closed with its Close:
+// until then the poller's set keeps it, and its socket, reachable.
 //
 // A parked connection pays, per wake, one epoll_ctl (the re-arm), its
 // share of an epoll_wait, and a hop through the poller's goroutine before

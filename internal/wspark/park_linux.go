@@ -311,6 +311,9 @@ func (c *Conn) wake() {
 	} else {
 		c.park.short = 0
 	}
+	if !c.park.p.running() {
+		c.readStash() // resumed by the poller's end: wait as Wait does, with no buffer
+	}
 	c.lend()
 	_, _ = c.br.Peek(1)
 	c.park.resume()
@@ -391,6 +394,9 @@ func (c *Conn) Linger(p *Poller, d time.Duration) bool {
 	c.park.mu.Lock()
 	c.park.lingering = time.Now().Add(d)
 	err := c.Conn.SetReadDeadline(c.readDeadline())
+	if err != nil {
+		c.park.lingering = time.Time{}
+	}
 	c.park.mu.Unlock()
 	if err != nil {
 		return false // closed: Park refuses, Wait reads the error

@@ -86,7 +86,7 @@ func TestParkWakesForFrames(t *testing.T) {
 		echo(t, ws, fmt.Sprintf("message %d", i))
 	}
 	waitParked(t, pc)
-	if n := s.parks.Load(); n < 6 {
+	if n := s.parks(); n < 6 {
 		t.Fatalf("parked %d times, want one per wait (6)", n)
 	}
 	pc.park.mu.Lock()
@@ -300,12 +300,12 @@ func TestParkShutdown(t *testing.T) {
 	if err := <-ran; err != nil {
 		t.Fatalf("poller: %v", err)
 	}
-	parks := s.parks.Load()
+	parks := s.parks()
 	late, _ := dial(t, s, url)
 	for i, ws := range append(clients, late) {
 		echo(t, ws, fmt.Sprint("after ", i))
 	}
-	if s.parks.Load() != parks {
+	if s.parks() != parks {
 		t.Fatal("a connection parked in a stopped poller")
 	}
 }
@@ -329,7 +329,7 @@ func TestParkTLS(t *testing.T) {
 	for i := range 3 {
 		echo(t, ws, fmt.Sprint("tls ", i))
 	}
-	if n := s.parks.Load(); n != 0 {
+	if n := s.parks(); n != 0 {
 		t.Fatalf("a TLS connection parked %d times", n)
 	}
 }
@@ -380,12 +380,12 @@ func TestLinger(t *testing.T) {
 			linger: time.Hour,
 			act: func(t *testing.T, s *server, ws *websocket.Conn, pc *Conn) {
 				makeBusy(t, ws, pc)
-				parks := s.parks.Load()
+				parks := s.parks()
 				for i := range 3 {
 					waitLingering(t, pc)
 					echo(t, ws, fmt.Sprint("busy ", i))
 				}
-				if s.parks.Load() != parks {
+				if s.parks() != parks {
 					t.Fatal("a busy reader parked")
 				}
 			},

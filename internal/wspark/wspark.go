@@ -124,6 +124,12 @@ func (c *Conn) Wait() {
 	}
 	c.release()
 	defer c.lend()
+	c.readStash()
+}
+
+// readStash blocks reading one byte into the stash, keeping an error for
+// gorilla's next read. No buffer is lent.
+func (c *Conn) readStash() {
 	n, err := c.Conn.Read(c.stash[:])
 	c.stashed = n > 0
 	if err != nil {

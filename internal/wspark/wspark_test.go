@@ -26,8 +26,11 @@ type server struct {
 	park   bool
 	linger time.Duration // with park: Linger first
 	p      *Poller       // with park: the running poller
-	parks  atomic.Int64  // the times Park parked
-	conns  chan *Conn    // the upgraded connections, if not nil
+	// tries and refused count Park's calls and its refusals, each before
+	// anything else happens: a Park that parked may resume the reader, and
+	// the test go on, before Park's own caller runs again.
+	tries, refused atomic.Int64
+	conns          chan *Conn // the upgraded connections, if not nil
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -53,18 +56,29 @@ func (s *server) wait(ws *websocket.Conn, pc *Conn) {
 		go s.lingerThenPark(ws, pc)
 		return
 	}
-	if s.p != nil && pc.Park(s.p, func() { s.resume(ws, pc) }) {
-		s.parks.Add(1)
+	if s.p != nil && s.tryPark(ws, pc) {
 		return
 	}
 	go s.read(ws, pc)
 }
 
+// tryPark parks pc, counted (see tries).
+func (s *server) tryPark(ws *websocket.Conn, pc *Conn) bool {
+	s.tries.Add(1)
+	if pc.Park(s.p, func() { s.resume(ws, pc) }) {
+		return true
+	}
+	s.refused.Add(1)
+	return false
+}
+
+// parks is the times Park parked.
+func (s *server) parks() int64 { return s.tries.Load() - s.refused.Load() }
+
 // lingerThenPark waits with Linger, then parks, then waits with Wait.
 func (s *server) lingerThenPark(ws *websocket.Conn, pc *Conn) {
 	if !pc.Linger(s.p, s.linger) {
-		if pc.Park(s.p, func() { s.resume(ws, pc) }) {
-			s.parks.Add(1)
+		if s.tryPark(ws, pc) {
 			return
 		}
 		pc.Wait()
@@ -127,7 +141,7 @@ func start(t *testing.T, s *server) (*websocket.Conn, net.Conn) {
 	if s.park {
 		s.p = runPoller(t)
 		t.Cleanup(func() {
-			if s.linger == 0 && s.parks.Load() == 0 && !t.Failed() {
+			if s.linger == 0 && s.parks() == 0 && !t.Failed() {
 				t.Error("the reader never parked")
 			}
 		})
