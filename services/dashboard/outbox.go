@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"sync"
+	"time"
 )
 
 // keepQueue is the capacity a browser's emptied queue keeps; a larger one
@@ -43,7 +44,21 @@ type outbox struct {
 	// more (idle) before it ends.
 	writing     bool
 	startWriter func()
+	// claimNow (nil: never) is asked, under the lock, whether the pusher
+	// writes the queue itself, now or at a time it returns (see
+	// pushManyClaim); anything but claimNone counts it as the writer.
+	claimNow func(now time.Time, queued []*frame) (claim, time.Time)
 }
+
+// claim is who writes a browser's queue that the hub's flusher pushed to
+// when no writer ran.
+type claim int
+
+const (
+	claimNone  claim = iota // a writer goroutine (startWriter)
+	claimWrite              // the flusher, now
+	claimLater              // the flusher, at the time claimNow returned
+)
 
 // newOutbox returns an empty outbox; start (nil: none) is called, under
 // the lock, when frames are pushed and no writer runs.
@@ -103,6 +118,24 @@ func (o *outbox) pushMany(frames []*frame) (pushResult, int) {
 	o.wakeLocked()
 	o.mu.Unlock()
 	return r, n
+}
+
+// pushManyClaim queues frames like pushMany; when no writer runs and
+// claimNow claims the queue, it starts none but counts the caller as the
+// writer, now or at the time returned: the caller then writes the queue
+// (client.writeNow).
+func (o *outbox) pushManyClaim(frames []*frame, now time.Time) (pushResult, int, claim, time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r, n := o.pushManyLocked(frames)
+	if r == queued && !o.writing && !o.closed && o.head < len(o.buf) && o.claimNow != nil {
+		if k, at := o.claimNow(now, o.buf[o.head:]); k != claimNone {
+			o.writing = true
+			return r, n, k, at
+		}
+	}
+	o.wakeLocked()
+	return r, n, claimNone, time.Time{}
 }
 
 func (o *outbox) pushManyLocked(frames []*frame) (pushResult, int) {
