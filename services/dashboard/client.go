@@ -222,8 +222,12 @@ func (c *client) resume() {
 func (c *client) end() {
 	c.ping.Stop()
 	c.d.hub.unsubscribe(c)
-	if n := c.out.close(); n > 0 { // no writer starts after this
+	n, later := c.out.close() // no writer starts after this
+	if n > 0 {
 		c.d.m.dropped.Add(float64(n))
+	}
+	if later { // the flusher's claim ended here: its count too
+		c.writers.Done()
 	}
 	c.closeWith(0, "")
 	_ = c.conn.Close()

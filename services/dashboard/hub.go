@@ -82,8 +82,11 @@ func (h *hub) writeDue(now time.Time) {
 	defer h.flushMu.Unlock()
 	keep := h.due[:0]
 	for _, w := range h.due {
-		if w.at.After(now) {
+		switch {
+		case w.at.After(now):
 			keep = append(keep, w)
+			continue
+		case !w.c.out.takeLater(): // an answer took the writing over, or the browser left
 			continue
 		}
 		h.writing = append(h.writing, w.c)
@@ -108,8 +111,10 @@ func (h *hub) nextDue() time.Time {
 // stops.
 func (h *hub) releaseDue() {
 	for _, w := range h.due {
-		w.c.startWriter()
-		w.c.writers.Done()
+		if w.c.out.takeLater() {
+			w.c.startWriter()
+			w.c.writers.Done()
+		}
 	}
 	h.due = nil
 }

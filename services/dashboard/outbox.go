@@ -44,6 +44,9 @@ type outbox struct {
 	// more (idle) before it ends.
 	writing     bool
 	startWriter func()
+	// later: the writer is the hub's flusher, at the end of the write
+	// delay (claimLater); an answer takes the writing over (pushClaim).
+	later bool
 	// claimNow (nil: never) is asked, under the lock, whether the pusher
 	// writes the queue itself, now or at a time it returns (see
 	// pushManyClaim); anything but claimNone counts it as the writer.
@@ -101,13 +104,28 @@ func (o *outbox) pushClaim(f *frame, claim func()) (pushResult, bool) {
 	if r != queued {
 		return r, false
 	}
-	if o.writing || o.startWriter == nil {
+	if (o.writing && !o.later) || o.startWriter == nil {
 		o.wakeLocked()
 		return r, false
+	}
+	if o.later {
+		o.later = false // the caller takes the flusher's claim over, and its count (takeLater)
+		return r, true
 	}
 	o.writing = true
 	claim()
 	return r, true
+}
+
+// takeLater reports whether the flusher's claimLater still holds (no
+// answer took the writing over, the outbox did not close), and ends it:
+// the caller then holds the claim's count of a writer.
+func (o *outbox) takeLater() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ok := o.later
+	o.later = false
+	return ok
 }
 
 // pushMany queues frames in order, under one lock, and returns the first
@@ -130,7 +148,7 @@ func (o *outbox) pushManyClaim(frames []*frame, now time.Time) (pushResult, int,
 	r, n := o.pushManyLocked(frames)
 	if r == queued && !o.writing && !o.closed && o.head < len(o.buf) && o.claimNow != nil {
 		if k, at := o.claimNow(now, o.buf[o.head:]); k != claimNone {
-			o.writing = true
+			o.writing, o.later = true, k == claimLater
 			return r, n, k, at
 		}
 	}
@@ -270,13 +288,15 @@ func (o *outbox) take(dst []*frame, max int) []*frame {
 }
 
 // close drops what is queued and refuses further frames; it returns how
-// many frames were dropped.
-func (o *outbox) close() int {
+// many frames were dropped, and whether the flusher's claimLater was
+// ended: the caller then holds its count of a writer.
+func (o *outbox) close() (int, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := len(o.buf) - o.head
-	o.closed = true
+	later := o.later
+	o.closed, o.later = true, false
 	o.buf, o.head = nil, 0
 	o.latest = nil
-	return n
+	return n, later
 }
