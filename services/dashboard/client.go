@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -60,10 +61,12 @@ type client struct {
 	// it; zero after another write (control frames) set its own. wmu.
 	deadline time.Time
 
-	ping       *time.Timer    // the next ping
-	resumeFunc func()         // resume, made once for every park
-	writers    sync.WaitGroup // the writer and the close frame's sender
-	last       time.Time      // the end of the last write; the writer's
+	ping       *time.Timer     // the next ping
+	resumeFunc func()          // resume, made once for every park
+	writers    sync.WaitGroup  // the writer and the close frame's sender
+	last       time.Time       // the end of the last write; the writer's
+	raw        syscall.RawConn // the socket, for the flusher's writes (writenow.go); nil: none
+	rest       []byte          // what the flusher could not write; the writer writes it first
 	// answered holds a token while an answer to the browser's own request
 	// (send, answer) is queued and the writer has not seen it: the writer then
 	// writes without WriteDelay, or stops waiting (capacity 1).
@@ -116,6 +119,9 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 		deflate:  strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ",")), "permessage-deflate"),
 	}
 	c.out = newOutbox(d.cfg.QueueLimit, d.cfg.SlowAfter, c.startWriter)
+	if c.raw = rawConn(c.pc.Conn); c.raw != nil {
+		c.out.claimNow = c.claimNow
+	}
 	c.resumeFunc = c.resume
 	q := r.URL.Query()
 	c.ext = q.Get("ext") == "1"
@@ -216,8 +222,12 @@ func (c *client) resume() {
 func (c *client) end() {
 	c.ping.Stop()
 	c.d.hub.unsubscribe(c)
-	if n := c.out.close(); n > 0 { // no writer starts after this
+	n, later := c.out.close() // no writer starts after this
+	if n > 0 {
 		c.d.m.dropped.Add(float64(n))
+	}
+	if later { // the flusher's claim ended here: its count too
+		c.writers.Done()
 	}
 	c.closeWith(0, "")
 	_ = c.conn.Close()
@@ -521,6 +531,9 @@ func writeWait(delay, since time.Duration, answer bool) time.Duration {
 
 // writeQueued writes what is queued, a batch at a time.
 func (c *client) writeQueued() error {
+	if err := c.writeRest(); err != nil {
+		return err
+	}
 	bp := c.d.batches.Get().(*[]*frame)
 	defer c.d.batches.Put(bp)
 	for batch := c.out.take((*bp)[:0], writeBatch); len(batch) > 0; batch = c.out.take(batch[:0], writeBatch) {

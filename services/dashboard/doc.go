@@ -134,7 +134,12 @@
 // written to at most once per WriteDelay (--dashboard-write-delay, 1 ms),
 // so that what arrives meanwhile joins the same write; a quiet browser's
 // value is written at once, and so is the answer to a browser's own request
-// ("result", "history"): it never waits for the delay.
+// ("result", "history"): it never waits for the delay. The fan-out makes
+// these writes itself, one non-blocking write per browser, spread over up to
+// GOMAXPROCS goroutines, with one timer for the browsers in their delay; only
+// a browser whose socket is full (or that needs a message compressed, or is
+// on TLS) gets a writer goroutine of its own, which writes with the write
+// deadline.
 //
 // Close codes sent by the server: 1003 bad frame (as above, and binary
 // frames), 1008 "too many messages" (more than 20 frames/s sustained,

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"runtime"
 	"sync"
 	"time"
 
@@ -37,6 +38,16 @@ type hub struct {
 	list     []*client            // the previous flush's browsers, for reuse
 	flushing bool                 // the flusher has been told
 	wake     chan struct{}        // tells the flusher (capacity 1)
+
+	// The flusher's, under flushMu:
+	due     []dueWrite // browsers the flusher writes to when their delay ends
+	writing []*client  // browsers the flusher writes to now (writeAll)
+}
+
+// dueWrite is a browser the flusher claimed (claimLater) and writes at at.
+type dueWrite struct {
+	c  *client
+	at time.Time
 }
 
 func newHub(m *metrics) *hub {
@@ -44,16 +55,68 @@ func newHub(m *metrics) *hub {
 		wake: make(chan struct{}, 1)}
 }
 
-// run flushes pending frames until done is closed.
+// run flushes pending frames, and writes the browsers whose write delay
+// ended, until done is closed.
 func (h *hub) run(done <-chan struct{}) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer h.releaseDue()
 	for {
 		select {
 		case <-done:
 			return
 		case <-h.wake:
-			h.flush()
+			h.flushAt(time.Now())
+		case <-timer.C:
+			h.writeDue(time.Now())
+		}
+		if len(h.due) > 0 {
+			timer.Reset(time.Until(h.nextDue()))
 		}
 	}
+}
+
+// writeDue writes the due browsers whose delay ended by now. The flusher's.
+func (h *hub) writeDue(now time.Time) {
+	h.flushMu.Lock()
+	defer h.flushMu.Unlock()
+	keep := h.due[:0]
+	for _, w := range h.due {
+		switch {
+		case w.at.After(now):
+			keep = append(keep, w)
+			continue
+		case !w.c.out.takeLater(): // an answer took the writing over, or the browser left
+			continue
+		}
+		h.writing = append(h.writing, w.c)
+	}
+	clear(h.due[len(keep):])
+	h.due = keep
+	h.writeAll()
+}
+
+// nextDue is the earliest time a due browser is to be written. len(h.due) > 0.
+func (h *hub) nextDue() time.Time {
+	at := h.due[0].at
+	for _, w := range h.due[1:] {
+		if w.at.Before(at) {
+			at = w.at
+		}
+	}
+	return at
+}
+
+// releaseDue hands the due browsers to writer goroutines: the flusher
+// stops.
+func (h *hub) releaseDue() {
+	for _, w := range h.due {
+		if w.c.out.takeLater() {
+			w.c.startWriter()
+			w.c.writers.Done()
+		}
+	}
+	h.due = nil
 }
 
 // publish applies ev and queues its frames for every subscribed browser.
@@ -66,7 +129,7 @@ func (h *hub) publish(ev event) {
 	h.m.nodes.Set(float64(known))
 	h.m.online.Set(float64(online))
 	if full {
-		h.flush()
+		h.flushAt(time.Time{}) // the reader's goroutine: writers write
 	}
 }
 
@@ -87,8 +150,14 @@ func (h *hub) addPending(frames []*frame) bool {
 	return len(h.pending) >= maxPending
 }
 
-// flush queues the pending frames for every subscribed browser.
-func (h *hub) flush() {
+// flush queues the pending frames for every subscribed browser, for
+// writer goroutines to write.
+func (h *hub) flush() { h.flushAt(time.Time{}) }
+
+// flushAt queues the pending frames for every subscribed browser; with a
+// time now (the flusher's goroutine only), it writes them itself where it
+// may (writenow.go).
+func (h *hub) flushAt(now time.Time) {
 	h.flushMu.Lock()
 	defer h.flushMu.Unlock()
 	h.mu.Lock()
@@ -97,7 +166,7 @@ func (h *hub) flush() {
 	if len(frames) == 0 {
 		return
 	}
-	cut := h.deliver(frames, clients)
+	cut := h.deliver(frames, clients, now)
 	h.mu.Lock()
 	for _, c := range cut {
 		delete(h.clients, c)
@@ -107,8 +176,9 @@ func (h *hub) flush() {
 }
 
 // deliver queues frames for every browser of clients and returns those
-// cut off. h.flushMu is held.
-func (h *hub) deliver(frames []*frame, clients []*client) (cut []*client) {
+// cut off; with a time now, it writes them itself to the browsers that may
+// be written to at once (writenow.go). h.flushMu is held.
+func (h *hub) deliver(frames []*frame, clients []*client, now time.Time) (cut []*client) {
 	var pyaiot []*frame // computed once for every Pyaiot browser
 	for _, c := range clients {
 		fs := frames
@@ -118,11 +188,48 @@ func (h *hub) deliver(frames []*frame, clients []*client) (cut []*client) {
 			}
 			fs = pyaiot
 		}
-		if !h.pushAll(c, fs) {
+		if !h.pushAll(c, fs, now) {
 			cut = append(cut, c)
 		}
 	}
+	h.writeAll()
 	return cut
+}
+
+// minPerWriter is the fewest browsers one goroutine of writeAll writes to:
+// below it, starting another costs more than its writes.
+const minPerWriter = 32
+
+// writeAll writes to the browsers in h.writing (claimed: writeNow) and
+// empties it, on up to GOMAXPROCS goroutines, the flusher's included, so
+// that a thousand browsers do not wait for one core. The flusher's.
+func (h *hub) writeAll() {
+	cs := h.writing
+	defer func() {
+		clear(cs)
+		h.writing = cs[:0]
+	}()
+	parts := min(runtime.GOMAXPROCS(0), len(cs)/minPerWriter)
+	if parts <= 1 {
+		for _, c := range cs {
+			c.writeNow()
+		}
+		return
+	}
+	size := (len(cs) + parts - 1) / parts
+	var wg sync.WaitGroup
+	for i := size; i < len(cs); i += size {
+		part := cs[i:min(i+size, len(cs))]
+		wg.Go(func() {
+			for _, c := range part {
+				c.writeNow()
+			}
+		})
+	}
+	for _, c := range cs[:size] {
+		c.writeNow()
+	}
+	wg.Wait()
 }
 
 // recycle keeps the lists of a flush for the next one. h.mu is held.
@@ -153,8 +260,8 @@ func (h *hub) takePending() ([]*frame, []*client) {
 // pushAll queues frames for c; a browser whose queue is full is cut off.
 // It reports whether c is still subscribed (false too for a browser that
 // left).
-func (h *hub) pushAll(c *client, frames []*frame) bool {
-	r, coalesced := c.out.pushMany(frames)
+func (h *hub) pushAll(c *client, frames []*frame, now time.Time) bool {
+	r, coalesced, k, at := c.out.pushManyClaim(frames, now)
 	if coalesced > 0 {
 		h.m.coalesced.Add(float64(coalesced))
 	}
@@ -164,6 +271,12 @@ func (h *hub) pushAll(c *client, frames []*frame) bool {
 		return false
 	case discarded: // the browser left since the flush began
 		return false
+	}
+	switch k {
+	case claimWrite:
+		h.writing = append(h.writing, c)
+	case claimLater:
+		h.due = append(h.due, dueWrite{c, at})
 	}
 	return true
 }
@@ -189,7 +302,7 @@ func (h *hub) subscribe(c *client) {
 	// What the index holds and the browsers were not sent yet goes to them
 	// first: it is in the snapshot.
 	if frames, clients := h.takePending(); len(frames) > 0 {
-		for _, o := range h.deliver(frames, clients) {
+		for _, o := range h.deliver(frames, clients, time.Time{}) {
 			delete(h.clients, o)
 		}
 		h.recycle(frames, clients)

@@ -36,6 +36,7 @@ type metrics struct {
 	invalid    prometheus.Counter
 	refused    prometheus.Counter
 	framesOut  prometheus.Counter
+	flusherW   prometheus.Counter
 	coalesced  prometheus.Counter
 	dropped    prometheus.Counter
 	cut        *prometheus.CounterVec
@@ -69,6 +70,7 @@ func newMetrics() *metrics {
 		invalid:    f("events_invalid_total", "Node messages from the bus that were ignored as malformed."),
 		refused:    f("claims_refused_total", "Claims of an online node id by a gateway that does not own it (aiot.claims.refused)."),
 		framesOut:  f("frames_out_total", "Messages written to browsers."),
+		flusherW:   f("flusher_writes_total", "Socket writes to browsers made by the hub's flusher itself, without a writer goroutine (writenow.go)."),
 		coalesced:  f("coalesced_total", "Updates replaced by a later value of the same resource for a slow browser."),
 		dropped:    f("dropped_total", "Messages still queued for a browser when it was disconnected."),
 		origins:    f("origin_rejected_total", "Websocket handshakes refused because of their Origin."),

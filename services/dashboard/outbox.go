@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"sync"
+	"time"
 )
 
 // keepQueue is the capacity a browser's emptied queue keeps; a larger one
@@ -43,7 +44,24 @@ type outbox struct {
 	// more (idle) before it ends.
 	writing     bool
 	startWriter func()
+	// later: the writer is the hub's flusher, at the end of the write
+	// delay (claimLater); an answer takes the writing over (pushClaim).
+	later bool
+	// claimNow (nil: never) is asked, under the lock, whether the pusher
+	// writes the queue itself, now or at a time it returns (see
+	// pushManyClaim); anything but claimNone counts it as the writer.
+	claimNow func(now time.Time, queued []*frame) (claim, time.Time)
 }
+
+// claim is who writes a browser's queue that the hub's flusher pushed to
+// when no writer ran.
+type claim int
+
+const (
+	claimNone  claim = iota // a writer goroutine (startWriter)
+	claimWrite              // the flusher, now
+	claimLater              // the flusher, at the time claimNow returned
+)
 
 // newOutbox returns an empty outbox; start (nil: none) is called, under
 // the lock, when frames are pushed and no writer runs.
@@ -86,13 +104,28 @@ func (o *outbox) pushClaim(f *frame, claim func()) (pushResult, bool) {
 	if r != queued {
 		return r, false
 	}
-	if o.writing || o.startWriter == nil {
+	if (o.writing && !o.later) || o.startWriter == nil {
 		o.wakeLocked()
 		return r, false
+	}
+	if o.later {
+		o.later = false // the caller takes the flusher's claim over, and its count (takeLater)
+		return r, true
 	}
 	o.writing = true
 	claim()
 	return r, true
+}
+
+// takeLater reports whether the flusher's claimLater still holds (no
+// answer took the writing over, the outbox did not close), and ends it:
+// the caller then holds the claim's count of a writer.
+func (o *outbox) takeLater() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ok := o.later
+	o.later = false
+	return ok
 }
 
 // pushMany queues frames in order, under one lock, and returns the first
@@ -103,6 +136,24 @@ func (o *outbox) pushMany(frames []*frame) (pushResult, int) {
 	o.wakeLocked()
 	o.mu.Unlock()
 	return r, n
+}
+
+// pushManyClaim queues frames like pushMany; when no writer runs and
+// claimNow claims the queue, it starts none but counts the caller as the
+// writer, now or at the time returned: the caller then writes the queue
+// (client.writeNow).
+func (o *outbox) pushManyClaim(frames []*frame, now time.Time) (pushResult, int, claim, time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r, n := o.pushManyLocked(frames)
+	if r == queued && !o.writing && !o.closed && o.head < len(o.buf) && o.claimNow != nil {
+		if k, at := o.claimNow(now, o.buf[o.head:]); k != claimNone {
+			o.writing, o.later = true, k == claimLater
+			return r, n, k, at
+		}
+	}
+	o.wakeLocked()
+	return r, n, claimNone, time.Time{}
 }
 
 func (o *outbox) pushManyLocked(frames []*frame) (pushResult, int) {
@@ -237,13 +288,15 @@ func (o *outbox) take(dst []*frame, max int) []*frame {
 }
 
 // close drops what is queued and refuses further frames; it returns how
-// many frames were dropped.
-func (o *outbox) close() int {
+// many frames were dropped, and whether the flusher's claimLater was
+// ended: the caller then holds its count of a writer.
+func (o *outbox) close() (int, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := len(o.buf) - o.head
-	o.closed = true
+	later := o.later
+	o.closed, o.later = true, false
 	o.buf, o.head = nil, 0
 	o.latest = nil
-	return n
+	return n, later
 }

@@ -97,7 +97,7 @@ func TestOutbox(t *testing.T) {
 	t.Run("closed", func(t *testing.T) {
 		o := newOutbox(2, 0, nil)
 		o.push(life("a"))
-		if n := o.close(); n != 1 {
+		if n, _ := o.close(); n != 1 {
 			t.Errorf("close dropped %d, want 1", n)
 		}
 		if r := o.push(life("b")); r != discarded {

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,4 +87,33 @@ func TestAnswersNotDelayed(t *testing.T) {
 			}
 		})
 	}
+	// The flusher holds a value for the delay's end (claimLater): the
+	// answer takes the writing over and brings the value with it; the
+	// browser then leaves while the flusher's timer still runs.
+	t.Run("flusher waiting with a value queued", func(t *testing.T) {
+		b := dial(t, td, nil)
+		b.send(`{"type":"new","data":"client"}`)
+		b.send(strings.Replace(command, "c1", "c0", 1)) // its answer brings the snapshot
+		for m := b.next(); m.Type != typeResult; m = b.next() {
+		}
+		p.value("n1", "led", "on") // written to 0 s ago: the flusher claims it for in an hour
+		h := td.d.hub
+		bustest.Eventually(t, wait, "the value queued, for the flusher in an hour", func() error {
+			h.flushMu.Lock()
+			defer h.flushMu.Unlock()
+			return bustest.Want(len(h.due) == 1)
+		})
+		b.send(command)
+		var got []string
+		for len(got) < 2 {
+			m := b.next()
+			if m.Type == typeUpdate && m.Endpoint != "led" {
+				continue
+			}
+			got = append(got, m.Type+" "+m.Data)
+		}
+		if want := []string{typeUpdate + " on", typeResult + " "}; !slices.Equal(got, want) {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	})
 }
