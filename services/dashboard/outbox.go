@@ -128,20 +128,11 @@ func (o *outbox) takeLater() bool {
 	return ok
 }
 
-// pushMany queues frames in order, under one lock, and returns the first
-// overflow or discarded (else queued) and how many frames were coalesced.
-func (o *outbox) pushMany(frames []*frame) (pushResult, int) {
-	o.mu.Lock()
-	r, n := o.pushManyLocked(frames)
-	o.wakeLocked()
-	o.mu.Unlock()
-	return r, n
-}
-
-// pushManyClaim queues frames like pushMany; when no writer runs and
-// claimNow claims the queue, it starts none but counts the caller as the
-// writer, now or at the time returned: the caller then writes the queue
-// (client.writeNow).
+// pushManyClaim queues frames in order, under one lock, and returns the
+// first overflow or discarded (else queued) and how many frames were
+// coalesced. When no writer runs and claimNow claims the queue, it starts
+// none but counts the caller as the writer, now or at the time returned:
+// the caller then writes the queue (client.writeNow).
 func (o *outbox) pushManyClaim(frames []*frame, now time.Time) (pushResult, int, claim, time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
