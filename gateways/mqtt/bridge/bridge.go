@@ -94,6 +94,7 @@ type Bridge struct {
 	log     *slog.Logger
 	address string // the broker URL without credentials
 	client  paho.Client
+	store   *resumeStore
 	drops   *drops.Counter
 	dedup   dedup
 
@@ -128,8 +129,36 @@ func New(cfg Config) (*Bridge, error) {
 		dedup:    dedup{last: make(map[uint16]uint64)},
 		limiters: make(map[string]*rate.Limiter),
 	}
+	b.store = &resumeStore{MemoryStore: paho.NewMemoryStore()}
 	b.client = paho.NewClient(b.clientOptions())
 	return b, nil
+}
+
+// resumeStore is paho's memory store, telling when the connection's resume
+// has listed it. Once connected with a persistent session, paho resends the
+// QoS 1 packets of its store (resume) and marks them as duplicates; a
+// packet published meanwhile was in that list and on the wire at once: a
+// data race on the packet, and the packet sent twice (paho.mqtt.golang
+// issue 703, open in v1.5.1). The bridge publishes only once the list is
+// taken: listed is cleared at every connection attempt and set by All,
+// which paho calls only before connecting (reserving stored ids) and in
+// resume.
+type resumeStore struct {
+	*paho.MemoryStore
+	listed atomic.Bool
+}
+
+// All lists the stored keys, as MemoryStore's, and records that it did.
+func (s *resumeStore) All() []string {
+	keys := s.MemoryStore.All()
+	s.listed.Store(true)
+	return keys
+}
+
+// connected reports whether the bridge may publish to the broker: the
+// connection is up and paho's resume has taken its list of the store.
+func (b *Bridge) connected() bool {
+	return b.client.IsConnectionOpen() && b.store.listed.Load()
 }
 
 func setDefaults(cfg *Config) {
@@ -188,6 +217,11 @@ func (b *Bridge) clientOptions() *paho.ClientOptions {
 		SetMaxReconnectInterval(10 * time.Second).
 		SetConnectTimeout(b.cfg.ConnectTimeout).
 		SetKeepAlive(30 * time.Second).
+		SetStore(b.store).
+		SetConnectionAttemptHandler(func(_ *url.URL, c *tls.Config) *tls.Config {
+			b.store.listed.Store(false) // until this connection's resume lists the store
+			return c
+		}).
 		SetOnConnectHandler(b.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			b.log.Warn("mqtt broker connection lost", "err", err)
@@ -247,7 +281,7 @@ func (b *Bridge) onConnect(c paho.Client) {
 // is not connected, rather than queueing a command that would arrive after
 // its sender gave up.
 func (b *Bridge) Command(ctx context.Context, node, resource string, payload []byte) error {
-	if !b.client.IsConnectionOpen() {
+	if !b.connected() {
 		return fmt.Errorf("mqtt broker %s: not connected", b.address)
 	}
 	topic, err := bus.SubjectToTopic(bus.GatewaySet(node, resource))
@@ -274,7 +308,7 @@ func (b *Bridge) toBrokerMsg(m *nats.Msg) {
 		b.drops.Drop("unmappable subject", "subject", m.Subject, "err", err)
 		return
 	}
-	if !b.client.IsConnectionOpen() {
+	if !b.connected() {
 		b.drops.Drop("broker not connected", "topic", topic)
 		return
 	}

@@ -108,7 +108,7 @@ func startBridge(t *testing.T, srv *bus.Server, broker string, change func(*Conf
 		}
 	})
 	deadline := time.Now().Add(wait)
-	for !b.client.IsConnectionOpen() {
+	for !b.connected() {
 		if time.Now().After(deadline) {
 			t.Fatal("bridge not connected")
 		}
