@@ -572,18 +572,29 @@ func (c *client) sendPing() {
 // errClosing stops the writer once the server decided to close.
 var errClosing = errors.New("closing")
 
-func (c *client) writeFrames(batch []*frame) error {
+// lockWrite takes the write lock (wmu) and sets the write deadline, unless
+// the server decided to close; the caller gives wmu back.
+func (c *client) lockWrite() (time.Time, error) {
 	select {
 	case <-c.closing:
-		return errClosing
+		return time.Time{}, errClosing
 	default:
 	}
 	c.wmu <- struct{}{}
-	defer func() { <-c.wmu }()
 	deadline, err := c.writeDeadline()
+	if err != nil {
+		<-c.wmu
+		return time.Time{}, err
+	}
+	return deadline, nil
+}
+
+func (c *client) writeFrames(batch []*frame) error {
+	deadline, err := c.lockWrite()
 	if err != nil {
 		return err
 	}
+	defer func() { <-c.wmu }()
 	bp := c.d.wbufs.Get().(*[]byte)
 	defer func() {
 		if cap(*bp) <= maxWriteBuf {

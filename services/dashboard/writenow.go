@@ -148,16 +148,10 @@ func (c *client) writeRest() error {
 	if len(c.rest) == 0 {
 		return nil
 	}
-	select {
-	case <-c.closing:
-		return errClosing
-	default:
-	}
-	c.wmu <- struct{}{}
-	defer func() { <-c.wmu }()
-	if _, err := c.writeDeadline(); err != nil {
+	if _, err := c.lockWrite(); err != nil {
 		return err
 	}
+	defer func() { <-c.wmu }()
 	err := c.flush(c.rest)
 	c.rest = c.rest[:0]
 	if cap(c.rest) > maxWriteBuf {
