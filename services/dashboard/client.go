@@ -67,6 +67,7 @@ type client struct {
 	last       time.Time       // the end of the last write; the writer's
 	raw        syscall.RawConn // the socket, for the flusher's writes (writenow.go); nil: none
 	rest       []byte          // what the flusher could not write; the writer writes it first
+	nb         nonblock        // the flusher's write in progress (writenow.go)
 	// answered holds a token while an answer to the browser's own request
 	// (send, answer) is queued and the writer has not seen it: the writer then
 	// writes without WriteDelay, or stops waiting (capacity 1).
@@ -121,6 +122,7 @@ func (d *Dashboard) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.out = newOutbox(d.cfg.QueueLimit, d.cfg.SlowAfter, c.startWriter)
 	if c.raw = rawConn(c.pc.Conn); c.raw != nil {
 		c.out.claimNow = c.claimNow
+		c.nb.write = c.nb.writeTo
 	}
 	c.resumeFunc = c.resume
 	q := r.URL.Query()

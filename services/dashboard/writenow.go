@@ -115,31 +115,45 @@ func (c *client) writeQueuedNow() (rest bool, err error) {
 // writeNonblock writes b to the socket without waiting; n < len(b) with
 // no error: the socket's buffer is full.
 func (c *client) writeNonblock(b []byte) (int, error) {
-	n := 0
-	var werr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			m, err := nonblockWrite(fd, b[n:])
-			if m > 0 {
-				n += m
-			}
-			if errors.Is(err, syscall.EINTR) {
-				continue
-			}
-			if errors.Is(err, syscall.EAGAIN) {
-				return true
-			}
-			if err != nil {
-				werr = err
-				return true
-			}
-		}
-		return true
-	})
+	w := &c.nb
+	w.b, w.n, w.err = b, 0, nil
+	err := c.raw.Write(w.write)
+	n, werr := w.n, w.err
+	w.b, w.err = nil, nil
 	if err != nil {
 		return n, err
 	}
 	return n, werr
+}
+
+// nonblock is a write in progress for writeNonblock; write, bound once
+// per browser, spares a closure per write. The writer's.
+type nonblock struct {
+	b     []byte
+	n     int
+	err   error
+	write func(fd uintptr) bool
+}
+
+// writeTo writes w.b to fd until done or the socket is full, for
+// RawConn.Write; it never asks to wait (true).
+func (w *nonblock) writeTo(fd uintptr) bool {
+	for w.n < len(w.b) {
+		m, err := nonblockWrite(fd, w.b[w.n:])
+		if m > 0 {
+			w.n += m
+		}
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EAGAIN):
+			return true
+		case err != nil:
+			w.err = err
+			return true
+		}
+	}
+	return true
 }
 
 // writeRest writes what the flusher left (writeNow), with the write
