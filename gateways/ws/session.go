@@ -118,13 +118,9 @@ func (s *session) register() bool {
 // goroutine waits for an idle node. Where it cannot park it waits with
 // the goroutine, shallowly, with no read buffer (package wspark).
 func (s *session) serve() {
-	if !s.pc.Linger(s.g.poller, wspark.DefaultLinger) {
-		if s.pc.Park(s.g.poller, s.resumeFunc) {
-			return
-		}
-		s.pc.Wait()
+	if !s.pc.Await(s.g.poller, s.resumeFunc) {
+		s.resume()
 	}
-	s.resume()
 }
 
 // resume handles the frames that came and waits again, until the socket

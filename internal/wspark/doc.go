@@ -75,16 +75,12 @@
 // its own starts. A busy connection should not pay it: Linger, called
 // first, waits up to a while (DefaultLinger) with the calling goroutine,
 // as Wait does but with a read deadline that ends the linger, and reports
-// whether bytes came; only a connection idle for that long parks. A
-// reader then runs
+// whether bytes came; only a connection idle for that long parks. Await
+// does the three in that order; a reader then runs
 //
-//	if !c.Linger(p, wspark.DefaultLinger) {
-//		if c.Park(p, resume) {
-//			return // resume runs when bytes come
-//		}
-//		c.Wait()
-//	}
-//	resume() // Control, gorilla; then this again on a fresh goroutine
+//	if !c.Await(p, resume) {
+//		resume() // Control, gorilla; then this again on a fresh goroutine
+//	} // else resume runs when bytes come
 //
 // Linger's own deadline never shows: the connection's read deadline is
 // set back after it, an expired read deadline is reported as the read's

@@ -466,3 +466,36 @@ func TestLinger(t *testing.T) {
 		})
 	}
 }
+
+// TestParkForgetsClosed: the poller keeps a connection by its descriptor
+// only while it is open; many parked connections, closed by the server or
+// by the peer (the server closing after its reader failed), leave it
+// empty.
+func TestParkForgetsClosed(t *testing.T) {
+	const n = 200
+	s := &server{}
+	url := parkServer(t, s, n)
+	clients := make([]*websocket.Conn, n)
+	conns := make([]*Conn, n)
+	for i := range n {
+		clients[i], conns[i] = dial(t, s, url)
+		waitParked(t, conns[i])
+	}
+	for i, pc := range conns {
+		if i%2 == 0 {
+			_ = pc.Close()
+		} else {
+			_ = clients[i].NetConn().Close()
+		}
+		if err := <-s.done; err == nil {
+			t.Fatal("closed connection's reader did not fail")
+		}
+		_ = pc.Close()
+	}
+	s.p.mu.RLock()
+	left := len(s.p.conns)
+	s.p.mu.RUnlock()
+	if left != 0 {
+		t.Fatalf("the poller still holds %d of %d closed connections", left, n)
+	}
+}

@@ -127,6 +127,21 @@ func (c *Conn) Wait() {
 	c.readStash()
 }
 
+// Await waits for the connection's next bytes at a message boundary:
+// Linger with DefaultLinger, then Park in p, else Wait. True: it parked,
+// and resume runs on a new goroutine once bytes come; false: bytes (or an
+// error) are here, the caller handles them.
+func (c *Conn) Await(p *Poller, resume func()) bool {
+	if c.Linger(p, DefaultLinger) {
+		return false
+	}
+	if c.Park(p, resume) {
+		return true
+	}
+	c.Wait()
+	return false
+}
+
 // readStash blocks reading one byte into the stash, keeping an error for
 // gorilla's next read. No buffer is lent.
 func (c *Conn) readStash() {

@@ -201,13 +201,9 @@ func (c *client) start() {
 // waits with the goroutine, shallowly, with no read buffer (package
 // wspark).
 func (c *client) serve() {
-	if !c.pc.Linger(c.d.poller, wspark.DefaultLinger) {
-		if c.pc.Park(c.d.poller, c.resumeFunc) {
-			return
-		}
-		c.pc.Wait()
+	if !c.pc.Await(c.d.poller, c.resumeFunc) {
+		c.resume()
 	}
-	c.resume()
 }
 
 // resume handles the frames that came and waits again, until the
