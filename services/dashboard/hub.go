@@ -41,6 +41,7 @@ type hub struct {
 
 	// The flusher's, under flushMu:
 	due     []dueWrite // browsers the flusher writes to when their delay ends
+	dueAt   time.Time  // the earliest at of due; zero when due is empty
 	writing []*client  // browsers the flusher writes to now (writeAll)
 }
 
@@ -60,6 +61,7 @@ func newHub(m *metrics) *hub {
 func (h *hub) run(done <-chan struct{}) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var armed time.Time // when the timer fires; zero: it is not set
 	defer h.releaseDue()
 	for {
 		select {
@@ -68,10 +70,12 @@ func (h *hub) run(done <-chan struct{}) {
 		case <-h.wake:
 			h.flushAt(time.Now())
 		case <-timer.C:
+			armed = time.Time{}
 			h.writeDue(time.Now())
 		}
-		if len(h.due) > 0 {
-			timer.Reset(time.Until(h.nextDue()))
+		if len(h.due) > 0 && !h.dueAt.Equal(armed) {
+			timer.Reset(time.Until(h.dueAt))
+			armed = h.dueAt
 		}
 	}
 }
@@ -81,10 +85,12 @@ func (h *hub) writeDue(now time.Time) {
 	h.flushMu.Lock()
 	defer h.flushMu.Unlock()
 	keep := h.due[:0]
+	h.dueAt = time.Time{}
 	for _, w := range h.due {
 		switch {
 		case w.at.After(now):
 			keep = append(keep, w)
+			h.noteDue(w.at)
 			continue
 		case !w.c.out.takeLater(): // an answer took the writing over, or the browser left
 			continue
@@ -96,15 +102,12 @@ func (h *hub) writeDue(now time.Time) {
 	h.writeAll()
 }
 
-// nextDue is the earliest time a due browser is to be written. len(h.due) > 0.
-func (h *hub) nextDue() time.Time {
-	at := h.due[0].at
-	for _, w := range h.due[1:] {
-		if w.at.Before(at) {
-			at = w.at
-		}
+// noteDue keeps dueAt the earliest time of the due browsers, at being
+// one more. The flusher's.
+func (h *hub) noteDue(at time.Time) {
+	if h.dueAt.IsZero() || at.Before(h.dueAt) {
+		h.dueAt = at
 	}
-	return at
 }
 
 // releaseDue hands the due browsers to writer goroutines: the flusher
@@ -277,6 +280,7 @@ func (h *hub) pushAll(c *client, frames []*frame, now time.Time) bool {
 		h.writing = append(h.writing, c)
 	case claimLater:
 		h.due = append(h.due, dueWrite{c, at})
+		h.noteDue(at)
 	}
 	return true
 }
