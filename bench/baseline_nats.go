@@ -43,7 +43,7 @@ func (r *runner) natsBaseline(ctx context.Context, p params) (Result, error) {
 			return Result{}, err
 		}
 	}
-	s := sample(r.pid())
+	s := r.sampleServer()
 	began := t.now()
 	stopProg := r.prog.start(p.scenario+"/nats", p.duration, func() int64 { return received(rcvs) })
 	err = publishValues(ctx, pub, t, p, func(i int, res string) string { return "bench." + t.run + ".n" + itoa(i) + "." + res })
@@ -54,7 +54,7 @@ func (r *runner) natsBaseline(ctx context.Context, p params) (Result, error) {
 	sendEnd := t.now()
 	drain(ctx, rcvs, t.total()*int64(len(rcvs)), 2*time.Second, 20*time.Second)
 	stopProg()
-	res := row(p.scenario, "baseline: NATS pub/sub (same server)", p, t, rcvs, began, sendEnd, s.stop())
+	res := row(p.scenario, "baseline: NATS pub/sub (same server)", p, t, rcvs, began, sendEnd, s.total())
 	res.Baseline = true
 	return res, nil
 }

@@ -62,7 +62,16 @@
 // /proc/<pid>/status (VmRSS sampled every 50 ms, VmHWM reset per scenario
 // through /proc/<pid>/clear_refs). A child keeps the load generator's own
 // memory and CPU out of the server's numbers, which an in-process server
-// could not.
+// could not. The child runs with the node-facing limits that would stop
+// the load tool's nodes lifted (new ids per source, websocket frames and
+// values per second, CoAP discovery rate): the edges' limits are measured
+// by their own tests, not here.
+//
+// A running system is given by its addresses (--http, --ws-url,
+// --node-url, --nats, …); --pids names its processes so that the same
+// CPU and memory figures are read for it, summed: a goaiot started by hand,
+// or Pyaiot's broker and websocket gateway (--target pyaiot), measured
+// side by side with a self-started goaiot under the same load.
 //
 // With --cpu-profiles DIR, the server runs with --pprof and each
 // scenario's measurement leaves a CPU, a block and a mutex profile in DIR

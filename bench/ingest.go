@@ -37,7 +37,7 @@ func (r *runner) ingest(ctx context.Context, p params, path, prefix string, src 
 	if err := w.waitOnline(ctx, p.nodes, 30*time.Second); err != nil {
 		extra["before_start"] = err.Error()
 	}
-	s := sample(r.pid())
+	s := r.sampleServer()
 	r.prof.start(ctx, p.scenario, p.duration)
 	began := t.now()
 	stopProg := r.prog.start(p.scenario, p.duration, func() int64 { return received(rcvs) })
@@ -50,7 +50,7 @@ func (r *runner) ingest(ctx context.Context, p params, path, prefix string, src 
 	drain(ctx, rcvs, t.total()*int64(len(rcvs)), 2*time.Second, 20*time.Second)
 	stopProg()
 	extra["send_errors"] = errs
-	rows := []Result{row(p.scenario, path+" → browser", p, t, rcvs, began, sendEnd, s.stop())}
+	rows := []Result{row(p.scenario, path+" → browser", p, t, rcvs, began, sendEnd, s.total())}
 	rows[0].Extra = extra
 	if tap != nil {
 		rows = append(rows, row(p.scenario, path+" → bus (NATS)", p, t, []*receiver{tap}, began, sendEnd, usage{}))

@@ -234,6 +234,13 @@ func sampleAll(pids []int) samplers {
 	return ss
 }
 
+// total ends the measurement: CPU time and memory summed over the
+// processes, bench's own CPU counted once.
+func (ss samplers) total() usage {
+	u, _ := ss.stop()
+	return u
+}
+
 // stop ends the measurement: CPU time and memory summed over the
 // processes, bench's own CPU counted once; each process's own in each.
 func (ss samplers) stop() (u usage, each []usage) {

@@ -115,6 +115,9 @@ func usesCoAP(scenarios []string) bool {
 // was given.
 func (r *runner) start(ctx context.Context, scenarios []string) error {
 	external := r.target.external()
+	if !external && len(r.target.PIDs) > 0 {
+		return errors.New("--pids measures an external system: give its addresses too")
+	}
 	if external {
 		if err := r.target.fill(); err != nil {
 			return err
@@ -199,6 +202,18 @@ func (r *runner) pid() int {
 	}
 	return r.server.pid
 }
+
+// pids are the processes of the system under test: the self-started
+// one's, or the external system's --pids ({0}: nothing to measure).
+func (r *runner) pids() []int {
+	if r.server == nil && len(r.target.PIDs) > 0 {
+		return r.target.PIDs
+	}
+	return []int{r.pid()}
+}
+
+// sampleServer starts measuring the system under test's processes.
+func (r *runner) sampleServer() samplers { return sampleAll(r.pids()) }
 
 func (r *runner) scenario(ctx context.Context, s string) ([]Result, error) {
 	p := r.cfg.params(s)

@@ -42,7 +42,7 @@ func (r *runner) coapIngest(ctx context.Context, p params) ([]Result, error) {
 	}
 	rej0, drops0, gdrops0 := r.fleet.rejected.Load(), udpDrops(), udpSocketDrops(r.target.CoAP)
 	acks0, to0 := r.fleet.acks.Load(), r.fleet.timeouts.Load()
-	s := sample(r.pid())
+	s := r.sampleServer()
 	r.prof.start(ctx, p.scenario, p.duration)
 	began := t.now()
 	stopProg := r.prog.start(p.scenario, p.duration, func() int64 { return received(rcvs) })
@@ -50,7 +50,7 @@ func (r *runner) coapIngest(ctx context.Context, p params) ([]Result, error) {
 	sendEnd := t.now()
 	drain(ctx, rcvs, t.total()*int64(len(rcvs)), 2*time.Second, 20*time.Second)
 	stopProg()
-	u := s.stop()
+	u := s.total()
 	path := "coap → browser"
 	rows := []Result{row(p.scenario, path, p, t, rcvs, began, sendEnd, u)}
 	rows[0].Extra = map[string]any{"send_errors": errs, "gateway_rejected": r.fleet.rejected.Load() - rej0,

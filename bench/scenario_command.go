@@ -142,7 +142,7 @@ func (r *runner) command(ctx context.Context, p params) ([]Result, error) {
 	}
 	var seq atomic.Int64
 	stats := newCommandStats()
-	s := sample(r.pid())
+	s := r.sampleServer()
 	r.prof.start(ctx, p.scenario, p.duration)
 	began := time.Now()
 	stopProg := r.prog.start(p.scenario, p.duration, stats.ok.Load)
@@ -187,7 +187,7 @@ func (r *runner) command(ctx context.Context, p params) ([]Result, error) {
 	wg.Wait()
 	secs := time.Since(began).Seconds()
 	stopProg()
-	rows := []Result{stats.result(p, "browser → coap node → result", secs, s.stop())}
+	rows := []Result{stats.result(p, "browser → coap node → result", secs, s.total())}
 	if pyaiot {
 		rows[0].Path = "browser → coap node → update"
 	}
@@ -209,7 +209,7 @@ func (r *runner) natsCommands(ctx context.Context, p params, t *tally) (Result, 
 	}
 	defer nc.Close()
 	stats := newCommandStats()
-	s := sample(r.pid())
+	s := r.sampleServer()
 	began := time.Now()
 	stopProg := r.prog.start(p.scenario+"/nats", p.duration, stats.ok.Load)
 	var k int64
@@ -232,7 +232,7 @@ func (r *runner) natsCommands(ctx context.Context, p params, t *tally) (Result, 
 	})
 	secs := time.Since(began).Seconds()
 	stopProg()
-	res := stats.result(p, "nats req → coap node → reply", secs, s.stop())
+	res := stats.result(p, "nats req → coap node → reply", secs, s.total())
 	res.Receivers = 1
 	return res, nil
 }

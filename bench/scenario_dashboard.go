@@ -128,7 +128,7 @@ func publishValues(ctx context.Context, pub *nats.Conn, t *tally, p params, subj
 // the target's, plus Config.Dashboards-1 `aiot dashboard` children on the
 // target's NATS. stop ends the children.
 func (r *runner) dashboards(ctx context.Context, p params) (urls []string, pids []int, stop func(), err error) {
-	urls, pids = []string{r.target.WSURL}, []int{r.pid()}
+	urls, pids = []string{r.target.WSURL}, r.pids()
 	var children []*child
 	stop = func() {
 		for _, c := range children {

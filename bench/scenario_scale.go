@@ -107,7 +107,7 @@ func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) (
 	// yet are retried by their next beacons, until all are online or the
 	// time is up.
 	drops0, gdrops0, rej0 := udpDrops(), udpSocketDrops(r.target.CoAP), sn.rejected()
-	s := sample(r.pid())
+	s := r.sampleServer()
 	began := time.Now()
 	paced := time.Duration(float64(p.nodes) / p.rate * float64(time.Second))
 	limit := paced + 2*p.beacon + 10*time.Second
@@ -124,7 +124,7 @@ func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) (
 	online := w.count()
 	reg := Result{Scenario: p.scenario, Path: "register " + sn.kind + " nodes (" + sn.first + " → browser new)", Nodes: p.nodes, Receivers: 1,
 		Rate: p.rate, Seconds: regTime.Seconds(), Sent: sent, Expected: int64(p.nodes), Delivered: int64(online),
-		Lost: int64(p.nodes - online), PerSecond: float64(online) / regTime.Seconds(), Server: resource(s.stop()),
+		Lost: int64(p.nodes - online), PerSecond: float64(online) / regTime.Seconds(), Server: resource(s.total()),
 		Extra: map[string]any{"udp_rcvbuf_drops_host": udpDrops() - drops0, "gateway_rejected": sn.rejected() - rej0,
 			"udp_drops_coap_gateway": udpSocketDrops(r.target.CoAP) - gdrops0}}
 	w.mu.Lock()
@@ -137,7 +137,7 @@ func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) (
 	// Hold: each node beacons every p.beacon, spread evenly.
 	outs0, drops0, rej0, beacons0 := w.outs.Load(), udpDrops(), sn.rejected(), beacons.Load()
 	gdrops0 = udpSocketDrops(r.target.CoAP)
-	s = sample(r.pid())
+	s = r.sampleServer()
 	r.prof.start(ctx, p.scenario, p.hold)
 	began = time.Now()
 	stopProg = r.prog.start(p.scenario+"/hold", p.hold, func() int64 { return int64(w.count()) })
@@ -150,7 +150,7 @@ func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) (
 	held := w.count()
 	hold := Result{Scenario: p.scenario, Path: fmt.Sprintf("hold %s nodes (beacon every %s)", sn.kind, p.beacon), Nodes: p.nodes,
 		Receivers: 1, Rate: float64(p.nodes) / p.beacon.Seconds(), Seconds: time.Since(began).Seconds(), Sent: beacons.Load() - beacons0,
-		Expected: int64(p.nodes), Delivered: int64(held), Lost: int64(p.nodes - held), Server: resource(s.stop()),
+		Expected: int64(p.nodes), Delivered: int64(held), Lost: int64(p.nodes - held), Server: resource(s.total()),
 		Extra: map[string]any{"went_offline": w.outs.Load() - outs0, "udp_rcvbuf_drops_host": udpDrops() - drops0,
 			"udp_drops_coap_gateway": udpSocketDrops(r.target.CoAP) - gdrops0,
 			"gateway_rejected":       sn.rejected() - rej0}}

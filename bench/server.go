@@ -44,6 +44,11 @@ type Target struct {
 	// CoAPNodePort is the port the CoAP gateway reaches nodes at (5683
 	// for a gateway in its default mode).
 	CoAPNodePort int `json:"coap_node_port,omitempty"`
+	// PIDs are the processes of an external system (Pyaiot's broker and
+	// websocket gateway, say) whose CPU time and memory the results
+	// report, summed; a self-started system's own process is measured
+	// without them.
+	PIDs []int `json:"pids,omitempty"`
 }
 
 // external reports whether any address was given (no child to start).
@@ -97,6 +102,11 @@ func (t *Target) fill() error {
 	}
 	if t.CoAPNodePort == 0 {
 		t.CoAPNodePort = 5683
+	}
+	for _, pid := range t.PIDs {
+		if _, err := cpuTime(pid); err != nil {
+			return fmt.Errorf("--pids: process %d: %w", pid, err)
+		}
 	}
 	return nil
 }
@@ -168,6 +178,7 @@ func startSystem(ctx context.Context, bin, dataDir string, nodePort int, extra [
 		// the load tool's MQTT-SN and websocket nodes all come from
 		// 127.0.0.1 and send as fast as asked
 		"--mqttsn-new-nodes", "-1", "--ws-new-nodes", "-1", "--ws-value-rate", "-1",
+		"--ws-frame-rate", "1e9",
 		"--coap-discovery-rate", "-1", // the CoAP fleet's nodes share a few addresses
 		"--coap-node-port", strconv.Itoa(nodePort)}
 	args = append(args, extra...)

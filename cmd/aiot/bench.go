@@ -34,6 +34,16 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&t.MQTT, "mqtt", "", "MQTT broker address for MQTT nodes (127.0.0.1:1883)")
 	fs.StringVar(&t.MQTTSN, "mqttsn", "", "MQTT-SN gateway UDP address (127.0.0.1:1885)")
 	fs.IntVar(&t.CoAPNodePort, "coap-node-port", 5683, "with --coap: the port the gateway reaches CoAP nodes at")
+	fs.Func("pids", "external system: comma-separated process ids whose CPU and memory to report, summed (e.g. Pyaiot's broker and websocket gateway)", func(s string) error {
+		for f := range strings.SplitSeq(s, ",") {
+			pid, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || pid <= 0 {
+				return fmt.Errorf("%q: want process ids", s)
+			}
+			t.PIDs = append(t.PIDs, pid)
+		}
+		return nil
+	})
 	fs.IntVar(&cfg.Nodes, "nodes", 0, "nodes per scenario (0: the scenario's default)")
 	fs.IntVar(&cfg.Browsers, "browsers", 0, "browsers per scenario (0: the scenario's default)")
 	fs.IntVar(&cfg.Dashboards, "dashboards", 0, "dashboard: dashboard processes side by side on one NATS, browsers spread over them (0: 1)")
