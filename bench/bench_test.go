@@ -113,18 +113,24 @@ func TestScaleHoldsNodes(t *testing.T) {
 	// MQTT nodes are fewer and beacon slower: nats-server takes up to
 	// seconds per MQTT CONNECT on a loaded machine (its session requests),
 	// and the registration waits two beacons beyond the rate.
+	//
+	// scale-ws as against Pyaiot: goaiot's /ws and /node speak Pyaiot's
+	// protocol, so the nodes known by their name resource (Pyaiot's
+	// gateway names them itself) are tried against them.
 	tests := []struct {
-		scenario, reg, hold string
-		nodes               int
-		beacon, dur         time.Duration
+		name, scenario, kind, reg, hold string
+		nodes                           int
+		beacon, dur                     time.Duration
 	}{
-		{ScenarioScale, "register coap nodes (/alive → browser new)", "hold coap nodes (beacon every 500ms)", 300, 500 * time.Millisecond, time.Second},
-		{ScenarioScaleMQTT, "register mqtt nodes (node/check → browser new)", "hold mqtt nodes (beacon every 3s)", 50, 3 * time.Second, 4 * time.Second},
-		{ScenarioScaleWS, "register websocket nodes (/node dial → browser new)", "hold websocket nodes (beacon every 1s)", 100, time.Second, 2 * time.Second},
+		{"coap", ScenarioScale, KindGoaiot, "register coap nodes (/alive → browser new)", "hold coap nodes (beacon every 500ms)", 300, 500 * time.Millisecond, time.Second},
+		{"mqtt", ScenarioScaleMQTT, KindGoaiot, "register mqtt nodes (node/check → browser new)", "hold mqtt nodes (beacon every 3s)", 50, 3 * time.Second, 4 * time.Second},
+		{"websocket", ScenarioScaleWS, KindGoaiot, "register websocket nodes (/node dial → browser new)", "hold websocket nodes (beacon every 1s)", 100, time.Second, 2 * time.Second},
+		{"websocket as against pyaiot", ScenarioScaleWS, KindPyaiot, "register websocket nodes (/node dial → browser's name update)", "hold websocket nodes (beacon every 1s)", 100, time.Second, 2 * time.Second},
 	}
 	for _, tt := range tests {
-		t.Run(tt.scenario, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			target := startTestSystem(t)
+			target.Kind = tt.kind
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
 			rep, err := Run(ctx, Config{Scenarios: []string{tt.scenario}, Target: target, Nodes: tt.nodes, Rate: 2000,

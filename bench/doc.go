@@ -52,7 +52,12 @@
 // with paho's packet codec only, one open file each, over 127.1.0.x
 // sources), MQTT-SN nodes raw UDP clients speaking gateways/mqttsn/packet.
 // scale-ws holds idle websocket nodes: one /node?id= connection each,
-// answering only the gateway's pings (the per-node cost of an idle node).
+// answering only the gateway's pings (the per-node cost of an idle node);
+// against Pyaiot, whose gateway gives each node a random uid, each node
+// sends its id once as its "name" resource and is counted by that update.
+// Each row's start_rss_mb (JSON) is the system's memory when the phase
+// began: peak minus start over the nodes is the cost per node, for a
+// self-started goaiot and for an external system given with --pids alike.
 //
 // # Server
 //

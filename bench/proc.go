@@ -73,10 +73,11 @@ func resetPeak(pid int) {
 
 // usage is what a process used during one measurement.
 type usage struct {
-	CPU     time.Duration // CPU time
-	Wall    time.Duration
-	PeakRSS int64 // bytes
-	EndRSS  int64
+	CPU      time.Duration // CPU time
+	Wall     time.Duration
+	PeakRSS  int64 // bytes
+	EndRSS   int64
+	StartRSS int64
 	// Self is the CPU time bench itself used meanwhile (load generator,
 	// browsers, receivers share the machine with the server).
 	Self time.Duration
@@ -98,6 +99,7 @@ type sampler struct {
 	wg     sync.WaitGroup
 	began  time.Time
 	cpu0   time.Duration
+	rss0   int64 // VmRSS at the start
 	self0  time.Duration
 	mu     sync.Mutex
 	peak   int64
@@ -112,6 +114,7 @@ func sample(pid int) *sampler {
 		return s
 	}
 	resetPeak(pid)
+	s.rss0, _, _ = memory(pid)
 	s.cpu0, _ = cpuTime(pid)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -155,6 +158,7 @@ func (s *sampler) stop() usage {
 	cpu, _ := cpuTime(s.pid)
 	u.CPU = cpu - s.cpu0
 	u.EndRSS, _, _ = memory(s.pid)
+	u.StartRSS = s.rss0
 	s.mu.Lock()
 	u.PeakRSS = s.peak
 	s.mu.Unlock()
@@ -253,6 +257,7 @@ func (ss samplers) stop() (u usage, each []usage) {
 		u.CPU += x.CPU
 		u.PeakRSS += x.PeakRSS
 		u.EndRSS += x.EndRSS
+		u.StartRSS += x.StartRSS
 	}
 	return u, each
 }

@@ -150,13 +150,14 @@ type Resource struct {
 	CPUSec     float64 `json:"cpu_seconds"`
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
 	EndRSSMB   float64 `json:"end_rss_mb"`
+	StartRSSMB float64 `json:"start_rss_mb"`
 }
 
 func resource(u usage) *Resource {
 	if u.CPU == 0 && u.PeakRSS == 0 && u.Self == 0 {
 		return nil
 	}
-	r := &Resource{Cores: u.Cores(), CPUSec: u.CPU.Seconds(), PeakRSSMB: mb(u.PeakRSS), EndRSSMB: mb(u.EndRSS)}
+	r := &Resource{Cores: u.Cores(), CPUSec: u.CPU.Seconds(), PeakRSSMB: mb(u.PeakRSS), EndRSSMB: mb(u.EndRSS), StartRSSMB: mb(u.StartRSS)}
 	if u.Wall > 0 {
 		r.BenchCores = u.Self.Seconds() / u.Wall.Seconds()
 	}

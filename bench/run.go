@@ -261,13 +261,22 @@ type watcher struct {
 	outs   atomic.Int64
 	// onNew, when set, is told of every new uid of ours (under mu).
 	onNew func(uid string)
+	// byName: our nodes are known by their "name" resource, the system
+	// giving them uids of its own (Pyaiot's websocket gateway); names maps
+	// the system's uid to ours.
+	byName bool
+	names  map[string]string
 }
 
 func newWatcher(prefix string) *watcher {
-	return &watcher{prefix: prefix, online: make(map[string]bool)}
+	return &watcher{prefix: prefix, online: make(map[string]bool), names: make(map[string]string)}
 }
 
 func (w *watcher) on(m *wsMessage) {
+	if w.byName {
+		w.onNamed(m)
+		return
+	}
 	if !strings.HasPrefix(m.UID, w.prefix) {
 		return
 	}
@@ -285,6 +294,34 @@ func (w *watcher) on(m *wsMessage) {
 			w.outs.Add(1)
 		}
 		w.online[m.UID] = false
+	}
+}
+
+// onNamed is on for nodes known by name: the update of "name" to one of
+// our ids brings that node online, the system's "out" for its uid takes it
+// away.
+func (w *watcher) onNamed(m *wsMessage) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch id := m.dataString(); {
+	case m.Type == "update" && m.Endpoint == "name" && strings.HasPrefix(id, w.prefix):
+		w.names[m.UID] = id
+		if !w.online[id] {
+			w.online[id] = true
+			if w.onNew != nil {
+				w.onNew(id)
+			}
+		}
+	case m.Type == "out":
+		id, ok := w.names[m.UID]
+		if !ok {
+			return
+		}
+		delete(w.names, m.UID)
+		if w.online[id] {
+			w.outs.Add(1)
+		}
+		w.online[id] = false
 	}
 }
 

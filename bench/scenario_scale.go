@@ -54,6 +54,10 @@ type scaleNodes struct {
 	prefix   string // of every node id, followed by its index
 	beacon   func(i int, now int64)
 	rejected func() int64 // what the system refused or failed
+	// byName: the system names nodes itself (Pyaiot's websocket gateway
+	// gives each a random uid), so a node is ours, and online, once a
+	// browser sees it update its "name" resource to our id.
+	byName bool
 }
 
 // registerAndHold registers p.nodes nodes at p.rate, then holds them
@@ -70,6 +74,7 @@ func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) (
 	first := make([]atomic.Int64, p.nodes) // tally time of each node's first beacon
 	h := newHistogram()
 	w := newWatcher(prefix)
+	w.byName = sn.byName
 	w.onNew = func(uid string) { // under w.mu
 		i, err := strconv.Atoi(strings.TrimPrefix(uid, prefix))
 		if err == nil && i >= 0 && i < p.nodes {
@@ -122,7 +127,11 @@ func (r *runner) registerAndHold(ctx context.Context, p params, sn scaleNodes) (
 	stopProg()
 	r.prof.heap(ctx, p.scenario+"-register")
 	online := w.count()
-	reg := Result{Scenario: p.scenario, Path: "register " + sn.kind + " nodes (" + sn.first + " → browser new)", Nodes: p.nodes, Receivers: 1,
+	seen := "browser new"
+	if sn.byName {
+		seen = "browser's name update"
+	}
+	reg := Result{Scenario: p.scenario, Path: "register " + sn.kind + " nodes (" + sn.first + " → " + seen + ")", Nodes: p.nodes, Receivers: 1,
 		Rate: p.rate, Seconds: regTime.Seconds(), Sent: sent, Expected: int64(p.nodes), Delivered: int64(online),
 		Lost: int64(p.nodes - online), PerSecond: float64(online) / regTime.Seconds(), Server: resource(s.total()),
 		Extra: map[string]any{"udp_rcvbuf_drops_host": udpDrops() - drops0, "gateway_rejected": sn.rejected() - rej0,

@@ -14,21 +14,26 @@ import (
 // scaleWS is scale with idle websocket nodes: each dials /node?id=<id>
 // once (its registration) and then only answers the gateway's pings, as a
 // Pyaiot websocket node between two values; its "beacons" are no-ops.
+// Pyaiot's gateway ignores the id and names each node with a random uid:
+// there each node sends its id as its "name" resource once connected, and
+// counts as registered when a browser sees that update.
 func (r *runner) scaleWS(ctx context.Context, p params) ([]Result, error) {
-	if r.target.NodeURL == "" || r.target.Kind != KindGoaiot {
-		return nil, fmt.Errorf("scale-ws needs goaiot's /node: give --http or --node-url")
+	if r.target.NodeURL == "" {
+		return nil, fmt.Errorf("scale-ws needs a websocket node endpoint: give --http or --node-url")
 	}
 	prefix := "bench-sws-"
-	f := &wsFleet{url: r.target.NodeURL, prefix: prefix, conns: make([]*websocket.Conn, p.nodes)}
+	pyaiot := r.target.Kind == KindPyaiot
+	f := &wsFleet{url: r.target.NodeURL, prefix: prefix, conns: make([]*websocket.Conn, p.nodes), announce: pyaiot}
 	defer f.close()
 	return r.registerAndHold(ctx, p, scaleNodes{kind: "websocket", first: "/node dial", prefix: prefix,
-		beacon: func(i int, _ int64) { f.dial(ctx, i) }, rejected: f.errs.Load})
+		beacon: func(i int, _ int64) { f.dial(ctx, i) }, rejected: f.errs.Load, byName: pyaiot})
 }
 
 // wsFleet holds one websocket connection per node, each read by its own
 // goroutine (which answers the gateway's pings).
 type wsFleet struct {
 	url, prefix string
+	announce    bool         // each node sends its id as its "name" resource once connected
 	errs        atomic.Int64 // dials refused or failed
 
 	mu    sync.Mutex
@@ -49,6 +54,15 @@ func (f *wsFleet) dial(ctx context.Context, i int) {
 	if err != nil {
 		f.errs.Add(1)
 		return
+	}
+	if f.announce {
+		name := `{"type":"update","data":{"name":"` + f.prefix + itoa(i) + `"}}`
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := c.WriteMessage(websocket.TextMessage, []byte(name)); err != nil {
+			f.errs.Add(1)
+			_ = c.Close()
+			return
+		}
 	}
 	f.mu.Lock()
 	f.conns[i] = c
