@@ -433,6 +433,14 @@ func TestIdleNodesKeepNoGoroutine(t *testing.T) {
 		c.NodeTimeout = time.Minute // the nodes do not read: they would answer no ping
 	})
 	states := bustest.Subscribe(t, e.nc, "node.*.$state")
+	// A first node makes the gateway's subscriptions that wait for one
+	// (its presence tracker's, each with a goroutine in nats.go), which a
+	// loaded machine may not have made yet when Ready is closed.
+	<-e.gw.Ready()
+	warm := dial(t, e.url+"?id=warm")
+	if st := nextState(t, states, "warm", 5*time.Second); st.State != bus.StateOnline {
+		t.Fatalf("warm: state %s, want online", st.State)
+	}
 	base := runtime.NumGoroutine()
 	conns := make([]*websocket.Conn, nodes)
 	for i := range conns {
@@ -446,7 +454,7 @@ func TestIdleNodesKeepNoGoroutine(t *testing.T) {
 		n := runtime.NumGoroutine()
 		return bustest.Want(n <= base+nodes/4, n, " goroutines with ", nodes, " idle nodes, ", base, " before")
 	})
-	for _, c := range conns {
+	for _, c := range append(conns, warm) {
 		_ = c.Close()
 	}
 	bustest.Eventually(t, 10*time.Second, "no node left", func() error { return bustest.Want(len(e.gw.Nodes()) == 0) })
