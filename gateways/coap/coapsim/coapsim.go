@@ -15,7 +15,8 @@
 //   - sends these POSTs as NON requests, from an ephemeral source port, and
 //     ignores the answers (the gateway's NON 2.04), also when they arrive
 //     on its server socket (PostFromListener): a response is never
-//     answered.
+//     answered; a gateway gone for a while (ICMP port unreachable) loses
+//     the POSTs meanwhile, and the node goes on sending, as RIOT does.
 //
 // With Observe the sensor and imu resources are listed with ;obs in
 // /.well-known/core, answer GET and Observe (RFC 7641), and their values go
@@ -280,16 +281,18 @@ func (n *Node) poster(ctx context.Context, srv *udpServer.Server) (postFunc, fun
 	conn := func() (*udpClient.Conn, error) { return srv.NewConn(gw) }
 	closeFn := func() {}
 	if !n.cfg.PostFromListener {
-		// Bind the ephemeral socket to the node's own address, as a RIOT
-		// node has only that one: the gateway sees its POSTs come from it.
-		local := &net.UDPAddr{IP: n.addr.(*net.UDPAddr).IP}
-		cc, err := udp.Dial(n.cfg.Gateway, options.WithContext(ctx), options.WithDialer(&net.Dialer{LocalAddr: local}),
-			options.WithErrors(func(err error) { n.log.Debug("coap client", "err", err) }))
-		if err != nil {
+		c := &clientConn{dial: func() (*udpClient.Conn, error) {
+			// Bind the ephemeral socket to the node's own address, as a
+			// RIOT node has only that one: the gateway sees its POSTs come
+			// from it.
+			local := &net.UDPAddr{IP: n.addr.(*net.UDPAddr).IP}
+			return udp.Dial(n.cfg.Gateway, options.WithContext(ctx), options.WithDialer(&net.Dialer{LocalAddr: local}),
+				options.WithErrors(func(err error) { n.log.Debug("coap client", "err", err) }))
+		}}
+		if _, err := c.get(); err != nil {
 			return nil, nil, fmt.Errorf("coapsim %s: dial gateway: %w", n.cfg.UID, err)
 		}
-		conn = func() (*udpClient.Conn, error) { return cc, nil }
-		closeFn = func() { _ = cc.Close() }
+		conn, closeFn = c.get, c.close
 	}
 	post := func(ctx context.Context, path, payload string) {
 		if err := postNON(ctx, conn, path, payload); err != nil && ctx.Err() == nil {
@@ -297,6 +300,43 @@ func (n *Node) poster(ctx context.Context, srv *udpServer.Server) (postFunc, fun
 		}
 	}
 	return post, closeFn, nil
+}
+
+// clientConn is the node's connected client socket to its gateway,
+// dialled again once it has ended: go-coap ends a connected client when a
+// datagram brings back ICMP port unreachable (the gateway restarting),
+// where a RIOT node just goes on sending.
+type clientConn struct {
+	dial func() (*udpClient.Conn, error)
+	mu   sync.Mutex
+	cc   *udpClient.Conn
+}
+
+// get returns the live connection, dialling a new one if it ended.
+func (c *clientConn) get() (*udpClient.Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cc != nil {
+		select {
+		case <-c.cc.Done():
+		default:
+			return c.cc, nil
+		}
+	}
+	cc, err := c.dial()
+	if err != nil {
+		return nil, err
+	}
+	c.cc = cc
+	return cc, nil
+}
+
+func (c *clientConn) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cc != nil {
+		_ = c.cc.Close()
+	}
 }
 
 func postNON(ctx context.Context, conn func() (*udpClient.Conn, error), path, payload string) error {

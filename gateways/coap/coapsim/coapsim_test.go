@@ -168,3 +168,38 @@ func TestConfigValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestPostsAfterGatewayGone: while the gateway's port is closed the node's
+// datagrams bring back ICMP port unreachable, which ends go-coap's
+// connected client; a RIOT node does not care and goes on sending, so the
+// simulated node dials again and its next POSTs reach a gateway that came
+// back on the same port.
+func TestPostsAfterGatewayGone(t *testing.T) {
+	gw, posts := gatewaySocket(t)
+	addr := gw.LocalAddr().(*net.UDPAddr)
+	n, err := coapsim.New(coapsim.Config{UID: "sim81", Listen: "127.0.53.81:5683", Gateway: addr.String(),
+		Sensors: true, SensorInterval: 20 * time.Millisecond, BeaconInterval: time.Hour, Logger: bustest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	next(t, posts)
+
+	gw.Close()
+	time.Sleep(300 * time.Millisecond) // some 15 sensor POSTs into a closed port
+	again, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	_ = again.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 2048)
+	if _, from, err := again.ReadFromUDP(buf); err != nil {
+		t.Fatalf("no POST reached the gateway back on %s: %v", addr, err)
+	} else if !from.IP.Equal(net.IPv4(127, 0, 53, 81)) {
+		t.Fatalf("a datagram from %s, want the node", from)
+	}
+}
