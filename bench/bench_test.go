@@ -15,15 +15,18 @@ func TestRunAgainstSystem(t *testing.T) {
 		cfg       Config
 		path      string
 		strangers int
+		flood     bool // browsers fall behind: most values superseded, none lost
 	}{
 		{"coap values reach every browser", Config{Scenarios: []string{ScenarioCoAP}, Nodes: 5, Browsers: 3, Rate: 300, Duration: time.Second},
-			"coap → browser", 0},
+			"coap → browser", 0, false},
 		{"values of unregistered coap nodes are counted lost", Config{Scenarios: []string{ScenarioCoAP}, Nodes: 4, Browsers: 1, Rate: 300,
-			Duration: time.Second, Strangers: 2}, "coap → browser", 2},
+			Duration: time.Second, Strangers: 2}, "coap → browser", 2, false},
 		{"closed loop of confirmable posts", Config{Scenarios: []string{ScenarioCoAP}, Nodes: 3, Browsers: 1, Rate: RateMax,
-			Duration: 300 * time.Millisecond, MaxValues: 300, Window: 8}, "coap → browser", 0},
+			Duration: 300 * time.Millisecond, MaxValues: 300, Window: 8}, "coap → browser", 0, false},
 		{"websocket node values", Config{Scenarios: []string{ScenarioWS}, Nodes: 3, Browsers: 2, Rate: 300, Duration: time.Second},
-			"ws → browser", 0},
+			"ws → browser", 0, false},
+		{"websocket nodes as fast as they can", Config{Scenarios: []string{ScenarioWS}, Nodes: 3, Browsers: 2, Rate: RateMax,
+			Duration: time.Second, MaxValues: 3000}, "ws → browser", 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +62,7 @@ func TestRunAgainstSystem(t *testing.T) {
 				t.Errorf("delivered %d + superseded %d, want %d (lost %d)", r.Delivered, r.Superseded, want, r.Lost)
 			case r.Lost != strangerValues*int64(r.Receivers):
 				t.Errorf("lost %d, want the strangers' %d", r.Lost, strangerValues*int64(r.Receivers))
-			case r.Delivered < want/2:
+			case r.Delivered < want/2 && !tt.flood:
 				t.Errorf("delivered %d of %d", r.Delivered, want)
 			case r.Latency == nil || r.Latency.Count != r.Delivered:
 				t.Errorf("latency %+v, want one sample per delivered value", r.Latency)

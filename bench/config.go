@@ -33,8 +33,10 @@ const (
 // scale-ws, run only when named.
 var Scenarios = []string{ScenarioCoAP, ScenarioWS, ScenarioMQTT, ScenarioMQTTSN, ScenarioFanout, ScenarioDashboard, ScenarioCommand, ScenarioScale, ScenarioScaleMQTT, ScenarioScaleWS}
 
-// RateMax as Config.Rate sends as fast as the system answers: a closed loop
-// of confirmable requests (CoAP only).
+// RateMax as Config.Rate sends as fast as the system takes: CoAP, a closed
+// loop of confirmable requests; websocket, MQTT and MQTT-SN nodes, each
+// node as fast as its connection takes; dashboard, as fast as the server
+// takes the publications.
 const RateMax = -1
 
 // Config configures a run. Zero values take each scenario's default (see

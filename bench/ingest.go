@@ -2,7 +2,8 @@ package bench
 
 import (
 	"context"
-	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,11 +42,12 @@ func (r *runner) ingest(ctx context.Context, p params, path, prefix string, src 
 	r.prof.start(ctx, p.scenario, p.duration)
 	began := t.now()
 	stopProg := r.prog.start(p.scenario, p.duration, func() int64 { return received(rcvs) })
-	if p.rate <= 0 {
-		stopProg()
-		return nil, fmt.Errorf("%s: a closed loop is CoAP only: give --rate", p.scenario)
+	var errs int64
+	if p.rate == RateMax {
+		errs = flood(ctx, t, p.duration, p.maxValues, p.nodes, src.send)
+	} else {
+		errs = drive(ctx, t, p.rate, p.duration, p.maxValues, p.nodes, src.send)
 	}
-	errs := drive(ctx, t, p.rate, p.duration, p.maxValues, p.nodes, src.send)
 	sendEnd := t.now()
 	drain(ctx, rcvs, t.total()*int64(len(rcvs)), 2*time.Second, 20*time.Second)
 	stopProg()
@@ -56,4 +58,28 @@ func (r *runner) ingest(ctx context.Context, p params, path, prefix string, src 
 		rows = append(rows, row(p.scenario, path+" → bus (NATS)", p, t, []*receiver{tap}, began, sendEnd, usage{}))
 	}
 	return rows, nil
+}
+
+// flood has every node send as fast as its connection takes, each on its
+// own goroutine, for d or until count values were sent in all; a node
+// whose send fails stops. It returns the failed sends.
+func flood(ctx context.Context, t *tally, d time.Duration, count int64, nodes int,
+	send func(i int, res, value string) error) int64 {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var sent, errs atomic.Int64
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Go(func() {
+			for ctx.Err() == nil && sent.Add(1) <= count {
+				res, val := t.next(i)
+				if send(i, res, val) != nil {
+					errs.Add(1)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errs.Load()
 }
