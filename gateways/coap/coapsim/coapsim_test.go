@@ -65,11 +65,11 @@ func next(t *testing.T, ch <-chan post) post {
 	}
 }
 
-// TestWireLikeRIOT: the node boots with reset then alive, NON POSTs from an
-// ephemeral port of its own address, and pushes its sensors.
-func TestWireLikeRIOT(t *testing.T) {
-	gw, posts := gatewaySocket(t)
-	n, err := coapsim.New(coapsim.Config{UID: "sim80", Listen: "127.0.53.80:5683", Gateway: gw.LocalAddr().String(),
+// runSensorNode runs node uid on ip:5683 until the test ends, its sensors
+// posted to gateway every 20 ms.
+func runSensorNode(t *testing.T, uid, ip, gateway string) {
+	t.Helper()
+	n, err := coapsim.New(coapsim.Config{UID: uid, Listen: ip + ":5683", Gateway: gateway,
 		Sensors: true, SensorInterval: 20 * time.Millisecond, BeaconInterval: time.Hour, Logger: bustest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +78,13 @@ func TestWireLikeRIOT(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+// TestWireLikeRIOT: the node boots with reset then alive, NON POSTs from an
+// ephemeral port of its own address, and pushes its sensors.
+func TestWireLikeRIOT(t *testing.T) {
+	gw, posts := gatewaySocket(t)
+	runSensorNode(t, "sim80", "127.0.53.80", gw.LocalAddr().String())
 
 	for _, want := range []string{"reset:sim80", "alive:sim80"} {
 		p := next(t, posts)
@@ -177,15 +184,7 @@ func TestConfigValidation(t *testing.T) {
 func TestPostsAfterGatewayGone(t *testing.T) {
 	gw, posts := gatewaySocket(t)
 	addr := gw.LocalAddr().(*net.UDPAddr)
-	n, err := coapsim.New(coapsim.Config{UID: "sim81", Listen: "127.0.53.81:5683", Gateway: addr.String(),
-		Sensors: true, SensorInterval: 20 * time.Millisecond, BeaconInterval: time.Hour, Logger: bustest.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runSensorNode(t, "sim81", "127.0.53.81", addr.String())
 	next(t, posts)
 
 	gw.Close()
