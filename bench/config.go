@@ -54,7 +54,8 @@ type Config struct {
 	ServerArgs []string
 
 	// Nodes, Browsers, Rate (values, commands or registrations per
-	// second; RateMax for a closed loop) and Duration of each scenario.
+	// second; RateMax: as fast as the system takes) and Duration of each
+	// scenario.
 	Nodes, Browsers int
 	Rate            float64
 	Duration        time.Duration

@@ -69,8 +69,9 @@
 // memory and CPU out of the server's numbers, which an in-process server
 // could not. The child runs with the node-facing limits that would stop
 // the load tool's nodes lifted (new ids per source, websocket frames and
-// values per second, CoAP discovery rate): the edges' limits are measured
-// by their own tests, not here.
+// values per second, MQTT-SN datagrams per address and values per node,
+// CoAP discovery rate): the edges' limits are measured by their own tests,
+// not here.
 //
 // A running system is given by its addresses (--http, --ws-url,
 // --node-url, --nats, …); --pids names its processes so that the same

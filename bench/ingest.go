@@ -42,12 +42,7 @@ func (r *runner) ingest(ctx context.Context, p params, path, prefix string, src 
 	r.prof.start(ctx, p.scenario, p.duration)
 	began := t.now()
 	stopProg := r.prog.start(p.scenario, p.duration, func() int64 { return received(rcvs) })
-	var errs int64
-	if p.rate == RateMax {
-		errs = flood(ctx, t, p.duration, p.maxValues, p.nodes, src.send)
-	} else {
-		errs = drive(ctx, t, p.rate, p.duration, p.maxValues, p.nodes, src.send)
-	}
+	errs := sendValues(ctx, t, p, src.send)
 	sendEnd := t.now()
 	drain(ctx, rcvs, t.total()*int64(len(rcvs)), 2*time.Second, 20*time.Second)
 	stopProg()
@@ -58,6 +53,15 @@ func (r *runner) ingest(ctx context.Context, p params, path, prefix string, src 
 		rows = append(rows, row(p.scenario, path+" → bus (NATS)", p, t, []*receiver{tap}, began, sendEnd, usage{}))
 	}
 	return rows, nil
+}
+
+// sendValues has the nodes send: at p.rate (drive), or with RateMax each
+// as fast as it can (flood). It returns the failed sends.
+func sendValues(ctx context.Context, t *tally, p params, send func(i int, res, value string) error) int64 {
+	if p.rate == RateMax {
+		return flood(ctx, t, p.duration, p.maxValues, p.nodes, send)
+	}
+	return drive(ctx, t, p.rate, p.duration, p.maxValues, p.nodes, send)
 }
 
 // flood has every node send as fast as its connection takes, each on its

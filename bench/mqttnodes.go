@@ -129,7 +129,7 @@ func (r *runner) mosquittoBaseline(ctx context.Context, p params) (Result, error
 	s := sample(c.pid)
 	began := t.now()
 	stopProg := r.prog.start(p.scenario+"/mosq", p.duration, func() int64 { return received(rcvs) })
-	drive(ctx, t, p.rate, p.duration, p.maxValues, p.nodes, src.send)
+	sendValues(ctx, t, p, src.send)
 	sendEnd := t.now()
 	drain(ctx, rcvs, t.total()*int64(len(rcvs)), 2*time.Second, 20*time.Second)
 	stopProg()

@@ -66,9 +66,10 @@ func memory(pid int) (rss, peak int64, err error) {
 	return rss, peak, sc.Err()
 }
 
-// resetPeak resets VmHWM to the current RSS (Linux 4.0+); best effort.
-func resetPeak(pid int) {
-	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+// resetPeak resets VmHWM to the current RSS (Linux 4.0+). It fails for
+// another user's process: its VmHWM is then the lifetime peak.
+func resetPeak(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
 
 // usage is what a process used during one measurement.
@@ -92,9 +93,12 @@ func (u usage) Cores() float64 {
 }
 
 // sampler watches one process: its CPU time between start and stop, and
-// its peak resident memory (VmRSS sampled every 50 ms and VmHWM).
+// its peak resident memory (VmRSS sampled every 50 ms, and VmHWM when it
+// could be reset at the start). A process that ends meanwhile keeps its
+// last readings.
 type sampler struct {
 	pid    int
+	hwm    bool // VmHWM was reset: it is this measurement's peak
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	began  time.Time
@@ -103,6 +107,8 @@ type sampler struct {
 	self0  time.Duration
 	mu     sync.Mutex
 	peak   int64
+	cpu    time.Duration // the last CPU time read
+	rss    int64         // the last VmRSS read
 }
 
 // sample starts watching pid; a pid of 0 (an external server) measures
@@ -113,9 +119,10 @@ func sample(pid int) *sampler {
 	if pid == 0 {
 		return s
 	}
-	resetPeak(pid)
+	s.hwm = resetPeak(pid) == nil
 	s.rss0, _, _ = memory(pid)
 	s.cpu0, _ = cpuTime(pid)
+	s.cpu, s.rss = s.cpu0, s.rss0
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() {
@@ -138,9 +145,17 @@ func (s *sampler) observe() {
 	if err != nil {
 		return
 	}
+	if !s.hwm {
+		peak = 0
+	}
+	cpu, cerr := cpuTime(s.pid)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.peak = max(s.peak, rss, peak)
-	s.mu.Unlock()
+	s.rss = rss
+	if cerr == nil {
+		s.cpu = cpu
+	}
 }
 
 // stop ends the measurement.
@@ -155,13 +170,12 @@ func (s *sampler) stop() usage {
 	s.cancel()
 	s.wg.Wait()
 	s.observe()
-	cpu, _ := cpuTime(s.pid)
-	u.CPU = cpu - s.cpu0
-	u.EndRSS, _, _ = memory(s.pid)
-	u.StartRSS = s.rss0
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	u.CPU = s.cpu - s.cpu0
+	u.EndRSS = s.rss
+	u.StartRSS = s.rss0
 	u.PeakRSS = s.peak
-	s.mu.Unlock()
 	return u
 }
 

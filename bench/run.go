@@ -264,12 +264,13 @@ type watcher struct {
 	// byName: our nodes are known by their "name" resource, the system
 	// giving them uids of its own (Pyaiot's websocket gateway); names maps
 	// the system's uid to ours.
-	byName bool
-	names  map[string]string
+	byName  bool
+	names   map[string]string
+	current map[string]string // our id → the system's uid of its latest connection
 }
 
 func newWatcher(prefix string) *watcher {
-	return &watcher{prefix: prefix, online: make(map[string]bool), names: make(map[string]string)}
+	return &watcher{prefix: prefix, online: make(map[string]bool), names: make(map[string]string), current: make(map[string]string)}
 }
 
 func (w *watcher) on(m *wsMessage) {
@@ -306,6 +307,7 @@ func (w *watcher) onNamed(m *wsMessage) {
 	switch id := m.dataString(); {
 	case m.Type == "update" && m.Endpoint == "name" && strings.HasPrefix(id, w.prefix):
 		w.names[m.UID] = id
+		w.current[id] = m.UID
 		if !w.online[id] {
 			w.online[id] = true
 			if w.onNew != nil {
@@ -318,6 +320,9 @@ func (w *watcher) onNamed(m *wsMessage) {
 			return
 		}
 		delete(w.names, m.UID)
+		if w.current[id] != m.UID {
+			return // an earlier connection of a node back under a new uid
+		}
 		if w.online[id] {
 			w.outs.Add(1)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -62,7 +63,7 @@ func (r *runner) dashboardFanout(ctx context.Context, p params) ([]Result, error
 	u, each := s.stop()
 	r.prof.heap(ctx, p.scenario) // with the browsers still connected
 	rows := []Result{row(p.scenario, "bus → browser", p, t, a.rcvs, began, sendEnd, u)}
-	if len(each) > 1 { // the first is aiot run (NATS, JetStream, gateways, dashboard); the others dashboards only
+	if len(each) > 1 { // the first are the system's (aiot run: NATS, JetStream, gateways, dashboard); the last ones dashboards only
 		cores := make([]float64, len(each))
 		for i, x := range each {
 			cores[i] = x.Cores()
@@ -128,7 +129,7 @@ func publishValues(ctx context.Context, pub *nats.Conn, t *tally, p params, subj
 // the target's, plus Config.Dashboards-1 `aiot dashboard` children on the
 // target's NATS. stop ends the children.
 func (r *runner) dashboards(ctx context.Context, p params) (urls []string, pids []int, stop func(), err error) {
-	urls, pids = []string{r.target.WSURL}, r.pids()
+	urls, pids = []string{r.target.WSURL}, slices.Clone(r.pids())
 	var children []*child
 	stop = func() {
 		for _, c := range children {

@@ -178,7 +178,7 @@ func startSystem(ctx context.Context, bin, dataDir string, nodePort int, extra [
 		// the load tool's MQTT-SN and websocket nodes all come from
 		// 127.0.0.1 and send as fast as asked
 		"--mqttsn-new-nodes", "-1", "--ws-new-nodes", "-1", "--ws-value-rate", "-1",
-		"--ws-frame-rate", "1e9",
+		"--ws-frame-rate", "1e8", "--mqttsn-rate", "-1", "--mqttsn-node-rate", "-1",
 		"--coap-discovery-rate", "-1", // the CoAP fleet's nodes share a few addresses
 		"--coap-node-port", strconv.Itoa(nodePort)}
 	args = append(args, extra...)
