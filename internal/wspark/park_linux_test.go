@@ -61,6 +61,18 @@ func waitParked(t *testing.T, c *Conn) {
 	t.Fatal("connection did not park")
 }
 
+// dialParked dials n connections, each parked before the next.
+func dialParked(t *testing.T, s *server, url string, n int) ([]*websocket.Conn, []*Conn) {
+	t.Helper()
+	clients := make([]*websocket.Conn, n)
+	conns := make([]*Conn, n)
+	for i := range n {
+		clients[i], conns[i] = dial(t, s, url)
+		waitParked(t, conns[i])
+	}
+	return clients, conns
+}
+
 // echo sends msg and checks the server's echo.
 func echo(t *testing.T, ws *websocket.Conn, msg string) {
 	t.Helper()
@@ -245,12 +257,7 @@ func TestParkDescriptorReuse(t *testing.T) {
 		_ = first[i].Close()
 	}
 	reused := 0
-	clients := make([]*websocket.Conn, n)
-	conns := make([]*Conn, n)
-	for i := range n {
-		clients[i], conns[i] = dial(t, s, url)
-		waitParked(t, conns[i])
-	}
+	clients, conns := dialParked(t, s, url, n)
 	for _, o := range closed {
 		s.p.fire(o.fd, o.gen) // a late event of the closed connection
 	}
@@ -475,12 +482,7 @@ func TestParkForgetsClosed(t *testing.T) {
 	const n = 200
 	s := &server{}
 	url := parkServer(t, s, n)
-	clients := make([]*websocket.Conn, n)
-	conns := make([]*Conn, n)
-	for i := range n {
-		clients[i], conns[i] = dial(t, s, url)
-		waitParked(t, conns[i])
-	}
+	clients, conns := dialParked(t, s, url, n)
 	for i, pc := range conns {
 		if i%2 == 0 {
 			_ = pc.Close()
