@@ -36,12 +36,12 @@ type session struct {
 
 	// Frames to the node wait in queue (at most SendQueue); a writer
 	// goroutine runs only while there is something to write, and pings
-	// go out from a timer, so an idle node costs no goroutine but its
-	// reader (see send and drain).
+	// go out from pc's timer (wspark.Conn.Every, the one that also ends a
+	// parked read at its deadline), so an idle node costs no goroutine
+	// and one timer (see send and drain).
 	wmu     sync.Mutex
 	queue   [][]byte
 	writing bool
-	ping    *time.Timer // set once, before the first ping
 
 	// heard gets a sign of life while answers probes (nil otherwise: an
 	// idle node keeps no channel for it).
@@ -103,9 +103,7 @@ func (s *session) register() bool {
 		return false
 	}
 	_ = s.g.tracker.PublishCheck(s.id)
-	s.wmu.Lock()
-	s.ping = time.AfterFunc(s.g.cfg.PingInterval, s.sendPing)
-	s.wmu.Unlock()
+	s.pc.Every(s.g.cfg.PingInterval, s.sendPing)
 	s.discover()
 	return true
 }
@@ -136,7 +134,6 @@ func (s *session) resume() {
 
 // end takes the node offline once its connection ended.
 func (s *session) end() {
-	s.stopPings()
 	s.finish()
 	s.logger().Debug("node connection ended", "why", s.why)
 	s.g.wg.Done()
@@ -513,7 +510,7 @@ func (s *session) drain() {
 }
 
 // sendPing pings the node (gorilla allows a control frame beside another
-// writer) and sets the next ping.
+// writer); pc's timer runs it every PingInterval until the socket closes.
 func (s *session) sendPing() {
 	select {
 	case <-s.done:
@@ -522,17 +519,7 @@ func (s *session) sendPing() {
 	}
 	if err := s.c.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
 		s.writeFailed(err)
-		return
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.ping.Reset(s.g.cfg.PingInterval)
-}
-
-func (s *session) stopPings() {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.ping.Stop()
 }
 
 // writeFailed closes the socket: the read loop ends and takes the node

@@ -59,7 +59,9 @@
 // itself: Conn keeps its read deadline (SetReadDeadline, SetDeadline) and
 // a timer resumes the reader at it, whose read then fails with the
 // timeout a blocked read would have returned; a deadline set from another
-// goroutine while parked moves the timer. Close, from any goroutine,
+// goroutine while parked moves the timer. A connection that pings its
+// peer should ping from Every, which runs on that same timer: one timer
+// per connection, not two. Close, from any goroutine,
 // removes the socket from the set before closing it, under the poller's
 // lock, so that a socket given the same descriptor number later gets no
 // event meant for this one, and resumes a parked reader, which reads the

@@ -47,8 +47,13 @@ type park struct {
 	closed     bool
 	resume     func()
 	rd         time.Time   // the read deadline
-	timer      *time.Timer // resumes the reader at rd while parked
+	timer      *time.Timer // the connection's one timer: at rd while parked, and at nextTick
 	lingering  time.Time   // while Linger reads: when it stops
+
+	// Every's: tick runs every `every`, next at nextTick (zero: no tick).
+	tick     func()
+	every    time.Duration
+	nextTick time.Time
 
 	// The reader's, to tell a busy connection (see Linger).
 	parkedAt time.Time     // when it last parked
@@ -267,40 +272,79 @@ func (c *Conn) Park(p *Poller, resume func()) bool {
 	return true
 }
 
-// setTimer makes the timer resume the parked reader at its read
-// deadline: nothing reads while it is parked, so no read times out.
-// c.park.mu is held.
+// setTimer sets the connection's one timer to its next due time (see
+// due), or stops it if nothing is due. c.park.mu is held.
 func (c *Conn) setTimer() {
-	if c.park.rd.IsZero() {
+	due := c.due()
+	if due.IsZero() {
 		if c.park.timer != nil {
 			c.park.timer.Stop()
 		}
 		return
 	}
-	d := time.Until(c.park.rd)
+	d := time.Until(due)
 	if c.park.timer == nil {
-		c.park.timer = time.AfterFunc(d, c.expire)
+		c.park.timer = time.AfterFunc(d, c.onTimer)
 		return
 	}
 	c.park.timer.Reset(d)
 }
 
-// expire resumes the parked reader once its read deadline passed: its
-// read then fails with the timeout a blocked read would have returned.
-func (c *Conn) expire() {
+// due is when the timer must fire next: at the next tick (Every), or at
+// the read deadline of a parked reader if that is sooner, since nothing
+// reads while it is parked, so no read times out by itself. Zero: never.
+// c.park.mu is held.
+func (c *Conn) due() time.Time {
+	due := c.park.nextTick
+	if rd := c.park.rd; c.park.parked && !rd.IsZero() && (due.IsZero() || rd.Before(due)) {
+		due = rd
+	}
+	return due
+}
+
+// onTimer resumes the parked reader once its read deadline passed (its
+// read then fails with the timeout a blocked read would have returned),
+// else runs the tick that is due, and sets the timer again.
+func (c *Conn) onTimer() {
 	c.park.mu.Lock()
-	if !c.park.parked || c.park.rd.IsZero() {
+	if c.park.closed {
 		c.park.mu.Unlock()
 		return
 	}
-	if d := time.Until(c.park.rd); d > 0 {
-		c.park.timer.Reset(d)
-		c.park.mu.Unlock()
-		return
+	now := time.Now()
+	expired := c.park.parked && !c.park.rd.IsZero() && !now.Before(c.park.rd)
+	if expired {
+		c.park.parked = false
 	}
-	c.park.parked = false
+	tick := c.park.tick
+	if tick == nil || now.Before(c.park.nextTick) {
+		tick = nil
+	} else {
+		c.park.nextTick = now.Add(c.park.every)
+	}
+	c.setTimer()
 	c.park.mu.Unlock()
-	c.wake()
+	switch {
+	case expired:
+		c.wake() // the connection is ending: no tick for it
+	case tick != nil:
+		tick()
+	}
+}
+
+// Every runs f every d, until the connection is closed, from the
+// connection's one timer: the timer that also resumes a parked reader at
+// its read deadline, so that a connection that pings its peer keeps one
+// timer, not two. f runs on a goroutine of its own, one tick at a time
+// unless f takes longer than d. Call it once; d must be positive.
+func (c *Conn) Every(d time.Duration, f func()) {
+	c.park.mu.Lock()
+	defer c.park.mu.Unlock()
+	if c.park.closed {
+		return
+	}
+	c.park.tick, c.park.every, c.park.nextTick = f, d, time.Now().Add(d)
+	c.setTimer()
 }
 
 // wake resumes a reader that parked: it reads what the connection has

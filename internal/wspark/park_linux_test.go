@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -499,5 +500,72 @@ func TestParkForgetsClosed(t *testing.T) {
 	s.p.mu.RUnlock()
 	if left != 0 {
 		t.Fatalf("the poller still holds %d of %d closed connections", left, n)
+	}
+}
+
+// TestEvery checks the connection's one timer: it runs Every's ticks
+// without resuming a parked reader, still ends a parked read at its
+// deadline, whichever comes first, and stops at Close.
+func TestEvery(t *testing.T) {
+	timeout := func(err error) bool {
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout()
+	}
+	tests := []struct {
+		name     string
+		every    time.Duration
+		deadline time.Duration // 0: none
+		minTicks int64         // ticks seen before the reader ends (or before Close)
+	}{
+		{name: "ticks while parked", every: 10 * time.Millisecond, minTicks: 5},
+		{name: "deadline before the first tick", every: time.Hour, deadline: 50 * time.Millisecond},
+		{name: "ticks then the deadline", every: 10 * time.Millisecond, deadline: 150 * time.Millisecond, minTicks: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &server{}
+			url := parkServer(t, s, 1)
+			ws, pc := dial(t, s, url)
+			echo(t, ws, "before")
+			waitParked(t, pc)
+			parks := s.parks()
+			var ticks atomic.Int64
+			pc.Every(tt.every, func() { ticks.Add(1) })
+			if tt.deadline > 0 {
+				start := time.Now()
+				_ = pc.SetReadDeadline(start.Add(tt.deadline))
+				var err error
+				select {
+				case err = <-s.done:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the parked reader was not resumed at its deadline")
+				}
+				if !timeout(err) {
+					t.Fatalf("reader ended with %v, want a timeout", err)
+				}
+				if took := time.Since(start); took < tt.deadline {
+					t.Fatalf("reader ended after %s, before its deadline %s", took, tt.deadline)
+				}
+			} else {
+				for ticks.Load() < tt.minTicks {
+					time.Sleep(time.Millisecond)
+				}
+				if !parked(pc) || s.parks() != parks {
+					t.Fatal("a tick resumed the parked reader")
+				}
+				echo(t, ws, "still served")
+			}
+			if n := ticks.Load(); n < tt.minTicks {
+				t.Fatalf("%d ticks, want at least %d", n, tt.minTicks)
+			}
+			_ = pc.Close()
+			period := min(tt.every, 10*time.Millisecond)
+			time.Sleep(period) // a tick that had fired finishes
+			n := ticks.Load()
+			time.Sleep(5 * period)
+			if got := ticks.Load(); got != n {
+				t.Fatalf("%d ticks after Close", got-n)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ package wspark
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -24,8 +25,45 @@ func (p *Poller) Run(ctx context.Context) error {
 // Ready is closed once Run runs.
 func (p *Poller) Ready() <-chan struct{} { return p.started }
 
-// park is empty: nothing parks on this system.
-type park struct{}
+// park holds Every's timer: nothing parks on this system.
+type park struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	closed bool
+}
+
+// Every runs f every d, until the connection is closed, on a goroutine of
+// its own, one tick at a time unless f takes longer than d. Call it once;
+// d must be positive.
+func (c *Conn) Every(d time.Duration, f func()) {
+	c.park.mu.Lock()
+	defer c.park.mu.Unlock()
+	if c.park.closed {
+		return
+	}
+	c.park.timer = time.AfterFunc(d, func() {
+		c.park.mu.Lock()
+		closed := c.park.closed
+		if !closed {
+			c.park.timer.Reset(d)
+		}
+		c.park.mu.Unlock()
+		if !closed {
+			f()
+		}
+	})
+}
+
+// Close closes the connection, as net.Conn's, and stops Every's timer.
+func (c *Conn) Close() error {
+	c.park.mu.Lock()
+	c.park.closed = true
+	if c.park.timer != nil {
+		c.park.timer.Stop()
+	}
+	c.park.mu.Unlock()
+	return c.Conn.Close()
+}
 
 // Park returns false: on this system readers wait with Wait.
 func (c *Conn) Park(*Poller, func()) bool { return false }

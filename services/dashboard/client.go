@@ -36,8 +36,9 @@ const maxWriteBuf = 256 << 10
 
 // client is one browser on /ws. Its reader handles frames from the browser;
 // its writer (drain) sends the outbox, and runs only while frames wait, so
-// that an idle browser costs one goroutine, not two; pings go out from a
-// timer. The writer sends a batch of queued frames in one write on the
+// that an idle browser costs one goroutine, not two; pings go out from
+// pc's timer (wspark.Conn.Every), the one that also ends a parked read at
+// its deadline. The writer sends a batch of queued frames in one write on the
 // connection; every other write (close, ping, pong) holds wmu so that it
 // never lands inside a batch.
 type client struct {
@@ -61,7 +62,6 @@ type client struct {
 	// it; zero after another write (control frames) set its own. wmu.
 	deadline time.Time
 
-	ping       *time.Timer     // the next ping
 	resumeFunc func()          // resume, made once for every park
 	writers    sync.WaitGroup  // the writer and the close frame's sender
 	last       time.Time       // the end of the last write; the writer's
@@ -176,8 +176,7 @@ func (d *Dashboard) untrack(c *client) {
 // pong handler; serve reads.
 func (c *client) start() {
 	c.log.Debug("browser connected")
-	c.ping = time.AfterFunc(time.Hour, c.sendPing)
-	c.ping.Reset(c.d.cfg.PingInterval)
+	c.pc.Every(c.d.cfg.PingInterval, c.sendPing)
 	c.send(mustFrame(helloMsg{Type: typeHello, Server: "goaiot", Version: c.d.cfg.Version,
 		Role: c.id.role, User: c.id.user, Login: c.d.cfg.Users != nil, Batch: c.batch}, "", false))
 	pongWait := c.d.cfg.PingInterval * 5 / 2
@@ -218,7 +217,6 @@ func (c *client) resume() {
 
 // end lets the browser go once its connection ended.
 func (c *client) end() {
-	c.ping.Stop()
 	c.d.hub.unsubscribe(c)
 	n, later := c.out.close() // no writer starts after this
 	if n > 0 {
@@ -545,7 +543,8 @@ func (c *client) writeQueued() error {
 	return nil
 }
 
-// sendPing pings the browser and sets the next ping.
+// sendPing pings the browser; pc's timer runs it every PingInterval until
+// the connection closes.
 func (c *client) sendPing() {
 	select {
 	case <-c.closing:
@@ -558,12 +557,6 @@ func (c *client) sendPing() {
 	<-c.wmu
 	if err != nil {
 		c.writeFailed(err)
-		return
-	}
-	select {
-	case <-c.closing:
-	default:
-		c.ping.Reset(c.d.cfg.PingInterval)
 	}
 }
 
