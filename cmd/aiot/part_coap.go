@@ -52,7 +52,7 @@ func coapPart() part {
 				}
 				cfg.Conn, cfg.Logger, cfg.Listen = nc, sys.log.With("part", "coap"), sys.opts.coapListen
 				cfg.Gateway, cfg.Site, cfg.NodeTimeout = sys.gatewayName("coap"), sys.opts.site, sys.opts.nodeTimeout
-				cfg.MaxNodes = sys.opts.maxNodes
+				cfg.MaxNodes, cfg.Claims = sys.opts.maxNodes, sys.claims
 				return coap.New(cfg)
 			}
 		},

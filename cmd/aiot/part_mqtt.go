@@ -46,7 +46,7 @@ func buildMQTT(sys *system, f mqttFlags) (runner, error) {
 	}
 	f.gw.Conn, f.gw.Logger = nc, sys.log.With("part", "mqtt")
 	f.gw.Gateway, f.gw.Site, f.gw.NodeTimeout = sys.gatewayName("mqtt"), sys.opts.site, sys.opts.nodeTimeout
-	f.gw.MaxNodes = sys.opts.maxNodes
+	f.gw.MaxNodes, f.gw.Claims = sys.opts.maxNodes, sys.claims
 	if f.br.Broker != "" {
 		if err := checkNotOwnListener(sys, f.br.Broker); err != nil {
 			return nil, err

@@ -42,7 +42,7 @@ func wsPart() part {
 				}
 				cfg.Conn, cfg.Logger = nc, sys.log.With("part", "ws")
 				cfg.Gateway, cfg.Site, cfg.NodeTimeout = sys.gatewayName("ws"), sys.opts.site, sys.opts.nodeTimeout
-				cfg.MaxNodes = sys.opts.maxNodes
+				cfg.MaxNodes, cfg.Claims = sys.opts.maxNodes, sys.claims
 				cfg.FrameBurst = int(4 * cfg.FrameRate)
 				cfg.ValueBurst = int(4 * max(cfg.ValueRate, 0))
 				cfg.AllowOrigins = origins

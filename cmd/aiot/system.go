@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goaiot/goaiot/bus"
+	"github.com/goaiot/goaiot/gateways/presence"
 	"github.com/goaiot/goaiot/internal/readiness"
 )
 
@@ -125,6 +126,9 @@ type system struct {
 
 	identities map[bus.Role]*bus.Identity // in-process sign-in, with --auth
 	topo       topology                   // aiot hub / aiot site; nil otherwise
+	// claims is the gateways' shared table of who owns which node: one
+	// claim per node in this process, not one per gateway.
+	claims *presence.Claims
 
 	mu     sync.Mutex
 	conns  []*nats.Conn
@@ -239,7 +243,7 @@ func startTopology(ctx context.Context, args []string, stderr io.Writer, line st
 	if opts.maxNodes < 1 {
 		return fmt.Errorf("--max-nodes %d: want at least 1", opts.maxNodes)
 	}
-	sys := &system{opts: &opts, log: log, mux: http.NewServeMux(), topo: topo,
+	sys := &system{opts: &opts, log: log, mux: http.NewServeMux(), topo: topo, claims: presence.NewClaims(),
 		all: embedded, built: make(map[string]runner), httpBound: make(chan struct{})}
 	if opts.readyFile != "" {
 		// A file left by an earlier run must not pass for this one's.

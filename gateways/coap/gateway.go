@@ -82,6 +82,9 @@ type Config struct {
 	Handlers int
 	// MaxNodes caps the nodes owned. Default 100 000.
 	MaxNodes int
+	// Claims is the table of node ownership shared by the trackers of
+	// one process (presence.NewClaims); nil: a table of the gateway's own.
+	Claims *presence.Claims
 	// MaxDiscoveries caps discoveries running at once. Default 32.
 	MaxDiscoveries int
 	// DiscoveryRate caps the discoveries started per second toward one
@@ -236,7 +239,7 @@ func New(cfg Config) (*Gateway, error) {
 	t, err := presence.New(presence.Config{
 		Conn: cfg.Conn, Logger: cfg.Logger, Protocol: bus.ProtocolCoAP, Gateway: cfg.Gateway, Site: cfg.Site,
 		Timeout: cfg.NodeTimeout, Commands: g.command, CommandTimeout: cfg.CommandTimeout,
-		OnExpire: g.expired, MaxNodes: cfg.MaxNodes,
+		OnExpire: g.expired, MaxNodes: cfg.MaxNodes, Claims: cfg.Claims,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("coap: %w", err)

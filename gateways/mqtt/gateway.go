@@ -54,6 +54,9 @@ type Config struct {
 	Bridge *bridge.Bridge
 	// MaxNodes caps the nodes owned per transport. Default 100 000.
 	MaxNodes int
+	// Claims is the table of node ownership shared by the trackers of
+	// one process (presence.NewClaims); nil: a table of the gateway's own.
+	Claims *presence.Claims
 }
 
 // Service names the gateway registers (`nats micro ls`).
@@ -147,7 +150,7 @@ func (g *Gateway) tracker(protocol string) (*presence.Tracker, error) {
 		Conn: g.cfg.Conn, Logger: g.log.With("protocol", protocol), Protocol: protocol,
 		Gateway: g.cfg.Gateway, Site: g.cfg.Site, Timeout: g.cfg.NodeTimeout,
 		Commands: g.command, CommandTimeout: g.cfg.CommandTimeout,
-		OnExpire: func(id string) { g.expired(t, id) }, MaxNodes: g.cfg.MaxNodes,
+		OnExpire: func(id string) { g.expired(t, id) }, MaxNodes: g.cfg.MaxNodes, Claims: g.cfg.Claims,
 		SharedChecks: true, // handleCheck hands them node.check
 	})
 	if err != nil {

@@ -18,7 +18,12 @@
 // A tracker follows the other gateways' claims on node.*.$state and
 // node.check; a gateway with several trackers on one connection (MQTT and
 // MQTT-SN) subscribes to node.check once and hands each message to every
-// tracker (Config.SharedChecks), so that each beacon arrives once.
+// tracker (Config.SharedChecks), so that each beacon arrives once. The
+// trackers of one process keep the claims in one table ([Claims], given
+// as Config.Claims), one claim per node rather than one per gateway; each
+// tracker sees in it the claims of the other gateways only, each judged
+// stale by its own timeout, and the table forgets a claim after the
+// longest of them.
 //
 // A node silent for longer than Config.Timeout goes offline at the next
 // sweep (every tenth of the timeout, at most every second). A sweep looks

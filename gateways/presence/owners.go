@@ -17,35 +17,41 @@ import (
 // ErrOwnedElsewhere is returned by Seen for an id another gateway owns.
 var ErrOwnedElsewhere = errors.New("owned by another gateway")
 
-// maxForeign bounds the ids owned elsewhere that one tracker remembers;
-// claims silent for longer than the timeout are pruned (owners.prune).
+// maxForeign bounds the claims a Claims table remembers; claims silent
+// for longer than the timeout are pruned (Claims.prune).
 const maxForeign = 1 << 20
 
-// owners is a tracker's view of the ids other gateways own: an id belongs
-// to the gateway whose $state said online (or reset) first, for as long as
-// that gateway says so and the node keeps beaconing (node.check); an id
-// silent for longer than the tracker's timeout is free again, so that a
-// crashed gateway does not hold its ids forever.
-type owners struct {
-	self    string // "<protocol>/<gateway>"
-	gateway string
-	ttl     time.Duration
-	now     func() time.Time
+// Claims is the table of the ids gateways own, as their $state says: an
+// id belongs to the gateway whose $state said online (or reset) first, for
+// as long as that gateway says so and the node keeps beaconing
+// (node.check); an id silent for longer than a tracker's timeout is free
+// again for that tracker, so that a crashed gateway does not hold its ids
+// forever. The trackers of one process share one table
+// (Config.Claims), so that each node's claim is kept once, not once per
+// gateway: each tracker sees the claims of the other gateways only. Make
+// one with NewClaims.
+type Claims struct {
+	mu     sync.Mutex
+	byID   map[string]claim
+	peak   shrink.Peak       // of byID (see prune)
+	max    int               // bound of byID (maxForeign)
+	pruned time.Time         // last prune
+	ttl    time.Duration     // the longest timeout of the trackers that use it: prune's
+	names  map[string]string // owner names, interned (at most maxNames)
+}
 
-	mu      sync.Mutex
-	foreign map[string]claim
-	peak    shrink.Peak       // of foreign (see prune)
-	max     int               // bound of foreign (maxForeign)
-	pruned  time.Time         // last prune
-	names   map[string]string // owner names, interned (at most maxNames)
+// NewClaims returns an empty table, for the trackers of one process to
+// share (Config.Claims).
+func NewClaims() *Claims {
+	return &Claims{byID: make(map[string]claim), max: maxForeign, names: make(map[string]string)}
 }
 
 // maxNames bounds the interned owner names: gateways are few.
 const maxNames = 1024
 
-// claim is another gateway's claim on an id. It is small, for a tracker
-// holds one for every node the other gateways own: the owner's name is
-// shared by all its claims, and the times are Unix nanoseconds.
+// claim is a gateway's claim on an id. It is small, for a table holds one
+// for every node: the owner's name is shared by all its claims, and the
+// times are Unix nanoseconds.
 type claim struct {
 	owner       string // "<protocol>/<gateway>"
 	since, seen int64  // when the owner claimed the id; when it last said so
@@ -55,15 +61,50 @@ type claim struct {
 func (c claim) gateway() string { return c.owner[strings.IndexByte(c.owner, '/')+1:] }
 
 // intern returns the one copy of owner name kept for every claim of that
-// owner. o.mu is held.
-func (o *owners) intern(name string) string {
-	if n, ok := o.names[name]; ok {
+// owner. c.mu is held.
+func (c *Claims) intern(name string) string {
+	if n, ok := c.names[name]; ok {
 		return n
 	}
-	if len(o.names) < maxNames {
-		o.names[name] = name
+	if len(c.names) < maxNames {
+		c.names[name] = name
 	}
 	return name
+}
+
+// use notes a tracker's timeout: claims are kept for the longest.
+func (c *Claims) use(ttl time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ttl = max(c.ttl, ttl)
+}
+
+// prune forgets the claims nobody refreshed for longer than the longest
+// timeout (an owner that crashed, or ids that came and went), at most once
+// per that timeout.
+func (c *Claims) prune(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Sub(c.pruned) < c.ttl {
+		return
+	}
+	c.pruned = now
+	for id, cl := range c.byID {
+		if now.UnixNano()-cl.seen > int64(c.ttl) {
+			delete(c.byID, id)
+		}
+	}
+	c.byID = shrink.Map(c.byID, &c.peak)
+}
+
+// owners is a tracker's view of a Claims table: the ids the other
+// gateways own.
+type owners struct {
+	*Claims
+	self    string // "<protocol>/<gateway>"
+	gateway string
+	ttl     time.Duration
+	now     func() time.Time
 }
 
 // stale reports whether c was not refreshed within the timeout, at now.
@@ -71,46 +112,36 @@ func (o *owners) stale(c claim, now time.Time) bool { return now.UnixNano()-c.se
 
 func ownerName(protocol, gateway string) string { return protocol + "/" + gateway }
 
+// newOwners returns the tracker's view of cfg.Claims, or of a table of its
+// own when cfg has none.
 func newOwners(cfg Config) *owners {
-	return &owners{self: ownerName(cfg.Protocol, cfg.Gateway), gateway: cfg.Gateway, ttl: cfg.Timeout, now: cfg.Now,
-		foreign: make(map[string]claim), max: maxForeign, names: make(map[string]string)}
+	table := cfg.Claims
+	if table == nil {
+		table = NewClaims()
+	}
+	table.use(cfg.Timeout)
+	return &owners{Claims: table, self: ownerName(cfg.Protocol, cfg.Gateway), gateway: cfg.Gateway, ttl: cfg.Timeout, now: cfg.Now}
 }
 
-// prune forgets the claims nobody refreshed for longer than the timeout (an
-// owner that crashed, or ids that came and went), at most once a timeout.
-func (o *owners) prune() {
-	now := o.now()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if now.Sub(o.pruned) < o.ttl {
-		return
-	}
-	o.pruned = now
-	for id, c := range o.foreign {
-		if o.stale(c, now) {
-			delete(o.foreign, id)
-		}
-	}
-	o.foreign = shrink.Map(o.foreign, &o.peak)
-}
+// prune prunes the table (see Claims.prune).
+func (o *owners) prune() { o.Claims.prune(o.now()) }
 
-// owner returns who else owns id now, if anyone.
+// owner returns who else owns id now, if anyone: a claim of this
+// tracker's own gateway, or one silent for longer than its timeout, is
+// none.
 func (o *owners) owner(id string) (claim, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	c, ok := o.foreign[id]
-	if !ok {
-		return claim{}, false
-	}
-	if o.stale(c, o.now()) {
-		delete(o.foreign, id)
+	c, ok := o.byID[id]
+	if !ok || c.gateway() == o.gateway || o.stale(c, o.now()) {
 		return claim{}, false
 	}
 	return c, true
 }
 
 // onState records another gateway's $state of id; it returns the claim when
-// that gateway says the node is online.
+// that gateway says the node is online. The trackers sharing a table each
+// record the same $state: the first records it, the others refresh it.
 func (o *owners) onState(id string, s bus.State) (claim, bool) {
 	name := ownerName(s.Protocol, s.Gateway)
 	if s.Gateway == o.gateway {
@@ -119,14 +150,14 @@ func (o *owners) onState(id string, s bus.State) (claim, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if s.State == bus.StateOffline {
-		if c, ok := o.foreign[id]; ok && c.owner == name {
-			delete(o.foreign, id)
+		if c, ok := o.byID[id]; ok && c.owner == name {
+			delete(o.byID, id)
 		}
 		return claim{}, false
 	}
-	c, ok := o.foreign[id]
+	c, ok := o.byID[id]
 	if !ok || c.owner != name {
-		if len(o.foreign) >= o.max {
+		if !ok && len(o.byID) >= o.max {
 			return claim{}, false
 		}
 		since := s.Time
@@ -139,19 +170,19 @@ func (o *owners) onState(id string, s bus.State) (claim, bool) {
 		c = claim{owner: o.intern(name), since: since.UnixNano()}
 	}
 	c.seen = o.now().UnixNano()
-	o.foreign[id] = c
-	o.peak.Note(len(o.foreign))
+	o.byID[id] = c
+	o.peak.Note(len(o.byID))
 	return c, true
 }
 
-// onBeacon refreshes the claim on id: its owner's gateway announced it, or
-// the node itself did.
+// onBeacon refreshes another gateway's claim on id: its owner's gateway
+// announced it, or the node itself did.
 func (o *owners) onBeacon(id, gateway string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if c, ok := o.foreign[id]; ok && (gateway == "" || gateway == c.gateway()) {
+	if c, ok := o.byID[id]; ok && c.gateway() != o.gateway && (gateway == "" || gateway == c.gateway()) {
 		c.seen = o.now().UnixNano()
-		o.foreign[id] = c
+		o.byID[id] = c
 	}
 }
 

@@ -20,7 +20,7 @@ func TestForeignClaimsBoundedAndForgotten(t *testing.T) {
 	for i := range 1000 {
 		o.onState(fmt.Sprintf("spoof%d", i), bus.State{State: bus.StateOnline, Protocol: bus.ProtocolCoAP, Gateway: "coap@a", Time: now})
 	}
-	if n := len(o.foreign); n != o.max {
+	if n := len(o.byID); n != o.max {
 		t.Fatalf("%d foreign claims after a flood, want the bound %d", n, o.max)
 	}
 	if _, owned := o.owner("spoof1"); !owned {
@@ -28,7 +28,7 @@ func TestForeignClaimsBoundedAndForgotten(t *testing.T) {
 	}
 	now = now.Add(2 * time.Minute) // nobody refreshed them
 	o.prune()
-	if n := len(o.foreign); n != 0 {
+	if n := len(o.byID); n != 0 {
 		t.Fatalf("%d foreign claims after the timeout, want 0", n)
 	}
 	o.onState("back", bus.State{State: bus.StateOnline, Protocol: bus.ProtocolCoAP, Gateway: "coap@a", Time: now})
@@ -75,5 +75,62 @@ func TestHandleCheckRefreshesClaims(t *testing.T) {
 				t.Errorf("claim still owned: %v, want %v", owned, tt.refreshed)
 			}
 		})
+	}
+}
+
+// Trackers that share a table keep one claim per node, each sees the other
+// gateways' claims only, each by its own timeout, and the table forgets a
+// claim only after the longest of them.
+func TestSharedClaims(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	table := NewClaims()
+	view := func(protocol, gateway string, timeout time.Duration) *owners {
+		return newOwners(Config{Protocol: protocol, Gateway: gateway, Timeout: timeout, Now: clock, Claims: table})
+	}
+	coap := view(bus.ProtocolCoAP, "coap@a", time.Minute)
+	mqtt := view(bus.ProtocolMQTT, "mqtt@a", 5*time.Minute)
+	ws := view(bus.ProtocolWebSocket, "ws@a", time.Minute)
+	online := bus.State{State: bus.StateOnline, Protocol: bus.ProtocolWebSocket, Gateway: "ws@a", Time: now}
+	for i := range 100 {
+		id := fmt.Sprint("n", i)
+		// Every other tracker of the process hears the owner's $state.
+		for _, o := range []*owners{coap, mqtt, ws} {
+			o.onState(id, online)
+		}
+	}
+	if n := len(table.byID); n != 100 {
+		t.Fatalf("%d claims kept for 100 nodes, want one each", n)
+	}
+	tests := []struct {
+		name  string
+		after time.Duration
+		view  *owners
+		owned bool
+	}{
+		{"another gateway sees the claim", 0, coap, true},
+		{"the owner's own gateway does not", 0, ws, false},
+		{"stale for a one-minute tracker", 2 * time.Minute, coap, false},
+		{"not yet for a five-minute one", 2 * time.Minute, mqtt, true},
+		{"stale for every tracker", 6 * time.Minute, mqtt, false},
+	}
+	t0 := now
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now = t0.Add(tt.after)
+			if _, owned := tt.view.owner("n1"); owned != tt.owned {
+				t.Fatalf("owned = %v, want %v", owned, tt.owned)
+			}
+		})
+	}
+	now = t0.Add(2 * time.Minute)
+	coap.prune()
+	if n := len(table.byID); n != 100 {
+		t.Fatalf("pruned to %d claims before the longest timeout, want 100", n)
+	}
+	now = t0.Add(8 * time.Minute) // prunes at most once per longest timeout: the last was at 2 min
+	coap.prune()
+	if n := len(table.byID); n != 0 {
+		t.Fatalf("%d claims after the longest timeout, want 0", n)
 	}
 }

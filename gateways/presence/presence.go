@@ -54,6 +54,10 @@ type Config struct {
 	// on one connection then receives each beacon once, not once per
 	// tracker.
 	SharedChecks bool
+	// Claims is the table of the ids gateways own, shared by the trackers
+	// of one process (NewClaims), so that a node's claim is kept once, not
+	// once per gateway. Nil: the tracker keeps a table of its own.
+	Claims *Claims
 }
 
 // Node is what the tracker knows of one node.

@@ -75,6 +75,9 @@ type Config struct {
 	TakeoverWait time.Duration
 	// MaxNodes caps the nodes connected at once. Default presence's (100 000).
 	MaxNodes int
+	// Claims is the table of node ownership shared by the trackers of
+	// one process (presence.NewClaims); nil: a table of the gateway's own.
+	Claims *presence.Claims
 	// SendQueue is the number of frames queued to one node. Default 64.
 	SendQueue int
 }
@@ -171,7 +174,7 @@ func New(cfg Config) (*Gateway, error) {
 		Conn: cfg.Conn, Logger: cfg.Logger, Protocol: bus.ProtocolWebSocket,
 		Gateway: cfg.Gateway, Site: cfg.Site, Timeout: cfg.NodeTimeout,
 		Commands: g.command, CommandTimeout: cfg.CommandTimeout,
-		OnExpire: g.expired, MaxNodes: cfg.MaxNodes,
+		OnExpire: g.expired, MaxNodes: cfg.MaxNodes, Claims: cfg.Claims,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ws: %w", err)
