@@ -74,6 +74,23 @@ func dialParked(t *testing.T, s *server, url string, n int) ([]*websocket.Conn, 
 	return clients, conns
 }
 
+// parkedOne serves one connection that echoed a message and parked.
+func parkedOne(t *testing.T) (*server, *websocket.Conn, *Conn) {
+	t.Helper()
+	s := &server{}
+	url := parkServer(t, s, 1)
+	ws, pc := dial(t, s, url)
+	echo(t, ws, "before")
+	waitParked(t, pc)
+	return s, ws, pc
+}
+
+// isTimeout reports whether err is a read that timed out.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // echo sends msg and checks the server's echo.
 func echo(t *testing.T, ws *websocket.Conn, msg string) {
 	t.Helper()
@@ -140,10 +157,7 @@ func TestParkEnds(t *testing.T) {
 			act: func(_ *testing.T, _ *websocket.Conn, pc *Conn) {
 				_ = pc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 			},
-			check: func(err error) bool {
-				var ne net.Error
-				return errors.As(err, &ne) && ne.Timeout()
-			},
+			check: isTimeout,
 		},
 		{
 			name: "deadline moved later while parked",
@@ -151,10 +165,7 @@ func TestParkEnds(t *testing.T) {
 				_ = pc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 				_ = pc.SetDeadline(time.Now().Add(80 * time.Millisecond))
 			},
-			check: func(err error) bool {
-				var ne net.Error
-				return errors.As(err, &ne) && ne.Timeout()
-			},
+			check: isTimeout,
 		},
 		{
 			name: "close frame",
@@ -169,11 +180,7 @@ func TestParkEnds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &server{}
-			url := parkServer(t, s, 1)
-			ws, pc := dial(t, s, url)
-			echo(t, ws, "before")
-			waitParked(t, pc)
+			s, ws, pc := parkedOne(t)
 			tt.act(t, ws, pc)
 			if err := <-s.done; !tt.check(err) {
 				t.Fatalf("reader ended with %v (%T)", err, err)
@@ -373,10 +380,6 @@ func makeBusy(t *testing.T, ws *websocket.Conn, pc *Conn) {
 }
 
 func TestLinger(t *testing.T) {
-	timeout := func(err error) bool {
-		var ne net.Error
-		return errors.As(err, &ne) && ne.Timeout()
-	}
 	tests := []struct {
 		name   string
 		linger time.Duration
@@ -414,7 +417,7 @@ func TestLinger(t *testing.T) {
 				makeBusy(t, ws, pc)
 				_ = pc.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
 			},
-			check: timeout,
+			check: isTimeout,
 		},
 		{
 			name:   "read deadline at once",
@@ -423,7 +426,7 @@ func TestLinger(t *testing.T) {
 				makeBusy(t, ws, pc)
 				_ = pc.SetReadDeadline(time.Now().Add(-time.Second))
 			},
-			check: timeout,
+			check: isTimeout,
 		},
 		{
 			name:   "read deadline after the linger's end",
@@ -433,7 +436,7 @@ func TestLinger(t *testing.T) {
 				_ = pc.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
 				waitParked(t, pc) // the linger ended first
 			},
-			check: timeout,
+			check: isTimeout,
 		},
 		{
 			name:   "closed while lingering",
@@ -507,10 +510,6 @@ func TestParkForgetsClosed(t *testing.T) {
 // without resuming a parked reader, still ends a parked read at its
 // deadline, whichever comes first, and stops at Close.
 func TestEvery(t *testing.T) {
-	timeout := func(err error) bool {
-		var ne net.Error
-		return errors.As(err, &ne) && ne.Timeout()
-	}
 	tests := []struct {
 		name     string
 		every    time.Duration
@@ -523,11 +522,7 @@ func TestEvery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &server{}
-			url := parkServer(t, s, 1)
-			ws, pc := dial(t, s, url)
-			echo(t, ws, "before")
-			waitParked(t, pc)
+			s, ws, pc := parkedOne(t)
 			parks := s.parks()
 			var ticks atomic.Int64
 			pc.Every(tt.every, func() { ticks.Add(1) })
@@ -540,7 +535,7 @@ func TestEvery(t *testing.T) {
 				case <-time.After(10 * time.Second):
 					t.Fatal("the parked reader was not resumed at its deadline")
 				}
-				if !timeout(err) {
+				if !isTimeout(err) {
 					t.Fatalf("reader ended with %v, want a timeout", err)
 				}
 				if took := time.Since(start); took < tt.deadline {
