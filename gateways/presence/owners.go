@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,11 +29,15 @@ const maxForeign = 1 << 20
 // again for that tracker, so that a crashed gateway does not hold its ids
 // forever. The trackers of one process share one table
 // (Config.Claims), so that each node's claim is kept once, not once per
-// gateway: each tracker sees the claims of the other gateways only. Make
-// one with NewClaims.
+// gateway: each tracker sees the claims of the other gateways only. An id
+// holds one claim per gateway that says it is online, so that the trackers,
+// each reading the bus on its own connection and at its own pace, never
+// overwrite one gateway's claim with another's: a tracker that is behind
+// replays an older owner's online and offline, which add and remove that
+// owner's claim only. Make one with NewClaims.
 type Claims struct {
 	mu     sync.Mutex
-	byID   map[string]claim
+	byID   map[string]claimSet
 	peak   shrink.Peak       // of byID (see prune)
 	max    int               // bound of byID (maxForeign)
 	pruned time.Time         // last prune
@@ -43,7 +48,7 @@ type Claims struct {
 // NewClaims returns an empty table, for the trackers of one process to
 // share (Config.Claims).
 func NewClaims() *Claims {
-	return &Claims{byID: make(map[string]claim), max: maxForeign, names: make(map[string]string)}
+	return &Claims{byID: make(map[string]claimSet), max: maxForeign, names: make(map[string]string)}
 }
 
 // maxNames bounds the interned owner names: gateways are few.
@@ -59,6 +64,50 @@ type claim struct {
 
 // gateway is the owner's gateway name.
 func (c claim) gateway() string { return c.owner[strings.IndexByte(c.owner, '/')+1:] }
+
+// claimSet is the claims on one id, one per owner: almost always one,
+// kept inline; more while gateways dispute the id or the trackers catch up.
+type claimSet struct {
+	first claim
+	more  []claim
+}
+
+// each calls f with a pointer to every claim in the set.
+func (s *claimSet) each(f func(*claim)) {
+	f(&s.first)
+	for i := range s.more {
+		f(&s.more[i])
+	}
+}
+
+// find returns owner's claim in the set, nil if it has none.
+func (s *claimSet) find(owner string) *claim {
+	var found *claim
+	s.each(func(c *claim) {
+		if found == nil && c.owner == owner {
+			found = c
+		}
+	})
+	return found
+}
+
+// add adds c, whose owner has no claim in the set.
+func (s *claimSet) add(c claim) { s.more = append(s.more, c) }
+
+// remove drops the claims drop picks; false when none is left.
+func (s *claimSet) remove(drop func(claim) bool) bool {
+	s.more = slices.DeleteFunc(s.more, drop)
+	if drop(s.first) {
+		if len(s.more) == 0 {
+			return false
+		}
+		s.first, s.more = s.more[0], s.more[1:]
+	}
+	if len(s.more) == 0 {
+		s.more = nil
+	}
+	return true
+}
 
 // intern returns the one copy of owner name kept for every claim of that
 // owner. c.mu is held.
@@ -89,8 +138,11 @@ func (c *Claims) prune(now time.Time) {
 		return
 	}
 	c.pruned = now
-	for id, cl := range c.byID {
-		if now.UnixNano()-cl.seen > int64(c.ttl) {
+	stale := func(cl claim) bool { return now.UnixNano()-cl.seen > int64(c.ttl) }
+	for id, set := range c.byID {
+		if set.remove(stale) {
+			c.byID[id] = set
+		} else {
 			delete(c.byID, id)
 		}
 	}
@@ -126,18 +178,33 @@ func newOwners(cfg Config) *owners {
 // prune prunes the table (see Claims.prune).
 func (o *owners) prune() { o.Claims.prune(o.now()) }
 
-// owner returns who else owns id now, if anyone: a claim of this
-// tracker's own gateway, or one silent for longer than its timeout, is
-// none.
+// owner returns who else owns id now, if anyone: the earliest claim of
+// another gateway that is not silent for longer than this tracker's
+// timeout.
 func (o *owners) owner(id string) (claim, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	c, ok := o.byID[id]
-	if !ok || c.gateway() == o.gateway || o.stale(c, o.now()) {
+	set, ok := o.byID[id]
+	if !ok {
 		return claim{}, false
 	}
-	return c, true
+	now := o.now()
+	var first claim
+	found := false
+	set.each(func(c *claim) {
+		if c.gateway() == o.gateway || o.stale(*c, now) {
+			return
+		}
+		if !found || c.since < first.since || (c.since == first.since && c.owner < first.owner) {
+			first, found = *c, true
+		}
+	})
+	return first, found
 }
+
+// maxOwnersPerID bounds the claims kept on one id: gateways that dispute
+// one id at once are few.
+const maxOwnersPerID = 8
 
 // onState records another gateway's $state of id; it returns the claim when
 // that gateway says the node is online. The trackers sharing a table each
@@ -149,41 +216,71 @@ func (o *owners) onState(id string, s bus.State) (claim, bool) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	set, ok := o.byID[id]
 	if s.State == bus.StateOffline {
-		if c, ok := o.byID[id]; ok && c.owner == name {
-			delete(o.byID, id)
+		if ok {
+			o.store(id, set, set.remove(func(c claim) bool { return c.owner == name }))
 		}
 		return claim{}, false
 	}
-	c, ok := o.byID[id]
-	if !ok || c.owner != name {
-		if !ok && len(o.byID) >= o.max {
+	now := o.now()
+	switch {
+	case ok:
+		if c := set.find(name); c != nil {
+			c.seen = now.UnixNano()
+			got := *c
+			o.byID[id] = set
+			return got, true
+		}
+		if len(set.more)+1 >= maxOwnersPerID {
 			return claim{}, false
 		}
-		since := s.Time
-		if since.IsZero() {
-			since = o.now()
-		}
-		if !ok {
-			id = strings.Clone(id) // not the subject it was cut from
-		}
-		c = claim{owner: o.intern(name), since: since.UnixNano()}
+	case len(o.byID) >= o.max:
+		return claim{}, false
+	default:
+		id = strings.Clone(id) // not the subject it was cut from
 	}
-	c.seen = o.now().UnixNano()
-	o.byID[id] = c
+	since := s.Time
+	if since.IsZero() {
+		since = now
+	}
+	c := claim{owner: o.intern(name), since: since.UnixNano(), seen: now.UnixNano()}
+	if ok {
+		set.add(c)
+	} else {
+		set = claimSet{first: c}
+	}
+	o.byID[id] = set
 	o.peak.Note(len(o.byID))
 	return c, true
 }
 
-// onBeacon refreshes another gateway's claim on id: its owner's gateway
-// announced it, or the node itself did.
+// store puts id's set back, or drops id when no claim is left. o.mu is
+// held.
+func (o *owners) store(id string, set claimSet, left bool) {
+	if left {
+		o.byID[id] = set
+	} else {
+		delete(o.byID, id)
+	}
+}
+
+// onBeacon refreshes the other gateways' claims on id: those of the
+// gateway that announced it, or all of them when the node itself did.
 func (o *owners) onBeacon(id, gateway string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if c, ok := o.byID[id]; ok && c.gateway() != o.gateway && (gateway == "" || gateway == c.gateway()) {
-		c.seen = o.now().UnixNano()
-		o.byID[id] = c
+	set, ok := o.byID[id]
+	if !ok {
+		return
 	}
+	now := o.now().UnixNano()
+	set.each(func(c *claim) {
+		if c.gateway() != o.gateway && (gateway == "" || gateway == c.gateway()) {
+			c.seen = now
+		}
+	})
+	o.byID[id] = set
 }
 
 // subscribeClaims subscribes to every $state and node.check, and to every

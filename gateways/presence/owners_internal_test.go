@@ -134,3 +134,63 @@ func TestSharedClaims(t *testing.T) {
 		t.Fatalf("%d claims after the longest timeout, want 0", n)
 	}
 }
+
+// Trackers that share a table read the bus each at its own pace: one that
+// is behind replays older $states, which must not erase or replace the
+// claims the others recorded since.
+func TestSharedClaimsLaggingTracker(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	state := func(st, protocol, gateway string) bus.State {
+		return bus.State{State: st, Protocol: protocol, Gateway: gateway, Time: now}
+	}
+	remoteOnline := state(bus.StateOnline, bus.ProtocolCoAP, "coap@c")
+	remoteOffline := state(bus.StateOffline, bus.ProtocolCoAP, "coap@c")
+	localOnline := state(bus.StateOnline, bus.ProtocolCoAP, "coap@a")
+	tests := []struct {
+		name string
+		// fast and slow are the $states each tracker reads, in order;
+		// the fast one reads all of its first.
+		fast, slow []bus.State
+		owner      string // who ws@a sees owning the id; "": nobody
+	}{
+		{
+			name:  "a node moves here from a remote gateway",
+			fast:  []bus.State{remoteOnline, remoteOffline, localOnline},
+			slow:  []bus.State{remoteOnline, remoteOffline},
+			owner: "CoAP/coap@a",
+		},
+		{
+			name:  "a remote claim outlives the local one it disputed",
+			fast:  []bus.State{remoteOnline, localOnline, state(bus.StateOffline, bus.ProtocolCoAP, "coap@a")},
+			slow:  []bus.State{remoteOnline},
+			owner: "CoAP/coap@c",
+		},
+		{
+			name:  "the remote gateway lets go",
+			fast:  []bus.State{remoteOnline, remoteOffline},
+			slow:  []bus.State{remoteOnline, remoteOffline},
+			owner: "",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			table := NewClaims()
+			view := func(gateway string) *owners {
+				return newOwners(Config{Protocol: bus.ProtocolCoAP, Gateway: gateway, Timeout: time.Minute, Now: clock, Claims: table})
+			}
+			ws := newOwners(Config{Protocol: bus.ProtocolWebSocket, Gateway: "ws@a", Timeout: time.Minute, Now: clock, Claims: table})
+			coap := view("coap@a")
+			for _, st := range tt.fast {
+				ws.onState("n", st)
+			}
+			for _, st := range tt.slow {
+				coap.onState("n", st)
+			}
+			c, owned := ws.owner("n")
+			if got := map[bool]string{true: c.owner}[owned]; got != tt.owner {
+				t.Fatalf("ws@a sees the id owned by %q, want %q", got, tt.owner)
+			}
+		})
+	}
+}

@@ -50,10 +50,12 @@ type park struct {
 	timer      *time.Timer // the connection's one timer: at rd while parked, and at nextTick
 	lingering  time.Time   // while Linger reads: when it stops
 
-	// Every's: tick runs every `every`, next at nextTick (zero: no tick).
+	// Every's: tick runs every `every`, next at nextTick (zero: no tick);
+	// ticking while it runs (a tick due meanwhile is skipped).
 	tick     func()
 	every    time.Duration
 	nextTick time.Time
+	ticking  bool
 
 	// The reader's, to tell a busy connection (see Linger).
 	parkedAt time.Time     // when it last parked
@@ -322,21 +324,27 @@ func (c *Conn) onTimer() {
 	} else {
 		c.park.nextTick = now.Add(c.park.every)
 	}
+	run := tick != nil && !expired && !c.park.ticking
+	c.park.ticking = c.park.ticking || run
 	c.setTimer()
 	c.park.mu.Unlock()
 	switch {
 	case expired:
 		c.wake() // the connection is ending: no tick for it
-	case tick != nil:
+	case run:
 		tick()
+		c.park.mu.Lock()
+		c.park.ticking = false
+		c.park.mu.Unlock()
 	}
 }
 
 // Every runs f every d, until the connection is closed, from the
 // connection's one timer: the timer that also resumes a parked reader at
 // its read deadline, so that a connection that pings its peer keeps one
-// timer, not two. f runs on a goroutine of its own, one tick at a time
-// unless f takes longer than d. Call it once; d must be positive.
+// timer, not two. f runs on a goroutine of its own, one tick at a time: a
+// tick that falls due while f still runs is skipped. Call it once; d must
+// be positive.
 func (c *Conn) Every(d time.Duration, f func()) {
 	c.park.mu.Lock()
 	defer c.park.mu.Unlock()

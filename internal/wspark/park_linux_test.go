@@ -564,3 +564,30 @@ func TestEvery(t *testing.T) {
 		})
 	}
 }
+
+// TestEverySkipsWhileTicking checks that a tick slower than its period
+// (a ping blocked on a stalled peer) never runs twice at once: the ticks
+// due meanwhile are skipped, and ticking resumes once it returns.
+func TestEverySkipsWhileTicking(t *testing.T) {
+	_, _, pc := parkedOne(t)
+	var running, most, ticks atomic.Int64
+	pc.Every(2*time.Millisecond, func() {
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(20 * time.Millisecond)
+		running.Add(-1)
+		ticks.Add(1)
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for ticks.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	_ = pc.Close()
+	if n := ticks.Load(); n < 3 {
+		t.Fatalf("%d ticks in 10 s, want ticking to go on after a slow tick", n)
+	}
+	if m := most.Load(); m != 1 {
+		t.Fatalf("%d ticks ran at once, want 1", m)
+	}
+}

@@ -27,14 +27,15 @@ func (p *Poller) Ready() <-chan struct{} { return p.started }
 
 // park holds Every's timer: nothing parks on this system.
 type park struct {
-	mu     sync.Mutex
-	timer  *time.Timer
-	closed bool
+	mu      sync.Mutex
+	timer   *time.Timer
+	closed  bool
+	ticking bool // f runs: a tick due meanwhile is skipped
 }
 
 // Every runs f every d, until the connection is closed, on a goroutine of
-// its own, one tick at a time unless f takes longer than d. Call it once;
-// d must be positive.
+// its own, one tick at a time: a tick that falls due while f still runs is
+// skipped. Call it once; d must be positive.
 func (c *Conn) Every(d time.Duration, f func()) {
 	c.park.mu.Lock()
 	defer c.park.mu.Unlock()
@@ -43,13 +44,17 @@ func (c *Conn) Every(d time.Duration, f func()) {
 	}
 	c.park.timer = time.AfterFunc(d, func() {
 		c.park.mu.Lock()
-		closed := c.park.closed
-		if !closed {
+		run := !c.park.closed && !c.park.ticking
+		if !c.park.closed {
 			c.park.timer.Reset(d)
 		}
+		c.park.ticking = c.park.ticking || run
 		c.park.mu.Unlock()
-		if !closed {
+		if run {
 			f()
+			c.park.mu.Lock()
+			c.park.ticking = false
+			c.park.mu.Unlock()
 		}
 	})
 }
