@@ -23,7 +23,10 @@
 // as Config.Claims), one claim per node rather than one per gateway; each
 // tracker sees in it the claims of the other gateways only, each judged
 // stale by its own timeout, and the table forgets a claim after the
-// longest of them.
+// longest of them. An id holds one claim per gateway that says it is
+// online (the earliest is the owner), because each tracker reads the bus
+// on its own connection, at its own pace: one that is behind replays
+// older $states, which add or remove their own gateway's claim only.
 //
 // A node silent for longer than Config.Timeout goes offline at the next
 // sweep (every tenth of the timeout, at most every second). A sweep looks
