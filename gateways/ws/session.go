@@ -464,9 +464,8 @@ func (s *session) discover() {
 	}
 }
 
-// send queues b for the node without blocking.
-// send queues a frame to the node; false if the queue is full or the
-// socket closed.
+// send queues a frame to the node without blocking; false if the queue
+// is full or the socket closed.
 func (s *session) send(b []byte) bool {
 	select {
 	case <-s.done:
