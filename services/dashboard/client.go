@@ -61,6 +61,9 @@ type client struct {
 	// deadline is the connection's write deadline as the writer last set
 	// it; zero after another write (control frames) set its own. wmu.
 	deadline time.Time
+	// noDeadline: the socket has no write deadline (the flusher cleared
+	// it); false once any write that waits set one. wmu.
+	noDeadline bool
 
 	resumeFunc func()          // resume, made once for every park
 	writers    sync.WaitGroup  // the writer and the close frame's sender
@@ -286,7 +289,7 @@ func (c *client) writeClose() {
 	c.wmu <- struct{}{}
 	err := c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.closeCode, c.closeText),
 		time.Now().Add(c.d.cfg.WriteTimeout))
-	c.deadline = time.Time{}
+	c.otherDeadline()
 	<-c.wmu
 	if err != nil {
 		_ = c.conn.Close()
@@ -307,7 +310,7 @@ func (c *client) control(typ int, data []byte) {
 	}
 	defer func() { <-c.wmu }()
 	_ = c.conn.WriteControl(typ, data, time.Now().Add(time.Second))
-	c.deadline = time.Time{}
+	c.otherDeadline()
 }
 
 // readSome handles the frames buffered after a wait (pings and pongs
@@ -553,7 +556,7 @@ func (c *client) sendPing() {
 	}
 	c.wmu <- struct{}{}
 	err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.d.cfg.WriteTimeout))
-	c.deadline = time.Time{}
+	c.otherDeadline()
 	<-c.wmu
 	if err != nil {
 		c.writeFailed(err)
@@ -648,14 +651,32 @@ func (c *client) appendFrames(buf []byte, frames []*frame) []byte {
 // when less than WriteTimeout is left (to now plus 1.5 WriteTimeout): a
 // browser that accepts no data is cut off after WriteTimeout to 1.5
 // WriteTimeout, and the writer spares a deadline update per write. wmu.
+// otherDeadline notes that a write other than the writer's (a control
+// frame) set the socket's write deadline, or that it is unknown. wmu.
+func (c *client) otherDeadline() { c.deadline, c.noDeadline = time.Time{}, false }
+
+// clearDeadline removes the write deadline a write that waits left on the
+// socket, for the flusher's non-blocking writes: a deadline that passed
+// would fail them, though they never wait. wmu.
+func (c *client) clearDeadline() error {
+	if c.noDeadline {
+		return nil
+	}
+	if err := c.conn.NetConn().SetWriteDeadline(time.Time{}); err != nil {
+		return err
+	}
+	c.deadline, c.noDeadline = time.Time{}, true
+	return nil
+}
+
 func (c *client) writeDeadline() (time.Time, error) {
 	now := time.Now()
 	if c.deadline.Sub(now) >= c.d.cfg.WriteTimeout {
 		return c.deadline, nil
 	}
-	c.deadline = now.Add(c.d.cfg.WriteTimeout * 3 / 2)
+	c.deadline, c.noDeadline = now.Add(c.d.cfg.WriteTimeout*3/2), false
 	if err := c.conn.NetConn().SetWriteDeadline(c.deadline); err != nil {
-		c.deadline = time.Time{}
+		c.otherDeadline()
 		return time.Time{}, err
 	}
 	return c.deadline, nil

@@ -70,7 +70,11 @@ func (c *client) writeNow() {
 		c.startWriter() // a control frame is being written: wait for it there
 		return
 	}
-	rest, err := c.writeQueuedNow()
+	err := c.clearDeadline()
+	rest := false
+	if err == nil {
+		rest, err = c.writeQueuedNow()
+	}
 	<-c.wmu
 	switch {
 	case err != nil:

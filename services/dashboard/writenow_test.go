@@ -132,3 +132,47 @@ func TestFlusherLeavesTheRestToTheWriter(t *testing.T) {
 		t.Error("the flusher wrote to no browser itself")
 	}
 }
+
+// TestFlusherWritesPastOldDeadlines: a write that waits (a ping, a
+// writer's) leaves its deadline on the socket; the flusher's non-blocking
+// writes that come after that deadline passed must still go out, not fail
+// with it and cut a browser that reads everything (it cut a busy browser
+// 15 s after its writer last ran, and any browser 10 s after a ping).
+func TestFlusherWritesPastOldDeadlines(t *testing.T) {
+	srv := bustest.StartServer(t)
+	pub := publisher{t, bustest.Connect(t, srv)}
+	pub.state("n", bus.StateOnline)
+	pub.stored(1)
+	td := startDashboard(t, srv, func(c *Config) {
+		c.PingInterval, c.WriteTimeout = 60*time.Millisecond, 20*time.Millisecond
+		c.QueueLimit, c.SlowAfter = 4096, 4095 // every value must arrive
+	})
+	b := dialBatch(t, td)
+	b.subscribe()
+	const values = 60 // 20 ms apart: past several pings and their deadlines
+	done := make(chan error, 1)
+	go func() {
+		for want := 0; want < values; {
+			m, err := b.read(wait)
+			if err != nil {
+				done <- fmt.Errorf("after %d values: %w", want, err)
+				return
+			}
+			if m.Type == typeUpdate && m.Endpoint == "count" {
+				if m.Data != fmt.Sprint(want) {
+					done <- fmt.Errorf("value %q, want %d", m.Data, want)
+					return
+				}
+				want++
+			}
+		}
+		done <- nil
+	}()
+	for i := range values {
+		pub.value("n", "count", fmt.Sprint(i))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
