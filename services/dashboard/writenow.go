@@ -16,6 +16,9 @@ import (
 // itself at 1 000 values/s to 100 browsers. What the socket does not take
 // at once (its buffer is full: the browser is slow) is left to a writer
 // goroutine, which writes it first, with the write deadline, as before.
+// A write that waits (the writer's, a ping's, a close's) leaves its
+// deadline on the socket; the flusher clears it before its own write,
+// for Go fails even a non-blocking write once the deadline has passed.
 
 // rawConn is the socket of a plain TCP connection, for non-blocking
 // writes; nil for any other (TLS: the bytes must go through tls.Conn).
