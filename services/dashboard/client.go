@@ -647,10 +647,6 @@ func (c *client) appendFrames(buf []byte, frames []*frame) []byte {
 	return buf
 }
 
-// writeDeadline returns the connection's write deadline, set again only
-// when less than WriteTimeout is left (to now plus 1.5 WriteTimeout): a
-// browser that accepts no data is cut off after WriteTimeout to 1.5
-// WriteTimeout, and the writer spares a deadline update per write. wmu.
 // otherDeadline notes that a write other than the writer's (a control
 // frame) set the socket's write deadline, or that it is unknown. wmu.
 func (c *client) otherDeadline() { c.deadline, c.noDeadline = time.Time{}, false }
@@ -669,6 +665,10 @@ func (c *client) clearDeadline() error {
 	return nil
 }
 
+// writeDeadline returns the connection's write deadline, set again only
+// when less than WriteTimeout is left (to now plus 1.5 WriteTimeout): a
+// browser that accepts no data is cut off after WriteTimeout to 1.5
+// WriteTimeout, and the writer spares a deadline update per write. wmu.
 func (c *client) writeDeadline() (time.Time, error) {
 	now := time.Now()
 	if c.deadline.Sub(now) >= c.d.cfg.WriteTimeout {
