@@ -82,17 +82,16 @@ func (s *claimSet) each(f func(*claim)) {
 
 // find returns owner's claim in the set, nil if it has none.
 func (s *claimSet) find(owner string) *claim {
-	var found *claim
-	s.each(func(c *claim) {
-		if found == nil && c.owner == owner {
-			found = c
+	if s.first.owner == owner {
+		return &s.first
+	}
+	for i := range s.more {
+		if s.more[i].owner == owner {
+			return &s.more[i]
 		}
-	})
-	return found
+	}
+	return nil
 }
-
-// add adds c, whose owner has no claim in the set.
-func (s *claimSet) add(c claim) { s.more = append(s.more, c) }
 
 // remove drops the claims drop picks; false when none is left.
 func (s *claimSet) remove(drop func(claim) bool) bool {
@@ -218,8 +217,13 @@ func (o *owners) onState(id string, s bus.State) (claim, bool) {
 	defer o.mu.Unlock()
 	set, ok := o.byID[id]
 	if s.State == bus.StateOffline {
-		if ok {
-			o.store(id, set, set.remove(func(c claim) bool { return c.owner == name }))
+		if !ok {
+			return claim{}, false
+		}
+		if set.remove(func(c claim) bool { return c.owner == name }) {
+			o.byID[id] = set
+		} else {
+			delete(o.byID, id)
 		}
 		return claim{}, false
 	}
@@ -246,23 +250,13 @@ func (o *owners) onState(id string, s bus.State) (claim, bool) {
 	}
 	c := claim{owner: o.intern(name), since: since.UnixNano(), seen: now.UnixNano()}
 	if ok {
-		set.add(c)
+		set.more = append(set.more, c)
 	} else {
 		set = claimSet{first: c}
 	}
 	o.byID[id] = set
 	o.peak.Note(len(o.byID))
 	return c, true
-}
-
-// store puts id's set back, or drops id when no claim is left. o.mu is
-// held.
-func (o *owners) store(id string, set claimSet, left bool) {
-	if left {
-		o.byID[id] = set
-	} else {
-		delete(o.byID, id)
-	}
 }
 
 // onBeacon refreshes the other gateways' claims on id: those of the
