@@ -194,3 +194,31 @@ func TestSharedClaimsLaggingTracker(t *testing.T) {
 		})
 	}
 }
+
+// Claims on one id are bounded too: many gateways claiming one id (or a
+// gateway account inventing names) keep at most maxOwnersPerID claims,
+// the first claimant stays the owner, and the id is forgotten once they
+// all said offline.
+func TestClaimsOnOneIDBounded(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	o := newOwners(Config{Protocol: bus.ProtocolWebSocket, Gateway: "ws@a", Timeout: time.Minute, Now: func() time.Time { return now }})
+	state := func(st string, i int) bus.State {
+		return bus.State{State: st, Protocol: bus.ProtocolCoAP, Gateway: fmt.Sprint("coap@", i), Time: now.Add(time.Duration(i))}
+	}
+	for i := range 100 {
+		o.onState("x", state(bus.StateOnline, i))
+	}
+	set := o.byID["x"]
+	if n := 1 + len(set.more); n != maxOwnersPerID {
+		t.Fatalf("%d claims on one id after 100 claimants, want the bound %d", n, maxOwnersPerID)
+	}
+	if c, owned := o.owner("x"); !owned || c.owner != "CoAP/coap@0" {
+		t.Fatalf("owner %q (%v), want the first claimant", c.owner, owned)
+	}
+	for i := range 100 {
+		o.onState("x", state(bus.StateOffline, i))
+	}
+	if n := len(o.byID); n != 0 {
+		t.Fatalf("%d ids kept after every claimant went offline, want 0", n)
+	}
+}
