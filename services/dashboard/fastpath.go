@@ -80,23 +80,68 @@ func plainText(b []byte) bool {
 // updateFrame is mustFrame(updateMsg{…}, key, false) built without
 // reflection: one allocation, the header written in front of the JSON.
 func updateFrame(uid, endpoint, data string, ts int64, key string) *frame {
-	const room = 10 // the longest frame header
-	b := make([]byte, room, room+len(`{"type":"update","uid":"","endpoint":"","data":"","ts":}`)+len(uid)+len(endpoint)+len(data)+20)
+	wire, hdr := updateWire(uid, endpoint, data, ts)
+	return &frame{wire: wire, hdr: hdr, key: key}
+}
+
+// updateWire is the text frame of an "update" and its header's length.
+func updateWire(uid, endpoint, data string, ts int64) ([]byte, uint8) {
+	b := make([]byte, wireRoom, wireRoom+len(`{"type":"update","uid":"","endpoint":"","data":"","ts":}`)+len(uid)+len(endpoint)+len(data)+20)
 	b = append(b, `{"type":"update","uid":`...)
 	b = appendString(b, uid)
 	b = append(b, `,"endpoint":`...)
 	b = appendString(b, endpoint)
 	b = append(b, `,"data":`...)
 	b = appendString(b, data)
-	if ts != 0 {
-		b = append(b, `,"ts":`...)
-		b = strconv.AppendInt(b, ts, 10)
+	b = appendTS(b, ts)
+	return framed(append(b, '}'))
+}
+
+// newWire is the text frame of node uid's "new" in state st, as
+// encoding/json writes newMsg, and its header's length.
+func newWire(uid string, st *bus.State) ([]byte, uint8) {
+	b := make([]byte, wireRoom, wireRoom+len(`{"type":"new","uid":"","site":"","gateway":"","protocol":"","address":"","state":"","ts":}`)+
+		len(uid)+len(st.Site)+len(st.Gateway)+len(st.Protocol)+len(st.Address)+len(st.State)+20)
+	b = append(b, `{"type":"new","uid":`...)
+	b = appendString(b, uid)
+	b = appendField(b, `,"site":`, st.Site)
+	b = appendField(b, `,"gateway":`, st.Gateway)
+	b = appendField(b, `,"protocol":`, st.Protocol)
+	b = appendField(b, `,"address":`, st.Address)
+	b = append(b, `,"state":`...)
+	b = appendString(b, st.State)
+	b = appendTS(b, millis(st.Time))
+	return framed(append(b, '}'))
+}
+
+// appendField appends name and s, unless s is empty (omitempty).
+func appendField(b []byte, name, s string) []byte {
+	if s == "" {
+		return b
 	}
-	b = append(b, '}')
-	n := len(b) - room
+	return appendString(append(b, name...), s)
+}
+
+// appendTS appends the "ts" field, unless ts is 0 (omitempty).
+func appendTS(b []byte, ts int64) []byte {
+	if ts == 0 {
+		return b
+	}
+	return strconv.AppendInt(append(b, `,"ts":`...), ts, 10)
+}
+
+// wireRoom is the room left in front of a JSON text for its frame header:
+// the longest header.
+const wireRoom = 10
+
+// framed writes the header of the text frame in front of the JSON text
+// that follows b's first wireRoom bytes; it returns the frame and the
+// header's length.
+func framed(b []byte) ([]byte, uint8) {
+	n := len(b) - wireRoom
 	h := headerLen(n)
-	putHeader(b[room-h:room], n)
-	return &frame{wire: b[room-h:], hdr: h, key: key}
+	putHeader(b[wireRoom-h:wireRoom], n)
+	return b[wireRoom-h:], uint8(h)
 }
 
 // appendString appends s as encoding/json writes it.

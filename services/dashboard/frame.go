@@ -20,7 +20,7 @@ import (
 // compresses once for all of them.
 type frame struct {
 	wire []byte
-	hdr  int // header length: the JSON text is wire[hdr:]
+	hdr  uint8 // header length: the JSON text is wire[hdr:]
 	// key is "uid\x00endpoint" for an update, which a slow browser may see
 	// replaced by a later value of the same resource; empty otherwise.
 	key string
@@ -36,6 +36,16 @@ type frame struct {
 	// as Pyaiot's gateways sent them. They are made when a Pyaiot page
 	// needs them, not kept for every node.
 	seed *seed
+	// src, on a snapshot's frame, is the message it is encoded from when
+	// first written (ensure): the index keeps its nodes' data, not their
+	// encoded messages, and a snapshot is encoded by the browser's writer,
+	// not under the hub's lock. Such a frame goes to one browser only and
+	// is encoded by whoever holds it: the outbox (under its lock) or the
+	// writer that took it.
+	src *snapMsg
+	// snap, on a snapshot's placeholder, is its nodes, expanded into
+	// frames as the browser's writer takes them (outbox.take).
+	snap *snapSource
 
 	// pm is the message prepared for compressing browsers, made on first
 	// use (two browsers may make it at once; either result is right).
@@ -48,7 +58,7 @@ func newFrame(v any, key string, barrier bool) (*frame, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %T: %w", v, err)
 	}
-	return &frame{wire: textFrame(b), hdr: headerLen(len(b)), key: key, barrier: barrier, ext: isExtension(v)}, nil
+	return &frame{wire: textFrame(b), hdr: uint8(headerLen(len(b))), key: key, barrier: barrier, ext: isExtension(v)}, nil
 }
 
 // mustFrame is newFrame for the message types, which always encode.
@@ -61,10 +71,20 @@ func mustFrame(v any, key string, barrier bool) *frame {
 }
 
 // data is the message's JSON text.
-func (f *frame) data() []byte { return f.wire[f.hdr:] }
+func (f *frame) data() []byte { return f.bytes()[f.hdr:] }
 
 // size is the length of the JSON text.
-func (f *frame) size() int { return len(f.wire) - f.hdr }
+func (f *frame) size() int { return len(f.bytes()) - int(f.hdr) }
+
+// bytes is the complete websocket frame, encoded now if it is a
+// snapshot's.
+func (f *frame) bytes() []byte {
+	if f.src != nil {
+		f.wire, f.hdr = f.src.encode()
+		f.src = nil
+	}
+	return f.wire
+}
 
 // prepared returns the message as a PreparedMessage, made on first use.
 func (f *frame) prepared() (*websocket.PreparedMessage, error) {
@@ -145,9 +165,10 @@ func isExtension(v any) bool {
 	return false
 }
 
-// framesFor returns what a browser gets of frames: all of them for one that
-// asked for goaiot's extensions; for Pyaiot's page, no extension message,
-// and each node's seed values after its "new" or "reset".
+// framesFor returns what a browser gets of live frames: all of them for
+// one that asked for goaiot's extensions; for Pyaiot's page, no extension
+// message, and each node's seed values after its "new" or "reset". (A
+// snapshot is made for its page: index.snapshot.)
 func framesFor(ext bool, frames []*frame) []*frame {
 	if ext {
 		return frames

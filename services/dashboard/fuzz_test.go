@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/goaiot/goaiot/bus"
@@ -82,6 +83,27 @@ func FuzzValueText(f *testing.F) {
 		}
 		if v.Text() != s || !v.Time.Equal(ts) || v.Time.String() != ts.String() {
 			t.Fatalf("%q: fast path %q %v, bus %q %v", data, s, ts, v.Text(), v.Time)
+		}
+	})
+}
+
+// FuzzNewFrame: a "new" built without reflection (the index's, encoded
+// for a snapshot or live) is byte for byte what encoding/json makes of
+// newMsg.
+func FuzzNewFrame(f *testing.F) {
+	f.Add("n1", "site-a", "gw-1", "CoAP", "[fd00::1]:5683", "online", int64(1764700000000))
+	f.Add("n<1>", "", "", "", "", "offline", int64(0))
+	f.Add("é", "\u2028", "a&b", "\"\\\x01", "\xff", "reset", int64(-1))
+	f.Fuzz(func(t *testing.T, uid, site, gateway, protocol, address, state string, ts int64) {
+		st := bus.State{State: state, Protocol: protocol, Gateway: gateway, Site: site, Address: address}
+		if ts != 0 {
+			st.Time = time.UnixMilli(ts)
+		}
+		wire, hdr := newWire(uid, &st)
+		want := mustFrame(newMsg{Type: typeNew, UID: uid, Site: site, Gateway: gateway, Protocol: protocol,
+			Address: address, State: state, TS: millis(st.Time)}, "", true)
+		if !bytes.Equal(wire, want.wire) || hdr != want.hdr {
+			t.Fatalf("newWire %q\nencoding/json %q", wire, want.wire)
 		}
 	})
 }

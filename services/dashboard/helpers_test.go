@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -318,3 +319,17 @@ func metric(t testing.TB, td *testDashboard, name string, label ...string) float
 
 // jsonUnmarshal decodes a frame's message.
 func jsonUnmarshal(f *frame, v any) error { return json.Unmarshal(f.data(), v) }
+
+// expanded returns frames with each snapshot placeholder replaced by its
+// nodes' frames (which it takes from the placeholder).
+func expanded(frames []*frame) []*frame {
+	var out []*frame
+	for _, f := range frames {
+		if f.snap == nil {
+			out = append(out, f)
+			continue
+		}
+		out = f.snap.expand(out, math.MaxInt)
+	}
+	return out
+}

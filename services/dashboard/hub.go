@@ -315,7 +315,7 @@ func (h *hub) subscribe(c *client) {
 	if c.ext {
 		snap = h.withSites(snap)
 	}
-	switch c.out.pushSnapshot(framesFor(c.ext, snap)) {
+	switch c.out.pushSnapshot(snap) {
 	case overflow, discarded:
 		delete(h.clients, c)
 		c.cut(cutSlow)
@@ -338,7 +338,7 @@ func (h *hub) owned(uid string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n, ok := h.idx.nodes[uid]
-	return ok && n.state.State != bus.StateOffline
+	return ok && n.rec.st.State != bus.StateOffline
 }
 
 // stats counts known and online nodes.

@@ -55,15 +55,35 @@ func liveHeap() uint64 {
 	return m.HeapAlloc
 }
 
-// BenchmarkSnapshot measures what a browser's snapshot costs under the
-// hub's lock at benchNodes nodes with two values each, for goaiot's page
-// (ext) and Pyaiot's, and then what writing it costs (encoding included).
+// BenchmarkSnapshot measures what a browser's snapshot costs at benchNodes
+// nodes with two values each, for goaiot's page (ext) and Pyaiot's: under
+// the hub's lock (take), then in the browser's writer, which expands and
+// encodes it (encode).
 func BenchmarkSnapshot(b *testing.B) {
 	x := benchIndex(2)
 	for _, ext := range []bool{true, false} {
-		b.Run(fmt.Sprintf("ext=%v", ext), func(b *testing.B) {
+		b.Run(fmt.Sprintf("ext=%v/take", ext), func(b *testing.B) {
 			for b.Loop() {
-				_ = framesFor(ext, x.snapshot(ext))
+				_ = x.snapshot(ext)
+			}
+		})
+		b.Run(fmt.Sprintf("ext=%v/encode", ext), func(b *testing.B) {
+			batch := make([]*frame, 0, writeBatch+8)
+			for b.Loop() {
+				b.StopTimer()
+				snap := x.snapshot(ext)
+				b.StartTimer()
+				for _, f := range snap {
+					if f.snap == nil {
+						continue
+					}
+					for !f.snap.done() {
+						batch = f.snap.expand(batch[:0], writeBatch)
+						for _, g := range batch {
+							_ = g.bytes()
+						}
+					}
+				}
 			}
 		})
 	}

@@ -35,7 +35,7 @@ func TestIndexForgetsLongOfflineNodes(t *testing.T) {
 		t.Fatalf("known %d online %d, want 2 and 1", known, online)
 	}
 	var snap []string
-	for _, f := range x.snapshot(true) {
+	for _, f := range expanded(x.snapshot(true)) {
 		snap = append(snap, string(f.data()))
 	}
 	all := strings.Join(snap, "\n")
@@ -65,5 +65,72 @@ func TestDashboardForgetsOfflineNodes(t *testing.T) {
 		if m.UID == "spoof1" {
 			t.Fatalf("forgotten node in the snapshot: %+v", m)
 		}
+	}
+}
+
+// A snapshot shows the index as it was when taken, however the index
+// changes while the browser's writer expands and encodes it (on another
+// goroutine, as the writer does: -race checks that nothing it reads is
+// changed).
+func TestSnapshotIsTheIndexWhenTaken(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var x *index
+	state := func(uid, st string, at time.Time) {
+		x.apply(event{kind: bus.KindNodeState, uid: uid, ts: at, state: bus.State{
+			State: st, Protocol: bus.ProtocolCoAP, Gateway: "gw", Address: "[fd00::1]:5683", Time: at}})
+	}
+	value := func(uid, v string, at time.Time) {
+		x.apply(event{kind: bus.KindNodeValue, uid: uid, endpoint: "temperature", value: v, ts: at})
+	}
+	const (
+		newA = `{"type":"new","uid":"a","gateway":"gw","protocol":"CoAP","address":"[fd00::1]:5683","state":"online","ts":1796083200000}`
+		newB = `{"type":"new","uid":"b","gateway":"gw","protocol":"CoAP","address":"[fd00::1]:5683","state":"online","ts":1796083200000}`
+		newC = `{"type":"new","uid":"c","gateway":"gw","protocol":"CoAP","address":"[fd00::1]:5683","state":"offline","ts":1796083200000}`
+		outC = `{"type":"out","uid":"c","ts":1796083200000}`
+		valA = `{"type":"update","uid":"a","endpoint":"temperature","data":"1","ts":1796083200000}`
+		valB = `{"type":"update","uid":"b","endpoint":"temperature","data":"1","ts":1796083200000}`
+	)
+	seeds := func(uid string) string {
+		return `{"type":"update","uid":"` + uid + `","endpoint":"protocol","data":"CoAP","ts":1796083200000}` + "\n" +
+			`{"type":"update","uid":"` + uid + `","endpoint":"ip","data":"fd00::1","ts":1796083200000}`
+	}
+	tests := []struct {
+		name string
+		ext  bool
+		want []string
+	}{
+		{"goaiot page", true, []string{newA, valA, newB, valB, newC, outC, `{"type":"synced","nodes":3}`}},
+		{"Pyaiot page", false, []string{newA, seeds("a"), valA, newB, seeds("b"), valB}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x = newIndex()
+			state("a", bus.StateOnline, t0)
+			value("a", "1", t0)
+			state("b", bus.StateOnline, t0)
+			value("b", "1", t0)
+			state("c", bus.StateOffline, t0)
+			snap := x.snapshot(tt.ext)
+			at := t0.Add(time.Minute)
+			value("a", "2", at)             // a changed value
+			value("a", "x", at)             // a new resource
+			state("b", bus.StateReset, at)  // values gone
+			state("c", bus.StateOnline, at) // back
+			done := make(chan string)
+			go func() {
+				var texts []string
+				for _, f := range expanded(snap) {
+					texts = append(texts, string(f.data()))
+				}
+				done <- strings.Join(texts, "\n")
+			}()
+			state("d", bus.StateOnline, at)  // a new node
+			value("b", "3", at)              // while the snapshot is expanded
+			state("a", bus.StateOffline, at) // gone
+			x.forget(at.Add(time.Hour))      // and forgotten
+			if got, want := <-done, strings.Join(tt.want, "\n"); got != want {
+				t.Errorf("snapshot:\n%s\nwant:\n%s", got, want)
+			}
+		})
 	}
 }

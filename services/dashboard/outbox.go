@@ -32,8 +32,12 @@ type outbox struct {
 	// only time it is read), so that pushing to a browser that keeps up
 	// costs no map operation. Keys of taken frames are harmless: their
 	// positions are behind the queue's start.
-	latest  map[string]uint64
-	slow    bool   // latest is kept
+	latest map[string]uint64
+	slow   bool // latest is kept
+	// snaps counts the snapshot placeholders queued (frame.snap): a
+	// browser with one is written by its writer goroutine, never by the
+	// hub's flusher, which would encode the snapshot.
+	snaps   int
 	snapEnd uint64 // absolute position after the last snapshot's frames
 	limit   int
 	// slowAfter is the queue length from which updates coalesce.
@@ -137,7 +141,7 @@ func (o *outbox) pushManyClaim(frames []*frame, now time.Time) (pushResult, int,
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	r, n := o.pushManyLocked(frames)
-	if r == queued && !o.writing && !o.closed && o.head < len(o.buf) && o.claimNow != nil {
+	if r == queued && !o.writing && !o.closed && o.head < len(o.buf) && o.claimNow != nil && o.snaps == 0 {
 		if k, at := o.claimNow(now, o.buf[o.head:]); k != claimNone {
 			o.writing, o.later = true, k == claimLater
 			return r, n, k, at
@@ -198,6 +202,9 @@ func (o *outbox) pushLocked(f *frame) pushResult {
 	if f.key != "" && o.slow {
 		o.latest[f.key] = pos
 	}
+	if f.snap != nil {
+		o.snaps++
+	}
 	if o.head > 0 && len(o.buf) == cap(o.buf) {
 		// Reuse the space of taken frames instead of growing.
 		copy(o.buf, o.buf[o.head:])
@@ -255,15 +262,25 @@ func (o *outbox) idle() bool {
 	return true
 }
 
-// take moves up to max queued frames into dst and returns it.
+// take moves up to max queued frames into dst and returns it. A snapshot's
+// placeholder is expanded into its nodes' frames, max at a time (a node's
+// frames are never split); it leaves the queue once all are taken.
 func (o *outbox) take(dst []*frame, max int) []*frame {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	n := min(max, len(o.buf)-o.head)
-	dst = append(dst, o.buf[o.head:o.head+n]...)
-	clear(o.buf[o.head : o.head+n]) // let the shared frames go
-	o.head += n
-	o.start += uint64(n)
+	for len(dst) < max && o.head < len(o.buf) {
+		f := o.buf[o.head]
+		if f.snap == nil {
+			dst = append(dst, f)
+		} else if dst = f.snap.expand(dst, max); !f.snap.done() {
+			break
+		} else {
+			o.snaps--
+		}
+		o.buf[o.head] = nil // let the shared frames go
+		o.head++
+		o.start++
+	}
 	if o.head == len(o.buf) {
 		o.buf = o.buf[:0]
 		if cap(o.buf) > keepQueue {
@@ -287,7 +304,7 @@ func (o *outbox) close() (int, bool) {
 	n := len(o.buf) - o.head
 	later := o.later
 	o.closed, o.later = true, false
-	o.buf, o.head = nil, 0
+	o.buf, o.head, o.snaps = nil, 0, 0
 	o.latest = nil
 	return n, later
 }

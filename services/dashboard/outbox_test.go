@@ -2,7 +2,11 @@ package dashboard
 
 import (
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/goaiot/goaiot/bus"
 )
 
 func TestOutbox(t *testing.T) {
@@ -161,5 +165,54 @@ func TestOutboxPushClaim(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOutboxSnapshotPlaceholder: a snapshot is one placeholder in the
+// queue, expanded into its nodes' frames as they are taken, a few nodes at
+// a time, before what was queued after it; the hub's flusher never claims a
+// queue that holds one (it would encode the snapshot itself).
+func TestOutboxSnapshotPlaceholder(t *testing.T) {
+	x := newIndex()
+	for _, uid := range []string{"a", "b", "c"} {
+		x.apply(event{kind: bus.KindNodeValue, uid: uid, endpoint: "temperature", value: uid + "1"})
+	}
+	live := func() *frame { return updateFrame("d", "e", "live", 0, "d\x00e") }
+	claims := 0
+	o := newOutbox(1, 0, func() {})
+	o.claimNow = func(time.Time, []*frame) (claim, time.Time) { claims++; return claimWrite, time.Time{} }
+	if r := o.pushSnapshot(x.snapshot(true)); r != queued {
+		t.Fatalf("pushSnapshot: %v", r)
+	}
+	o.idle() // no writer runs
+	if r, _, k, _ := o.pushManyClaim([]*frame{live()}, time.Now()); r != queued || k != claimNone || claims != 0 {
+		t.Errorf("push behind a snapshot: %v, claim %v (asked %d times), want queued for a writer goroutine", r, k, claims)
+	}
+	if r := o.push(updateFrame("d", "f", "more", 0, "d\x00f")); r != overflow {
+		t.Errorf("third frame besides the snapshot, limit 1: %v, want overflow", r)
+	}
+	var got []string
+	for batch := o.take(nil, 3); len(batch) > 0; batch = o.take(nil, 3) {
+		if len(batch) > 3+1 {
+			t.Errorf("took %d frames at once, max 3 (a node's frames are not split)", len(batch))
+		}
+		for _, f := range batch {
+			got = append(got, string(f.data()))
+		}
+	}
+	want := []string{
+		`{"type":"new","uid":"a","state":"online"}`, `{"type":"update","uid":"a","endpoint":"temperature","data":"a1"}`,
+		`{"type":"new","uid":"b","state":"online"}`, `{"type":"update","uid":"b","endpoint":"temperature","data":"b1"}`,
+		`{"type":"new","uid":"c","state":"online"}`, `{"type":"update","uid":"c","endpoint":"temperature","data":"c1"}`,
+		`{"type":"synced","nodes":3}`, `{"type":"update","uid":"d","endpoint":"e","data":"live"}`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("written:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if o.idle(); o.snaps != 0 {
+		t.Errorf("%d snapshots counted after all was taken", o.snaps)
+	}
+	if _, _, k, _ := o.pushManyClaim([]*frame{live()}, time.Now()); k != claimWrite {
+		t.Errorf("push once the snapshot is written: claim %v, want the flusher's", k)
 	}
 }
